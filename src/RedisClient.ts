@@ -1,0 +1,397 @@
+/**
+ * The Redis connection of an application, as a `Layer`.
+ *
+ * Nothing else in this library creates a Redis client: every service takes `RedisClient` from its context. One layer
+ * holds three kinds of connection:
+ * - the shared connection (`client`, `use`): every plain command, pipelined; never used for blocking commands or WATCH;
+ * - dedicated connections (`dedicated`): a bounded pool for `XREAD BLOCK`, `XREADGROUP BLOCK`, `WATCH … EXEC`; a
+ *   connection whose use failed or was interrupted is closed, never handed out again;
+ * - one subscriber connection (`subscribe`) shared by every pub/sub subscription, resubscribing after a reconnect.
+ *
+ * The same layer also provides `effect/persistence`'s `Redis` service, so Effect's own Redis-backed modules
+ * (RateLimiter, CircuitBreaker store, PersistedQueue) run on these connections.
+ *
+ * @since 0.1.0
+ */
+import {
+  Config,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  Pool,
+  type Queue,
+  Redacted,
+  type Schedule,
+  type Scope
+} from "effect"
+import * as PersistenceRedis from "effect/persistence/Redis"
+import { Cluster } from "ioredis"
+import { type Client, type ConnectionSpec, close, open } from "./internal/connection.js"
+import { classify } from "./internal/errors.js"
+import * as PubSub from "./internal/pubsub.js"
+import * as Spec from "./internal/spec.js"
+import type { RedisError } from "./RedisError.js"
+
+/**
+ * A connected ioredis client: `Redis` (single node or Sentinel) or `Cluster`. Both offer the same typed commands.
+ *
+ * @since 0.1.0
+ */
+export type { Client } from "./internal/connection.js"
+/**
+ * What a pub/sub subscription receives: a `Message`, or `Reconnected` after the subscriber connection came back
+ * (whatever was published while it was down is lost: resynchronise from a durable record).
+ *
+ * @since 0.1.0
+ */
+export type { PubSubEvent, PubSubMessage, PubSubReconnected } from "./internal/pubsub.js"
+export { RedisError } from "./RedisError.js"
+
+/**
+ * How the client reaches Redis.
+ *
+ * @since 0.1.0
+ */
+export type Mode = "single" | "sentinel" | "cluster"
+
+/**
+ * The `RedisClient` service.
+ *
+ * @since 0.1.0
+ */
+export interface Service {
+  /** How this client reaches Redis. */
+  readonly mode: Mode
+  /** The shared connection. Fine for any non-blocking command and pipeline; never for blocking commands or WATCH. */
+  readonly client: Client
+  /** Runs `f` on the shared connection; a rejection becomes a classified `RedisError` for operation `op`. */
+  readonly use: <A>(op: string, f: (client: Client) => Promise<A>) => Effect.Effect<A, RedisError>
+  /**
+   * A dedicated connection from the bounded pool, for blocking commands and WATCH transactions, held until the scope
+   * closes. When the scope closes with a failure or an interruption the connection is closed, not reused.
+   */
+  readonly dedicated: Effect.Effect<Client, RedisError, Scope.Scope>
+  /**
+   * Subscribes to `channels` on the shared subscriber connection. When this returns, Redis has confirmed the
+   * subscription: nothing published afterwards is missed. The subscription ends with the scope.
+   */
+  readonly subscribe: (
+    ...channels: ReadonlyArray<string>
+  ) => Effect.Effect<Queue.Dequeue<PubSub.PubSubEvent>, RedisError, Scope.Scope>
+  /** Turns a failure of a direct `client` call (e.g. a pipeline entry) into a classified, scrubbed `RedisError`. */
+  readonly classify: (cause: unknown, op: string) => RedisError
+}
+
+/**
+ * The Redis connection service. Build it with {@link layer}, {@link layerCluster}, {@link layerSentinel} or
+ * {@link layerConfig}.
+ *
+ * @since 0.1.0
+ */
+export class RedisClient extends Context.Service<RedisClient, Service>()("effect-redis-streams/RedisClient") {}
+
+/**
+ * Options every connection mode shares.
+ *
+ * @since 0.1.0
+ */
+export interface CommonOptions {
+  /** ACL user name (Redis 6+). */
+  readonly username?: string | undefined
+  /** Password; give it as `Redacted` so it never shows in logs. It never appears in a `RedisError`. */
+  readonly password?: Redacted.Redacted<string> | string | undefined
+  /** `true` for TLS with Node's defaults, or Node TLS options (CA, client certificate, servername…). */
+  readonly tls?: boolean | import("node:tls").ConnectionOptions | undefined
+  /** How long building the layer may wait for the server. Default 5 seconds. */
+  readonly connectTimeout?: Duration.Input | undefined
+  /** A command with no reply within this time fails with a `Timeout` error. Default: none. */
+  readonly commandTimeout?: Duration.Input | undefined
+  /**
+   * Delays between reconnect attempts after a connection drop. Default: exponential from 50 ms, capped at 2 s,
+   * jittered, forever. When the schedule ends the client stops reconnecting and every command fails `Connection`.
+   */
+  readonly reconnectSchedule?: Schedule.Schedule<unknown> | undefined
+  /** RESP protocol version. Default 2; replies are parsed the same way under both. */
+  readonly protocol?: 2 | 3 | undefined
+  /** Name shown in `CLIENT LIST`. */
+  readonly connectionName?: string | undefined
+  /** Size of the dedicated-connection pool (blocking commands, WATCH). Default 32. */
+  readonly maxDedicatedConnections?: number | undefined
+}
+
+/**
+ * Options of a single-node connection. `url` (`redis://user:pass@host:port/db`, `rediss://` for TLS) and the explicit
+ * fields combine; an explicit field wins. Default `127.0.0.1:6379`.
+ *
+ * @since 0.1.0
+ */
+export interface Options extends CommonOptions {
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly db?: number | undefined
+}
+
+/**
+ * Options of a Redis Cluster connection: seed nodes as `host:port` strings or `{ host, port }`.
+ *
+ * @since 0.1.0
+ */
+export interface ClusterOptions extends CommonOptions {
+  readonly nodes: ReadonlyArray<string | { readonly host: string; readonly port: number }>
+}
+
+/**
+ * Options of a Sentinel-managed connection: the sentinels and the master's name.
+ *
+ * @since 0.1.0
+ */
+export interface SentinelOptions extends CommonOptions {
+  readonly sentinels: ReadonlyArray<string | { readonly host: string; readonly port: number }>
+  readonly name: string
+  readonly sentinelUsername?: string | undefined
+  readonly sentinelPassword?: Redacted.Redacted<string> | string | undefined
+  readonly db?: number | undefined
+}
+
+const makeUse =
+  (client: Client, secrets: ReadonlyArray<string>) =>
+  <A>(op: string, f: (client: Client) => Promise<A>): Effect.Effect<A, RedisError> =>
+    Effect.tryPromise({ try: () => f(client), catch: (cause) => classify(cause, op, secrets) })
+
+const makeDedicatedPool = (spec: ConnectionSpec, max: number) =>
+  Effect.gen(function* () {
+    const pool: Pool.Pool<Client, RedisError> = yield* Pool.makeWithTTL({
+      acquire: Effect.acquireRelease(open(spec, "dedicated"), (client) => close(client, { graceful: false })).pipe(
+        // a dedicated connection that dropped is taken out of the pool at once
+        Effect.tap((client) =>
+          Effect.sync(() => client.once("end", () => Effect.runFork(Pool.invalidate(pool, client))))
+        )
+      ),
+      min: 0,
+      max,
+      timeToLive: "30 seconds"
+    })
+    return Effect.gen(function* () {
+      const client = yield* Pool.get(pool)
+      yield* Effect.addFinalizer((exit) =>
+        Exit.isSuccess(exit) && client.status === "ready" ? Effect.void : Pool.invalidate(pool, client)
+      )
+      if (client.status !== "ready") {
+        return yield* Effect.fail(
+          classify(new Error("Connection is closed (dedicated connection dropped)"), "dedicated")
+        )
+      }
+      return client
+    })
+  })
+
+/**
+ * `call`, except that `SCRIPT LOAD` on a Cluster goes to every master: `EVALSHA` runs on the node of its keys, which
+ * must know the script.
+ */
+const callRouted = (client: Client, command: string, args: ReadonlyArray<string>): Promise<unknown> => {
+  if (client instanceof Cluster && command.toUpperCase() === "SCRIPT" && args[0]?.toUpperCase() === "LOAD") {
+    return Promise.all(client.nodes("master").map((node) => node.call(command, ...args))).then((shas) => shas[0])
+  }
+  return client.call(command, ...args)
+}
+
+const makePersistenceRedis = (service: Service, spec: ConnectionSpec, hub: PubSub.Hub, max: number) => {
+  const wrap = <A, R>(effect: Effect.Effect<A, RedisError, R>) =>
+    Effect.mapError(effect, (cause) => new PersistenceRedis.RedisError({ cause }))
+  const sendWith =
+    (client: Client) =>
+    <A>(command: string, ...args: ReadonlyArray<string>) =>
+      wrap(makeUse(client, spec.common.secrets)(command, (c) => callRouted(c, command, args) as Promise<A>))
+  return PersistenceRedis.make({
+    send: sendWith(service.client),
+    subscribe: (channel, onMessage) =>
+      wrap(
+        hub.listen([channel], (event) => {
+          if (event._tag === "Message") onMessage({ channel: event.channel, message: event.message })
+        })
+      ).pipe(Effect.as(Effect.never)),
+    connect: wrap(open(spec, "dedicated")).pipe(
+      Effect.map((client) => ({ send: sendWith(client), close: Effect.sync(() => client.disconnect()) }))
+    ),
+    pool: { maxConnections: max }
+  })
+}
+
+/**
+ * Connects with a resolved spec and builds the service plus `effect/persistence`'s `Redis`, all scoped.
+ *
+ * @since 0.1.0
+ */
+const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
+  Effect.gen(function* () {
+    const client = yield* Effect.acquireRelease(open(spec, "shared"), (c) => close(c))
+    const dedicated = yield* makeDedicatedPool(spec, maxDedicated)
+    const hub = yield* PubSub.make(Effect.acquireRelease(open(spec, "subscriber"), (c) => close(c)))
+    const service: Service = {
+      mode: spec.kind,
+      client,
+      use: makeUse(client, spec.common.secrets),
+      dedicated,
+      subscribe: (...channels) => hub.subscribe(channels),
+      classify: (cause, op) => classify(cause, op, spec.common.secrets)
+    }
+    const redis = yield* makePersistenceRedis(service, spec, hub, maxDedicated)
+    return Context.make(RedisClient, service).pipe(Context.add(PersistenceRedis.Redis, redis))
+  })
+
+const fromSpec = (build: () => ConnectionSpec, maxDedicated: number | undefined) =>
+  Layer.effectContext(
+    Effect.try({ try: build, catch: (cause) => classify(cause, "configure") }).pipe(
+      Effect.flatMap((spec) => makeContext(spec, maxDedicated ?? 32))
+    )
+  )
+
+/**
+ * A client of one Redis server. Connects while the layer builds and fails with a typed `RedisError` when the server
+ * cannot be reached within `connectTimeout`; closing the layer quits and waits for the sockets to end.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<RedisClient | PersistenceRedis.Redis, RedisError> =>
+  fromSpec(() => Spec.single(options), options.maxDedicatedConnections)
+
+/**
+ * A client of a Redis Cluster, from its seed nodes. Commands are routed by slot; multi-key commands need keys with a
+ * shared hash tag (`{…}`), otherwise they fail with a `CrossSlot` error.
+ *
+ * @since 0.1.0
+ */
+export const layerCluster = (options: ClusterOptions): Layer.Layer<RedisClient | PersistenceRedis.Redis, RedisError> =>
+  fromSpec(() => Spec.cluster(options), options.maxDedicatedConnections)
+
+/**
+ * A client of the master that the given sentinels know by `name`; follows failovers.
+ *
+ * @since 0.1.0
+ */
+export const layerSentinel = (
+  options: SentinelOptions
+): Layer.Layer<RedisClient | PersistenceRedis.Redis, RedisError> =>
+  fromSpec(() => Spec.sentinel(options), options.maxDedicatedConnections)
+
+/**
+ * Connection settings read from configuration, as {@link config} produces them.
+ *
+ * @since 0.1.0
+ */
+export type ConnectionConfig =
+  | { readonly _tag: "Single"; readonly options: Options }
+  | { readonly _tag: "Cluster"; readonly options: ClusterOptions }
+  | { readonly _tag: "Sentinel"; readonly options: SentinelOptions }
+
+const list = (name: string) =>
+  Config.String(name).pipe(
+    Config.map((text) =>
+      text
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+    ),
+    Config.option
+  )
+
+/**
+ * Connection settings from the environment (or any `ConfigProvider`):
+ *
+ * | variable | meaning | default |
+ * | --- | --- | --- |
+ * | `REDIS_URL` | `redis://[user:pass@]host[:port][/db]`, `rediss://` for TLS | `redis://127.0.0.1:6379` |
+ * | `REDIS_USERNAME`, `REDIS_PASSWORD` | ACL credentials (override the URL's) | none |
+ * | `REDIS_DB` | database number | URL's or 0 |
+ * | `REDIS_TLS` | `true` to use TLS | URL scheme |
+ * | `REDIS_CLUSTER_NODES` | comma-separated `host:port` seeds: Cluster mode | none |
+ * | `REDIS_SENTINELS`, `REDIS_SENTINEL_NAME` | comma-separated sentinels and master name: Sentinel mode | none |
+ * | `REDIS_SENTINEL_PASSWORD` | password of the sentinels | none |
+ * | `REDIS_CONNECT_TIMEOUT`, `REDIS_COMMAND_TIMEOUT` | durations such as `5 seconds` | 5 s, none |
+ * | `REDIS_PROTOCOL` | `2` or `3` | 2 |
+ * | `REDIS_MAX_DEDICATED_CONNECTIONS` | pool size for blocking commands | 32 |
+ *
+ * @since 0.1.0
+ */
+export const config: Config.Config<ConnectionConfig> = Config.all({
+  url: Config.Redacted("REDIS_URL").pipe(Config.option),
+  username: Config.String("REDIS_USERNAME").pipe(Config.option),
+  password: Config.Redacted("REDIS_PASSWORD").pipe(Config.option),
+  db: Config.Int("REDIS_DB").pipe(Config.option),
+  tls: Config.Boolean("REDIS_TLS").pipe(Config.option),
+  clusterNodes: list("REDIS_CLUSTER_NODES"),
+  sentinels: list("REDIS_SENTINELS"),
+  sentinelName: Config.String("REDIS_SENTINEL_NAME").pipe(Config.option),
+  sentinelPassword: Config.Redacted("REDIS_SENTINEL_PASSWORD").pipe(Config.option),
+  connectTimeout: Config.Duration("REDIS_CONNECT_TIMEOUT").pipe(Config.option),
+  commandTimeout: Config.Duration("REDIS_COMMAND_TIMEOUT").pipe(Config.option),
+  protocol: Config.Literals([2, 3], "REDIS_PROTOCOL").pipe(Config.option),
+  maxDedicatedConnections: Config.Int("REDIS_MAX_DEDICATED_CONNECTIONS").pipe(Config.option)
+}).pipe(
+  Config.map((c): ConnectionConfig => {
+    const common: CommonOptions = {
+      username: Option.getOrUndefined(c.username),
+      password: Option.getOrUndefined(c.password),
+      tls: Option.getOrUndefined(c.tls),
+      connectTimeout: Option.getOrUndefined(c.connectTimeout),
+      commandTimeout: Option.getOrUndefined(c.commandTimeout),
+      protocol: Option.getOrUndefined(c.protocol),
+      maxDedicatedConnections: Option.getOrUndefined(c.maxDedicatedConnections)
+    }
+    if (Option.isSome(c.clusterNodes)) return { _tag: "Cluster", options: { ...common, nodes: c.clusterNodes.value } }
+    if (Option.isSome(c.sentinels)) {
+      return {
+        _tag: "Sentinel",
+        options: {
+          ...common,
+          sentinels: c.sentinels.value,
+          name: Option.getOrElse(c.sentinelName, () => "mymaster"),
+          sentinelPassword: Option.getOrUndefined(c.sentinelPassword),
+          db: Option.getOrUndefined(c.db)
+        }
+      }
+    }
+    return {
+      _tag: "Single",
+      options: {
+        ...common,
+        url: Option.getOrElse(c.url, () => Redacted.make("redis://127.0.0.1:6379")),
+        db: Option.getOrUndefined(c.db)
+      }
+    }
+  })
+)
+
+/**
+ * A client configured from {@link config} (by default the `REDIS_*` environment variables), in whichever mode they
+ * select. Fails with a `ConfigError` for invalid settings, a `RedisError` when the server cannot be reached.
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  connection: Config.Config<ConnectionConfig> = config
+): Layer.Layer<RedisClient | PersistenceRedis.Redis, RedisError | Config.ConfigError> =>
+  Layer.unwrap(
+    Effect.map(connection, (c) => {
+      switch (c._tag) {
+        case "Cluster":
+          return layerCluster(c.options)
+        case "Sentinel":
+          return layerSentinel(c.options)
+        case "Single":
+          return layer(c.options)
+      }
+    })
+  )
+
+/**
+ * The milliseconds of a `Duration.Input`, for ioredis arguments such as `BLOCK`.
+ *
+ * @since 0.1.0
+ */
+export const millis = (input: Duration.Input): number => Math.round(Duration.toMillis(Duration.fromInputUnsafe(input)))

@@ -1,0 +1,7 @@
+/**
+ * effect-redis-streams: Redis as a typed, composable backbone for streaming applications on Effect 4.
+ *
+ * @since 0.1.0
+ */
+export * as RedisClient from "./RedisClient.js"
+export * as RedisError from "./RedisError.js"

@@ -1,0 +1,171 @@
+/**
+ * Opening and closing ioredis clients for one connection spec (single node, Sentinel or Cluster).
+ *
+ * Every client is created with `lazyConnect` and connected here, so a failure to connect is a typed `RedisError`
+ * within the connect timeout instead of an endless silent reconnect loop. Three roles share one spec:
+ * - `shared`: the pipelined connection every plain command uses; reconnects on the configured schedule, and its
+ *   offline queue is off so commands fail fast (typed) while it is down instead of piling up in a hidden buffer;
+ * - `subscriber`: the pub/sub connection; reconnects on the schedule and resubscribes by itself;
+ * - `dedicated`: a pooled connection for blocking commands and WATCH; never reconnects (a broken one is replaced).
+ *
+ * @internal
+ */
+import { Duration, Effect } from "effect"
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
+import { RedisError } from "../RedisError.js"
+import { classify } from "./errors.js"
+import { fromSchedule, type RetryStrategy } from "./reconnect.js"
+
+/** A connected ioredis client: a single node (also behind Sentinel) or a Cluster. */
+export type Client = Redis | Cluster
+
+/** ioredis options without `replyMapping`, which `exactOptionalPropertyTypes` rejects. */
+export type NodeOptions = Omit<RedisOptions, "replyMapping">
+
+/** Everything needed to open a client of any role. */
+export type ConnectionSpec =
+  | { readonly kind: "single" | "sentinel"; readonly options: NodeOptions; readonly common: CommonSpec }
+  | {
+      readonly kind: "cluster"
+      readonly nodes: ReadonlyArray<ClusterNode>
+      readonly options: NodeOptions
+      readonly common: CommonSpec
+    }
+
+/** Settings shared by every role and mode. */
+export interface CommonSpec {
+  readonly connectTimeout: Duration.Duration
+  readonly commandTimeout: Duration.Duration | undefined
+  readonly reconnect: Parameters<typeof fromSchedule>[0]
+  /** Values to scrub from every error message (passwords). */
+  readonly secrets: ReadonlyArray<string>
+}
+
+/** What a client is opened for; see the module header. */
+export type Role = "shared" | "subscriber" | "dedicated"
+
+const roleOptions = (spec: ConnectionSpec, role: Role, retry: RetryStrategy | undefined): NodeOptions => ({
+  ...spec.options,
+  lazyConnect: true,
+  enableOfflineQueue: role === "subscriber",
+  maxRetriesPerRequest: 0,
+  connectTimeout: Duration.toMillis(spec.common.connectTimeout),
+  ...(role === "shared" && spec.common.commandTimeout !== undefined
+    ? { commandTimeout: Duration.toMillis(spec.common.commandTimeout) }
+    : {}),
+  retryStrategy: retry === undefined ? () => null : retry.retryStrategy
+})
+
+/**
+ * The subscriber of a Cluster: PUBLISH reaches every node, so one plain connection to any node hears every channel.
+ * On a drop it moves on to the next seed node (the connector reads host and port from the options at each attempt).
+ */
+const clusterSubscriber = (
+  nodes: ReadonlyArray<ClusterNode>,
+  options: NodeOptions,
+  retry: RetryStrategy
+): { client: Client; retry: RetryStrategy } => {
+  const addresses = nodes.flatMap((node) => (typeof node === "object" ? [node] : []))
+  let index = 0
+  const client = new Redis({ ...options, ...addresses[0] } as NodeOptions)
+  const rotating: RetryStrategy = {
+    reset: retry.reset,
+    retryStrategy: (times) => {
+      index = (index + 1) % addresses.length
+      Object.assign(client.options, addresses[index])
+      return retry.retryStrategy(times)
+    }
+  }
+  return { client, retry: rotating }
+}
+
+const build = (spec: ConnectionSpec, role: Role): { client: Client; retry: RetryStrategy | undefined } => {
+  const retry = role === "dedicated" ? undefined : fromSchedule(spec.common.reconnect)
+  const options = roleOptions(spec, role, retry)
+  if (spec.kind === "cluster" && role === "subscriber" && retry !== undefined) {
+    return clusterSubscriber(spec.nodes, options, retry)
+  }
+  if (spec.kind !== "cluster") {
+    const client = new Redis({ ...options, sentinelRetryStrategy: options.retryStrategy } as NodeOptions)
+    return { client, retry }
+  }
+  const { retryStrategy, enableOfflineQueue, ...nodeOptions } = options
+  const clusterOptions: Omit<ClusterOptions, "redisOptions"> & { readonly redisOptions: typeof nodeOptions } = {
+    lazyConnect: true,
+    enableOfflineQueue,
+    redisOptions: nodeOptions,
+    clusterRetryStrategy: retryStrategy === undefined || retryStrategy === null ? () => null : retryStrategy,
+    slotsRefreshTimeout: Duration.toMillis(spec.common.connectTimeout)
+  }
+  return { client: new Cluster([...spec.nodes], clusterOptions), retry }
+}
+
+/**
+ * Opens a client for `role` and waits until it is ready, or fails with a typed `RedisError` within the connect
+ * timeout. The client reconnects on the spec's schedule only after it has been ready once; a failed first connect
+ * is torn down, not left reconnecting in the background.
+ */
+export const open = (spec: ConnectionSpec, role: Role): Effect.Effect<Client, RedisError> =>
+  Effect.suspend(() => {
+    const { client, retry } = build(spec, role)
+    let ready = false
+    // failures reach callers through rejected commands; the last one seen explains a failed connect
+    // ("Connection is closed." alone hides a refused socket or a wrong password)
+    let lastError: unknown
+    client.on("error", (error) => {
+      lastError = error
+    })
+    client.on("ready", () => {
+      ready = true
+      retry?.reset()
+    })
+    if (retry !== undefined) {
+      const gated = (times: number) => (ready ? retry.retryStrategy(times) : null)
+      if (client instanceof Cluster) client.options.clusterRetryStrategy = gated
+      else client.options.retryStrategy = gated
+    }
+    return Effect.tryPromise({
+      try: () => client.connect(),
+      catch: (cause) => classify(lastError ?? cause, "connect", spec.common.secrets)
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: spec.common.connectTimeout,
+        orElse: () =>
+          Effect.fail(
+            new RedisError({
+              reason: "Timeout",
+              op: "connect",
+              message: `connect: no ready connection within ${Duration.format(spec.common.connectTimeout)}`
+            })
+          )
+      }),
+      Effect.onError(() => Effect.sync(() => client.disconnect())),
+      Effect.as(client)
+    )
+  })
+
+/** Waits until the client's socket has ended (status `end`), or returns at once when it already has. */
+const ended = (client: Client): Promise<void> =>
+  client.status === "end" ? Promise.resolve() : new Promise((resolve) => client.once("end", () => resolve()))
+
+/**
+ * Closes a client. Gracefully (the default): `QUIT`, so pending replies arrive first, then waits for the socket to
+ * end, falling back to a hard disconnect when that takes longer than `grace`. Not gracefully: disconnects at once,
+ * failing whatever is pending (a blocked `XREAD` would otherwise hold a `QUIT` back for its whole block time).
+ */
+export const close = (
+  client: Client,
+  options: { readonly graceful?: boolean; readonly grace?: Duration.Input } = {}
+): Effect.Effect<void> =>
+  Effect.promise(() => {
+    if (client.status === "end") return Promise.resolve()
+    const done = ended(client)
+    if (options.graceful === false || client.status !== "ready") client.disconnect()
+    else client.quit().catch(() => client.disconnect())
+    return done
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: options.grace ?? "2 seconds",
+      orElse: () => Effect.sync(() => client.disconnect())
+    })
+  )

@@ -1,0 +1,123 @@
+/**
+ * One shared pub/sub connection per `RedisClient`, multiplexed over any number of subscribers.
+ *
+ * A channel is `SUBSCRIBE`d when its first subscriber arrives and `UNSUBSCRIBE`d when its last one leaves. The
+ * connection is opened on first use, reconnects on the client's schedule and resubscribes every channel by itself
+ * (ioredis `autoResubscribe`); subscribers are told about each reconnect, since pub/sub loses what was published
+ * while the connection was down. Subscribe/unsubscribe calls are serialised, so a subscriber's channel is
+ * subscribed at Redis by the time `subscribe` returns: nothing published after that is missed.
+ *
+ * @internal
+ */
+import { Effect, Queue, Scope, Semaphore } from "effect"
+import type { RedisError } from "../RedisError.js"
+import type { Client } from "./connection.js"
+import { classify } from "./errors.js"
+
+/** A message received on a channel. */
+export interface PubSubMessage {
+  readonly _tag: "Message"
+  readonly channel: string
+  readonly message: string
+}
+
+/** The subscriber connection came back after a drop: messages published meanwhile were lost. */
+export interface PubSubReconnected {
+  readonly _tag: "Reconnected"
+}
+
+/** What a subscription receives. */
+export type PubSubEvent = PubSubMessage | PubSubReconnected
+
+type Listener = (event: PubSubEvent) => void
+
+/** The multiplexed subscriber. */
+export interface Hub {
+  /** Subscribes `listener` to `channels`; resolves once Redis confirmed the subscription; scoped. */
+  readonly listen: (channels: ReadonlyArray<string>, listener: Listener) => Effect.Effect<void, RedisError, Scope.Scope>
+  /** A queue of the events of `channels`, subscribed when this returns; scoped. */
+  readonly subscribe: (
+    channels: ReadonlyArray<string>
+  ) => Effect.Effect<Queue.Dequeue<PubSubEvent>, RedisError, Scope.Scope>
+}
+
+/** Makes the hub; `openConnection` opens the subscriber connection, closed with the hub's scope. */
+export const make = (
+  openConnection: Effect.Effect<Client, RedisError, Scope.Scope>
+): Effect.Effect<Hub, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const hubScope = yield* Effect.scope
+    const lock = yield* Semaphore.make(1)
+    const listeners = new Map<string, Set<Listener>>()
+    let connection: Client | undefined
+
+    const dispatch = (channel: string, message: string) => {
+      for (const listener of listeners.get(channel) ?? []) listener({ _tag: "Message", channel, message })
+    }
+    const announceReconnect = () => {
+      const all = new Set<Listener>()
+      for (const set of listeners.values()) for (const listener of set) all.add(listener)
+      for (const listener of all) listener({ _tag: "Reconnected" })
+    }
+
+    const ensureConnection = Effect.gen(function* () {
+      if (connection !== undefined) return connection
+      const opened = yield* Scope.provide(openConnection, hubScope)
+      let dropped = false
+      opened.on("message", dispatch)
+      opened.on("close", () => {
+        dropped = true
+      })
+      opened.on("ready", () => {
+        if (dropped) announceReconnect()
+        dropped = false
+      })
+      connection = opened
+      return opened
+    })
+
+    const add = (channels: ReadonlyArray<string>, listener: Listener) =>
+      Effect.gen(function* () {
+        const conn = yield* ensureConnection
+        const fresh = channels.filter((channel) => !listeners.has(channel))
+        for (const channel of channels) {
+          const set = listeners.get(channel) ?? new Set()
+          set.add(listener)
+          listeners.set(channel, set)
+        }
+        if (fresh.length === 0) return
+        yield* Effect.tryPromise({
+          try: () => conn.subscribe(...fresh),
+          catch: (cause) => classify(cause, "subscribe")
+        }).pipe(Effect.onError(() => remove(channels, listener, false)))
+      }).pipe(lock.withPermits(1))
+
+    const remove = (channels: ReadonlyArray<string>, listener: Listener, unsubscribe = true) =>
+      Effect.gen(function* () {
+        const emptied: Array<string> = []
+        for (const channel of channels) {
+          const set = listeners.get(channel)
+          if (set === undefined) continue
+          set.delete(listener)
+          if (set.size === 0) {
+            listeners.delete(channel)
+            emptied.push(channel)
+          }
+        }
+        if (!unsubscribe || emptied.length === 0 || connection?.status !== "ready") return
+        const conn = connection
+        yield* Effect.promise(() => conn.unsubscribe(...emptied).catch(() => undefined))
+      })
+
+    const listen = (channels: ReadonlyArray<string>, listener: Listener) =>
+      Effect.acquireRelease(add(channels, listener), () => remove(channels, listener).pipe(lock.withPermits(1)))
+
+    const subscribe = (channels: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        const queue = yield* Queue.unbounded<PubSubEvent>()
+        yield* listen(channels, (event) => void Queue.offerUnsafe(queue, event))
+        return queue as Queue.Dequeue<PubSubEvent>
+      })
+
+    return { listen, subscribe }
+  })

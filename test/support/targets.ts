@@ -1,0 +1,95 @@
+/**
+ * The two topologies every capability's suite runs against: a single node and a 3-master Redis Cluster, each of real
+ * redis-server processes started for the file, with a `RedisClient` connected to it and controls for fault tests.
+ */
+import { layer, type Vitest } from "@effect/vitest"
+import { Context, Effect, Layer } from "effect"
+import type * as PersistenceRedis from "effect/persistence/Redis"
+import type * as RedisClient from "../../src/RedisClient.js"
+import * as RedisServer from "../../src/testing/RedisServer.js"
+
+/** What a suite knows of the servers behind its client. */
+export interface Topology {
+  readonly kind: "single" | "cluster"
+  readonly nodes: ReadonlyArray<RedisServer.Node>
+  /** Kills every node (a crash). */
+  readonly killAll: Effect.Effect<void, RedisServer.RedisServerError>
+  /** Starts every node again and waits until they serve (a cluster: until it is healthy). */
+  readonly startAll: Effect.Effect<void, RedisServer.RedisServerError>
+}
+
+/** The servers behind the `RedisClient` of a suite. */
+export class TestTopology extends Context.Service<TestTopology, Topology>()("test/TestTopology") {}
+
+const serverArgs = ["--enable-debug-command", "yes"]
+
+const singleTopology = Layer.effect(
+  TestTopology,
+  Effect.map(
+    RedisServer.RedisServer,
+    (node): Topology => ({
+      kind: "single",
+      nodes: [node],
+      killAll: node.kill,
+      startAll: node.start
+    })
+  )
+)
+
+const clusterTopology = Layer.effect(
+  TestTopology,
+  Effect.map(
+    RedisServer.RedisCluster,
+    (cluster): Topology => ({
+      kind: "cluster",
+      nodes: cluster.nodes,
+      killAll: Effect.forEach(cluster.nodes, (node) => node.kill, { discard: true }),
+      startAll: Effect.forEach(cluster.nodes, (node) => node.start, { discard: true }).pipe(
+        Effect.andThen(cluster.awaitHealthy)
+      )
+    })
+  )
+)
+
+/** Everything a suite needs: the client (and effect's `Redis`), and the topology behind it. */
+export type TargetServices = RedisClient.RedisClient | PersistenceRedis.Redis | TestTopology
+
+/** A named topology whose layer gives a suite its client. */
+export interface Target {
+  readonly name: string
+  readonly layer: (options?: RedisClient.CommonOptions) => Layer.Layer<TargetServices, unknown>
+}
+
+/** A single redis-server process. */
+export const single: Target = {
+  name: "single node",
+  layer: (options) =>
+    Layer.merge(RedisServer.layerClient(options), singleTopology).pipe(
+      Layer.provideMerge(RedisServer.layer({ args: serverArgs }))
+    )
+}
+
+/** A Redis Cluster of 3 masters. */
+export const cluster: Target = {
+  name: "cluster",
+  layer: (options) =>
+    Layer.merge(RedisServer.layerClusterClient(options), clusterTopology).pipe(
+      Layer.provideMerge(RedisServer.layerCluster({ args: serverArgs }))
+    )
+}
+
+/** Both topologies. */
+export const targets: ReadonlyArray<Target> = [single, cluster]
+
+/** Runs `suite` once per topology, each with its own servers and client (real clock). */
+export const forEachTarget = (
+  name: string,
+  suite: (it: Vitest.MethodsNonLive<TargetServices>, target: Target) => void,
+  options?: RedisClient.CommonOptions
+) => {
+  for (const target of targets) {
+    layer(target.layer(options), { excludeTestServices: true, timeout: 60_000 })(`${name} (${target.name})`, (it) =>
+      suite(it, target)
+    )
+  }
+}
