@@ -1,0 +1,100 @@
+/**
+ * RedisClient overhead: the same SET and GET work through `RedisClient.use` (Effect) and through raw ioredis.
+ */
+import { Effect, ManagedRuntime } from "effect"
+import { Redis } from "ioredis"
+import * as RedisClient from "../src/RedisClient.js"
+import { latencyMicros, type Suite, throughput } from "./harness.js"
+
+const total = 100_000
+const inFlight = 1_000
+const pipelineSize = 1_000
+const sequential = 10_000
+const value = "x".repeat(100)
+
+const suite: Suite = {
+  name: "RedisClient",
+  setup: async (url) => {
+    const runtime = ManagedRuntime.make(RedisClient.layer({ url }))
+    const redis = await runtime.runPromise(RedisClient.RedisClient)
+    const raw = new Redis(url, { protocol: 2 })
+    const keys = Array.from({ length: total }, (_, i) => `bench:set:${i}`)
+    const chunks = Array.from({ length: total / pipelineSize }, (_, i) =>
+      keys.slice(i * pipelineSize, (i + 1) * pipelineSize)
+    )
+
+    return {
+      scenarios: [
+        {
+          name: `SET ×${total / 1000}k, ${inFlight} in flight`,
+          unit: "ops/s",
+          higherIsBetter: true,
+          ours: () =>
+            throughput(total, () =>
+              runtime.runPromise(
+                Effect.forEach(keys, (key) => redis.use("set", (c) => c.set(key, value)), {
+                  concurrency: inFlight,
+                  discard: true
+                })
+              )
+            ),
+          raw: () =>
+            throughput(total, async () => {
+              for (const chunk of chunks) await Promise.all(chunk.map((key) => raw.set(key, value)))
+            })
+        },
+        {
+          name: `SET ×${total / 1000}k, pipelines of ${pipelineSize}`,
+          unit: "ops/s",
+          higherIsBetter: true,
+          ours: () =>
+            throughput(total, () =>
+              runtime.runPromise(
+                Effect.forEach(
+                  chunks,
+                  (chunk) =>
+                    redis.use("pipeline", (c) => {
+                      const pipeline = c.pipeline()
+                      for (const key of chunk) pipeline.set(key, value)
+                      return pipeline.exec()
+                    }),
+                  { discard: true }
+                )
+              )
+            ),
+          raw: () =>
+            throughput(total, async () => {
+              for (const chunk of chunks) {
+                const pipeline = raw.pipeline()
+                for (const key of chunk) pipeline.set(key, value)
+                await pipeline.exec()
+              }
+            })
+        },
+        {
+          name: `GET latency, ${sequential / 1000}k sequential`,
+          unit: "µs/op",
+          higherIsBetter: false,
+          ours: () =>
+            latencyMicros(sequential, () =>
+              runtime.runPromise(
+                Effect.forEach(keys.slice(0, sequential), (key) => redis.use("get", (c) => c.get(key)), {
+                  discard: true
+                })
+              )
+            ),
+          raw: () =>
+            latencyMicros(sequential, async () => {
+              for (const key of keys.slice(0, sequential)) await raw.get(key)
+            })
+        }
+      ],
+      close: async () => {
+        raw.disconnect()
+        await runtime.dispose()
+      }
+    }
+  }
+}
+
+export default suite

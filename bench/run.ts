@@ -1,0 +1,70 @@
+/**
+ * `npm run bench [-- filter]`: runs every bench/*.bench.ts (or those whose suite or scenario name contains the
+ * filter) against a Redis of its own (REDIS_URL if set, else a redis-server started for the run), prints a table of
+ * ours vs raw ioredis with the ratio, and writes bench/results.json.
+ */
+
+import { readdir, writeFile } from "node:fs/promises"
+import { cpus } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { ManagedRuntime } from "effect"
+import * as RedisServer from "../src/testing/RedisServer.js"
+import { format, measure, type Result, type Suite } from "./harness.js"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const filter = (process.argv[2] ?? "").toLowerCase()
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+
+const startRedis = async () => {
+  const runtime = ManagedRuntime.make(RedisServer.layer())
+  const node = await runtime.runPromise(RedisServer.RedisServer)
+  return { url: node.url, close: () => runtime.dispose() }
+}
+
+const main = async () => {
+  const files = (await readdir(here)).filter((file) => file.endsWith(".bench.ts")).sort()
+  const redis = await startRedis()
+  const results: Array<Result> = []
+  const notes: Array<string> = []
+  try {
+    for (const file of files) {
+      const suite = ((await import(join(here, file))) as { default: Suite }).default
+      const { scenarios, close } = await suite.setup(redis.url)
+      try {
+        for (const scenario of scenarios) {
+          const label = `${suite.name}: ${scenario.name}`
+          if (filter !== "" && !label.toLowerCase().includes(filter)) continue
+          process.stderr.write(`running ${label}…\n`)
+          const result = await measure(scenario, rounds)
+          results.push({ ...result, scenario: label })
+          for (const note of scenario.notes?.() ?? []) notes.push(`${label}: ${note}`)
+        }
+      } finally {
+        await close()
+      }
+    }
+  } finally {
+    await redis.close()
+  }
+  const rows = results.map((r) => [r.scenario, r.unit, format(r.ours), format(r.raw), `${r.ratio.toFixed(2)}×`])
+  const header = ["scenario", "unit", "ours", "raw ioredis", "ratio (>1 = ours better)"]
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)))
+  const line = (cells: ReadonlyArray<string>) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`
+  console.log(
+    `\n${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}, median of ${rounds} rounds\n`
+  )
+  console.log(line(header))
+  console.log(line(widths.map((w) => "-".repeat(w))))
+  for (const row of rows) console.log(line(row))
+  for (const note of notes) console.log(`- ${note}`)
+  await writeFile(join(here, "results.json"), `${JSON.stringify(results, null, 2)}\n`)
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
