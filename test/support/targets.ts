@@ -25,30 +25,24 @@ const serverArgs = ["--enable-debug-command", "yes"]
 
 const singleTopology = Layer.effect(
   TestTopology,
-  Effect.map(
-    RedisServer.RedisServer,
-    (node): Topology => ({
-      kind: "single",
-      nodes: [node],
-      killAll: node.kill,
-      startAll: node.start
-    })
-  )
+  Effect.map(RedisServer.RedisServer, (node): Topology => ({
+    kind: "single",
+    nodes: [node],
+    killAll: node.kill,
+    startAll: node.start
+  }))
 )
 
 const clusterTopology = Layer.effect(
   TestTopology,
-  Effect.map(
-    RedisServer.RedisCluster,
-    (cluster): Topology => ({
-      kind: "cluster",
-      nodes: cluster.nodes,
-      killAll: Effect.forEach(cluster.nodes, (node) => node.kill, { discard: true }),
-      startAll: Effect.forEach(cluster.nodes, (node) => node.start, { discard: true }).pipe(
-        Effect.andThen(cluster.awaitHealthy)
-      )
-    })
-  )
+  Effect.map(RedisServer.RedisCluster, (cluster): Topology => ({
+    kind: "cluster",
+    nodes: cluster.nodes,
+    killAll: Effect.forEach(cluster.nodes, (node) => node.kill, { discard: true }),
+    startAll: Effect.forEach(cluster.nodes, (node) => node.start, { discard: true }).pipe(
+      Effect.andThen(cluster.awaitHealthy)
+    )
+  }))
 )
 
 /** Everything a suite needs: the client (and effect's `Redis`), and the topology behind it. */
