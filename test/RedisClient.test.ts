@@ -108,6 +108,26 @@ forEachTarget("RedisClient", (it) => {
     )
   )
 
+  it.effect("a subscription is told of a reconnect and receives messages again after a server restart", () =>
+    Effect.gen(function* () {
+      const redis = yield* RedisClient.RedisClient
+      const topology = yield* TestTopology
+      const channel = `${prefix()}restart`
+      const events = yield* redis.subscribe(channel)
+      yield* topology.killAll
+      yield* topology.startAll
+      const reconnected = yield* Queue.take(events).pipe(Effect.timeout("10 seconds"))
+      assert.deepStrictEqual(reconnected, { _tag: "Reconnected" })
+      // the resubscription is confirmed asynchronously: publish until the subscriber hears it
+      const heard = yield* eventually(
+        redis
+          .use("publish", (c) => c.publish(channel, "after restart"))
+          .pipe(Effect.andThen(Queue.take(events).pipe(Effect.timeout("200 millis"))))
+      )
+      assert.deepStrictEqual(heard, { _tag: "Message", channel, message: "after restart" })
+    })
+  )
+
   it.effect("server killed during commands: typed errors; restarted: the client serves again", () =>
     Effect.gen(function* () {
       const redis = yield* RedisClient.RedisClient
@@ -278,6 +298,31 @@ describe("RedisClient on a single node", () => {
             })
           )
         assert.deepStrictEqual(yield* read(3), yield* read(2))
+      })
+    )
+  })
+})
+
+describe("RedisClient behind Sentinel", () => {
+  layer(RedisServer.layerSentinel(), { excludeTestServices: true })("sentinel", (it) => {
+    it.effect("finds the master through the sentinel and runs commands on it", () =>
+      Effect.gen(function* () {
+        const { master, sentinel, name } = yield* RedisServer.RedisSentinel
+        const port = yield* withClient(
+          RedisClient.layerSentinel({ sentinels: [`${sentinel.host}:${sentinel.port}`], name }),
+          (redis) =>
+            Effect.gen(function* () {
+              assert.strictEqual(redis.mode, "sentinel")
+              yield* redis.use("set", (c) => c.set("via-sentinel", "yes"))
+              const info = yield* redis.use("info", (c) => c.info("server"))
+              return Number(/tcp_port:(\d+)/.exec(info)?.[1])
+            })
+        )
+        assert.strictEqual(port, master.port)
+        const direct = yield* withClient(RedisClient.layer({ url: master.url }), (r) =>
+          r.use("get", (c) => c.get("via-sentinel"))
+        )
+        assert.strictEqual(direct, "yes")
       })
     )
   })

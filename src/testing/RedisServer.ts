@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Context, Effect, Layer, Schedule, Schema, type Scope } from "effect"
@@ -88,13 +88,17 @@ const uncontrolled = (host: string, port: number, what: string): Node => ({
 })
 
 /** A node whose process this module runs; released (killed) with the scope. */
-const managedNode = (port: number, args: ReadonlyArray<string>): Effect.Effect<Node, RedisServerError, Scope.Scope> =>
+const managedNode = (
+  port: number,
+  args: ReadonlyArray<string>,
+  options?: Parameters<typeof startServer>[2]
+): Effect.Effect<Node, RedisServerError, Scope.Scope> =>
   Effect.gen(function* () {
     let current: ServerProcess | undefined
     const start = Effect.tryPromise({
       try: async () => {
         if (current !== undefined && current.child.exitCode === null && current.child.signalCode === null) return
-        current = await startServer(port, args)
+        current = await startServer(port, args, options)
       },
       catch: failure(`starting redis-server on port ${port}`)
     })
@@ -115,9 +119,13 @@ const managedNode = (port: number, args: ReadonlyArray<string>): Effect.Effect<N
   })
 
 /** Starts a managed node on a free port, trying other ports when one was taken in between. */
-const spawnNode = (args: (port: number) => ReadonlyArray<string>, withBusPort = false) =>
+const spawnNode = (
+  args: (port: number) => ReadonlyArray<string>,
+  withBusPort = false,
+  options?: Parameters<typeof startServer>[2]
+) =>
   Effect.tryPromise({ try: () => freePort(withBusPort), catch: failure("finding a free port") }).pipe(
-    Effect.flatMap((port) => managedNode(port, args(port))),
+    Effect.flatMap((port) => managedNode(port, args(port), options)),
     Effect.retry({ times: 4 })
   )
 
@@ -166,6 +174,13 @@ export const layer = (
     })
   )
 
+/** A temporary folder, removed with the scope. */
+const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({ try: () => mkdtemp(join(tmpdir(), prefix)), catch: failure("temp dir") }),
+    (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
+  )
+
 const clusterState = (node: Node) =>
   Effect.tryPromise({
     try: () => run("redis-cli", ["-h", node.host, "-p", String(node.port), "cluster", "info"]),
@@ -199,10 +214,7 @@ export const layerCluster = (
           message: `a cluster needs redis-server and redis-cli on PATH; ${installHelp}`
         })
       }
-      const dir = yield* Effect.acquireRelease(
-        Effect.tryPromise({ try: () => mkdtemp(join(tmpdir(), "ers-cluster-")), catch: failure("temp dir") }),
-        (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
-      )
+      const dir = yield* tempDir("ers-cluster-")
       const nodes = yield* Effect.forEach(
         Array.from({ length: options.masters ?? 3 }, (_, i) => i),
         (i) =>
@@ -236,6 +248,43 @@ export const layerCluster = (
       })
       yield* awaitHealthy(nodes)
       return { nodes, awaitHealthy: awaitHealthy(nodes) }
+    })
+  )
+
+/**
+ * A Redis master watched by one Sentinel process (quorum 1), for the scope of a layer.
+ *
+ * @since 0.1.0
+ */
+export class RedisSentinel extends Context.Service<
+  RedisSentinel,
+  {
+    readonly master: Node
+    readonly sentinel: Node
+    /** The name the sentinel knows the master by. */
+    readonly name: string
+  }
+>()("effect-redis-streams/testing/RedisSentinel") {}
+
+/**
+ * A master `redis-server` and a Sentinel (`redis-server --sentinel`) monitoring it as `mymaster`.
+ *
+ * @since 0.1.0
+ */
+export const layerSentinel = (): Layer.Layer<RedisSentinel, RedisServerError> =>
+  Layer.effect(
+    RedisSentinel,
+    Effect.gen(function* () {
+      const master = yield* spawnNode(() => [])
+      const dir = yield* tempDir("ers-sentinel-")
+      const configFile = join(dir, "sentinel.conf")
+      const name = "mymaster"
+      yield* Effect.tryPromise({
+        try: () => writeFile(configFile, `sentinel monitor ${name} ${master.host} ${master.port} 1\n`),
+        catch: failure("writing sentinel.conf")
+      })
+      const sentinel = yield* spawnNode(() => ["--sentinel"], false, { configFile, readyText: "+monitor master" })
+      return { master, sentinel, name }
     })
   )
 

@@ -48,23 +48,29 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `redis-server` on `port` with `args` and resolves once it accepts connections. Rejects with the server's own
- * last output when it exits first or is not ready within `timeoutMs`.
+ * Starts `redis-server` on `port` with `args` (after `configFile` when given: a sentinel needs one) and resolves once
+ * its output shows `readyText`. Rejects with the server's own last output when it exits first or is not ready within
+ * 10 seconds.
  */
-export const startServer = (port: number, args: ReadonlyArray<string>, timeoutMs = 10_000): Promise<ServerProcess> =>
+export const startServer = (
+  port: number,
+  args: ReadonlyArray<string>,
+  options: { readonly configFile?: string | undefined; readonly readyText?: string | undefined } = {}
+): Promise<ServerProcess> =>
   new Promise((resolve, reject) => {
     installExitHook()
+    const timeoutMs = 10_000
+    const readyText = options.readyText ?? "Ready to accept connections"
+    const persistence = options.configFile === undefined ? ["--save", "", "--appendonly", "no"] : []
     const child = spawn(
       "redis-server",
       [
+        ...(options.configFile === undefined ? [] : [options.configFile]),
         "--port",
         String(port),
         "--bind",
         "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
+        ...persistence,
         "--proc-title-template",
         `{title} {listen-addr} ${titleMarker()}`,
         ...args
@@ -85,7 +91,7 @@ export const startServer = (port: number, args: ReadonlyArray<string>, timeoutMs
     }, timeoutMs)
     const onData = (data: Buffer) => {
       output += data.toString()
-      if (output.includes("Ready to accept connections")) {
+      if (output.includes(readyText)) {
         clearTimeout(timer)
         child.stdout?.off("data", onData)
         child.stdout?.resume()
