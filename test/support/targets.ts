@@ -5,7 +5,8 @@
 import { layer, type Vitest } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import type * as PersistenceRedis from "effect/persistence/Redis"
-import type * as RedisClient from "../../src/RedisClient.js"
+import * as RedisClient from "../../src/RedisClient.js"
+import type { RedisError } from "../../src/RedisError.js"
 import * as RedisServer from "../../src/testing/RedisServer.js"
 
 /** What a suite knows of the servers behind its client. */
@@ -17,6 +18,15 @@ export interface Topology {
   /** Starts every node again and waits until they serve (a cluster: until it is healthy). */
   readonly startAll: Effect.Effect<void, RedisServer.RedisServerError>
 }
+
+/** A second, independent `RedisClient` on the same servers: another instance of the application. */
+export const anotherClient = (
+  topology: Topology,
+  options: RedisClient.CommonOptions = {}
+): Layer.Layer<RedisClient.RedisClient | PersistenceRedis.Redis, RedisError> =>
+  topology.kind === "cluster"
+    ? RedisClient.layerCluster({ ...options, nodes: topology.nodes.map(({ host, port }) => ({ host, port })) })
+    : RedisClient.layer({ ...options, url: (topology.nodes[0] as RedisServer.Node).url })
 
 /** The servers behind the `RedisClient` of a suite. */
 export class TestTopology extends Context.Service<TestTopology, Topology>()("test/TestTopology") {}

@@ -1,0 +1,619 @@
+/**
+ * Resumable streams: a producer runs in the background and appends chunks to a Redis Stream; any number of readers
+ * tail it live, and a reader that dropped resumes with a token from where it left off, until the end marker or a
+ * typed error.
+ *
+ * - The runner runs detached from the caller: a client that disconnects does not stop it (disconnect is not cancel);
+ *   `cancel` stops it wherever it runs, another instance included.
+ * - Every chunk is written to Redis (for resumers) and handed in-process to the caller that started the run.
+ * - Readers resume from the start or from after any entry id (an SSE `Last-Event-ID`), with no gap or duplicate
+ *   between the backfill and the live tail, and share the client's connections (no connection per reader).
+ * - The producer heartbeats; a reader of a run whose producer died fails with `ProducerLost` after
+ *   `producerTimeout`. A second producer of the same run is fenced out.
+ * - Runs are bounded: `maxChunks` (MAXLEN ~), `maxChunkBytes`, `maxLifetime` while running, `completedTtl` after.
+ *
+ * Wire format (River's): stream `{keyPrefix}{name}:{runId}` (the run id is a hash tag, so a run's keys share a cluster
+ * slot), chunk entries `data = {"item": …}` plus `seq`, and a terminal entry `end = "true"` plus `status` and
+ * `terminal` JSON. Meta in `…:meta`, live announcements on the channel `…:live`.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import {
+  Cause,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Queue,
+  Redacted,
+  Schedule,
+  Schema,
+  Scope,
+  Semaphore,
+  Stream
+} from "effect"
+import * as RedisClient from "./RedisClient.js"
+import * as Lua from "./internal/lua.js"
+import { fail, fromRedis, ResumableStreamError } from "./internal/resumable/error.js"
+import { isSafeName, isSafeRunId, type RunKeys, runKeys } from "./internal/resumable/keys.js"
+import { read } from "./internal/resumable/reader.js"
+import * as Scripts from "./internal/resumable/scripts.js"
+import * as Token from "./internal/resumable/token.js"
+import { isEntryId, type Terminal } from "./internal/resumable/wire.js"
+
+export { ResumableStreamError, ResumableStreamErrorReason } from "./internal/resumable/error.js"
+
+/**
+ * What a runner writes with: `append` one chunk or `appendAll` many (one round trip). Each returns once the chunks
+ * are in Redis, with their entry ids. Fails `ChunkTooLarge`, `Cancelled`, `Fenced` (another producer took the run
+ * over), or `Redis`.
+ *
+ * @since 0.1.0
+ */
+export interface Writer<A> {
+  readonly runId: string
+  readonly append: (chunk: A) => Effect.Effect<string, ResumableStreamError>
+  readonly appendAll: (chunks: Iterable<A>) => Effect.Effect<ReadonlyArray<string>, ResumableStreamError>
+}
+
+/**
+ * A named kind of stream: its input and chunk schemas, the schema of its runner's typed failure (optional; without
+ * it a failure is recorded as `{ message }`), and the runner. The runner's success writes the end marker; its typed
+ * failure or a defect writes a fatal error entry.
+ *
+ * @since 0.1.0
+ */
+export interface Definition<I, A, E, R> {
+  readonly name: string
+  readonly input: Schema.Codec<I, unknown>
+  readonly chunk: Schema.Codec<A, unknown>
+  readonly error?: Schema.Codec<E, unknown> | undefined
+  readonly run: (input: I, writer: Writer<A>) => Effect.Effect<void, E, R>
+}
+
+/**
+ * Any definition, whatever its types (where definitions of different streams are held together).
+ *
+ * @since 0.1.0
+ */
+export type AnyDefinition = Definition<any, any, any, any>
+
+/**
+ * Declares a stream. The name becomes part of Redis keys and tokens: letters, digits, `_ . : -`.
+ *
+ * @since 0.1.0
+ */
+export const define = <I, A, E = never, R = never>(definition: Definition<I, A, E, R>): Definition<I, A, E, R> => {
+  if (!isSafeName(definition.name)) throw new Error(`invalid stream name "${definition.name}"`)
+  return definition
+}
+
+/**
+ * One delivered chunk: its Redis entry id (use it as the SSE `id`, and as `after` to resume), its sequence number in
+ * the run (1, 2, 3…), and the chunk.
+ *
+ * @since 0.1.0
+ */
+export interface Entry<A> {
+  readonly id: string
+  readonly seq: number
+  readonly chunk: A
+}
+
+/**
+ * A started run: the token to resume or cancel it, and the live stream of its chunks for the caller (in-process;
+ * interrupting it does not stop the run).
+ *
+ * @since 0.1.0
+ */
+export interface Started<A> {
+  readonly runId: string
+  readonly token: string
+  readonly stream: Stream.Stream<Entry<A>, ResumableStreamError>
+}
+
+/**
+ * The `ResumableStream` service.
+ *
+ * @since 0.1.0
+ */
+export interface Service {
+  /** Starts a run of `definition` in the background. `runId` (URL-safe, ≤ 128 chars) defaults to a UUID. */
+  readonly start: <I, A, E, R>(
+    definition: Definition<I, A, E, R>,
+    input: I,
+    options?: { readonly runId?: string | undefined }
+  ) => Effect.Effect<Started<A>, ResumableStreamError>
+  /** Reads a run from the start, or from after entry `after`, live until its end marker or a typed error. */
+  readonly resume: <I, A, E, R>(
+    definition: Definition<I, A, E, R>,
+    token: string,
+    options?: { readonly after?: string | undefined }
+  ) => Stream.Stream<Entry<A>, ResumableStreamError>
+  /** Cancels a run wherever its producer runs, recording `reason`. Cancelling a cancelled run succeeds. */
+  readonly cancel: (token: string, reason?: string) => Effect.Effect<void, ResumableStreamError>
+  /** `start` by name with unknown input, chunks in their encoded (JSON) form: for HTTP endpoints. */
+  readonly startEncoded: (name: string, input: unknown) => Effect.Effect<Started<unknown>, ResumableStreamError>
+  /** `resume` without decoding, chunks in their encoded (JSON) form: for HTTP endpoints. */
+  readonly resumeEncoded: (
+    token: string,
+    options?: { readonly after?: string | undefined }
+  ) => Stream.Stream<Entry<unknown>, ResumableStreamError>
+  /** The stream name a token belongs to, after checking it. */
+  readonly nameOf: (token: string) => Effect.Effect<string, ResumableStreamError>
+}
+
+/**
+ * The resumable-stream service.
+ *
+ * @since 0.1.0
+ */
+export class ResumableStream extends Context.Service<ResumableStream, Service>()(
+  "effect-redis-streams/ResumableStream"
+) {}
+
+/**
+ * Options of {@link layer}.
+ *
+ * @since 0.1.0
+ */
+export interface Options<Defs extends ReadonlyArray<AnyDefinition>> {
+  /** The streams this instance can start and read (River's router). */
+  readonly streams: Defs
+  /** Key prefix. Default `river:stream:` (River's). Must not contain `{` or `}`. */
+  readonly keyPrefix?: string | undefined
+  /**
+   * Token secrets. With any, tokens are HMAC-signed with the first and verified against all (rotate by putting the
+   * new secret first), and they expire after `tokenTtl`. Without, tokens are unsigned: anyone who can guess a run id
+   * can read the run.
+   */
+  readonly secret?: Redacted.Redacted<string> | ReadonlyArray<Redacted.Redacted<string>> | undefined
+  /** How long a signed token is valid. Default: `maxLifetime` + `completedTtl`. */
+  readonly tokenTtl?: Duration.Input | undefined
+  /** Chunks kept per run (MAXLEN ~); a reader behind the trimmed part fails `Truncated`. Default 100,000. */
+  readonly maxChunks?: number | undefined
+  /** Largest encoded chunk, in bytes. Default 1 MiB. */
+  readonly maxChunkBytes?: number | undefined
+  /** How long a run may run; it is then stopped and fails `LifetimeExceeded`. Default 1 hour. */
+  readonly maxLifetime?: Duration.Input | undefined
+  /** How long a finished run stays readable. Default 1 hour. */
+  readonly completedTtl?: Duration.Input | undefined
+  /** How often producers refresh their heartbeat (and notice remote cancels). Default 1 second. */
+  readonly heartbeatInterval?: Duration.Input | undefined
+  /** A running run whose heartbeat is older than this has lost its producer. Default 5 seconds. */
+  readonly producerTimeout?: Duration.Input | undefined
+  /** Entries per XRANGE page when a reader catches up. Default 500. */
+  readonly readPageSize?: number | undefined
+}
+
+/**
+ * The services every runner of `Defs` needs.
+ *
+ * @since 0.1.0
+ */
+export type Services<Defs extends ReadonlyArray<AnyDefinition>> =
+  Defs[number] extends Definition<any, any, any, infer R> ? R : never
+
+const runsStarted = Metric.counter("resumable_stream_runs_started", { description: "runs started" })
+const chunksAppended = Metric.counter("resumable_stream_chunks_appended", { description: "chunks appended" })
+
+/** A run produced by this instance. */
+interface LocalRun {
+  readonly keys: RunKeys
+  readonly generation: string
+  fiber: Fiber.Fiber<void> | undefined
+  /** Set when the run was ended elsewhere (cancelled, fenced, gone): the runner's exit writes no marker. */
+  stoppedBy: ResumableStreamError | undefined
+}
+
+const refusalError = (refusal: Scripts.Refusal, runId: string): ResumableStreamError => {
+  switch (refusal[0]) {
+    case "GONE":
+      return fail("Expired", "the run's data is gone", runId)
+    case "FENCED":
+      return fail("Fenced", "another producer took this run over", runId)
+    case "RUNNING":
+      return fail("AlreadyRunning", "a live producer holds this run", runId)
+    case "FINISHED":
+      return refusal[1] === "cancelled"
+        ? fail("Cancelled", "the run was cancelled", runId)
+        : fail("AlreadyFinished", `the run is already ${refusal[1]}`, runId)
+  }
+}
+
+const isRefusal = (reply: ReadonlyArray<unknown>): reply is Scripts.Refusal =>
+  reply.length > 0 && typeof reply[0] === "string" && ["GONE", "FENCED", "RUNNING", "FINISHED"].includes(reply[0])
+
+/** Encodes a chunk to River's `{"item": …}` JSON. */
+const encodeChunk = <A>(definition: Definition<unknown, A, unknown, unknown>, chunk: A, runId: string) => {
+  const exit = Schema.encodeExit(definition.chunk)(chunk)
+  if (Exit.isFailure(exit))
+    return Effect.fail(fail("Decode", `chunk does not match the schema: ${Cause.pretty(exit.cause)}`, runId))
+  return Effect.succeed({ encoded: exit.value as unknown, data: JSON.stringify({ item: exit.value }) })
+}
+
+/**
+ * Builds the service. Runners, their heartbeats and the readers' resources live in the layer's scope; closing it
+ * interrupts local runners, whose runs end as `lost` (`ProducerLost` for their readers).
+ *
+ * @since 0.1.0
+ */
+export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
+  options: Options<Defs>
+): Effect.Effect<Service, never, RedisClient.RedisClient | Scope.Scope | Services<Defs>> =>
+  Effect.gen(function* () {
+    const redis = yield* RedisClient.RedisClient
+    const context = yield* Effect.context<Services<Defs>>()
+    const layerScope = yield* Effect.scope
+    const prefix = options.keyPrefix ?? "river:stream:"
+    if (prefix.includes("{") || prefix.includes("}")) yield* Effect.die(new Error("keyPrefix must not contain braces"))
+    const definitions = new Map<string, AnyDefinition>(options.streams.map((d) => [d.name, d]))
+    const secrets = (
+      options.secret === undefined ? [] : Redacted.isRedacted(options.secret) ? [options.secret] : options.secret
+    ).map(Redacted.value)
+    const maxChunks = options.maxChunks ?? 100_000
+    const maxChunkBytes = options.maxChunkBytes ?? 1024 * 1024
+    const maxLifetime = Duration.fromInputUnsafe(options.maxLifetime ?? "1 hour")
+    const completedTtl = Duration.fromInputUnsafe(options.completedTtl ?? "1 hour")
+    const tokenTtl = Duration.fromInputUnsafe(options.tokenTtl ?? Duration.sum(maxLifetime, completedTtl))
+    const heartbeatInterval = Duration.fromInputUnsafe(options.heartbeatInterval ?? "1 second")
+    const producerTimeout = Duration.fromInputUnsafe(options.producerTimeout ?? "5 seconds")
+    const pageSize = options.readPageSize ?? 500
+    const producerId = randomUUID()
+    const localRuns = new Map<string, LocalRun>()
+
+    const keysOf = (name: string, runId: string) => runKeys(prefix, name, runId)
+
+    const tokenFor = (name: string, runId: string) => {
+      const now = Date.now()
+      return Token.issue(
+        {
+          name,
+          runId,
+          issuedAt: now,
+          expiresAt: secrets.length === 0 ? undefined : now + Duration.toMillis(tokenTtl)
+        },
+        secrets
+      )
+    }
+
+    const verify = (token: string) => {
+      const checked = Token.verify(token, secrets, Date.now())
+      if ("problem" in checked) {
+        return checked.problem === "Expired"
+          ? Effect.fail(fail("Expired", "the token expired"))
+          : Effect.fail(fail("InvalidToken", `invalid token (${checked.problem})`))
+      }
+      if (!definitions.has(checked.payload.name)) {
+        return Effect.fail(fail("NotFound", `no stream named "${checked.payload.name}" here`, checked.payload.runId))
+      }
+      return Effect.succeed(checked.payload)
+    }
+
+    // ---- producing ----
+
+    const finishRun = (run: LocalRun, runId: string, generation: string, terminal: Terminal) =>
+      Lua.run(
+        redis.client,
+        Scripts.finish,
+        [run.keys.stream, run.keys.meta],
+        [generation, terminal.status, JSON.stringify(terminal), Duration.toMillis(completedTtl), run.keys.channel]
+      ).pipe(
+        Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 6, while: (e) => e.isRetryable }),
+        Effect.mapError(fromRedis(runId)),
+        Effect.flatMap((reply) =>
+          isRefusal(reply) ? Effect.fail(refusalError(reply, runId)) : Effect.succeed(reply[0])
+        )
+      )
+
+    const makeWriter = <A>(
+      definition: Definition<unknown, A, unknown, unknown>,
+      runId: string,
+      run: LocalRun,
+      live: Queue.Queue<Entry<unknown>, ResumableStreamError | Cause.Done>,
+      liveEncoded: boolean
+    ): Effect.Effect<Writer<A>> =>
+      Effect.gen(function* () {
+        const lock = yield* Semaphore.make(1) // appends of one run are announced and handed over in order
+        let seq = 0
+        const appendAll = (chunks: Iterable<A>) =>
+          Effect.gen(function* () {
+            const items = Array.from(chunks)
+            if (items.length === 0) return [] as ReadonlyArray<string>
+            const encoded = yield* Effect.forEach(items, (chunk) => encodeChunk(definition, chunk, runId))
+            for (const { data } of encoded) {
+              if (Buffer.byteLength(data) > maxChunkBytes) {
+                return yield* fail(
+                  "ChunkTooLarge",
+                  `a chunk of ${Buffer.byteLength(data)} bytes exceeds ${maxChunkBytes}`,
+                  runId
+                )
+              }
+            }
+            const reply = yield* Lua.run(
+              redis.client,
+              Scripts.append,
+              [run.keys.stream, run.keys.meta],
+              [run.generation, maxChunks, run.keys.channel, ...encoded.map((e) => e.data)]
+            ).pipe(Effect.mapError(fromRedis(runId)))
+            if (isRefusal(reply)) return yield* refusalError(reply, runId)
+            const ids = reply as ReadonlyArray<string>
+            ids.forEach((id, index) => {
+              seq += 1
+              const chunk = liveEncoded ? (encoded[index] as { encoded: unknown }).encoded : items[index]
+              Queue.offerUnsafe(live, { id, seq, chunk })
+            })
+            yield* Metric.update(chunksAppended, ids.length)
+            return ids
+          }).pipe(lock.withPermits(1))
+        return {
+          runId,
+          appendAll,
+          append: (chunk: A) => Effect.map(appendAll([chunk]), (ids) => ids[0] as string)
+        }
+      })
+
+    /** The writer's error that means the run was ended by someone else (no marker to write), if any. */
+    const endedElsewhereBy = (exit: Exit.Exit<void, unknown>): ResumableStreamError | undefined => {
+      if (Exit.isSuccess(exit)) return undefined
+      const failure = exit.cause.reasons.find(Cause.isFailReason)
+      const error = failure?.error
+      return error instanceof ResumableStreamError && ["Fenced", "Cancelled", "Expired"].includes(error.reason)
+        ? error
+        : undefined
+    }
+
+    const terminalOf = (exit: Exit.Exit<void, unknown>, definition: AnyDefinition, timedOut: boolean): Terminal => {
+      if (timedOut)
+        return { status: "failed", reason: "LifetimeExceeded", message: "the run exceeded its max lifetime" }
+      if (Exit.isSuccess(exit)) return { status: "completed" }
+      const failure = exit.cause.reasons.find(Cause.isFailReason)
+      if (failure !== undefined) {
+        const error = failure.error
+        if (definition.error !== undefined) {
+          const encoded = Schema.encodeExit(definition.error)(error)
+          if (Exit.isSuccess(encoded)) return { status: "failed", error: encoded.value }
+        }
+        const message = error instanceof Error ? error.message : String(error)
+        return { status: "failed", error: { message } }
+      }
+      if (Cause.hasInterruptsOnly(exit.cause)) {
+        return { status: "lost", reason: "ProducerShutdown", message: "the producer shut down" }
+      }
+      return { status: "failed", reason: "Defect", message: "the runner died unexpectedly" }
+    }
+
+    const launch = <I, A, E, R>(definition: Definition<I, A, E, R>, input: I, runId: string, liveEncoded: boolean) =>
+      Effect.gen(function* () {
+        const keys = keysOf(definition.name, runId)
+        const claimed = yield* Lua.run(
+          redis.client,
+          Scripts.claim,
+          [keys.meta],
+          [
+            producerId,
+            Duration.toMillis(maxLifetime) + Duration.toMillis(completedTtl),
+            Duration.toMillis(producerTimeout)
+          ]
+        ).pipe(Effect.mapError(fromRedis(runId)))
+        if (isRefusal(claimed)) return yield* refusalError(claimed, runId)
+        const run: LocalRun = { keys, generation: String(claimed[0]), fiber: undefined, stoppedBy: undefined }
+        const live = yield* Queue.unbounded<Entry<unknown>, ResumableStreamError | Cause.Done>()
+        const writer = yield* makeWriter(
+          definition as Definition<unknown, A, unknown, unknown>,
+          runId,
+          run,
+          live,
+          liveEncoded
+        )
+        let timedOut = false
+        const runner = definition.run(input, writer).pipe(
+          Effect.timeoutOrElse({
+            duration: maxLifetime,
+            orElse: () =>
+              Effect.sync(() => {
+                timedOut = true
+              })
+          }),
+          Effect.provideContext(context as Context.Context<R>),
+          Effect.onExit((exit) =>
+            Effect.gen(function* () {
+              localRuns.delete(runId)
+              const endedElsewhere = run.stoppedBy ?? endedElsewhereBy(exit)
+              if (endedElsewhere !== undefined) {
+                // cancelled, fenced or expired: whoever ended the run wrote its marker
+                return yield* Queue.fail(live, endedElsewhere)
+              }
+              const terminal = terminalOf(exit, definition, timedOut)
+              const written = yield* Effect.exit(finishRun(run, runId, run.generation, terminal))
+              if (Exit.isFailure(written)) yield* Effect.logWarning(`could not record the end of run ${runId}`)
+              if (terminal.status === "completed") yield* Queue.end(live)
+              else yield* Queue.fail(live, terminalError(terminal, definition, runId))
+            })
+          ),
+          Effect.asVoid,
+          Effect.catchCause(() => Effect.void)
+        )
+        localRuns.set(runId, run)
+        run.fiber = yield* Effect.forkIn(runner, layerScope)
+        yield* Metric.update(runsStarted, 1)
+        const stream = Stream.fromQueue(live).pipe(Stream.ensuring(Queue.shutdown(live)))
+        return { runId, token: tokenFor(definition.name, runId), stream } satisfies Started<unknown>
+      })
+
+    const terminalError = (terminal: Terminal, definition: AnyDefinition, runId: string) => {
+      switch (terminal.status) {
+        case "completed":
+          return fail("Failed", "completed", runId)
+        case "cancelled":
+          return fail("Cancelled", `the run was cancelled${terminal.reason ? `: ${terminal.reason}` : ""}`, runId)
+        case "lost":
+          return fail("ProducerLost", terminal.message ?? "the producer stopped", runId)
+        case "failed": {
+          if (terminal.reason === "LifetimeExceeded") return fail("LifetimeExceeded", terminal.message ?? "", runId)
+          const decoded =
+            definition.error === undefined || terminal.error === undefined
+              ? undefined
+              : Schema.decodeUnknownExit(definition.error)(terminal.error)
+          const error = decoded !== undefined && Exit.isSuccess(decoded) ? decoded.value : terminal.error
+          return new ResumableStreamError({
+            reason: "Failed",
+            message: terminal.message ?? "the runner failed",
+            runId,
+            ...(error === undefined ? {} : { error })
+          })
+        }
+      }
+    }
+
+    // one heartbeat loop for every local run: refreshes heartbeats, and stops runners ended elsewhere
+    const beat = Effect.gen(function* () {
+      const runs = Array.from(localRuns.entries())
+      if (runs.length === 0) return
+      const replies = yield* Effect.promise(() =>
+        Lua.runPipeline(
+          redis.client,
+          Scripts.heartbeat,
+          runs.map(([, run]) => [[run.keys.meta], [run.generation]] as const)
+        ).catch(() => [])
+      )
+      yield* Effect.forEach(
+        replies,
+        ([error, reply], index) => {
+          const entry = runs[index]
+          if (error !== null || reply === "running" || entry === undefined) return Effect.void
+          const [runId, run] = entry
+          const refusal: Scripts.Refusal =
+            reply === "FENCED" || reply === "GONE" ? [reply] : ["FINISHED", reply ?? "unknown"]
+          run.stoppedBy = refusalError(refusal, runId)
+          return run.fiber === undefined ? Effect.void : Fiber.interrupt(run.fiber)
+        },
+        { discard: true }
+      )
+    })
+    yield* Effect.forkIn(Effect.repeat(beat, Schedule.spaced(heartbeatInterval)), layerScope)
+
+    const start = Effect.fn("ResumableStream.start")(function* <I, A, E, R>(
+      definition: Definition<I, A, E, R>,
+      input: I,
+      startOptions?: { readonly runId?: string | undefined }
+    ) {
+      if (definitions.get(definition.name) !== (definition as AnyDefinition)) {
+        return yield* fail("NotFound", `stream "${definition.name}" is not registered in this layer`)
+      }
+      const runId = startOptions?.runId ?? randomUUID()
+      if (!isSafeRunId(runId)) return yield* fail("InvalidInput", "a run id must be 1–128 characters of [A-Za-z0-9_-]")
+      const started = yield* launch(definition, input, runId, false)
+      return started as Started<A>
+    })
+
+    const startEncoded = Effect.fn("ResumableStream.startEncoded")(function* (name: string, input: unknown) {
+      const definition = definitions.get(name)
+      if (definition === undefined) return yield* fail("NotFound", `no stream named "${name}"`)
+      const decoded = Schema.decodeUnknownExit(definition.input)(input)
+      if (Exit.isFailure(decoded)) {
+        return yield* fail("InvalidInput", `input does not match the schema: ${Cause.pretty(decoded.cause)}`)
+      }
+      return yield* launch(definition, decoded.value, randomUUID(), true)
+    })
+
+    // ---- reading ----
+
+    const readRaw = (token: string, after: string | undefined) =>
+      Stream.unwrap(
+        Effect.gen(function* () {
+          const payload = yield* verify(token)
+          if (after !== undefined && !isEntryId(after)) {
+            return yield* fail("InvalidOffset", "`after` must be an entry id such as 1700000000000-0", payload.runId)
+          }
+          const definition = definitions.get(payload.name) as AnyDefinition
+          return read({
+            redis,
+            keys: keysOf(payload.name, payload.runId),
+            runId: payload.runId,
+            after,
+            pageSize,
+            checkInterval: heartbeatInterval,
+            producerTimeout,
+            missing: secrets.length > 0 ? "Expired" : "NotFound",
+            onEnd: (terminal) =>
+              terminal.status === "completed"
+                ? Effect.void
+                : Effect.fail(terminalError(terminal, definition, payload.runId))
+          }).pipe(Stream.map((entry) => ({ entry, definition, runId: payload.runId })))
+        })
+      )
+
+    const parseData = (data: string, entryId: string, runId: string) =>
+      Effect.try({
+        try: () => (JSON.parse(data) as { item?: unknown }).item,
+        catch: () =>
+          new ResumableStreamError({ reason: "Decode", message: "a stored chunk is not JSON", runId, entryId })
+      })
+
+    const resumeEncoded = (token: string, resumeOptions?: { readonly after?: string | undefined }) =>
+      readRaw(token, resumeOptions?.after).pipe(
+        Stream.mapEffect(({ entry, runId }) =>
+          Effect.map(parseData(entry.data, entry.id, runId), (chunk) => ({ id: entry.id, seq: entry.seq, chunk }))
+        )
+      )
+
+    const resume = <I, A, E, R>(
+      definition: Definition<I, A, E, R>,
+      token: string,
+      resumeOptions?: { readonly after?: string | undefined }
+    ): Stream.Stream<Entry<A>, ResumableStreamError> =>
+      resumeEncoded(token, resumeOptions).pipe(
+        Stream.mapEffect((entry) => {
+          const decoded = Schema.decodeUnknownExit(definition.chunk)(entry.chunk)
+          return Exit.isSuccess(decoded)
+            ? Effect.succeed({ ...entry, chunk: decoded.value })
+            : Effect.fail(
+                new ResumableStreamError({
+                  reason: "Decode",
+                  message: `a stored chunk does not match the schema: ${Cause.pretty(decoded.cause)}`,
+                  entryId: entry.id
+                })
+              )
+        })
+      )
+
+    const cancel = Effect.fn("ResumableStream.cancel")(function* (token: string, reason?: string) {
+      const payload = yield* verify(token)
+      const keys = keysOf(payload.name, payload.runId)
+      const terminal: Terminal = { status: "cancelled", ...(reason === undefined ? {} : { reason }) }
+      const reply = yield* Lua.run(
+        redis.client,
+        Scripts.finish,
+        [keys.stream, keys.meta],
+        ["", "cancelled", JSON.stringify(terminal), Duration.toMillis(completedTtl), keys.channel]
+      ).pipe(Effect.mapError(fromRedis(payload.runId)))
+      if (isRefusal(reply)) {
+        const error = refusalError(reply, payload.runId)
+        if (error.reason !== "Cancelled") return yield* error
+      }
+      const local = localRuns.get(payload.runId)
+      if (local !== undefined) {
+        local.stoppedBy = fail("Cancelled", `the run was cancelled${reason ? `: ${reason}` : ""}`, payload.runId)
+        if (local.fiber !== undefined) yield* Fiber.interrupt(local.fiber)
+      }
+    })
+
+    const nameOf = (token: string) => Effect.map(verify(token), (payload) => payload.name)
+
+    return { start, resume, cancel, startEncoded, resumeEncoded, nameOf } satisfies Service
+  })
+
+/**
+ * The `ResumableStream` service for `options.streams`, on the `RedisClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const layer = <const Defs extends ReadonlyArray<AnyDefinition>>(
+  options: Options<Defs>
+): Layer.Layer<ResumableStream, never, RedisClient.RedisClient | Services<Defs>> =>
+  Layer.effect(ResumableStream, make(options))

@@ -1,0 +1,396 @@
+import { assert } from "@effect/vitest"
+import { Effect, Exit, Fiber, Option, Redacted, Schema, Stream } from "effect"
+import { spawn } from "node:child_process"
+import * as RedisClient from "../src/RedisClient.js"
+import * as ResumableStream from "../src/ResumableStream.js"
+import * as RedisServer from "../src/testing/RedisServer.js"
+import { all, Boom, Counter, Failing, Forever } from "./support/definitions.js"
+import { anotherClient, forEachTarget, type Topology, TestTopology } from "./support/targets.js"
+
+type Options = Omit<ResumableStream.Options<typeof all>, "streams">
+
+const fastOptions = (overrides: Options = {}): ResumableStream.Options<typeof all> => ({
+  streams: all,
+  keyPrefix: RedisServer.uniquePrefix("rs"),
+  heartbeatInterval: "100 millis",
+  producerTimeout: "1 second",
+  ...overrides
+})
+
+/** Runs `f` with a ResumableStream service built from `options` on the suite's client. */
+const withStreams = <A, E, R>(
+  options: ResumableStream.Options<typeof all>,
+  f: (streams: ResumableStream.Service) => Effect.Effect<A, E, R>
+) => Effect.flatMap(ResumableStream.ResumableStream, f).pipe(Effect.provide(ResumableStream.layer(options)))
+
+const chunksOf = <A>(entries: ReadonlyArray<ResumableStream.Entry<A>>) => entries.map((entry) => entry.chunk)
+const counted = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`)
+
+const secret = Redacted.make("test-secret-1")
+
+forEachTarget("ResumableStream", (it) => {
+  it.effect("the live caller and a resumer from the start see every chunk once, in order, then the end", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Counter, { n: 30, delayMs: 2 })
+        const live = yield* Stream.runCollect(started.stream)
+        const resumed = yield* Stream.runCollect(streams.resume(Counter, started.token))
+        assert.deepStrictEqual(chunksOf(live), counted(30))
+        assert.deepStrictEqual(resumed, live)
+        assert.deepStrictEqual(
+          resumed.map((entry) => entry.seq),
+          Array.from({ length: 30 }, (_, i) => i + 1)
+        )
+      })
+    )
+  )
+
+  it.effect("a reader that disconnects after k chunks resumes after the last id it saw: no gap, no duplicate", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Counter, { n: 40, delayMs: 5 })
+        const firstPart = yield* Stream.runCollect(Stream.take(streams.resume(Counter, started.token), 7))
+        const lastSeen = firstPart.at(-1)?.id
+        const rest = yield* Stream.runCollect(streams.resume(Counter, started.token, { after: lastSeen }))
+        assert.deepStrictEqual([...chunksOf(firstPart), ...chunksOf(rest)], counted(40))
+      })
+    )
+  )
+
+  it.effect("a disconnected live caller does not stop the run: every chunk is persisted", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Counter, { n: 25, delayMs: 5 })
+        const seen = yield* Stream.runCollect(Stream.take(started.stream, 3))
+        assert.deepStrictEqual(chunksOf(seen), counted(3))
+        const resumed = yield* Stream.runCollect(streams.resume(Counter, started.token))
+        assert.deepStrictEqual(chunksOf(resumed), counted(25))
+      })
+    )
+  )
+
+  it.effect("50 concurrent readers see identical sequences", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Counter, { n: 60, delayMs: 3 })
+        const results = yield* Effect.forEach(
+          Array.from({ length: 50 }, (_, i) => i),
+          (i) =>
+            // a third of the readers join late, while the run is live
+            Effect.sleep(i % 3 === 0 ? 60 : 0).pipe(
+              Effect.andThen(Stream.runCollect(streams.resume(Counter, started.token)))
+            ),
+          { concurrency: "unbounded" }
+        )
+        for (const result of results) assert.deepStrictEqual(chunksOf(result), counted(60))
+      })
+    )
+  )
+
+  it.effect("a failing runner: live caller and readers get its typed error, also on resume after the fact", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Failing, { code: 42 })
+        const liveError = yield* Effect.flip(Stream.runCollect(started.stream))
+        for (const error of [
+          liveError,
+          yield* Effect.flip(Stream.runCollect(streams.resume(Failing, started.token)))
+        ]) {
+          assert.strictEqual(error.reason, "Failed")
+          assert.instanceOf(error.error, Boom)
+          assert.strictEqual((error.error as Boom).code, 42)
+        }
+        const beforeError = yield* streams.resume(Failing, started.token).pipe(
+          Stream.catch(() => Stream.empty),
+          Stream.runCollect
+        )
+        assert.deepStrictEqual(chunksOf(beforeError), ["a", "b", "c"])
+      })
+    )
+  )
+
+  it.effect("tampered, foreign, unsigned and expired tokens are refused with typed errors", () =>
+    Effect.gen(function* () {
+      const options = fastOptions({ secret, tokenTtl: "300 millis" })
+      const token = yield* withStreams(options, (streams) =>
+        Effect.gen(function* () {
+          const started = yield* streams.start(Counter, { n: 3, delayMs: 0 })
+          yield* Stream.runDrain(started.stream)
+          const [version, body, signature] = started.token.split(".")
+          const forged = Buffer.from(
+            JSON.stringify({ ...JSON.parse(Buffer.from(body ?? "", "base64url").toString()), r: "other-run" })
+          ).toString("base64url")
+          for (const bad of [
+            `${version}.${forged}.${signature}`,
+            `${version}.${body}`,
+            "not-a-token",
+            `${started.token}x`,
+            "v1.e30.AAAA"
+          ]) {
+            const error = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, bad)))
+            assert.strictEqual(error.reason, "InvalidToken", bad)
+          }
+          return started.token
+        })
+      )
+      const foreign = yield* withStreams({ ...options, secret: Redacted.make("another-secret") }, (streams) =>
+        Effect.flip(Stream.runCollect(streams.resume(Counter, token)))
+      )
+      assert.strictEqual(foreign.reason, "InvalidToken")
+      const rotated = yield* withStreams(
+        { ...options, secret: [Redacted.make("new-secret"), secret], tokenTtl: "1 minute" },
+        (streams) => Stream.runCollect(streams.resume(Counter, token))
+      )
+      assert.deepStrictEqual(chunksOf(rotated), counted(3))
+      yield* Effect.sleep("400 millis")
+      const expired = yield* withStreams(options, (streams) =>
+        Effect.flip(Stream.runCollect(streams.resume(Counter, token)))
+      )
+      assert.strictEqual(expired.reason, "Expired")
+    })
+  )
+
+  it.effect("a bad offset, an unknown run and an unregistered stream get typed errors", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Counter, { n: 2, delayMs: 0 })
+        yield* Stream.runDrain(started.stream)
+        const badOffset = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, started.token, { after: "x" })))
+        assert.strictEqual(badOffset.reason, "InvalidOffset")
+        const missingOffset = yield* Effect.flip(
+          Stream.runCollect(streams.resume(Counter, started.token, { after: "1-1" }))
+        )
+        assert.strictEqual(missingOffset.reason, "Truncated")
+        const unknownRun = Buffer.from(JSON.stringify({ n: "counter", r: "no-such-run", iat: 0 })).toString("base64url")
+        const notFound = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, `v1.${unknownRun}`)))
+        assert.strictEqual(notFound.reason, "NotFound")
+        const Other = ResumableStream.define({ ...Counter, name: "other" })
+        const unregistered = yield* Effect.flip(streams.start(Other, { n: 1, delayMs: 0 }))
+        assert.strictEqual(unregistered.reason, "NotFound")
+        const badInput = yield* Effect.flip(streams.startEncoded("counter", { n: "many" }))
+        assert.strictEqual(badInput.reason, "InvalidInput")
+      })
+    )
+  )
+
+  it.effect("a chunk larger than maxChunkBytes fails the append with ChunkTooLarge; the runner can go on", () => {
+    const Big = ResumableStream.define({
+      name: "big",
+      input: Schema.Struct({}),
+      chunk: Schema.String,
+      run: (_, writer) =>
+        writer.append("x".repeat(2000)).pipe(
+          Effect.catchIf(
+            (error) => error.reason === "ChunkTooLarge",
+            () => writer.append("recovered")
+          )
+        )
+    })
+    return Effect.flatMap(ResumableStream.ResumableStream, (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Big, {})
+        assert.deepStrictEqual(chunksOf(yield* Stream.runCollect(started.stream)), ["recovered"])
+      })
+    ).pipe(Effect.provide(ResumableStream.layer({ ...fastOptions(), streams: [Big], maxChunkBytes: 1000 })))
+  })
+
+  it.effect("cancel from a second instance stops the runner and readers get Cancelled", () =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      const options = fastOptions()
+      yield* withStreams(options, (streams) =>
+        Effect.gen(function* () {
+          const started = yield* streams.start(Forever, { everyMs: 10 })
+          const reader = yield* Effect.forkChild(Stream.runCollect(streams.resume(Forever, started.token)))
+          yield* Effect.sleep("150 millis")
+          yield* Effect.provide(
+            withStreams(options, (other) => other.cancel(started.token, "user pressed stop")),
+            anotherClient(topology)
+          )
+          const error = yield* Effect.flip(Fiber.join(reader))
+          assert.strictEqual(error.reason, "Cancelled")
+          assert.include(error.message, "user pressed stop")
+          const liveError = yield* Effect.flip(Stream.runCollect(started.stream))
+          assert.strictEqual(liveError.reason, "Cancelled")
+          // the runner stopped: no chunk after the cancel marker, and nothing grows any more
+          const length = (yield* RedisClient.RedisClient).use("xlen", (c) =>
+            c.xlen(`${options.keyPrefix}forever:{${started.runId}}`)
+          )
+          const before = yield* length
+          yield* Effect.sleep("300 millis")
+          assert.strictEqual(yield* length, before)
+          // cancelling again succeeds
+          yield* streams.cancel(started.token)
+        })
+      )
+    })
+  )
+
+  it.effect("a second producer of the same run is refused while the first lives, and fences it out after", () =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      const options = fastOptions({ heartbeatInterval: "10 seconds" }) // the first producer will look dead soon
+      const runId = "fenced-run"
+      yield* withStreams(options, (first) =>
+        Effect.gen(function* () {
+          const started = yield* first.start(Forever, { everyMs: 20 }, { runId })
+          const takeOver = withStreams({ ...options, heartbeatInterval: "100 millis" }, (second) =>
+            Effect.gen(function* () {
+              const refused = yield* Effect.flip(second.start(Forever, { everyMs: 20 }, { runId }))
+              assert.strictEqual(refused.reason, "AlreadyRunning")
+              yield* Effect.sleep("1200 millis") // past producerTimeout since the first producer's last heartbeat
+              const taken = yield* second.start(Forever, { everyMs: 20 }, { runId })
+              const firstError = yield* Effect.flip(Stream.runCollect(started.stream))
+              assert.strictEqual(firstError.reason, "Fenced")
+              const fromSecond = yield* Stream.runCollect(Stream.take(taken.stream, 3))
+              assert.strictEqual(fromSecond.length, 3)
+              // one run, one sequence: the second producer continued where the first stopped
+              const whole = yield* Stream.runCollect(Stream.take(first.resume(Forever, started.token), 40))
+              assert.deepStrictEqual(
+                whole.map((entry) => entry.seq),
+                Array.from({ length: 40 }, (_, i) => i + 1)
+              )
+              yield* second.cancel(taken.token)
+            })
+          )
+          yield* Effect.provide(takeOver, anotherClient(topology))
+        })
+      )
+    })
+  )
+
+  it.effect("a producer killed without an end marker: readers fail with ProducerLost within the timeout", () =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      const options = fastOptions({ producerTimeout: "800 millis" })
+      const target =
+        topology.kind === "cluster"
+          ? ["cluster", topology.nodes.map((n) => `${n.host}:${n.port}`).join(",")]
+          : ["single", (topology.nodes[0] as RedisServer.Node).url]
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", "test/support/producer-child.ts", ...target, options.keyPrefix ?? ""],
+        {
+          stdio: ["ignore", "pipe", "inherit"]
+        }
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      const token = yield* Effect.promise(
+        () =>
+          new Promise<string>((resolve) => child.stdout.once("data", (data: Buffer) => resolve(data.toString().trim())))
+      )
+      yield* withStreams(options, (streams) =>
+        Effect.gen(function* () {
+          const reader = yield* Effect.forkChild(Stream.runCollect(streams.resume(Forever, token)))
+          yield* Effect.sleep("300 millis")
+          child.kill("SIGKILL")
+          const killedAt = Date.now()
+          const error = yield* Effect.flip(Fiber.join(reader))
+          const waited = Date.now() - killedAt
+          assert.strictEqual(error.reason, "ProducerLost")
+          assert.isBelow(waited, 800 + 100 + 1500, `ProducerLost after ${waited} ms`)
+        })
+      )
+    })
+  )
+
+  it.effect("a finished run expires after completedTtl: a signed token then gets Expired", () =>
+    withStreams(fastOptions({ secret, completedTtl: "200 millis" }), (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Counter, { n: 2, delayMs: 0 })
+        yield* Stream.runDrain(started.stream)
+        assert.deepStrictEqual(chunksOf(yield* Stream.runCollect(streams.resume(Counter, started.token))), counted(2))
+        yield* Effect.sleep("400 millis")
+        const error = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, started.token)))
+        assert.strictEqual(error.reason, "Expired")
+      })
+    )
+  )
+
+  it.effect("a run longer than maxLifetime is stopped and fails LifetimeExceeded", () =>
+    withStreams(fastOptions({ maxLifetime: "300 millis" }), (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Forever, { everyMs: 20 })
+        const error = yield* Effect.flip(Stream.runCollect(streams.resume(Forever, started.token)))
+        assert.strictEqual(error.reason, "LifetimeExceeded")
+      })
+    )
+  )
+
+  it.effect("maxChunks trims old chunks: a reader from the start fails Truncated, a recent offset still works", () =>
+    withStreams(fastOptions({ maxChunks: 10 }), (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Counter, { n: 300, delayMs: 0 })
+        const live = yield* Stream.runCollect(started.stream)
+        const error = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, started.token)))
+        assert.strictEqual(error.reason, "Truncated")
+        const tail = yield* Stream.runCollect(streams.resume(Counter, started.token, { after: live.at(-3)?.id }))
+        assert.deepStrictEqual(chunksOf(tail), ["c298", "c299"])
+      })
+    )
+  )
+
+  it.effect("the stream keeps River's format: XRANGE shows data={item} entries and an end marker", () => {
+    const options = fastOptions()
+    return withStreams(options, (streams) =>
+      Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        const started = yield* streams.start(Counter, { n: 2, delayMs: 0 })
+        yield* Stream.runDrain(started.stream)
+        const entries = yield* redis.use("xrange", (c) =>
+          c.xrange(`${options.keyPrefix}counter:{${started.runId}}`, "-", "+")
+        )
+        // read exactly as River's consumer does: fields as a map, JSON in `data`, stop at `end`
+        const fields = entries.map(([, list]) => {
+          const map: Record<string, string> = {}
+          for (let i = 0; i < list.length; i += 2) map[list[i] as string] = list[i + 1] as string
+          return map
+        })
+        assert.deepStrictEqual(
+          fields.slice(0, 2).map((f) => JSON.parse(f.data ?? "null").item),
+          ["c0", "c1"]
+        )
+        assert.strictEqual(fields[2]?.end, "true")
+        assert.strictEqual(fields.length, 3)
+      })
+    )
+  })
+
+  it.effect("a stored chunk that does not decode fails the reader with Decode and its entry id", () => {
+    const options = fastOptions()
+    return withStreams(options, (streams) =>
+      Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        const started = yield* streams.start(Forever, { everyMs: 60_000 })
+        yield* Stream.runDrain(Stream.take(started.stream, 1)) // chunk 1 is in: the bad entry below is number 2
+        const key = `${options.keyPrefix}forever:{${started.runId}}`
+        const badId = yield* redis.use("xadd", (c) => c.xadd(key, "*", "data", "not json", "seq", "2"))
+        const error = yield* Effect.flip(Stream.runCollect(streams.resume(Forever, started.token)))
+        assert.strictEqual(error.reason, "Decode")
+        assert.strictEqual(error.entryId, badId)
+        yield* redis.use("xdel", (c) => c.xdel(key, badId ?? ""))
+        yield* redis.use("xadd", (c) => c.xadd(key, "*", "data", JSON.stringify({ item: "text" }), "seq", "2"))
+        const wrongType = yield* Effect.flip(Stream.runCollect(streams.resume(Forever, started.token)))
+        assert.strictEqual(wrongType.reason, "Decode")
+        yield* streams.cancel(started.token)
+      })
+    )
+  })
+
+  it.effect("Redis restarted while a reader tails: the reader ends typed, it never hangs", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const topology: Topology = yield* TestTopology
+        const started = yield* streams.start(Forever, { everyMs: 20 })
+        const reader = yield* Effect.forkChild(Stream.runCollect(streams.resume(Forever, started.token)))
+        yield* Effect.sleep("200 millis")
+        yield* topology.killAll
+        yield* topology.startAll
+        const exit = yield* Fiber.await(reader).pipe(Effect.timeout("20 seconds"))
+        assert.isTrue(Exit.isFailure(exit))
+        const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : Option.none()
+        assert.isTrue(Option.isSome(error) && error.value instanceof ResumableStream.ResumableStreamError)
+      })
+    )
+  )
+})
