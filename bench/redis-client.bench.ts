@@ -3,7 +3,7 @@
  */
 import { Effect, ManagedRuntime } from "effect"
 import { Redis } from "ioredis"
-import * as RedisClient from "../src/RedisClient.js"
+import * as RedisClient from "../dist/RedisClient.js"
 import { latencyMicros, type Suite, throughput } from "./harness.js"
 
 const total = 100_000

@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- filter]`: runs every bench/*.bench.ts (or those whose suite or scenario name contains the
  * filter) against a Redis of its own (REDIS_URL if set, else a redis-server started for the run), prints a table of
- * ours vs raw ioredis with the ratio, and writes bench/results.json.
+ * ours vs raw ioredis with the ratio, and writes bench/results.json. Benches import the library from dist/ (built by
+ * `npm run bench`), the JavaScript users run, not the TypeScript sources through tsx's transform.
  */
 
 import { readdir, writeFile } from "node:fs/promises"
@@ -9,7 +10,7 @@ import { cpus } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { ManagedRuntime } from "effect"
-import * as RedisServer from "../src/testing/RedisServer.js"
+import * as RedisServer from "../dist/testing/RedisServer.js"
 import { format, measure, type Result, type Suite } from "./harness.js"
 
 const here = dirname(fileURLToPath(import.meta.url))

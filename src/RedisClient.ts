@@ -81,6 +81,15 @@ export interface Service {
   readonly subscribe: (
     ...channels: ReadonlyArray<string>
   ) => Effect.Effect<Queue.Dequeue<PubSub.PubSubEvent>, RedisError, Scope.Scope>
+  /**
+   * Calls `listener` for every event of `channels` (a message, or `Reconnected`) on the shared subscriber connection,
+   * confirmed by Redis when this returns, until the scope closes. The listener runs synchronously in the connection's
+   * event handler: keep it short (e.g. offer to a queue).
+   */
+  readonly listen: (
+    channels: ReadonlyArray<string>,
+    listener: (event: PubSub.PubSubEvent) => void
+  ) => Effect.Effect<void, RedisError, Scope.Scope>
   /** Turns a failure of a direct `client` call (e.g. a pipeline entry) into a classified, scrubbed `RedisError`. */
   readonly classify: (cause: unknown, op: string) => RedisError
 }
@@ -238,6 +247,7 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
       use: makeUse(client, spec.common.secrets),
       dedicated,
       subscribe: (...channels) => hub.subscribe(channels),
+      listen: hub.listen,
       classify: (cause, op) => classify(cause, op, spec.common.secrets)
     }
     const redis = yield* makePersistenceRedis(service, spec, hub, maxDedicated)

@@ -30,35 +30,26 @@ import {
   Metric,
   Queue,
   Redacted,
+  Result,
   Schedule,
   Schema,
   Scope,
-  Semaphore,
   Stream
 } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as Lua from "./internal/lua.js"
 import { fail, fromRedis, ResumableStreamError } from "./internal/resumable/error.js"
 import { isSafeName, isSafeRunId, type RunKeys, runKeys } from "./internal/resumable/keys.js"
-import { read } from "./internal/resumable/reader.js"
+import { makeClock, read } from "./internal/resumable/reader.js"
 import * as Scripts from "./internal/resumable/scripts.js"
 import * as Token from "./internal/resumable/token.js"
+import * as RunWriter from "./internal/resumable/writer.js"
+import type { Writer } from "./internal/resumable/writer.js"
 import { isEntryId, type Terminal } from "./internal/resumable/wire.js"
 
 export { ResumableStreamError, ResumableStreamErrorReason } from "./internal/resumable/error.js"
 
-/**
- * What a runner writes with: `append` one chunk or `appendAll` many (one round trip). Each returns once the chunks
- * are in Redis, with their entry ids. Fails `ChunkTooLarge`, `Cancelled`, `Fenced` (another producer took the run
- * over), or `Redis`.
- *
- * @since 0.1.0
- */
-export interface Writer<A> {
-  readonly runId: string
-  readonly append: (chunk: A) => Effect.Effect<string, ResumableStreamError>
-  readonly appendAll: (chunks: Iterable<A>) => Effect.Effect<ReadonlyArray<string>, ResumableStreamError>
-}
+export type { Writer } from "./internal/resumable/writer.js"
 
 /**
  * A named kind of stream: its input and chunk schemas, the schema of its runner's typed failure (optional; without
@@ -186,6 +177,8 @@ export interface Options<Defs extends ReadonlyArray<AnyDefinition>> {
   readonly heartbeatInterval?: Duration.Input | undefined
   /** A running run whose heartbeat is older than this has lost its producer. Default 5 seconds. */
   readonly producerTimeout?: Duration.Input | undefined
+  /** Chunks a run's writer buffers before `append` waits for Redis (backpressure). Default 10,000. */
+  readonly appendBuffer?: number | undefined
   /** Entries per XRANGE page when a reader catches up. Default 500. */
   readonly readPageSize?: number | undefined
 }
@@ -225,17 +218,6 @@ const refusalError = (refusal: Scripts.Refusal, runId: string): ResumableStreamE
   }
 }
 
-const isRefusal = (reply: ReadonlyArray<unknown>): reply is Scripts.Refusal =>
-  reply.length > 0 && typeof reply[0] === "string" && ["GONE", "FENCED", "RUNNING", "FINISHED"].includes(reply[0])
-
-/** Encodes a chunk to River's `{"item": …}` JSON. */
-const encodeChunk = <A>(definition: Definition<unknown, A, unknown, unknown>, chunk: A, runId: string) => {
-  const exit = Schema.encodeExit(definition.chunk)(chunk)
-  if (Exit.isFailure(exit))
-    return Effect.fail(fail("Decode", `chunk does not match the schema: ${Cause.pretty(exit.cause)}`, runId))
-  return Effect.succeed({ encoded: exit.value as unknown, data: JSON.stringify({ item: exit.value }) })
-}
-
 /**
  * Builds the service. Runners, their heartbeats and the readers' resources live in the layer's scope; closing it
  * interrupts local runners, whose runs end as `lost` (`ProducerLost` for their readers).
@@ -263,6 +245,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const heartbeatInterval = Duration.fromInputUnsafe(options.heartbeatInterval ?? "1 second")
     const producerTimeout = Duration.fromInputUnsafe(options.producerTimeout ?? "5 seconds")
     const pageSize = options.readPageSize ?? 500
+    const appendBuffer = options.appendBuffer ?? 10_000
     const producerId = randomUUID()
     const localRuns = new Map<string, LocalRun>()
 
@@ -306,56 +289,9 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 6, while: (e) => e.isRetryable }),
         Effect.mapError(fromRedis(runId)),
         Effect.flatMap((reply) =>
-          isRefusal(reply) ? Effect.fail(refusalError(reply, runId)) : Effect.succeed(reply[0])
+          Scripts.isRefusal(reply) ? Effect.fail(refusalError(reply, runId)) : Effect.succeed(reply[0])
         )
       )
-
-    const makeWriter = <A>(
-      definition: Definition<unknown, A, unknown, unknown>,
-      runId: string,
-      run: LocalRun,
-      live: Queue.Queue<Entry<unknown>, ResumableStreamError | Cause.Done>,
-      liveEncoded: boolean
-    ): Effect.Effect<Writer<A>> =>
-      Effect.gen(function* () {
-        const lock = yield* Semaphore.make(1) // appends of one run are announced and handed over in order
-        let seq = 0
-        const appendAll = (chunks: Iterable<A>) =>
-          Effect.gen(function* () {
-            const items = Array.from(chunks)
-            if (items.length === 0) return [] as ReadonlyArray<string>
-            const encoded = yield* Effect.forEach(items, (chunk) => encodeChunk(definition, chunk, runId))
-            for (const { data } of encoded) {
-              if (Buffer.byteLength(data) > maxChunkBytes) {
-                return yield* fail(
-                  "ChunkTooLarge",
-                  `a chunk of ${Buffer.byteLength(data)} bytes exceeds ${maxChunkBytes}`,
-                  runId
-                )
-              }
-            }
-            const reply = yield* Lua.run(
-              redis.client,
-              Scripts.append,
-              [run.keys.stream, run.keys.meta],
-              [run.generation, maxChunks, run.keys.channel, ...encoded.map((e) => e.data)]
-            ).pipe(Effect.mapError(fromRedis(runId)))
-            if (isRefusal(reply)) return yield* refusalError(reply, runId)
-            const ids = reply as ReadonlyArray<string>
-            ids.forEach((id, index) => {
-              seq += 1
-              const chunk = liveEncoded ? (encoded[index] as { encoded: unknown }).encoded : items[index]
-              Queue.offerUnsafe(live, { id, seq, chunk })
-            })
-            yield* Metric.update(chunksAppended, ids.length)
-            return ids
-          }).pipe(lock.withPermits(1))
-        return {
-          runId,
-          appendAll,
-          append: (chunk: A) => Effect.map(appendAll([chunk]), (ids) => ids[0] as string)
-        }
-      })
 
     /** The writer's error that means the run was ended by someone else (no marker to write), if any. */
     const endedElsewhereBy = (exit: Exit.Exit<void, unknown>): ResumableStreamError | undefined => {
@@ -400,26 +336,51 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
             Duration.toMillis(producerTimeout)
           ]
         ).pipe(Effect.mapError(fromRedis(runId)))
-        if (isRefusal(claimed)) return yield* refusalError(claimed, runId)
+        if (Scripts.isRefusal(claimed)) return yield* refusalError(claimed, runId)
         const run: LocalRun = { keys, generation: String(claimed[0]), fiber: undefined, stoppedBy: undefined }
         const live = yield* Queue.unbounded<Entry<unknown>, ResumableStreamError | Cause.Done>()
-        const writer = yield* makeWriter(
-          definition as Definition<unknown, A, unknown, unknown>,
-          runId,
-          run,
-          live,
-          liveEncoded
-        )
         let timedOut = false
-        const runner = definition.run(input, writer).pipe(
-          Effect.timeoutOrElse({
-            duration: maxLifetime,
-            orElse: () =>
-              Effect.sync(() => {
-                timedOut = true
-              })
-          }),
-          Effect.provideContext(context as Context.Context<R>),
+        // the runner, then its writer's close (what it appended is written before the end marker)
+        const body = Effect.scoped(
+          Effect.gen(function* () {
+            const writer = yield* RunWriter.make<A>({
+              redis,
+              keys,
+              runId,
+              generation: run.generation,
+              startSeq: claimed[1],
+              maxChunks,
+              maxChunkBytes,
+              bufferSize: appendBuffer,
+              maxBatchChunks: 1000,
+              maxBatchBytes: 1024 * 1024,
+              encode: Schema.encodeExit(definition.chunk),
+              refusal: (refusal) => refusalError(refusal, runId),
+              onWritten: (batch) =>
+                Effect.suspend(() => {
+                  for (const { id, seq, chunk, encoded } of batch) {
+                    Queue.offerUnsafe(live, { id, seq, chunk: liveEncoded ? encoded : chunk })
+                  }
+                  return Metric.update(chunksAppended, batch.length)
+                })
+            })
+            const ran = yield* Effect.exit(
+              definition.run(input, writer).pipe(
+                Effect.timeoutOrElse({
+                  duration: maxLifetime,
+                  orElse: () =>
+                    Effect.sync(() => {
+                      timedOut = true
+                    })
+                }),
+                Effect.provideContext(context as Context.Context<R>)
+              )
+            )
+            const closed = yield* Effect.exit(writer.close)
+            return yield* Exit.isFailure(ran) ? ran : closed
+          })
+        )
+        const runner = body.pipe(
           Effect.onExit((exit) =>
             Effect.gen(function* () {
               localRuns.delete(runId)
@@ -496,6 +457,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       )
     })
     yield* Effect.forkIn(Effect.repeat(beat, Schedule.spaced(heartbeatInterval)), layerScope)
+    const clock = yield* makeClock(heartbeatInterval)
 
     const start = Effect.fn("ResumableStream.start")(function* <I, A, E, R>(
       definition: Definition<I, A, E, R>,
@@ -523,7 +485,12 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
 
     // ---- reading ----
 
-    const readRaw = (token: string, after: string | undefined) =>
+    /** Reads a run as entries whose chunk is `decode`d from its stored JSON (`{"item": …}`'s item). */
+    const readDecoded = <A>(
+      token: string,
+      after: string | undefined,
+      decode: (definition: AnyDefinition) => (item: unknown) => Result.Result<A, string>
+    ): Stream.Stream<Entry<A>, ResumableStreamError> =>
       Stream.unwrap(
         Effect.gen(function* () {
           const payload = yield* verify(token)
@@ -531,56 +498,54 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
             return yield* fail("InvalidOffset", "`after` must be an entry id such as 1700000000000-0", payload.runId)
           }
           const definition = definitions.get(payload.name) as AnyDefinition
+          const decodeItem = decode(definition)
+          const decodeError = (entryId: string, message: string) =>
+            new ResumableStreamError({ reason: "Decode", message, runId: payload.runId, entryId })
           return read({
             redis,
             keys: keysOf(payload.name, payload.runId),
             runId: payload.runId,
             after,
             pageSize,
-            checkInterval: heartbeatInterval,
+            clock,
             producerTimeout,
             missing: secrets.length > 0 ? "Expired" : "NotFound",
             onEnd: (terminal) =>
               terminal.status === "completed"
                 ? Effect.void
-                : Effect.fail(terminalError(terminal, definition, payload.runId))
-          }).pipe(Stream.map((entry) => ({ entry, definition, runId: payload.runId })))
+                : Effect.fail(terminalError(terminal, definition, payload.runId)),
+            decode: (raw) => {
+              let item: unknown
+              try {
+                item = (JSON.parse(raw.data) as { item?: unknown }).item
+              } catch {
+                return Result.fail(decodeError(raw.id, "a stored chunk is not JSON"))
+              }
+              return Result.mapBoth(decodeItem(item), {
+                onFailure: (message) => decodeError(raw.id, message),
+                onSuccess: (chunk) => ({ id: raw.id, seq: raw.seq, chunk })
+              })
+            }
+          })
         })
       )
 
-    const parseData = (data: string, entryId: string, runId: string) =>
-      Effect.try({
-        try: () => (JSON.parse(data) as { item?: unknown }).item,
-        catch: () =>
-          new ResumableStreamError({ reason: "Decode", message: "a stored chunk is not JSON", runId, entryId })
-      })
-
     const resumeEncoded = (token: string, resumeOptions?: { readonly after?: string | undefined }) =>
-      readRaw(token, resumeOptions?.after).pipe(
-        Stream.mapEffect(({ entry, runId }) =>
-          Effect.map(parseData(entry.data, entry.id, runId), (chunk) => ({ id: entry.id, seq: entry.seq, chunk }))
-        )
-      )
+      readDecoded(token, resumeOptions?.after, () => Result.succeed)
 
     const resume = <I, A, E, R>(
       definition: Definition<I, A, E, R>,
       token: string,
       resumeOptions?: { readonly after?: string | undefined }
-    ): Stream.Stream<Entry<A>, ResumableStreamError> =>
-      resumeEncoded(token, resumeOptions).pipe(
-        Stream.mapEffect((entry) => {
-          const decoded = Schema.decodeUnknownExit(definition.chunk)(entry.chunk)
-          return Exit.isSuccess(decoded)
-            ? Effect.succeed({ ...entry, chunk: decoded.value })
-            : Effect.fail(
-                new ResumableStreamError({
-                  reason: "Decode",
-                  message: `a stored chunk does not match the schema: ${Cause.pretty(decoded.cause)}`,
-                  entryId: entry.id
-                })
-              )
-        })
-      )
+    ): Stream.Stream<Entry<A>, ResumableStreamError> => {
+      const decodeChunk = Schema.decodeUnknownExit(definition.chunk)
+      return readDecoded(token, resumeOptions?.after, () => (item) => {
+        const decoded = decodeChunk(item)
+        return Exit.isSuccess(decoded)
+          ? Result.succeed(decoded.value)
+          : Result.fail(`a stored chunk does not match the schema: ${Cause.pretty(decoded.cause)}`)
+      })
+    }
 
     const cancel = Effect.fn("ResumableStream.cancel")(function* (token: string, reason?: string) {
       const payload = yield* verify(token)
@@ -592,7 +557,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         [keys.stream, keys.meta],
         ["", "cancelled", JSON.stringify(terminal), Duration.toMillis(completedTtl), keys.channel]
       ).pipe(Effect.mapError(fromRedis(payload.runId)))
-      if (isRefusal(reply)) {
+      if (Scripts.isRefusal(reply)) {
         const error = refusalError(reply, payload.runId)
         if (error.reason !== "Cancelled") return yield* error
       }

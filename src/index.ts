@@ -5,3 +5,5 @@
  */
 export * as RedisClient from "./RedisClient.js"
 export * as RedisError from "./RedisError.js"
+export * as ResumableStream from "./ResumableStream.js"
+export * as ResumableStreamHttp from "./ResumableStreamHttp.js"

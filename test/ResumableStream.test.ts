@@ -1,21 +1,18 @@
 import { assert } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option, Redacted, Schema, Stream } from "effect"
+import { Redis } from "ioredis"
 import { spawn } from "node:child_process"
 import * as RedisClient from "../src/RedisClient.js"
 import * as ResumableStream from "../src/ResumableStream.js"
+import * as Lua from "../src/internal/lua.js"
+import * as Scripts from "../src/internal/resumable/scripts.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
-import { all, Boom, Counter, Failing, Forever } from "./support/definitions.js"
+import { all, Boom, Counter, Failing, Forever, testOptions } from "./support/definitions.js"
 import { anotherClient, forEachTarget, type Topology, TestTopology } from "./support/targets.js"
 
 type Options = Omit<ResumableStream.Options<typeof all>, "streams">
 
-const fastOptions = (overrides: Options = {}): ResumableStream.Options<typeof all> => ({
-  streams: all,
-  keyPrefix: RedisServer.uniquePrefix("rs"),
-  heartbeatInterval: "100 millis",
-  producerTimeout: "1 second",
-  ...overrides
-})
+const fastOptions = (overrides: Options = {}) => testOptions("rs", overrides)
 
 /** Runs `f` with a ResumableStream service built from `options` on the suite's client. */
 const withStreams = <A, E, R>(
@@ -83,6 +80,38 @@ forEachTarget("ResumableStream", (it) => {
           { concurrency: "unbounded" }
         )
         for (const result of results) assert.deepStrictEqual(chunksOf(result), counted(60))
+      })
+    )
+  )
+
+  it.effect("1,000 concurrent readers of 100 runs share a handful of connections", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const topology = yield* TestTopology
+        const runs = yield* Effect.forEach(Array.from({ length: 100 }), () =>
+          streams.start(Counter, { n: 20, delayMs: 5 })
+        )
+        const readers = Effect.forEach(
+          runs.flatMap((run) => Array.from({ length: 10 }, () => run)),
+          (run) => Stream.runCollect(streams.resume(Counter, run.token)),
+          { concurrency: "unbounded" }
+        )
+        const connections = Effect.promise(async () => {
+          let total = 0
+          for (const node of topology.nodes) {
+            const admin = new Redis(node.url)
+            const info = await admin.info("clients")
+            total += Number(/connected_clients:(\d+)/.exec(info)?.[1] ?? 0) - 1 // less this one
+            admin.disconnect()
+          }
+          return total
+        })
+        const [results, during] = yield* Effect.all([readers, Effect.delay(connections, "50 millis")], {
+          concurrency: "unbounded"
+        })
+        for (const result of results) assert.deepStrictEqual(chunksOf(result), counted(20))
+        // the suite's client: a shared connection (one per node on a cluster) and one subscriber connection
+        assert.isAtMost(during, topology.nodes.length + 1, `${during} connections`)
       })
     )
   )
@@ -376,6 +405,59 @@ forEachTarget("ResumableStream", (it) => {
       })
     )
   })
+
+  it.effect("appends are group-committed: 1,000 unawaited appends take a few writes, and flush waits for them", () => {
+    const options = fastOptions()
+    const Burst = ResumableStream.define({
+      name: "burst",
+      input: Schema.Struct({}),
+      chunk: Schema.Number,
+      run: (_, writer) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 1000; i++) yield* writer.append(i)
+          yield* writer.flush
+          const length = yield* Effect.flatMap(RedisClient.RedisClient, (redis) =>
+            redis.use("xlen", (c) => c.xlen(`${options.keyPrefix}burst:{${writer.runId}}`))
+          )
+          yield* writer.append(length) // what was in Redis once flush returned
+        })
+    })
+    return Effect.gen(function* () {
+      const redis = yield* RedisClient.RedisClient
+      const streams = yield* ResumableStream.ResumableStream
+      let announcements = 0
+      const runId = "burst-run"
+      yield* redis.listen([`${options.keyPrefix}burst:{${runId}}:live`], (event) => {
+        if (event._tag === "Message") announcements += 1
+      })
+      const started = yield* streams.start(Burst, {}, { runId })
+      const chunks = chunksOf(yield* Stream.runCollect(started.stream))
+      assert.deepStrictEqual(
+        chunks.slice(0, 1000),
+        Array.from({ length: 1000 }, (_, i) => i)
+      )
+      assert.strictEqual(chunks[1000], 1000)
+      assert.isBelow(announcements, 20, `${announcements} writes for 1,001 chunks`)
+    }).pipe(Effect.scoped, Effect.provide(ResumableStream.layer({ ...options, streams: [Burst] })))
+  })
+
+  it.effect("a batch written again after a lost reply is not duplicated (idempotent append)", () =>
+    Effect.gen(function* () {
+      const redis = yield* RedisClient.RedisClient
+      const prefix = RedisServer.uniquePrefix("rs-idem")
+      const keys = [`${prefix}{r}`, `${prefix}{r}:meta`] as const
+      yield* Lua.run(redis.client, Scripts.claim, [keys[1]], ["producer", 60_000, 1000])
+      const append = (firstSeq: number, data: ReadonlyArray<string>) =>
+        Lua.run(redis.client, Scripts.append, [keys[0], keys[1]], ["1", 1000, `${prefix}:live`, firstSeq, ...data])
+      const first = yield* append(1, ['"a"', '"b"'])
+      const again = yield* append(1, ['"a"', '"b"'])
+      assert.deepStrictEqual(again, first)
+      const next = yield* append(3, ['"c"'])
+      assert.strictEqual(next.length, 1)
+      assert.deepStrictEqual(yield* append(7, ['"x"']), ["FENCED"]) // a gap: not this writer's sequence
+      assert.strictEqual(yield* redis.use("xlen", (c) => c.xlen(keys[0])), 3)
+    })
+  )
 
   it.effect("Redis restarted while a reader tails: the reader ends typed, it never hangs", () =>
     withStreams(fastOptions(), (streams) =>

@@ -3,6 +3,7 @@
  */
 import { Effect, Schema } from "effect"
 import * as ResumableStream from "../../src/ResumableStream.js"
+import * as RedisServer from "../../src/testing/RedisServer.js"
 
 /** Appends `c0`…`c{n-1}`, `delayMs` apart. */
 export const Counter = ResumableStream.define({
@@ -50,3 +51,15 @@ export const Forever = ResumableStream.define({
 
 /** Every definition of the tests. */
 export const all = [Counter, Failing, Forever] as const
+
+/** Options for the tests: every definition, a key prefix of the test's own, fast heartbeats. */
+export const testOptions = (
+  label: string,
+  overrides: Partial<ResumableStream.Options<typeof all>> = {}
+): ResumableStream.Options<typeof all> => ({
+  streams: all,
+  keyPrefix: RedisServer.uniquePrefix(label),
+  heartbeatInterval: "100 millis",
+  producerTimeout: "1 second",
+  ...overrides
+})

@@ -7,14 +7,16 @@
  * XRANGE from its last entry id, and entries already seen are skipped by sequence number. No connection is held per
  * reader: all readers of a process share the client's one subscriber connection and its shared connection.
  *
- * A quiet run is judged by its heartbeat, not by counting empty reads: when nothing arrives for `checkInterval`,
+ * A quiet run is judged by its heartbeat, not by counting empty reads: when nothing arrived between two ticks of the
+ * shared clock,
  * the reader reads the run's meta (server time) and fails with `ProducerLost` when the producer's heartbeat is older
  * than `producerTimeout`, `Expired` when the run's keys are gone, and catches up when the run has ended.
  *
  * @internal
  */
-import { Duration, Effect, Option, Queue, Stream } from "effect"
+import { Duration, Effect, Option, Queue, Result, Schedule, type Scope, Stream } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
+import type { PubSubEvent } from "../pubsub.js"
 import * as Lua from "../lua.js"
 import { fail, fromRedis, type ResumableStreamError } from "./error.js"
 import type { RunKeys } from "./keys.js"
@@ -24,31 +26,72 @@ import { parseAnnouncement, parseEntry, type RawEntry, type Terminal } from "./w
 /** A chunk entry as read, not decoded yet. */
 export type RawChunk = Extract<RawEntry, { readonly _tag: "Chunk" }>
 
-/** What a reader needs. */
-export interface ReadOptions {
+/** What a reader's inbox receives: pub/sub events, and the ticks of the shared clock. */
+type InboxEvent = PubSubEvent | Tick
+
+interface Tick {
+  readonly _tag: "Tick"
+}
+const tick: Tick = { _tag: "Tick" }
+
+/**
+ * One clock for every reader of a service: it drops a tick into each registered inbox every interval, so a reader
+ * notices a quiet run without arming a timer of its own on every wait.
+ */
+export interface Clock {
+  readonly register: (inbox: Queue.Queue<InboxEvent>) => Effect.Effect<void, never, Scope.Scope>
+}
+
+/** Starts a clock ticking every `interval` for as long as the scope lives. */
+export const makeClock = (interval: Duration.Duration): Effect.Effect<Clock, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const inboxes = new Set<Queue.Queue<InboxEvent>>()
+    const beat = Effect.sync(() => {
+      for (const inbox of inboxes) Queue.offerUnsafe(inbox, tick)
+    })
+    yield* Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(interval)))
+    return {
+      register: (inbox) =>
+        Effect.acquireRelease(
+          Effect.sync(() => inboxes.add(inbox)),
+          () => Effect.sync(() => inboxes.delete(inbox))
+        )
+    }
+  })
+
+/** What a reader needs; `A` is what a chunk entry becomes. */
+export interface ReadOptions<A> {
   readonly redis: RedisClient.Service
   readonly keys: RunKeys
   readonly runId: string
   /** Read entries after this id; from the start when undefined. */
   readonly after: string | undefined
   readonly pageSize: number
-  readonly checkInterval: Duration.Duration
+  /** Ticks at the interval at which a quiet run is checked: after a tick interval without any message. */
+  readonly clock: Clock
   readonly producerTimeout: Duration.Duration
   /** Reason when the run's keys do not exist: `Expired` for a verified token, else `NotFound`. */
   readonly missing: "NotFound" | "Expired"
   /** How the run's end becomes the end of the stream (completed) or its failure. */
   readonly onEnd: (terminal: Terminal, entryId: string) => Effect.Effect<void, ResumableStreamError>
+  /** Decodes a chunk entry (synchronously: readers decode whole pages at once). */
+  readonly decode: (chunk: RawChunk) => Result.Result<A, ResumableStreamError>
 }
 
 type XRangeReply = Array<[string, Array<string>]>
 
-/** The chunk entries of a run, from `after` to its end marker. */
-export const read = (options: ReadOptions): Stream.Stream<RawChunk, ResumableStreamError> =>
+/** The decoded chunk entries of a run, from `after` to its end marker. */
+export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStreamError> =>
   Stream.unwrap(
     Effect.gen(function* () {
       const { redis, keys, runId } = options
       const redisError = fromRedis(runId)
-      const inbox = yield* Effect.mapError(redis.subscribe(keys.channel), redisError)
+      const inbox = yield* Queue.unbounded<InboxEvent>()
+      yield* options.clock.register(inbox)
+      yield* Effect.mapError(
+        redis.listen([keys.channel], (event) => void Queue.offerUnsafe(inbox, event)),
+        redisError
+      )
 
       const runStatus = Lua.run(redis.client, Scripts.status, [keys.meta], []).pipe(Effect.mapError(redisError))
       const range = (start: string, end: string, count: number) =>
@@ -74,39 +117,48 @@ export const read = (options: ReadOptions): Stream.Stream<RawChunk, ResumableStr
         lastSeq = found.seq
       }
       let behind = true // entries may be in Redis that were not delivered yet
-      let end: Extract<RawEntry, { readonly _tag: "End" }> | undefined
+      let heard = true // a message arrived since the last tick
       let finished = false
+      /** How the stream goes on after the chunks already taken: the end marker, or a failure found in a page. */
+      let pending: Effect.Effect<void, ResumableStreamError> | undefined
 
       /**
-       * Takes entries in order, up to the end marker, which is kept for the next pull (so the chunks before it are
-       * delivered even when the run failed); fails `Truncated` on a hole in the sequence.
+       * Takes entries in order and decodes them, up to the end marker or the first failure (a hole in the sequence:
+       * `Truncated`; a chunk that does not decode), which is kept for the next pull, so the chunks before it are
+       * delivered first.
        */
-      const deliver = (entries: ReadonlyArray<RawEntry>) =>
-        Effect.gen(function* () {
-          const chunks: Array<RawChunk> = []
-          for (const entry of entries) {
-            if (end !== undefined || (entry.seq !== 0 && entry.seq <= lastSeq)) continue
-            if (entry.seq !== 0 && entry.seq !== lastSeq + 1) {
-              return yield* fail("Truncated", `entries ${lastSeq + 1}…${entry.seq - 1} were trimmed`, runId)
-            }
-            lastId = entry.id
-            lastSeq = entry.seq
-            if (entry._tag === "End") end = entry
-            else chunks.push(entry)
+      const deliver = (entries: ReadonlyArray<RawEntry>): Array<A> => {
+        const chunks: Array<A> = []
+        for (const entry of entries) {
+          if (pending !== undefined) break
+          if (entry.seq !== 0 && entry.seq <= lastSeq) continue
+          if (entry.seq !== 0 && entry.seq !== lastSeq + 1) {
+            pending = fail("Truncated", `entries ${lastSeq + 1}…${entry.seq - 1} were trimmed`, runId)
+            break
           }
-          return chunks
-        })
+          if (entry._tag === "End") {
+            pending = options.onEnd(entry.terminal, entry.id)
+            break
+          }
+          const decoded = options.decode(entry)
+          if (Result.isFailure(decoded)) {
+            pending = Effect.fail(decoded.failure)
+            break
+          }
+          lastId = entry.id
+          lastSeq = entry.seq
+          chunks.push(decoded.success)
+        }
+        return chunks
+      }
 
-      const conclude = (marker: Extract<RawEntry, { readonly _tag: "End" }>) =>
-        Effect.as(
-          options.onEnd(marker.terminal, marker.id).pipe(Effect.ensuring(Effect.sync(() => (finished = true)))),
-          [] as Array<RawChunk>
-        )
+      const conclude = (then: Effect.Effect<void, ResumableStreamError>) =>
+        Effect.as(then.pipe(Effect.ensuring(Effect.sync(() => (finished = true)))), [] as Array<A>)
 
       const catchUp = Effect.gen(function* () {
         const page = yield* range(lastId === "0-0" ? "-" : `(${lastId}`, "+", options.pageSize)
         behind = page.length === options.pageSize
-        return yield* deliver(page)
+        return deliver(page)
       })
 
       const judgeQuietRun = Effect.gen(function* () {
@@ -117,28 +169,38 @@ export const read = (options: ReadOptions): Stream.Stream<RawChunk, ResumableStr
         else if (Number(age) > Duration.toMillis(options.producerTimeout)) {
           return yield* fail("ProducerLost", `no heartbeat from the producer for ${age} ms and no end marker`, runId)
         }
-        return [] as Array<RawChunk>
+        return [] as Array<A>
       })
 
       const listen = Effect.gen(function* () {
-        const events = yield* Queue.takeAll(inbox).pipe(Effect.timeoutOption(options.checkInterval))
-        if (Option.isNone(events)) return yield* judgeQuietRun
+        const events = yield* Queue.takeAll(inbox)
         const announced: Array<RawEntry> = []
-        for (const event of events.value) {
+        let ticked = false
+        for (const event of events) {
+          if (event._tag === "Tick") {
+            ticked = true
+            continue
+          }
+          heard = true
           const entries = event._tag === "Message" ? parseAnnouncement(event.message) : undefined
           if (entries === undefined)
             behind = true // a reconnect (messages lost) or a malformed message
           else announced.push(...entries)
         }
+        if (ticked) {
+          const quiet = !heard
+          heard = false
+          if (quiet) return yield* judgeQuietRun
+        }
         const fresh = announced.filter((entry) => entry.seq > lastSeq)
         if (behind || (fresh[0] !== undefined && fresh[0].seq !== lastSeq + 1)) {
           behind = true
-          return [] as Array<RawChunk>
+          return [] as Array<A>
         }
-        return yield* deliver(fresh)
+        return deliver(fresh)
       })
 
-      const step = Effect.suspend(() => (end !== undefined ? conclude(end) : behind ? catchUp : listen))
+      const step = Effect.suspend(() => (pending !== undefined ? conclude(pending) : behind ? catchUp : listen))
       return Stream.paginate(undefined, () =>
         Effect.map(step, (chunks) => [chunks, finished ? Option.none() : Option.some(undefined)])
       )

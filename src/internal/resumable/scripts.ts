@@ -22,16 +22,23 @@ end
 /** Reply of a state check: an error code and, for FINISHED, the status. */
 export type Refusal = readonly ["GONE"] | readonly ["FENCED"] | readonly ["FINISHED", string] | readonly ["RUNNING"]
 
+const refusalCodes = new Set(["GONE", "FENCED", "RUNNING", "FINISHED"])
+
+/** True when a script's reply is a refusal rather than its result. */
+export const isRefusal = (reply: ReadonlyArray<unknown>): reply is Refusal =>
+  typeof reply[0] === "string" && refusalCodes.has(reply[0])
+
 /**
  * Claims a run for a producer.
  * KEYS[1] meta; ARGV[1] producer id, ARGV[2] lifetime ms, ARGV[3] stale-after ms.
- * Reply: `{generation}` (new run: 1; takeover of a run whose producer is stale: previous + 1), or a refusal:
+ * Reply: `{generation, chunks}` (new run: 1, 0; takeover of a run whose producer is stale: previous + 1 and the chunks
+ * written so far, where the new producer's writes continue), or a refusal:
  * `{"RUNNING"}` (a live producer holds it), `{"FINISHED", status}`.
  */
 export const claim = script<
   [meta: string],
   [producer: string, lifetimeMs: number, staleMs: number],
-  [number] | Refusal
+  [generation: number, chunks: number] | Refusal
 >()(
   "ResumableStream.claim",
   `${nowMs}
@@ -48,18 +55,21 @@ else
 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'generation', generation, 'producer', ARGV[1], 'heartbeat', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {generation}
+return {generation, tonumber(redis.call('HGET', KEYS[1], 'chunks'))}
 `
 )
 
 /**
- * Appends chunks, if the caller's generation still owns the running run.
- * KEYS[1] stream, KEYS[2] meta; ARGV[1] generation, ARGV[2] max length (MAXLEN ~), ARGV[3] channel, ARGV[4..] data.
+ * Appends a batch of chunks, if the caller's generation still owns the running run. Idempotent: ARGV[4] is the
+ * sequence number of the batch's first chunk, and a batch already written (a retry after a lost reply) is answered
+ * with its ids, not written again.
+ * KEYS[1] stream, KEYS[2] meta; ARGV[1] generation, ARGV[2] max length (MAXLEN ~), ARGV[3] channel, ARGV[4] first
+ * sequence number, ARGV[5..] data.
  * Reply: the entry ids, or a refusal (`GONE`, `FENCED`, `FINISHED status`).
  */
 export const append = script<
   [stream: string, meta: string],
-  [generation: string, maxLength: number, channel: string, ...data: Array<string>],
+  [generation: string, maxLength: number, channel: string, firstSeq: number, ...data: Array<string>],
   Array<string> | Refusal
 >()(
   "ResumableStream.append",
@@ -67,19 +77,28 @@ export const append = script<
 local m = redis.call('HMGET', KEYS[2], 'status', 'generation', 'chunks')
 if not m[1] then return {'GONE'} end
 if m[2] ~= ARGV[1] then return {'FENCED'} end
+local count = #ARGV - 4
+local last = tonumber(m[3])
+local first = tonumber(ARGV[4])
+if last == first - 1 + count then
+  local entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', count)
+  local ids = {}
+  for i = #entries, 1, -1 do ids[#ids + 1] = entries[i][1] end
+  return ids
+end
 if m[1] ~= 'running' then return {'FINISHED', m[1]} end
-local first = tonumber(m[3])
-local seq = first
+if last ~= first - 1 then return {'FENCED'} end
+local seq = last
 local ids = {}
 local message = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   seq = seq + 1
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'data', ARGV[i], 'seq', seq)
   ids[#ids + 1] = id
   message[#message + 1] = seq .. ' ' .. id .. ' c\\n' .. ARGV[i] .. '\\n'
 end
 redis.call('HSET', KEYS[2], 'chunks', seq)
-if first == 0 then redis.call('PEXPIRE', KEYS[1], redis.call('PTTL', KEYS[2])) end
+if last == 0 then redis.call('PEXPIRE', KEYS[1], redis.call('PTTL', KEYS[2])) end
 redis.call('PUBLISH', ARGV[3], table.concat(message))
 return ids
 `

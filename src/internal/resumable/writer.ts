@@ -1,0 +1,202 @@
+/**
+ * The writer of one run: chunks are encoded and checked when appended, buffered, and written by one background
+ * fiber per run that takes everything buffered (up to a batch limit) and writes it with one script call: group commit.
+ * A runner appending tokens one by one therefore costs one round trip per batch, not per token, and readers wake once
+ * per batch. Latency stays one round trip: a chunk appended while no write is in flight is written at once.
+ *
+ * Writes are idempotent: each batch carries the sequence number of its first chunk, so a batch retried after a lost
+ * reply is recognised as already written, never duplicated. Transient Redis failures are retried; a refusal (fenced,
+ * cancelled, gone) or exhausted retries stop the writer, and appends then fail with that error.
+ *
+ * @internal
+ */
+import { Cause, Deferred, Effect, Exit, Fiber, Queue, Schedule, type Scope } from "effect"
+import type * as RedisClient from "../../RedisClient.js"
+import * as Lua from "../lua.js"
+import { fail, fromRedis, ResumableStreamError } from "./error.js"
+import type { RunKeys } from "./keys.js"
+import * as Scripts from "./scripts.js"
+
+/**
+ * What a runner writes with. `append` and `appendAll` encode and check the chunks and buffer them; they return at
+ * once unless the buffer is full (backpressure), and fail `ChunkTooLarge` or `Decode` for a bad chunk, or with the
+ * error that stopped the run's writes (`Fenced`, `Cancelled`, `Expired`, `Redis`). `flush` waits until everything
+ * appended so far is in Redis. The runner's end flushes by itself.
+ *
+ * @since 0.1.0
+ */
+export interface Writer<A> {
+  readonly runId: string
+  readonly append: (chunk: A) => Effect.Effect<void, ResumableStreamError>
+  readonly appendAll: (chunks: Iterable<A>) => Effect.Effect<void, ResumableStreamError>
+  readonly flush: Effect.Effect<void, ResumableStreamError>
+}
+
+/** A chunk as written: its entry id and sequence number, and the chunk (decoded, and as encoded). */
+export interface Written<A> {
+  readonly id: string
+  readonly seq: number
+  readonly chunk: A
+  readonly encoded: unknown
+}
+
+/** The writer plus what the service needs: `close` writes what is buffered and stops. */
+export interface RunWriter<A> extends Writer<A> {
+  readonly close: Effect.Effect<void, ResumableStreamError>
+}
+
+/** What a run's writer needs. */
+export interface WriterOptions<A> {
+  readonly redis: RedisClient.Service
+  readonly keys: RunKeys
+  readonly runId: string
+  readonly generation: string
+  /** Chunks the run already has (a takeover continues its sequence). */
+  readonly startSeq: number
+  readonly maxChunks: number
+  readonly maxChunkBytes: number
+  /** Chunks buffered before `append` waits. */
+  readonly bufferSize: number
+  /** Most chunks and bytes per write. */
+  readonly maxBatchChunks: number
+  readonly maxBatchBytes: number
+  /** Encodes a chunk for storage (the value inside River's `{"item": …}`), or explains why it cannot be. */
+  readonly encode: (chunk: A) => Exit.Exit<unknown, unknown>
+  /** Runs with each batch once it is in Redis, in order. */
+  readonly onWritten: (batch: ReadonlyArray<Written<A>>) => Effect.Effect<void>
+  /** Refusal codes of the scripts as errors. */
+  readonly refusal: (refusal: Scripts.Refusal) => ResumableStreamError
+}
+
+interface Pending<A> {
+  readonly chunk: A
+  readonly encoded: unknown
+  readonly data: string
+}
+
+/** Transient failures are retried 6 times, 50 ms to 1.6 s apart (about 3 s in all), before the writer gives up. */
+const retry = { schedule: Schedule.exponential("50 millis", 2), times: 6 }
+
+/** Starts the writer of a run; its fiber lives in the scope. */
+export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { runId } = options
+    const buffer = yield* Queue.bounded<Pending<A>, Cause.Done>(options.bufferSize)
+    let appended = options.startSeq // chunks accepted into the buffer, counting those of earlier producers
+    let written = options.startSeq // chunks in Redis; also the sequence number of the last one
+    let stoppedBy: ResumableStreamError | undefined
+    const waiters: Array<{ readonly target: number; readonly done: Deferred.Deferred<void, ResumableStreamError> }> = []
+
+    const settleWaiters = Effect.suspend(() => {
+      const ready = waiters.filter((waiter) => stoppedBy !== undefined || waiter.target <= written)
+      for (const waiter of ready) waiters.splice(waiters.indexOf(waiter), 1)
+      return Effect.forEach(
+        ready,
+        (waiter) =>
+          stoppedBy === undefined ? Deferred.succeed(waiter.done, undefined) : Deferred.fail(waiter.done, stoppedBy),
+        { discard: true }
+      )
+    })
+
+    const writeBatch = (batch: ReadonlyArray<Pending<A>>) =>
+      Lua.run(
+        options.redis.client,
+        Scripts.append,
+        [options.keys.stream, options.keys.meta],
+        [options.generation, options.maxChunks, options.keys.channel, written + 1, ...batch.map((item) => item.data)]
+      ).pipe(
+        Effect.retry({ ...retry, while: (error) => error.isRetryable }),
+        Effect.mapError(fromRedis(runId)),
+        Effect.flatMap((reply) => {
+          if (Scripts.isRefusal(reply)) return Effect.fail(options.refusal(reply))
+          const first = written + 1
+          written += reply.length
+          const done = reply.map((id, index) => {
+            const item = batch[index] as Pending<A>
+            return { id, seq: first + index, chunk: item.chunk, encoded: item.encoded }
+          })
+          return Effect.andThen(options.onWritten(done), settleWaiters)
+        })
+      )
+
+    /** Takes what is buffered, up to the batch limits (one chunk at least, whatever its size). */
+    const takeBatch = Effect.map(Queue.takeBetween(buffer, 1, options.maxBatchChunks), (items) => {
+      let bytes = 0
+      let count = 0
+      for (const item of items) {
+        bytes += item.data.length
+        if (count > 0 && bytes > options.maxBatchBytes) break
+        count += 1
+      }
+      return { batch: items.slice(0, count), rest: items.slice(count) }
+    })
+
+    const loop: Effect.Effect<void, ResumableStreamError> = Effect.gen(function* () {
+      let carried: Array<Pending<A>> = []
+      for (;;) {
+        const taken = yield* Effect.exit(carried.length > 0 ? Effect.succeed({ batch: carried, rest: [] }) : takeBatch)
+        if (Exit.isFailure(taken)) return // the buffer was closed and is empty
+        carried = taken.value.rest
+        yield* writeBatch(taken.value.batch)
+      }
+    }).pipe(
+      Effect.tapError((error) =>
+        Effect.andThen(
+          Effect.sync(() => {
+            stoppedBy = error
+          }),
+          Effect.andThen(settleWaiters, Queue.shutdown(buffer))
+        )
+      )
+    )
+    const fiber = yield* Effect.forkScoped(loop)
+
+    /** Encodes and checks chunks: River's `{"item": …}` JSON, at most `maxChunkBytes`. */
+    const prepare = (chunks: Iterable<A>): Array<Pending<A>> | ResumableStreamError => {
+      const items: Array<Pending<A>> = []
+      for (const chunk of chunks) {
+        const exit = options.encode(chunk)
+        if (Exit.isFailure(exit)) {
+          return fail(
+            "Decode",
+            `a chunk does not match the schema: ${Cause.pretty(exit.cause as Cause.Cause<unknown>)}`,
+            runId
+          )
+        }
+        const data = JSON.stringify({ item: exit.value })
+        // a UTF-16 unit is at most 3 UTF-8 bytes: only long strings need counting
+        const bytes = data.length * 3 <= options.maxChunkBytes ? 0 : Buffer.byteLength(data)
+        if (bytes > options.maxChunkBytes) {
+          return fail("ChunkTooLarge", `a chunk of ${bytes} bytes exceeds ${options.maxChunkBytes}`, runId)
+        }
+        items.push({ chunk, encoded: exit.value, data })
+      }
+      return items
+    }
+
+    const appendAll = (chunks: Iterable<A>) =>
+      Effect.suspend(() => {
+        if (stoppedBy !== undefined) return Effect.fail(stoppedBy)
+        const items = prepare(chunks)
+        if (items instanceof ResumableStreamError) return Effect.fail(items)
+        appended += items.length
+        return Effect.flatMap(Queue.offerAll(buffer, items), (rest) =>
+          rest.length > 0
+            ? Effect.fail(stoppedBy ?? fail("Cancelled", "the run's writer is closed", runId))
+            : Effect.void
+        )
+      })
+
+    const flush = Effect.suspend(() => {
+      if (stoppedBy !== undefined) return Effect.fail(stoppedBy)
+      if (written >= appended) return Effect.void
+      return Effect.flatMap(Deferred.make<void, ResumableStreamError>(), (done) => {
+        waiters.push({ target: appended, done })
+        return Deferred.await(done)
+      })
+    })
+
+    const close = Effect.andThen(Queue.end(buffer), Fiber.join(fiber))
+
+    return { runId, append: (chunk: A) => appendAll([chunk]), appendAll, flush, close }
+  })
