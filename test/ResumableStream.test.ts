@@ -459,6 +459,40 @@ forEachTarget("ResumableStream", (it) => {
     })
   )
 
+  it.effect("connections dropped while a run is written and read: the reader continues, no gap, no duplicate", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const topology = yield* TestTopology
+        const started = yield* streams.start(Counter, { n: 150, delayMs: 4 })
+        const reader = yield* Effect.forkChild(Stream.runCollect(streams.resume(Counter, started.token)))
+        yield* Effect.sleep("150 millis")
+        // every client connection is cut (the data stays): shared, subscriber, all of them
+        const killed = yield* Effect.promise(() =>
+          Promise.all(
+            topology.nodes.map(async (node) => {
+              const admin = new Redis(node.url)
+              const normal = Number(await admin.call("CLIENT", "KILL", "TYPE", "normal"))
+              const pubsub = Number(await admin.call("CLIENT", "KILL", "TYPE", "pubsub"))
+              admin.disconnect()
+              return normal + pubsub
+            })
+          )
+        )
+        assert.isAtLeast(
+          killed.reduce((a, b) => a + b, 0),
+          2,
+          "the shared and the subscriber connections were cut"
+        )
+        const entries = yield* Fiber.join(reader)
+        assert.deepStrictEqual(chunksOf(entries), counted(150))
+        assert.deepStrictEqual(
+          entries.map((entry) => entry.seq),
+          Array.from({ length: 150 }, (_, i) => i + 1)
+        )
+      })
+    )
+  )
+
   it.effect("Redis restarted while a reader tails: the reader ends typed, it never hangs", () =>
     withStreams(fastOptions(), (streams) =>
       Effect.gen(function* () {
