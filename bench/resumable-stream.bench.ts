@@ -8,6 +8,7 @@
  */
 import { Effect, Layer, ManagedRuntime, Schema, Stream } from "effect"
 import { Redis } from "ioredis"
+import { setTimeout as sleep } from "node:timers/promises"
 import * as RedisClient from "../dist/RedisClient.js"
 import * as ResumableStream from "../dist/ResumableStream.js"
 import { type Suite, throughput } from "./harness.js"
@@ -87,8 +88,11 @@ const suite: Suite = {
       )
       producer.disconnect()
     }
-    /** Connections open now, less admin, rawReader and those our layer keeps open. */
-    const rawConnections = async () => (await connectedClients(admin)) - 2 - connections.ours
+    /** Connections open `afterMs` into a raw round, less admin, rawReader and those our layer keeps open. */
+    const rawConnectionsAfter = async (afterMs: number) => {
+      await sleep(afterMs)
+      return (await connectedClients(admin)) - 2 - connections.ours
+    }
 
     type XReadReply = Array<[string, Array<[string, Array<string>]>]> | null
 
@@ -122,8 +126,8 @@ const suite: Suite = {
             }
           }
         }
-        const sample = new Promise((resolve) => setTimeout(resolve, 20)).then(async () => {
-          connections.multiplexed = await rawConnections()
+        const sample = rawConnectionsAfter(20).then((count) => {
+          connections.multiplexed = count
         })
         await Promise.all([read(), produceRaw(keys), sample])
         reader.disconnect()
@@ -149,8 +153,8 @@ const suite: Suite = {
             }
           }
         }
-        const sample = new Promise((resolve) => setTimeout(resolve, 50)).then(async () => {
-          connections.perReader = await rawConnections()
+        const sample = rawConnectionsAfter(50).then((count) => {
+          connections.perReader = count
         })
         await Promise.all([...keys.map((key, i) => read(readers[i] as Redis, key)()), produceRaw(keys), sample])
         for (const reader of readers) reader.disconnect()

@@ -21,6 +21,12 @@ const withStreams = <A, E, R>(
 ) => Effect.flatMap(ResumableStream.ResumableStream, f).pipe(Effect.provide(ResumableStream.layer(options)))
 
 const chunksOf = <A>(entries: ReadonlyArray<ResumableStream.Entry<A>>) => entries.map((entry) => entry.chunk)
+/** The entries are numbered 1…n, in order: none missing, none repeated. */
+const assertSequence = (entries: ReadonlyArray<ResumableStream.Entry<unknown>>, n: number) =>
+  assert.deepStrictEqual(
+    entries.map((entry) => entry.seq),
+    Array.from({ length: n }, (_, i) => i + 1)
+  )
 const counted = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`)
 
 const secret = Redacted.make("test-secret-1")
@@ -34,10 +40,7 @@ forEachTarget("ResumableStream", (it) => {
         const resumed = yield* Stream.runCollect(streams.resume(Counter, started.token))
         assert.deepStrictEqual(chunksOf(live), counted(30))
         assert.deepStrictEqual(resumed, live)
-        assert.deepStrictEqual(
-          resumed.map((entry) => entry.seq),
-          Array.from({ length: 30 }, (_, i) => i + 1)
-        )
+        assertSequence(resumed, 30)
       })
     )
   )
@@ -275,10 +278,7 @@ forEachTarget("ResumableStream", (it) => {
               assert.strictEqual(fromSecond.length, 3)
               // one run, one sequence: the second producer continued where the first stopped
               const whole = yield* Stream.runCollect(Stream.take(first.resume(Forever, started.token), 40))
-              assert.deepStrictEqual(
-                whole.map((entry) => entry.seq),
-                Array.from({ length: 40 }, (_, i) => i + 1)
-              )
+              assertSequence(whole, 40)
               yield* second.cancel(taken.token)
             })
           )
@@ -485,10 +485,7 @@ forEachTarget("ResumableStream", (it) => {
         )
         const entries = yield* Fiber.join(reader)
         assert.deepStrictEqual(chunksOf(entries), counted(150))
-        assert.deepStrictEqual(
-          entries.map((entry) => entry.seq),
-          Array.from({ length: 150 }, (_, i) => i + 1)
-        )
+        assertSequence(entries, 150)
       })
     )
   )

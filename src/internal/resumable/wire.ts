@@ -64,15 +64,5 @@ export const parseAnnouncement = (message: string): Array<RawEntry> | undefined 
   return entries
 }
 
-/** Compares two stream entry ids (`ms-seq`). */
-export const compareIds = (a: string, b: string): number => {
-  const [am = "0", as = "0"] = a.split("-")
-  const [bm = "0", bs = "0"] = b.split("-")
-  const byMs = BigInt(am) - BigInt(bm)
-  if (byMs !== 0n) return byMs < 0n ? -1 : 1
-  const bySeq = BigInt(as) - BigInt(bs)
-  return bySeq === 0n ? 0 : bySeq < 0n ? -1 : 1
-}
-
 /** True for a well-formed stream entry id. */
 export const isEntryId = (id: string): boolean => /^\d{1,20}-\d{1,20}$/.test(id)
