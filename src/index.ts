@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+export * as EventSink from "./EventSink.js"
 export * as RedisClient from "./RedisClient.js"
 export * as RedisError from "./RedisError.js"
 export * as ResumableStream from "./ResumableStream.js"

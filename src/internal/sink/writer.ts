@@ -1,0 +1,242 @@
+/**
+ * The sink's one background writer: takes batches from the buffer and writes each with one script call, behind a
+ * circuit breaker (effect's `CircuitBreaker`, in-memory store).
+ *
+ * - A batch that fails stays the writer's current batch and is retried (exponential backoff, jittered) until it is
+ *   written: nothing behind it is written first, so events reach Redis in the order they were emitted.
+ * - Connection, timeout, `LOADING`, `OOM`… failures count towards the breaker; after `failureThreshold` in a row it
+ *   opens and no Redis call is made until its open time has passed; then one probe write decides: closed again, or
+ *   open for longer (the open-duration schedule's next delay).
+ * - A data error (`WRONGTYPE` on the stream key, say) cannot heal by retrying: the batch is reported, counted as
+ *   rejected and dropped, and the breaker is not touched.
+ * - `close` writes what is left, bypassing the breaker, until its deadline; what could not be written is counted.
+ *
+ * @internal
+ */
+import { Cause, Duration, Effect, Exit, Fiber, Schedule, type Scope, Stream } from "effect"
+import * as CircuitBreaker from "effect/persistence/CircuitBreaker"
+import type * as RedisClient from "../../RedisClient.js"
+import { RedisError } from "../../RedisError.js"
+import * as Lua from "../lua.js"
+import type { Buffer, Counters } from "./buffer.js"
+import { fail } from "./error.js"
+import * as Metrics from "./metrics.js"
+import * as Script from "./script.js"
+
+/**
+ * A state of the sink's circuit breaker.
+ *
+ * @since 0.1.0
+ */
+export type BreakerState = "Closed" | "Open" | "HalfOpen"
+
+/**
+ * A change of the breaker's state, and when it happened.
+ *
+ * @since 0.1.0
+ */
+export interface BreakerTransition {
+  readonly from: BreakerState
+  readonly to: BreakerState
+  readonly at: Date
+}
+
+/** The running writer. */
+export interface Writer {
+  readonly state: () => BreakerState
+  /** The latest transitions, oldest first (at most 100). */
+  readonly transitions: () => ReadonlyArray<BreakerTransition>
+  /** Events taken from the buffer and not yet written (the current batch). */
+  readonly inFlight: () => number
+  /**
+   * Stops the writer: lets it flush what is buffered, then writes the rest directly (bypassing the breaker) until
+   * `deadline` has passed. Returns the number of events that could not be written.
+   */
+  readonly close: (deadline: Duration.Duration) => Effect.Effect<number>
+}
+
+/** What the writer needs. */
+export interface WriterOptions {
+  readonly redis: RedisClient.Service
+  readonly streamKey: string
+  readonly trim: Script.Trim
+  readonly buffer: Buffer
+  readonly counters: Counters
+  readonly maxBatchSize: number
+  readonly failureThreshold: number
+  readonly openDuration: Duration.Input | Schedule.Schedule<unknown, number>
+  readonly writeTimeout: Duration.Duration
+  /** Runs before the first write that succeeds (creates the consumer group); must be idempotent. */
+  readonly prepare: Effect.Effect<void, RedisError>
+}
+
+/** Waits between failed attempts of one batch while the breaker is closed: 100 ms doubling, capped at 2 s. */
+const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.jittered)
+
+type AttemptError = RedisError | CircuitBreaker.CircuitBreakerError
+
+/** Breaker rejections and Redis failures that may pass are retried; data errors are not. */
+const isTransient = (error: AttemptError) => error instanceof CircuitBreaker.CircuitBreakerError || error.isRetryable
+
+/** The backoff, except that an open breaker is waited out for as long as it says. */
+const retrySchedule = backoff.pipe(
+  Schedule.setInputType<AttemptError>(),
+  Schedule.modifyDelay(({ duration, input }) =>
+    Effect.succeed(
+      input instanceof CircuitBreaker.CircuitBreakerError && input.reason._tag === "CircuitOpen"
+        ? Duration.max(input.reason.retryAfter, Duration.millis(1))
+        : duration
+    )
+  )
+)
+
+/** Starts the writer in the scope. */
+export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { redis, streamKey, buffer, counters } = options
+    const trimArgs = Script.trimArgs(options.trim)
+    const breaker = yield* CircuitBreaker.make({
+      tripPolicy: CircuitBreaker.consecutive(options.failureThreshold),
+      openDuration: options.openDuration
+    }).pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
+    let state: BreakerState = "Closed"
+    let history: Array<BreakerTransition> = []
+    let transitionCount = 0
+    let current: ReadonlyArray<string> = []
+    let prepared = false
+    const report = Metrics.reporter(streamKey, counters, () => ({
+      buffered: buffer.size() + current.length,
+      state,
+      transitions: transitionCount
+    }))
+
+    yield* breaker.transitions.pipe(
+      Stream.runForEach((transition) =>
+        Effect.suspend(() => {
+          state = transition.to
+          transitionCount++
+          history = [...history.slice(-99), { from: transition.from, to: transition.to, at: new Date() }]
+          if (transition.to === "Open") {
+            buffer.failWaiters(fail("CircuitOpen", `Redis is failing: the breaker is open for ${streamKey}`))
+          }
+          return report
+        })
+      ),
+      Effect.forkScoped({ startImmediately: true })
+    )
+
+    /** Settles a batch that left for good (written or rejected): no longer the writer's, never written again. */
+    const release = (batch: ReadonlyArray<string>) => {
+      if (current === batch) current = []
+      buffer.settle(batch.length)
+    }
+
+    /** One write of `batch`, with no breaker: the group first if needed, then the script, within the timeout. */
+    const write = (batch: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        if (!prepared) {
+          yield* options.prepare
+          prepared = true
+        }
+        yield* redis.use(Script.append.name, (client) =>
+          Lua.runPromise(client, Script.append, [streamKey], [...trimArgs, ...batch])
+        )
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: options.writeTimeout,
+          orElse: () =>
+            Effect.fail(
+              new RedisError({
+                reason: "Timeout",
+                op: Script.append.name,
+                message: `${Script.append.name}: no reply within ${Duration.format(options.writeTimeout)}`
+              })
+            )
+        }),
+        Effect.onExit((exit) =>
+          Effect.suspend(() => {
+            if (Exit.isSuccess(exit)) {
+              counters.written += batch.length
+              release(batch)
+            } else if (!Cause.hasInterruptsOnly(exit.cause)) {
+              counters.failedWrites++
+            }
+            return report
+          })
+        )
+      )
+
+    const reject = (batch: ReadonlyArray<string>, error: AttemptError) =>
+      Effect.gen(function* () {
+        counters.droppedRejected += batch.length
+        release(batch)
+        yield* Effect.logError(`EventSink: Redis refused a batch of ${batch.length} events for ${streamKey}`, error)
+        yield* report
+      })
+
+    const classify = (exit: Exit.Exit<void, RedisError>): CircuitBreaker.Outcome => {
+      if (Exit.isSuccess(exit)) return CircuitBreaker.success
+      const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+      return failure !== undefined && failure.error.isRetryable ? CircuitBreaker.failure() : CircuitBreaker.ignored
+    }
+
+    const writeThroughBreaker = (batch: ReadonlyArray<string>) =>
+      write(batch).pipe(
+        breaker.execute({ key: streamKey, classify }),
+        Effect.retry({ schedule: retrySchedule, while: isTransient }),
+        Effect.catch((error) => reject(batch, error))
+      )
+
+    const loop = Effect.forever(
+      Effect.gen(function* () {
+        current = yield* buffer.takeBatch
+        yield* writeThroughBreaker(current)
+      })
+    )
+    // the writer's own work is not traced: with EventSink's tracer installed, tracing it would feed itself events
+    const fiber = yield* Effect.forkScoped(loop.pipe(Effect.withTracerEnabled(false)))
+
+    /**
+     * Writes `events` in batches, directly, retrying transient failures, until all are written (or rejected) or
+     * `within` has passed. Returns how many were not.
+     */
+    const writeDirectly = (events: ReadonlyArray<string>, within: Duration.Duration) => {
+      let done = 0
+      return Effect.gen(function* () {
+        for (let start = 0; start < events.length; start += options.maxBatchSize) {
+          const batch = events.slice(start, start + options.maxBatchSize)
+          yield* write(batch).pipe(
+            Effect.retry({ schedule: backoff, while: (error) => error.isRetryable }),
+            Effect.catch((error) => reject(batch, error))
+          )
+          done += batch.length
+        }
+      }).pipe(
+        Effect.timeoutOption(within),
+        Effect.map(() => events.length - done)
+      )
+    }
+
+    const close = (deadline: Duration.Duration) =>
+      Effect.gen(function* () {
+        const closeBy = Date.now() + Duration.toMillis(deadline)
+        yield* buffer.drained.pipe(Effect.timeoutOption(deadline), Effect.ignore)
+        yield* Fiber.interrupt(fiber)
+        // the writer's batch (if a write of it was cut short, it may be written twice: event ids tell) and the rest
+        const left = [...current, ...(yield* buffer.takeAll)]
+        current = []
+        const within = Duration.millis(Math.max(0, closeBy - Date.now()))
+        const unwritten = yield* writeDirectly(left, within).pipe(Effect.withTracerEnabled(false))
+        counters.droppedShutdown += unwritten
+        buffer.settle(unwritten)
+        yield* report
+        return unwritten
+      })
+
+    return {
+      state: () => state,
+      transitions: () => history,
+      inFlight: () => current.length,
+      close
+    }
+  })
