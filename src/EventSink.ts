@@ -20,7 +20,6 @@
  */
 import { Context, Duration, Effect, Layer, Logger, Option, Schedule, Schema, type Scope, Stream, Tracer } from "effect"
 import * as RedisClient from "./RedisClient.js"
-import type { RedisError } from "./RedisError.js"
 import * as SinkBuffer from "./internal/sink/buffer.js"
 import { EventSinkError, fail, fromRedis } from "./internal/sink/error.js"
 import { encode, Event, type EventInput, field } from "./internal/sink/event.js"
@@ -69,9 +68,12 @@ export interface Options {
   readonly writeTimeout?: Duration.Input | undefined
   /** How long closing the layer may spend writing what is buffered. Default 5 seconds. */
   readonly shutdownTimeout?: Duration.Input | undefined
-  /** A consumer group to create on the stream (MKSTREAM; an existing group is fine). Default: none. */
+  /**
+   * A consumer group to create on the stream at start (MKSTREAM; an existing group is fine), and again with the stream
+   * whenever a write finds the stream gone (Redis restarted without persistence, the key was deleted). Default: none.
+   */
   readonly consumerGroup?: string | undefined
-  /** Where a created group starts: `0` (the whole stream, the default) or `$` (new entries only). */
+  /** Where the group starts when created at start: `0` (the whole stream, the default) or `$` (new entries only). */
   readonly consumerGroupStart?: "0" | "$" | undefined
   /** Tags added to every event (an event's own tags win). */
   readonly tags?: Readonly<Record<string, string>> | undefined
@@ -262,12 +264,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       counters
     })
 
-    // the consumer group, created once; a data error (the key holds something else) is reported, not retried
-    let groupReady = options.consumerGroup === undefined
-    const ensureGroup: Effect.Effect<void, RedisError> = Effect.suspend(() => {
-      if (groupReady || options.consumerGroup === undefined) return Effect.void
-      const group = options.consumerGroup
-      return redis
+    // the group exists from the start when Redis is up; the writer also creates it with the stream whenever a write
+    // finds no stream (the first write, or after Redis lost its data)
+    const group = options.consumerGroup
+    if (group !== undefined) {
+      yield* redis
         .use("xgroup", (client) =>
           client
             .xgroup("CREATE", streamKey, group, options.consumerGroupStart ?? "0", "MKSTREAM")
@@ -276,19 +277,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             )
         )
         .pipe(
-          Effect.catchIf(
-            (error) => !error.isRetryable,
-            (error) => Effect.logError(`EventSink: cannot create group ${group} on ${streamKey}`, error)
-          ),
-          Effect.tap(() =>
-            Effect.sync(() => {
-              groupReady = true
-            })
+          Effect.catch((error) =>
+            error.isRetryable
+              ? Effect.void
+              : Effect.logError(`EventSink: cannot create group ${group} on ${streamKey}`, error)
           )
         )
-    })
-    // a group is there from the start when Redis is; otherwise the first write creates it
-    yield* Effect.ignore(ensureGroup)
+    }
 
     const writer = yield* Writer.start({
       redis,
@@ -300,7 +295,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       failureThreshold: Math.max(1, options.failureThreshold ?? 3),
       openDuration: options.openDuration ?? defaultOpenDuration,
       writeTimeout: Duration.fromInputUnsafe(options.writeTimeout ?? "5 seconds"),
-      prepare: ensureGroup
+      group: group ?? ""
     })
 
     yield* Effect.addFinalizer(() =>
@@ -457,7 +452,7 @@ export const layer = (options: Options = {}): Layer.Layer<EventSink, never, Redi
  * Records every span of the program as sink events: `start` when a span starts, `end` (or `error`, with
  * `error_type` and `error_message`) when it ends, with `span_id`, `parent_span_id`, `duration_ms` and the span's
  * attributes in `data`; `execution_id` is the trace id, `operation` the span name. Whatever tracer was in place
- * still gets every span. The sink's own writes are not traced.
+ * still gets every span. The sink's own spans (`EventSink.*`) and writes are not recorded.
  *
  * @since 0.1.0
  */

@@ -72,7 +72,7 @@ const batchSizes = (topology: Topology) =>
         if (args[0]?.toLowerCase() !== "evalsha") return []
         const more = /^\.\.\. \((\d+) more arguments\)$/.exec(args.at(-1) ?? "")
         const count = more === null ? args.length : args.length - 1 + Number(more[1])
-        return [count - 7] // evalsha sha numkeys key kind approx threshold, then the events
+        return [count - 8] // evalsha sha numkeys key group kind approx threshold, then the events
       })
   )
 
@@ -420,12 +420,12 @@ forEachTarget("EventSink", (it) => {
   )
 
   it.effect(
-    "Redis killed: 5k events emitted meanwhile are all written in order after the restart; breaker open → half-open → closed",
+    "Redis killed: 5k events emitted meanwhile are all written in order after the restart, group recreated; breaker open → half-open → closed",
     () =>
       Effect.gen(function* () {
         const topology = yield* TestTopology
-        const options = sinkOptions({ bufferSize: 10_000, maxBatchSize: 500 })
-        const stats = yield* withSink(options, (sink) =>
+        const options = sinkOptions({ bufferSize: 10_000, maxBatchSize: 500, consumerGroup: "analytics" })
+        const [stats, health] = yield* withSink(options, (sink) =>
           Effect.gen(function* () {
             yield* sink.emitAll(numbered(0, 100))
             yield* sink.flush
@@ -438,8 +438,13 @@ forEachTarget("EventSink", (it) => {
             yield* topology.startAll
             // the data before the crash is gone (no persistence): the 5k emitted while down must all arrive
             yield* sink.flush.pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }))
-            return yield* sink.stats
+            return [yield* sink.stats, yield* sink.health] as const
           })
+        )
+        // the group went with the data, and came back with the first write after the restart
+        assert.deepStrictEqual(
+          health.groups.map(({ name, lag }) => ({ name, lag })),
+          [{ name: "analytics", lag: 5_000 }]
         )
         assert.deepStrictEqual(yield* numbersOf(options.streamKey as string), range(100, 5_100))
         const path = stats.transitions.map(({ from, to }) => `${from}→${to}`)

@@ -13,7 +13,7 @@ export type Trim =
   | { readonly kind: "maxlen"; readonly maxLength: number; readonly approximate: boolean }
   | { readonly kind: "minid"; readonly maxAgeMs: number; readonly approximate: boolean }
 
-/** The script's leading arguments for `trim`: kind, `~` or `=`, threshold. */
+/** The script's arguments for `trim`: kind, `~` or `=`, threshold. */
 export const trimArgs = (trim: Trim): [kind: string, approximate: string, threshold: number] => {
   switch (trim.kind) {
     case "none":
@@ -26,22 +26,27 @@ export const trimArgs = (trim: Trim): [kind: string, approximate: string, thresh
 }
 
 /**
- * Appends events, each as an entry with one field `event` holding its JSON, then trims.
- * KEYS[1] stream; ARGV[1] trim kind (`MAXLEN`, `MINID` or empty), ARGV[2] `~` or `=`, ARGV[3] max length or max age
- * in ms, ARGV[4…] the events' JSON. Reply: the id of the last entry added.
+ * Appends events, each as an entry with one field `event` holding its JSON, then trims. When the stream does not exist
+ * (first write, or Redis lost it in a restart) and a group is named, the group is created with it, so consumers never
+ * find the stream without their group.
+ * KEYS[1] stream; ARGV[1] consumer group or empty, ARGV[2] trim kind (`MAXLEN`, `MINID` or empty), ARGV[3] `~` or
+ * `=`, ARGV[4] max length or max age in ms, ARGV[5…] the events' JSON. Reply: the id of the last entry added.
  */
 export const append = script<[stream: string], ReadonlyArray<string | number>, string>()(
   "EventSink.append",
-  `local last
-for i = 4, #ARGV do
+  `if ARGV[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+end
+local last
+for i = 5, #ARGV do
   last = redis.call('XADD', KEYS[1], '*', 'event', ARGV[i])
 end
-if ARGV[1] == 'MAXLEN' then
-  redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[2], ARGV[3])
-elseif ARGV[1] == 'MINID' then
+if ARGV[2] == 'MAXLEN' then
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[3], ARGV[4])
+elseif ARGV[2] == 'MINID' then
   local t = redis.call('TIME')
-  local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])
-  if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2], string.format('%d', cutoff)) end
+  local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])
+  if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3], string.format('%d', cutoff)) end
 end
 return last`
 )

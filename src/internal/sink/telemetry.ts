@@ -40,11 +40,15 @@ const outcomeOf = (exit: Exit.Exit<unknown, unknown>): { readonly type: string; 
   return { type: "error", data: { status: "error", error_type: errorType, error_message: message } }
 }
 
-/** A tracer that does what `base` does and emits each span's start and end. */
+/** Spans of the sink itself, which are not recorded into it. */
+const ownSpan = /^EventSink\./
+
+/** A tracer that does what `base` does and emits each span's start and end (except the sink's own). */
 export const tracer = (base: Tracer.Tracer, emit: EmitUnsafe): Tracer.Tracer =>
   Tracer.make({
     span(options) {
       const span = base.span.call(base, options)
+      if (ownSpan.test(span.name)) return span
       const ids = { span_id: span.spanId, parent_span_id: parentId(span) }
       emit({ event_type: "start", operation: span.name, execution_id: span.traceId, data: ids })
       const end = span.end.bind(span)

@@ -66,8 +66,8 @@ export interface WriterOptions {
   readonly failureThreshold: number
   readonly openDuration: Duration.Input | Schedule.Schedule<unknown, number>
   readonly writeTimeout: Duration.Duration
-  /** Runs before the first write that succeeds (creates the consumer group); must be idempotent. */
-  readonly prepare: Effect.Effect<void, RedisError>
+  /** The consumer group to create with the stream whenever a write finds no stream; empty for none. */
+  readonly group: string
 }
 
 /** Waits between failed attempts of one batch while the breaker is closed: 100 ms doubling, capped at 2 s. */
@@ -94,7 +94,7 @@ const retrySchedule = backoff.pipe(
 export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { redis, streamKey, buffer, counters } = options
-    const trimArgs = Script.trimArgs(options.trim)
+    const leadingArgs = [options.group, ...Script.trimArgs(options.trim)]
     const breaker = yield* CircuitBreaker.make({
       tripPolicy: CircuitBreaker.consecutive(options.failureThreshold),
       openDuration: options.openDuration
@@ -103,7 +103,6 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
     let history: Array<BreakerTransition> = []
     let transitionCount = 0
     let current: ReadonlyArray<string> = []
-    let prepared = false
     const report = Metrics.reporter(streamKey, counters, () => ({
       buffered: buffer.size() + current.length,
       state,
@@ -131,40 +130,36 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
       buffer.settle(batch.length)
     }
 
-    /** One write of `batch`, with no breaker: the group first if needed, then the script, within the timeout. */
+    /** One write of `batch`, with no breaker, within the timeout. */
     const write = (batch: ReadonlyArray<string>) =>
-      Effect.gen(function* () {
-        if (!prepared) {
-          yield* options.prepare
-          prepared = true
-        }
-        yield* redis.use(Script.append.name, (client) =>
-          Lua.runPromise(client, Script.append, [streamKey], [...trimArgs, ...batch])
+      redis
+        .use(Script.append.name, (client) =>
+          Lua.runPromise(client, Script.append, [streamKey], [...leadingArgs, ...batch])
         )
-      }).pipe(
-        Effect.timeoutOrElse({
-          duration: options.writeTimeout,
-          orElse: () =>
-            Effect.fail(
-              new RedisError({
-                reason: "Timeout",
-                op: Script.append.name,
-                message: `${Script.append.name}: no reply within ${Duration.format(options.writeTimeout)}`
-              })
-            )
-        }),
-        Effect.onExit((exit) =>
-          Effect.suspend(() => {
-            if (Exit.isSuccess(exit)) {
-              counters.written += batch.length
-              release(batch)
-            } else if (!Cause.hasInterruptsOnly(exit.cause)) {
-              counters.failedWrites++
-            }
-            return report
-          })
+        .pipe(
+          Effect.timeoutOrElse({
+            duration: options.writeTimeout,
+            orElse: () =>
+              Effect.fail(
+                new RedisError({
+                  reason: "Timeout",
+                  op: Script.append.name,
+                  message: `${Script.append.name}: no reply within ${Duration.format(options.writeTimeout)}`
+                })
+              )
+          }),
+          Effect.onExit((exit) =>
+            Effect.suspend(() => {
+              if (Exit.isSuccess(exit)) {
+                counters.written += batch.length
+                release(batch)
+              } else if (!Cause.hasInterruptsOnly(exit.cause)) {
+                counters.failedWrites++
+              }
+              return report
+            })
+          )
         )
-      )
 
     const reject = (batch: ReadonlyArray<string>, error: AttemptError) =>
       Effect.gen(function* () {
