@@ -1,0 +1,396 @@
+/**
+ * Property bags per subject in Redis hashes, with exact atomic updates under contention (KRules' Redis subjects
+ * storage, compatible with its format).
+ *
+ * - One hash per subject at `s:{keyPrefix}{subject}`; default properties in fields `p{name}`, extended ones in
+ *   `e{name}`; values are JSON. A hash written by KRules reads here, and the reverse.
+ * - Every write is one Lua script on that one hash: atomic, one round trip, cluster-safe (one key).
+ * - `set` with a function is an atomic read-modify-write of the one field: a compare-and-set retried on a `Schedule`
+ *   (no WATCH, so no dedicated connection and no conflicts from unrelated properties); `increment` is a one-step
+ *   atomic add. Concurrent ones of one field within a process are combined into one write (group commit), each
+ *   caller still getting its own new and previous value.
+ * - Plain JSON values, or typed subjects: a `Schema` per property gives typed reads and writes, and a stored value that
+ *   does not decode is a typed error naming the subject and property.
+ * - Optional change events, published by the write scripts themselves, so only committed writes emit them.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Option, Result, Schedule, type Schema, type Scope, Stream } from "effect"
+import * as RedisClient from "./RedisClient.js"
+import type { Written } from "./internal/subjects/core.js"
+import * as Core from "./internal/subjects/core.js"
+import { fromRedis, type SubjectStorageError } from "./internal/subjects/error.js"
+import * as Handle from "./internal/subjects/handle.js"
+import { fromSchema, json, parseField, type PropertyRef, untyped } from "./internal/subjects/property.js"
+
+export { SubjectStorageError, SubjectStorageErrorReason } from "./internal/subjects/error.js"
+export type { Written } from "./internal/subjects/core.js"
+export type { SubjectHandle, Update, ValueOf } from "./internal/subjects/handle.js"
+
+/**
+ * The name of an extended property (field `e{name}`), for the plain-JSON API: `extended("lastLogin")`.
+ *
+ * @since 0.1.0
+ */
+export interface Extended {
+  readonly _tag: "Extended"
+  readonly name: string
+}
+
+/**
+ * Names an extended property.
+ *
+ * @since 0.1.0
+ */
+export const extended = (name: string): Extended => ({ _tag: "Extended", name })
+
+/**
+ * A property of the plain-JSON API: a name (a default property) or `extended(name)`.
+ *
+ * @since 0.1.0
+ */
+export type PropertyName = string | Extended
+
+/**
+ * A subject's properties, default and extended, decoded from JSON.
+ *
+ * @since 0.1.0
+ */
+export interface Loaded {
+  readonly properties: Readonly<Record<string, unknown>>
+  readonly extended: Readonly<Record<string, unknown>>
+}
+
+/**
+ * A property and its value, typed per property.
+ *
+ * @since 0.1.0
+ */
+export type Entry<Props, Key> = Key extends unknown ? readonly [Key, Handle.ValueOf<Props, Key>] : never
+
+/**
+ * The changes of one atomic `store`: properties to set (`inserts` and `updates` alike) and to delete.
+ *
+ * @since 0.1.0
+ */
+export interface StoreChanges<Props, Key> {
+  readonly inserts?: Iterable<Entry<Props, Key>> | undefined
+  readonly updates?: Iterable<Entry<Props, Key>> | undefined
+  readonly deletes?: Iterable<Key> | undefined
+}
+
+/**
+ * A committed change, as every instance receives it (with `changes: true` on the writers). `Reconnected`: the
+ * subscriber connection dropped and came back, and changes published meanwhile were missed.
+ *
+ * @since 0.1.0
+ */
+export type ChangeEvent =
+  | {
+      readonly _tag: "PropertyChanged"
+      readonly subject: string
+      readonly property: string
+      readonly extended: boolean
+      readonly value: unknown
+      readonly previous: Option.Option<unknown>
+    }
+  | {
+      readonly _tag: "PropertyDeleted"
+      readonly subject: string
+      readonly property: string
+      readonly extended: boolean
+      readonly previous: unknown
+    }
+  | { readonly _tag: "SubjectDeleted"; readonly subject: string }
+  | { readonly _tag: "Reconnected" }
+
+/**
+ * The operations on subjects whose properties are `Props`, addressed by keys of type `Key`.
+ *
+ * @since 0.1.0
+ */
+export interface Subjects<Props, Key> {
+  /** The property's value; `None` when it is not set. */
+  readonly get: <K extends Key>(
+    subject: string,
+    property: K
+  ) => Effect.Effect<Option.Option<Handle.ValueOf<Props, K>>, SubjectStorageError>
+  /** Whether the subject exists, or one of its properties is set. */
+  readonly exists: (subject: string, property?: Key) => Effect.Effect<boolean, SubjectStorageError>
+  /**
+   * Sets a property and returns the new and the previous value. With a function it is an atomic read-modify-write:
+   * the function gets the committed previous value and the write happens only if nothing changed in between
+   * (retried on the storage's `retrySchedule`; exhausted: `Conflict`). The function may run more than once: keep it
+   * pure.
+   */
+  readonly set: <K extends Key>(
+    subject: string,
+    property: K,
+    value: Handle.Update<Handle.ValueOf<Props, K>>
+  ) => Effect.Effect<Written<Handle.ValueOf<Props, K>>, SubjectStorageError>
+  /** Adds `by` (default 1) to a number property in one atomic step (unset counts as 0); returns the new value. */
+  readonly increment: (subject: string, property: Key, by?: number) => Effect.Effect<number, SubjectStorageError>
+  /** Subtracts `by` (default 1): `increment` with `-by`. */
+  readonly decrement: (subject: string, property: Key, by?: number) => Effect.Effect<number, SubjectStorageError>
+  /** Deletes a property; false when it was not set. */
+  readonly delete: (subject: string, property: Key) => Effect.Effect<boolean, SubjectStorageError>
+  /** Sets and deletes several properties in one atomic write (a no-op when there is nothing); returns how many. */
+  readonly store: (subject: string, changes: StoreChanges<Props, Key>) => Effect.Effect<number, SubjectStorageError>
+  /** A handle with a local cache whose changes are written together by its `store` (last writer wins). */
+  readonly subject: (subject: string) => Handle.SubjectHandle<Props, Key>
+}
+
+/**
+ * The `SubjectStorage` service: the plain-JSON API, plus whole-subject operations, typed views and change events.
+ *
+ * @since 0.1.0
+ */
+export interface Service extends Subjects<Record<string, unknown>, PropertyName> {
+  /** Every property of the subject, default and extended (fields of other kinds are ignored). */
+  readonly load: (subject: string) => Effect.Effect<Loaded, SubjectStorageError>
+  /** The subject's extended properties. */
+  readonly extendedProperties: (
+    subject: string
+  ) => Effect.Effect<Readonly<Record<string, unknown>>, SubjectStorageError>
+  /** Deletes the whole subject; false when it did not exist. */
+  readonly flush: (subject: string) => Effect.Effect<boolean, SubjectStorageError>
+  /** The typed view of subjects whose properties `definition` describes. */
+  readonly typed: <D extends Definition>(definition: D) => Typed<PropsOf<D>>
+  /** Committed changes of every subject under this key prefix, from every instance (see {@link ChangeEvent}). */
+  readonly changes: Stream.Stream<ChangeEvent, SubjectStorageError>
+  /** How many compare-and-set attempts lost to another writer (and were retried) so far. */
+  readonly conflicts: Effect.Effect<number>
+}
+
+/**
+ * The schemas of a subject's properties: `properties` are default properties (`p…` fields), `extended` extended
+ * ones (`e…`). A name must not be in both.
+ *
+ * @since 0.1.0
+ */
+export interface Definition {
+  readonly properties: Readonly<Record<string, Schema.Codec<any, any>>>
+  readonly extended?: Readonly<Record<string, Schema.Codec<any, any>>> | undefined
+}
+
+/**
+ * The property types a {@link Definition} describes.
+ *
+ * @since 0.1.0
+ */
+export type PropsOf<D extends Definition> = {
+  readonly [K in keyof D["properties"]]: D["properties"][K]["Type"]
+} & {
+  readonly [K in keyof NonNullable<D["extended"]>]: NonNullable<D["extended"]>[K]["Type"]
+}
+
+/**
+ * Typed subjects: every read decodes with the property's schema, every write encodes with it.
+ *
+ * @since 0.1.0
+ */
+export interface Typed<Props> extends Subjects<Props, keyof Props & string> {
+  /** The declared properties that are set (a value that does not decode fails `Decode`). */
+  readonly load: (subject: string) => Effect.Effect<Partial<Props>, SubjectStorageError>
+}
+
+/**
+ * Declares typed subjects (checked: a name may not be both default and extended).
+ *
+ * @since 0.1.0
+ */
+export const define = <const D extends Definition>(definition: D): D => {
+  for (const name of Object.keys(definition.extended ?? {})) {
+    if (name in definition.properties) throw new Error(`property "${name}" is both default and extended`)
+  }
+  return definition
+}
+
+/**
+ * Options of {@link layer}.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Prefix inside the subject keys `s:{keyPrefix}{subject}` (KRules' `key_prefix`). Default none. */
+  readonly keyPrefix?: string | undefined
+  /** Publish change events from every write (on the channel `s-changes:{keyPrefix}`). Default false. */
+  readonly changes?: boolean | undefined
+  /**
+   * Retries of an atomic `set` whose compare-and-set lost to another process. Default: 2 ms doubling, capped at
+   * 100 ms, jittered, at most 50 retries.
+   */
+  readonly retrySchedule?: Schedule.Schedule<unknown, SubjectStorageError> | undefined
+}
+
+/**
+ * The subject-storage service.
+ *
+ * @since 0.1.0
+ */
+export class SubjectStorage extends Context.Service<SubjectStorage, Service>()("effect-redis-streams/SubjectStorage") {}
+
+const defaultRetry = Schedule.min([Schedule.exponential("2 millis"), Schedule.spaced("100 millis")]).pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 50 })
+)
+
+/** The operations of `Subjects`, for keys that `resolve` turns into property references. */
+const subjects = <Props, Key>(core: Core.Core, resolve: (key: Key) => PropertyRef<any>): Subjects<Props, Key> => {
+  const store = (subject: string, changes: StoreChanges<Props, Key>) =>
+    Effect.suspend(() => {
+      const entries = (list: Iterable<Entry<Props, Key>> | undefined) =>
+        Array.from(list ?? [], (entry) => [resolve(entry[0] as Key), entry[1]] as const)
+      const encoded = core.encodeChanges(
+        subject,
+        [...entries(changes.inserts), ...entries(changes.updates)],
+        Array.from(changes.deletes ?? [], resolve)
+      )
+      return Result.isSuccess(encoded) ? core.store(subject, encoded.success) : Effect.fail(encoded.failure)
+    })
+  const increment = (subject: string, property: Key, by = 1) => core.increment(subject, resolve(property), by)
+  return {
+    get: (subject, property) => core.get(subject, resolve(property)),
+    exists: (subject, property) => core.exists(subject, property === undefined ? undefined : resolve(property)),
+    set: (subject, property, value) =>
+      Handle.isFunction(value)
+        ? core.update(subject, resolve(property), value)
+        : core.set(subject, resolve(property), value),
+    increment,
+    decrement: (subject, property, by = 1) => increment(subject, property, -by),
+    delete: (subject, property) => core.remove(subject, resolve(property)),
+    store,
+    subject: (subject) => Handle.make<Props, Key>(core, subject, resolve)
+  }
+}
+
+const resolveUntyped = (property: PropertyName): PropertyRef<unknown> =>
+  typeof property === "string" ? untyped(property) : untyped(property.name, true)
+
+/** A stored JSON text as a value, if it is JSON. */
+const jsonValue = (text: unknown): Option.Option<unknown> => {
+  if (typeof text !== "string") return Option.none()
+  const decoded = json.decode(text)
+  return decoded._tag === "Success" ? Option.some(decoded.success) : Option.none()
+}
+
+/** A message of the change channel (see `internal/subjects/scripts.ts`) as events; one that does not parse is none. */
+const parseChange = (message: string): ReadonlyArray<ChangeEvent> => {
+  const parsed = Option.getOrUndefined(jsonValue(message)) as
+    | {
+        subject?: unknown
+        deleted?: unknown
+        changes?: ReadonlyArray<{ field?: unknown; value?: unknown; old?: unknown }>
+      }
+    | undefined
+  if (typeof parsed?.subject !== "string") return []
+  const subject = parsed.subject
+  if (parsed.deleted === true) return [{ _tag: "SubjectDeleted", subject }]
+  return (Array.isArray(parsed.changes) ? parsed.changes : []).flatMap((change): ReadonlyArray<ChangeEvent> => {
+    const field = typeof change.field === "string" ? parseField(change.field) : undefined
+    if (field === undefined) return []
+    const property = { property: field.name, extended: field.extended }
+    const previous = jsonValue(change.old)
+    return change.value === undefined
+      ? [{ _tag: "PropertyDeleted", subject, ...property, previous: Option.getOrUndefined(previous) }]
+      : [
+          {
+            _tag: "PropertyChanged",
+            subject,
+            ...property,
+            value: Option.getOrUndefined(jsonValue(change.value)),
+            previous
+          }
+        ]
+  })
+}
+
+/**
+ * Builds the service on the `RedisClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const redis = yield* RedisClient.RedisClient
+    const scope = yield* Effect.scope
+    const keyPrefix = options.keyPrefix ?? ""
+    const channel = `s-changes:${keyPrefix}`
+    const core = Core.make({
+      redis,
+      keyPrefix,
+      channel: options.changes === true ? channel : "",
+      retry: options.retrySchedule ?? defaultRetry,
+      scope
+    })
+
+    const load = (subject: string) =>
+      Effect.flatMap(core.fields(subject), (fields) => {
+        const properties: Record<string, unknown> = {}
+        const extendedProperties: Record<string, unknown> = {}
+        for (const [field, text] of Object.entries(fields)) {
+          const property = parseField(field)
+          if (property === undefined) continue
+          const value = core.decodeResult(subject, untyped(property.name, property.extended), text)
+          if (Result.isFailure(value)) return Effect.fail(value.failure)
+          ;(property.extended ? extendedProperties : properties)[property.name] = value.success
+        }
+        return Effect.succeed<Loaded>({ properties, extended: extendedProperties })
+      })
+
+    const typed = <D extends Definition>(definition: D): Typed<PropsOf<D>> => {
+      const refs = new Map<string, PropertyRef<any>>()
+      for (const [kind, schemas] of [
+        [false, definition.properties],
+        [true, definition.extended ?? {}]
+      ] as const) {
+        for (const [name, schema] of Object.entries(schemas)) {
+          refs.set(name, { name, extended: kind, field: kind ? `e${name}` : `p${name}`, codec: fromSchema(schema) })
+        }
+      }
+      const resolve = (key: string) => refs.get(key) ?? untyped(key)
+      return {
+        ...subjects<PropsOf<D>, keyof PropsOf<D> & string>(core, resolve),
+        load: (subject) =>
+          Effect.gen(function* () {
+            const fields = yield* core.fields(subject)
+            const out: Record<string, unknown> = {}
+            for (const ref of refs.values()) {
+              const text = fields[ref.field]
+              if (text !== undefined) out[ref.name] = yield* core.decode(subject, ref, text)
+            }
+            return out as Partial<PropsOf<D>>
+          })
+      }
+    }
+
+    const changes: Stream.Stream<ChangeEvent, SubjectStorageError> = Stream.unwrap(
+      Effect.map(redis.subscribe(channel), (events) =>
+        Stream.fromQueue(events).pipe(
+          Stream.flatMap((event) =>
+            Stream.fromIterable(
+              event._tag === "Reconnected" ? [{ _tag: "Reconnected" as const }] : parseChange(event.message)
+            )
+          )
+        )
+      ).pipe(Effect.mapError(fromRedis("*")))
+    )
+
+    return {
+      ...subjects<Record<string, unknown>, PropertyName>(core, resolveUntyped),
+      load,
+      extendedProperties: (subject) => Effect.map(load(subject), (loaded) => loaded.extended),
+      flush: core.flush,
+      typed,
+      changes,
+      conflicts: Effect.sync(core.conflicts)
+    } satisfies Service
+  })
+
+/**
+ * The subject storage on the `RedisClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<SubjectStorage, never, RedisClient.RedisClient> =>
+  Layer.effect(SubjectStorage, make(options))

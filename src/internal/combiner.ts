@@ -1,0 +1,75 @@
+/**
+ * Request combining per key: while one batch of a key is being written, later requests of that key queue up and go
+ * together in the next batch (group commit). One fiber per busy key writes its batches one after another, so a key's
+ * writes never overlap, and each request gets its own result. Idle keys hold nothing.
+ *
+ * @internal
+ */
+import { Deferred, Effect, Exit, type Scope } from "effect"
+
+interface Pending<Req, Res, E> {
+  readonly request: Req
+  readonly done: Deferred.Deferred<Res, E>
+}
+
+/** Submits requests by key. */
+export interface Combiner<Req, Res, E> {
+  readonly submit: (key: string, request: Req) => Effect.Effect<Res, E>
+}
+
+/**
+ * Makes a combiner whose batches `write` turns into one result per request, in order. `state` is created when a key
+ * becomes busy and shared by its consecutive batches (e.g. the value the previous batch wrote). Draining fibers live in
+ * `scope`; when it closes, waiting requests are interrupted.
+ */
+export const make = <Req, Res, E, S>(options: {
+  readonly scope: Scope.Scope
+  readonly state: () => S
+  readonly write: (key: string, batch: ReadonlyArray<Req>, state: S) => Effect.Effect<ReadonlyArray<Exit.Exit<Res, E>>>
+}): Combiner<Req, Res, E> => {
+  const queues = new Map<string, Array<Pending<Req, Res, E>>>()
+
+  /** Completes each request with its exit (interrupted when there is none: the drain was stopped). */
+  const settle = (batch: ReadonlyArray<Pending<Req, Res, E>>, exits: ReadonlyArray<Exit.Exit<Res, E>>) => {
+    batch.forEach((pending, index) => Deferred.doneUnsafe(pending.done, exits[index] ?? Exit.interrupt()))
+  }
+
+  const drain = (key: string, queue: Array<Pending<Req, Res, E>>) =>
+    Effect.gen(function* () {
+      const state = options.state()
+      while (queue.length > 0) {
+        const batch = queue.splice(0)
+        const exit = yield* Effect.exit(
+          options.write(
+            key,
+            batch.map((pending) => pending.request),
+            state
+          )
+        )
+        settle(batch, Exit.isSuccess(exit) ? exit.value : batch.map(() => Exit.failCause(exit.cause)))
+      }
+      queues.delete(key)
+    }).pipe(
+      Effect.onInterrupt(() =>
+        Effect.sync(() => {
+          queues.delete(key)
+          settle(queue.splice(0), [])
+        })
+      )
+    )
+
+  return {
+    submit: (key, request) =>
+      Effect.suspend(() => {
+        const done = Deferred.makeUnsafe<Res, E>()
+        const queue = queues.get(key)
+        if (queue !== undefined) {
+          queue.push({ request, done })
+          return Deferred.await(done)
+        }
+        const fresh = [{ request, done }]
+        queues.set(key, fresh)
+        return Effect.andThen(Effect.forkIn(drain(key, fresh), options.scope), Deferred.await(done))
+      })
+  }
+}

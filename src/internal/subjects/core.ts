@@ -1,0 +1,290 @@
+/**
+ * The operations of subject storage on property references (field + codec), shared by the plain-JSON and the
+ * Schema-typed APIs. Reads are single commands; writes are one command or one Lua script (see `scripts.ts`).
+ *
+ * Atomic read-modify-writes (`update`) and increments are combined per field within this process (group commit):
+ * while one write of a field is in flight, later requests for that field queue up; the next write applies them in
+ * order, each function seeing the value the previous one produced, and commits the result with one compare-and-set
+ * (increments: one atomic add of their sum). Every caller gets its own new and previous value, exactly as if the
+ * requests had been committed one by one. Only writers in other processes can make a compare-and-set fail; it is then
+ * retried on the `Schedule` from the value the failure returned.
+ *
+ * @internal
+ */
+import { Effect, Exit, Option, Result, type Schedule, type Scope } from "effect"
+import type * as RedisClient from "../../RedisClient.js"
+import * as Combiner from "../combiner.js"
+import * as Lua from "../lua.js"
+import { fail, fromRedis, type SubjectStorageError } from "./error.js"
+import type { PropertyRef } from "./property.js"
+import * as Scripts from "./scripts.js"
+
+/** A value written and the one it replaced. */
+export interface Written<A> {
+  readonly value: A
+  readonly previous: Option.Option<A>
+  /** Compare-and-set attempts its write took (1 unless writers in other processes interfered). */
+  readonly attempts: number
+}
+
+/** The fields one `store` writes: `sets` as field/JSON pairs, and the fields to delete. */
+export interface FieldChanges {
+  readonly sets: ReadonlyArray<string>
+  readonly deletes: ReadonlyArray<string>
+}
+
+/** What the core needs. */
+export interface CoreOptions {
+  readonly redis: RedisClient.Service
+  readonly keyPrefix: string
+  /** Change channel; empty for no change events. */
+  readonly channel: string
+  /** Retries of a compare-and-set that lost to another writer. */
+  readonly retry: Schedule.Schedule<unknown, SubjectStorageError>
+  /** Where the fibers that write combined requests live. */
+  readonly scope: Scope.Scope
+}
+
+interface UpdateRequest {
+  readonly subject: string
+  readonly ref: PropertyRef<any>
+  readonly f: (previous: Option.Option<any>) => unknown
+}
+
+interface IncrementRequest {
+  readonly subject: string
+  readonly ref: PropertyRef<any>
+  readonly by: number
+}
+
+/** The core operations. */
+export type Core = ReturnType<typeof make>
+
+/** Makes the core operations. */
+export const make = (options: CoreOptions) => {
+  const { redis, channel } = options
+  /** Counts compare-and-set attempts that another writer won. */
+  let conflicts = 0
+
+  const keyOf = (subject: string) => `s:${options.keyPrefix}${subject}`
+
+  const decodeResult = <A>(subject: string, ref: PropertyRef<A>, json: string): Result.Result<A, SubjectStorageError> =>
+    Result.mapError(ref.codec.decode(json), (why) =>
+      fail("Decode", `property ${ref.name} of subject ${subject}: ${why}`, subject, ref.name)
+    )
+
+  const decodeOptionResult = <A>(subject: string, ref: PropertyRef<A>, json: string | null) =>
+    json === null ? Result.succeed(Option.none<A>()) : Result.map(decodeResult(subject, ref, json), Option.some)
+
+  const encodeResult = <A>(
+    subject: string,
+    ref: PropertyRef<A>,
+    value: A
+  ): Result.Result<string, SubjectStorageError> =>
+    Result.mapError(ref.codec.encode(value), (why) =>
+      fail("InvalidValue", `property ${ref.name} of subject ${subject} cannot be stored: ${why}`, subject, ref.name)
+    )
+
+  const decode = <A>(subject: string, ref: PropertyRef<A>, json: string) =>
+    Effect.fromResult(decodeResult(subject, ref, json))
+
+  const encode = <A>(subject: string, ref: PropertyRef<A>, value: A) =>
+    Effect.fromResult(encodeResult(subject, ref, value))
+
+  /** Runs a subject script: KEYS = the subject's hash, ARGV = channel, subject, then `args`. */
+  const runScript = <Args extends ReadonlyArray<string | number>, Reply>(
+    subject: string,
+    property: string | undefined,
+    self: Lua.Script<[hash: string], readonly [string, string, ...Args], Reply>,
+    args: Args
+  ) =>
+    redis
+      .use(self.name, (client) => Lua.runPromise(client, self, [keyOf(subject)], [channel, subject, ...args] as const))
+      .pipe(Effect.mapError(fromRedis(subject, property)))
+
+  /** Every field of the subject's hash with its stored JSON. */
+  const fields = (subject: string) =>
+    redis.use("hgetall", (client) => client.hgetall(keyOf(subject))).pipe(Effect.mapError(fromRedis(subject)))
+
+  const getRaw = (subject: string, field: string) =>
+    redis.use("hget", (client) => client.hget(keyOf(subject), field)).pipe(Effect.mapError(fromRedis(subject)))
+
+  const get = <A>(subject: string, ref: PropertyRef<A>) =>
+    Effect.flatMap(getRaw(subject, ref.field), (json) => Effect.fromResult(decodeOptionResult(subject, ref, json)))
+
+  const exists = (subject: string, ref?: PropertyRef<any>) =>
+    redis
+      .use("exists", (client) =>
+        ref === undefined ? client.exists(keyOf(subject)) : client.hexists(keyOf(subject), ref.field)
+      )
+      .pipe(
+        Effect.map((count) => count > 0),
+        Effect.mapError(fromRedis(subject))
+      )
+
+  /** Encodes the values of a `store` into field changes, or fails with the first that cannot be encoded. */
+  const encodeChanges = (
+    subject: string,
+    sets: Iterable<readonly [PropertyRef<any>, unknown]>,
+    deletes: Iterable<PropertyRef<any>>
+  ): Result.Result<FieldChanges, SubjectStorageError> => {
+    const fields: Array<string> = []
+    for (const [ref, value] of sets) {
+      const json = encodeResult(subject, ref, value)
+      if (Result.isFailure(json)) return Result.fail(json.failure)
+      fields.push(ref.field, json.success)
+    }
+    return Result.succeed({ sets: fields, deletes: Array.from(deletes, (ref) => ref.field) })
+  }
+
+  /** Writes field changes atomically (a no-op when there are none); returns how many properties it wrote. */
+  const store = (subject: string, { sets, deletes }: FieldChanges) => {
+    if (sets.length === 0 && deletes.length === 0) return Effect.succeed(0)
+    // without events or deletions, one HSET is the atomic write
+    if (channel === "" && deletes.length === 0) {
+      return redis
+        .use("hset", (client) => client.hset(keyOf(subject), ...sets))
+        .pipe(Effect.as(sets.length / 2), Effect.mapError(fromRedis(subject)))
+    }
+    return runScript(subject, undefined, Scripts.store, [sets.length / 2, ...sets, ...deletes])
+  }
+
+  const set = <A>(subject: string, ref: PropertyRef<A>, value: A) =>
+    Effect.gen(function* () {
+      const json = yield* encode(subject, ref, value)
+      const old = yield* runScript(subject, ref.name, Scripts.set, [ref.field, json])
+      const previous = yield* Effect.fromResult(decodeOptionResult(subject, ref, old))
+      return { value, previous, attempts: 1 } satisfies Written<A>
+    })
+
+  /** Applies a batch of update functions, in order, to `current`: each one's outcome, and the JSON to commit. */
+  const applyUpdates = (batch: ReadonlyArray<UpdateRequest>, current: string | null) => {
+    let json = current
+    let applied = 0
+    const outcomes = batch.map(({ subject, ref, f }) => {
+      const previous = decodeOptionResult(subject, ref, json)
+      if (Result.isFailure(previous)) return Exit.fail(previous.failure)
+      let value: unknown
+      try {
+        value = f(previous.success)
+      } catch (defect) {
+        return Exit.die(defect)
+      }
+      const encoded = encodeResult(subject, ref, value)
+      if (Result.isFailure(encoded)) return Exit.fail(encoded.failure)
+      json = encoded.success
+      applied++
+      return Exit.succeed({ value, previous: previous.success })
+    })
+    return { outcomes, json, applied }
+  }
+
+  const updates = Combiner.make<
+    UpdateRequest,
+    Written<unknown>,
+    SubjectStorageError,
+    { memo: string | null | undefined }
+  >({
+    scope: options.scope,
+    // the value the previous batch of this field committed: the best guess of the current one
+    state: () => ({ memo: undefined }),
+    write: (_key, batch, state) =>
+      Effect.gen(function* () {
+        const { subject, ref } = batch[0] as UpdateRequest
+        let current = state.memo !== undefined ? state.memo : yield* getRaw(subject, ref.field)
+        let attempts = 0
+        const attempt = Effect.gen(function* () {
+          attempts++
+          const { outcomes, json, applied } = applyUpdates(batch, current)
+          if (applied > 0) {
+            const reply = yield* runScript(subject, ref.name, Scripts.compareAndSet, [
+              ref.field,
+              current === null ? "0" : "1",
+              current ?? "",
+              json ?? ""
+            ])
+            if (reply[0] === 0) {
+              conflicts++
+              current = reply[1]
+              return yield* fail(
+                "Conflict",
+                `property ${ref.name} of subject ${subject} kept changing under concurrent writers`,
+                subject,
+                ref.name
+              )
+            }
+          }
+          state.memo = json
+          return outcomes.map((outcome) => Exit.map(outcome, (written) => ({ ...written, attempts })))
+        })
+        return yield* attempt.pipe(
+          Effect.retry({ schedule: options.retry, while: (error) => error.reason === "Conflict" })
+        )
+      }).pipe(
+        Effect.catch((error) =>
+          Effect.sync(() => {
+            state.memo = undefined
+            return batch.map(() => Exit.fail(error))
+          })
+        )
+      )
+  })
+
+  const update = <A>(subject: string, ref: PropertyRef<A>, f: (previous: Option.Option<A>) => A) =>
+    updates.submit(`${keyOf(subject)}\u0000${ref.field}`, { subject, ref, f }) as Effect.Effect<
+      Written<A>,
+      SubjectStorageError
+    >
+
+  const increments = Combiner.make<IncrementRequest, number, SubjectStorageError, undefined>({
+    scope: options.scope,
+    state: () => undefined,
+    write: (_key, batch) =>
+      Effect.gen(function* () {
+        const { subject, ref } = batch[0] as IncrementRequest
+        const total = batch.reduce((sum, request) => sum + request.by, 0)
+        const reply = yield* runScript(subject, ref.name, Scripts.increment, [ref.field, total])
+        if (reply[0] === "NAN") {
+          return yield* fail(
+            "NotANumber",
+            `property ${ref.name} of subject ${subject} holds ${reply[1]}`,
+            subject,
+            ref.name
+          )
+        }
+        // each request's value is what it would have read back had the adds been committed one by one
+        let value = reply[2] == null ? 0 : Number(reply[2])
+        return batch.map((request, index) => {
+          value = index === batch.length - 1 ? Number(reply[1]) : value + request.by
+          return Exit.succeed(value)
+        })
+      }).pipe(Effect.catch((error) => Effect.succeed(batch.map(() => Exit.fail(error)))))
+  })
+
+  const increment = (subject: string, ref: PropertyRef<any>, by: number) =>
+    increments.submit(`${keyOf(subject)}\u0000${ref.field}`, { subject, ref, by })
+
+  const remove = (subject: string, ref: PropertyRef<any>) =>
+    Effect.map(runScript(subject, ref.name, Scripts.remove, [ref.field]), (old) => old !== null)
+
+  const flush = (subject: string) =>
+    Effect.map(runScript(subject, undefined, Scripts.flush, []), (existed) => existed === 1)
+
+  return {
+    keyOf,
+    fields,
+    decode,
+    decodeResult,
+    encode,
+    encodeChanges,
+    get,
+    exists,
+    store,
+    set,
+    update,
+    increment,
+    remove,
+    flush,
+    conflicts: () => conflicts
+  }
+}

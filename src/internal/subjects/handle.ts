@@ -1,0 +1,106 @@
+/**
+ * A subject handle with a local cache, as KRules' cached subject: reads load the whole subject once, `set` and
+ * `delete` change only the cache and remember the change, and `store` writes every remembered change with one atomic
+ * `store`. This path is last-writer-wins per property: a `set` with a function here sees the cached value, not the
+ * committed one (use the storage's own `set` for an atomic read-modify-write).
+ *
+ * @internal
+ */
+import { Effect, Option } from "effect"
+import type { Core } from "./core.js"
+import type { SubjectStorageError } from "./error.js"
+import type { PropertyRef } from "./property.js"
+
+/** The value of property `K` of `Props` (unknown for a name `Props` does not declare). */
+export type ValueOf<Props, K> = K extends keyof Props ? Props[K] : unknown
+
+/** A new value, or a function of the previous one (none when the property is not set). */
+export type Update<A> = A | ((previous: Option.Option<A>) => A)
+
+/**
+ * A subject with a local cache; see the module `SubjectStorage`.
+ *
+ * @since 0.1.0
+ */
+export interface SubjectHandle<Props, Key> {
+  readonly subject: string
+  /** The property's value: the cache's, after loading the subject on first use. */
+  readonly get: <K extends Key>(property: K) => Effect.Effect<Option.Option<ValueOf<Props, K>>, SubjectStorageError>
+  /** Changes the cached value and remembers the change for `store`; returns the new value. */
+  readonly set: <K extends Key>(
+    property: K,
+    value: Update<ValueOf<Props, K>>
+  ) => Effect.Effect<ValueOf<Props, K>, SubjectStorageError>
+  /** Deletes the cached value and remembers the deletion for `store`; false when it was not set. */
+  readonly delete: <K extends Key>(property: K) => Effect.Effect<boolean, SubjectStorageError>
+  /** Writes every remembered change in one atomic step (last writer wins); returns how many were written. */
+  readonly store: Effect.Effect<number, SubjectStorageError>
+  /** How many changes wait for `store`. */
+  readonly pending: Effect.Effect<number>
+}
+
+/** True when `value` is an update function rather than a value. */
+export const isFunction = <A>(value: Update<A>): value is (previous: Option.Option<A>) => A =>
+  typeof value === "function"
+
+/** Makes a handle of `subject`, resolving property keys with `resolve`. */
+export const make = <Props, Key>(
+  core: Core,
+  subject: string,
+  resolve: (key: Key) => PropertyRef<any>
+): SubjectHandle<Props, Key> => {
+  let cache: Map<string, string> | undefined
+  /** Remembered changes by field: the JSON to write, or null to delete. */
+  const changes = new Map<string, string | null>()
+
+  const loaded = Effect.suspend(() =>
+    cache !== undefined
+      ? Effect.succeed(cache)
+      : Effect.map(core.fields(subject), (fields) => {
+          cache = new Map(Object.entries(fields))
+          return cache
+        })
+  )
+
+  const cached = <A>(ref: PropertyRef<A>) =>
+    Effect.flatMap(loaded, (fields) => {
+      const json = fields.get(ref.field)
+      return json === undefined ? Effect.succeedNone : Effect.asSome(core.decode(subject, ref, json))
+    })
+
+  return {
+    subject,
+    get: (property) => cached(resolve(property)),
+    set: (property, value) =>
+      Effect.gen(function* () {
+        const ref = resolve(property)
+        const next = isFunction(value) ? value(yield* cached(ref)) : value
+        // encoded now, so a value that cannot be stored fails here rather than at `store`
+        const json = yield* core.encode(subject, ref, next)
+        const fields = yield* loaded
+        fields.set(ref.field, json)
+        changes.set(ref.field, json)
+        return next
+      }),
+    delete: (property) =>
+      Effect.gen(function* () {
+        const ref = resolve(property)
+        const fields = yield* loaded
+        const existed = fields.delete(ref.field)
+        changes.set(ref.field, null)
+        return existed
+      }),
+    store: Effect.suspend(() => {
+      const batch = Array.from(changes)
+      const sets = batch.flatMap(([field, json]) => (json === null ? [] : [field, json]))
+      const deletes = batch.flatMap(([field, json]) => (json === null ? [field] : []))
+      return Effect.tap(core.store(subject, { sets, deletes }), () =>
+        Effect.sync(() => {
+          // a change made while the write was in flight stays for the next store
+          for (const [field, json] of batch) if (changes.get(field) === json) changes.delete(field)
+        })
+      )
+    }),
+    pending: Effect.sync(() => changes.size)
+  }
+}
