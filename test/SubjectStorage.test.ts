@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
 import * as SubjectStorage from "../src/SubjectStorage.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
@@ -348,6 +348,58 @@ forEachTarget("SubjectStorage", (it) => {
         assert.deepStrictEqual(yield* second.get("field7"), Option.none()) // its cache predates first's store
       })
     )
+  )
+
+  it.effect("combined read-modify-writes: a function that throws fails its own caller only", () =>
+    withStorage(options(), (storage) =>
+      Effect.gen(function* () {
+        const results = yield* Effect.forEach(
+          Array.from({ length: 30 }, (_, i) => i),
+          (i) =>
+            Effect.exit(
+              storage.set("s", "n", (previous) => {
+                if (i % 3 === 1) throw new Error(`refused ${i}`)
+                return (Option.getOrElse(previous, () => 0) as number) + 1
+              })
+            ),
+          { concurrency: "unbounded" }
+        )
+        const succeeded = results.filter(Exit.isSuccess)
+        assert.strictEqual(succeeded.length, 20)
+        assert.strictEqual(results.filter((exit) => Exit.isFailure(exit) && Cause.hasDies(exit.cause)).length, 10)
+        assert.deepStrictEqual(yield* storage.get("s", "n"), Option.some(20))
+        // each success saw the value the one before it produced
+        const seen = succeeded.map((exit) => [Option.getOrElse(exit.value.previous, () => 0), exit.value.value])
+        for (const [previous, value] of seen) assert.strictEqual(value, (previous as number) + 1)
+        assert.deepStrictEqual(new Set(seen.map(([, value]) => value)).size, 20)
+      })
+    )
+  )
+
+  it.effect("Redis killed: writes fail typed and retryable; restarted: the same storage works again", () =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      yield* withStorage(options(), (storage) =>
+        Effect.gen(function* () {
+          yield* storage.set("s", "n", 1)
+          yield* topology.killAll
+          const errors = yield* Effect.forEach(
+            [storage.set("s", "n", plusOne), storage.increment("s", "m"), storage.load("s")] as const,
+            (effect) => Effect.flip(effect as Effect.Effect<unknown, SubjectStorage.SubjectStorageError>)
+          )
+          for (const error of errors) {
+            assert.strictEqual(error.reason, "Redis")
+            assert.isTrue(error.isRetryable)
+          }
+          yield* topology.startAll
+          const written = yield* storage
+            .set("s", "n", plusOne)
+            .pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
+          assert.strictEqual(written.value, 1) // the server kept nothing
+          assert.strictEqual(yield* storage.increment("s", "m"), 1)
+        })
+      )
+    })
   )
 
   it.effect("change events reach another instance, only for committed writes", () =>
