@@ -1,13 +1,13 @@
 import { assert } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option, Redacted, Schema, Stream } from "effect"
 import { Redis } from "ioredis"
-import { spawn } from "node:child_process"
 import * as RedisClient from "../src/RedisClient.js"
 import * as ResumableStream from "../src/ResumableStream.js"
 import * as Lua from "../src/internal/lua.js"
 import * as Scripts from "../src/internal/resumable/scripts.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { all, Boom, Counter, Failing, Forever, testOptions } from "./support/definitions.js"
+import { firstLine, spawnChild } from "./support/child.js"
 import { anotherClient, forEachTarget, type Topology, TestTopology } from "./support/targets.js"
 
 type Options = Omit<ResumableStream.Options<typeof all>, "streams">
@@ -292,22 +292,8 @@ forEachTarget("ResumableStream", (it) => {
     Effect.gen(function* () {
       const topology = yield* TestTopology
       const options = fastOptions({ producerTimeout: "800 millis" })
-      const target =
-        topology.kind === "cluster"
-          ? ["cluster", topology.nodes.map((n) => `${n.host}:${n.port}`).join(",")]
-          : ["single", (topology.nodes[0] as RedisServer.Node).url]
-      const child = spawn(
-        process.execPath,
-        ["--import", "tsx", "test/support/producer-child.ts", ...target, options.keyPrefix ?? ""],
-        {
-          stdio: ["ignore", "pipe", "inherit"]
-        }
-      )
-      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-      const token = yield* Effect.promise(
-        () =>
-          new Promise<string>((resolve) => child.stdout.once("data", (data: Buffer) => resolve(data.toString().trim())))
-      )
+      const child = yield* spawnChild("test/support/producer-child.ts", topology, [options.keyPrefix ?? ""])
+      const token = yield* firstLine(child)
       yield* withStreams(options, (streams) =>
         Effect.gen(function* () {
           const reader = yield* Effect.forkChild(Stream.runCollect(streams.resume(Forever, token)))

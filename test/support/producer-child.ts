@@ -3,15 +3,12 @@
  * and ticks until it is killed. Arguments: `single <url>` or `cluster <host:port,…>`, then the key prefix.
  */
 import { Effect, Layer } from "effect"
-import * as RedisClient from "../../src/RedisClient.js"
 import * as ResumableStream from "../../src/ResumableStream.js"
+import { clientFromArgs } from "./child.js"
 import { Forever } from "./definitions.js"
 
 const [mode, target, keyPrefix] = process.argv.slice(2)
-const client =
-  mode === "cluster"
-    ? RedisClient.layerCluster({ nodes: (target ?? "").split(",") })
-    : RedisClient.layer({ url: target ?? "" })
+const client = clientFromArgs(mode, target)
 
 const program = Effect.gen(function* () {
   const streams = yield* ResumableStream.ResumableStream

@@ -1,0 +1,45 @@
+/**
+ * Programs in child processes, for fault tests that kill them with SIGKILL (a crash, not a shutdown): spawning one
+ * against the suite's topology, reading what it prints, and (in the child) connecting to the same servers.
+ */
+import { type ChildProcessByStdio, spawn } from "node:child_process"
+import type { Readable } from "node:stream"
+import { Effect, type Layer, type Scope } from "effect"
+import type * as PersistenceRedis from "effect/persistence/Redis"
+import * as RedisClient from "../../src/RedisClient.js"
+import type { RedisError } from "../../src/RedisError.js"
+import type { Topology } from "./targets.js"
+
+/** Runs `script` (a TypeScript file) with `mode target …args`; killed with SIGKILL when the scope closes. */
+export const spawnChild = (
+  script: string,
+  topology: Topology,
+  args: ReadonlyArray<string>
+): Effect.Effect<ChildProcessByStdio<null, Readable, null>, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const target =
+        topology.kind === "cluster"
+          ? ["cluster", topology.nodes.map((node) => `${node.host}:${node.port}`).join(",")]
+          : ["single", topology.nodes[0]?.url ?? ""]
+      return spawn(process.execPath, ["--import", "tsx", script, ...target, ...args], {
+        stdio: ["ignore", "pipe", "inherit"]
+      })
+    }),
+    (child) => Effect.sync(() => child.kill("SIGKILL"))
+  )
+
+/** The first line the child prints. */
+export const firstLine = (child: ChildProcessByStdio<null, Readable, null>): Effect.Effect<string> =>
+  Effect.promise(
+    () => new Promise<string>((resolve) => child.stdout.once("data", (data: Buffer) => resolve(data.toString().trim())))
+  )
+
+/** In a child: a client of the servers its arguments name (`single <url>` or `cluster <host:port,…>`). */
+export const clientFromArgs = (
+  mode: string | undefined,
+  target: string | undefined
+): Layer.Layer<RedisClient.RedisClient | PersistenceRedis.Redis, RedisError> =>
+  mode === "cluster"
+    ? RedisClient.layerCluster({ nodes: (target ?? "").split(",") })
+    : RedisClient.layer({ url: target ?? "" })
