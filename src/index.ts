@@ -4,8 +4,11 @@
  * @since 0.1.0
  */
 export * as EventSink from "./EventSink.js"
+export * as Message from "./Message.js"
+export * as Publisher from "./Publisher.js"
 export * as RedisClient from "./RedisClient.js"
 export * as RedisError from "./RedisError.js"
 export * as ResumableStream from "./ResumableStream.js"
 export * as ResumableStreamHttp from "./ResumableStreamHttp.js"
 export * as SubjectStorage from "./SubjectStorage.js"
+export * as Subscriber from "./Subscriber.js"

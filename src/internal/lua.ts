@@ -12,8 +12,11 @@ import type { Client } from "./connection.js"
 import { classify } from "./errors.js"
 import type { RedisError } from "../RedisError.js"
 
+/** An argument of a script: text, a number, or bytes. */
+export type Arg = string | number | Buffer
+
 /** A script with `Keys` (labelled tuple of key names), `Args` (labelled tuple of arguments) and its reply `Reply`. */
-export interface Script<Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<string | number>, Reply> {
+export interface Script<Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply> {
   readonly name: string
   readonly lua: string
   readonly sha: string
@@ -23,7 +26,7 @@ export interface Script<Keys extends ReadonlyArray<string>, Args extends Readonl
 
 /** Declares a script. The `lua` text should start with a header naming KEYS, ARGV and the reply. */
 export const script =
-  <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<string | number>, Reply>() =>
+  <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>() =>
   (name: string, lua: string): Script<Keys, Args, Reply> => ({
     name,
     lua,
@@ -33,7 +36,7 @@ export const script =
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT")
 
 /** Runs a script once, on `client`, as a Promise; `EVAL`s it when the server answers `NOSCRIPT`. */
-export const runPromise = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<string | number>, Reply>(
+export const runPromise = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
   client: Client,
   self: Script<Keys, Args, Reply>,
   keys: Keys,
@@ -44,7 +47,7 @@ export const runPromise = <Keys extends ReadonlyArray<string>, Args extends Read
   )
 
 /** Runs a script on `client` as an Effect failing with a classified `RedisError`. */
-export const run = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<string | number>, Reply>(
+export const run = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
   client: Client,
   self: Script<Keys, Args, Reply>,
   keys: Keys,
@@ -53,7 +56,7 @@ export const run = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArr
   Effect.tryPromise({ try: () => runPromise(client, self, keys, args), catch: (cause) => classify(cause, self.name) })
 
 /** Adds a script call to a pipeline (`EVALSHA`; use {@link runPipeline} to get the `NOSCRIPT` fallback). */
-export const addTo = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<string | number>, Reply>(
+export const addTo = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
   pipeline: ChainableCommander,
   self: Script<Keys, Args, Reply>,
   keys: Keys,
@@ -64,7 +67,7 @@ export const addTo = <Keys extends ReadonlyArray<string>, Args extends ReadonlyA
  * Runs one script over many key/argument sets in one pipelined round trip. Entries the server answered `NOSCRIPT`
  * are run again with `EVAL` (the first call after a node restart). Each result is the reply or the error.
  */
-export const runPipeline = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<string | number>, Reply>(
+export const runPipeline = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
   client: Client,
   self: Script<Keys, Args, Reply>,
   calls: ReadonlyArray<readonly [Keys, Args]>

@@ -7,7 +7,8 @@
  *
  * @internal
  */
-import { Duration, Effect, Exit, Schedule } from "effect"
+import { Duration, Schedule } from "effect"
+import { delays } from "./schedules.js"
 
 /** A `retryStrategy` for ioredis plus a `reset` to call when the connection is ready again. */
 export interface RetryStrategy {
@@ -15,19 +16,16 @@ export interface RetryStrategy {
   readonly reset: () => void
 }
 
-type Step = (now: number, input: unknown) => Effect.Effect<readonly [unknown, Duration.Duration], unknown>
-
 /** Builds an ioredis `retryStrategy` whose delays are the steps of `schedule`. */
 export const fromSchedule = (schedule: Schedule.Schedule<unknown, unknown>): RetryStrategy => {
-  const makeStep = (): Step => Effect.runSync(Schedule.toStep(schedule)) as Step
-  let step = makeStep()
+  let next = delays(schedule)
   return {
     retryStrategy: () => {
-      const exit = Effect.runSyncExit(step(Date.now(), undefined))
-      return Exit.isSuccess(exit) ? Math.max(0, Math.round(Duration.toMillis(exit.value[1]))) : null
+      const delay = next()
+      return delay === undefined ? null : Math.max(0, Math.round(Duration.toMillis(delay)))
     },
     reset: () => {
-      step = makeStep()
+      next = delays(schedule)
     }
   }
 }

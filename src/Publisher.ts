@@ -1,0 +1,102 @@
+/**
+ * Publishes messages to topics: Redis Streams that consumer groups read (see `Subscriber`).
+ *
+ * `publish(topic, ...messages)` appends the messages in order with one script call, trimmed (`MAXLEN ~`) when
+ * `maxLength` is set. Concurrent publishes to one topic are combined into one call (group commit), each caller
+ * getting its own entry ids. A topic `T` is the stream `{keyPrefix}{T}` (its name is a hash tag).
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Exit, Layer, Metric, type Scope } from "effect"
+import * as RedisClient from "./RedisClient.js"
+import * as Combiner from "./internal/combiner.js"
+import * as Lua from "./internal/lua.js"
+import * as Scripts from "./internal/messaging/scripts.js"
+import { fieldsOf, keyOf } from "./internal/messaging/wire.js"
+import { fromRedis, type Message, type MessagingError } from "./Message.js"
+
+/**
+ * Options of {@link layer}.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Prefix of the topics' stream keys. Default none. Must match the subscribers'. */
+  readonly keyPrefix?: string | undefined
+  /** Trim each topic to about this many entries (`MAXLEN ~`). Default: no trimming. */
+  readonly maxLength?: number | undefined
+}
+
+/**
+ * The `Publisher` service.
+ *
+ * @since 0.1.0
+ */
+export interface Service {
+  /** Appends `messages` to `topic`, in order; returns their entry ids. */
+  readonly publish: (
+    topic: string,
+    ...messages: ReadonlyArray<Message>
+  ) => Effect.Effect<ReadonlyArray<string>, MessagingError>
+}
+
+/**
+ * The publisher service.
+ *
+ * @since 0.1.0
+ */
+export class Publisher extends Context.Service<Publisher, Service>()("effect-redis-streams/Publisher") {}
+
+const published = Metric.counter("messaging_published", { description: "messages published" })
+
+interface Request {
+  readonly topic: string
+  readonly messages: ReadonlyArray<Message>
+}
+
+/**
+ * Builds the publisher on the `RedisClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const redis = yield* RedisClient.RedisClient
+    const prefix = options.keyPrefix ?? ""
+    const maxLength = options.maxLength ?? 0
+    const combiner = Combiner.make<Request, ReadonlyArray<string>, MessagingError, undefined>({
+      scope: yield* Effect.scope,
+      state: () => undefined,
+      write: (key, batch) => {
+        const topic = (batch[0] as Request).topic
+        const args: Array<string | number | Buffer> = [maxLength]
+        for (const request of batch) for (const message of request.messages) args.push(...fieldsOf(message))
+        return redis
+          .use(Scripts.publish.name, (client) => Lua.runPromise(client, Scripts.publish, [key], args))
+          .pipe(
+            Effect.tap((ids) => Metric.update(Metric.withAttributes(published, { topic }), ids.length)),
+            Effect.map((ids) => {
+              let offset = 0
+              return batch.map((request) => {
+                const mine = ids.slice(offset, offset + request.messages.length)
+                offset += request.messages.length
+                return Exit.succeed(mine)
+              })
+            }),
+            Effect.catch((error) => Effect.succeed(batch.map(() => Exit.fail(fromRedis(topic)(error)))))
+          )
+      }
+    })
+    return {
+      publish: (topic, ...messages) =>
+        messages.length === 0 ? Effect.succeed([]) : combiner.submit(keyOf(prefix, topic), { topic, messages })
+    } satisfies Service
+  })
+
+/**
+ * The publisher on the `RedisClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<Publisher, never, RedisClient.RedisClient> =>
+  Layer.effect(Publisher, make(options))

@@ -1,0 +1,232 @@
+/**
+ * At-least-once consumption of topics through Redis consumer groups, with claim of messages left by dead consumers,
+ * redelivery on `nack`, dead letters, backpressure and graceful shutdown (natricine's redisstream, doing what its
+ * README promises: its own code never claims, and its nack does nothing).
+ *
+ * - `subscribe(topic, options)`: a `Stream` of received messages, each with `ack`, `nack` and `deadLetter`. Consumers
+ *   of one group compete (each message goes to one of them); every group gets every message; one consumer receives a
+ *   topic's messages in order.
+ * - `consume(topic, handler, options)`: runs `handler` on each message with `concurrency` at a time; acknowledges on
+ *   success, gives back on a typed failure or a defect (a handler can never kill the consumer), dead-letters after
+ *   `maxDeliveries`. Interrupting it stops reading, lets the running handlers finish within `drainTimeout`, and leaves
+ *   the rest pending for other consumers.
+ * - Dead letters of topic `T` go to the topic `T:dead` (same hash tag: the move is one atomic script), each with
+ *   fields `dead_reason`, `dead_topic`, `dead_id`, `dead_group`, `dead_consumer`, `dead_deliveries`, `dead_at`.
+ *
+ * Each subscription holds one dedicated connection of the client's pool (for `XREADGROUP BLOCK`).
+ *
+ * @since 0.1.0
+ */
+import { hostname } from "node:os"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Queue, type Schedule, Scope, Stream } from "effect"
+import * as RedisClient from "./RedisClient.js"
+import * as Consumer from "./internal/messaging/consumer.js"
+import { deadTopicOf } from "./internal/messaging/wire.js"
+import { nthDelay } from "./internal/schedules.js"
+import type { MessagingError } from "./Message.js"
+
+export type { Received } from "./internal/messaging/consumer.js"
+
+/**
+ * Options of a subscription.
+ *
+ * @since 0.1.0
+ */
+export interface SubscribeOptions {
+  /** The consumer group. Created on first use (MKSTREAM), and again if the stream was deleted. */
+  readonly group: string
+  /** This consumer's name in the group. Default `{hostname}-{pid}-{n}`, unique per subscription. */
+  readonly consumer?: string | undefined
+  /** Where a new group starts: `0` (every message in the stream, the default) or `$` (new ones only). */
+  readonly start?: "0" | "$" | undefined
+  /** How long one read waits for new messages. Default 5 seconds (natricine's `block_ms`). */
+  readonly blockTime?: Duration.Input | undefined
+  /** Most messages per read. Default 100. */
+  readonly batchCount?: number | undefined
+  /** Most messages held unacknowledged; reading pauses at this many. Default 100. */
+  readonly maxInFlight?: number | undefined
+  /** A message pending this long for a consumer is taken over by a live one. Default 30 seconds. */
+  readonly claimIdleTime?: Duration.Input | undefined
+  /** How often to look for such messages. Default 5 seconds (and at most `claimIdleTime`). */
+  readonly claimInterval?: Duration.Input | undefined
+  /** Deliveries after which a message goes to the dead letters. Default 10. */
+  readonly maxDeliveries?: number | undefined
+  /** Trim dead-letter streams to about this many entries. Default: no trimming. */
+  readonly deadLetterMaxLength?: number | undefined
+  /**
+   * The delay before a nacked message is delivered again: a duration, or a schedule whose n-th delay applies after
+   * the n-th delivery. Default: none (at once).
+   */
+  readonly redeliveryDelay?: Duration.Input | Schedule.Schedule<unknown, any> | undefined
+}
+
+/**
+ * Options of `consume`: a subscription's, plus how many handlers run at once and how long shutdown waits for them.
+ *
+ * @since 0.1.0
+ */
+export interface ConsumeOptions extends SubscribeOptions {
+  /** Handlers running at once. Default 1 (messages handled in order). */
+  readonly concurrency?: number | undefined
+  /** How long an interrupted `consume` lets running handlers finish. Default 10 seconds. */
+  readonly drainTimeout?: Duration.Input | undefined
+}
+
+/**
+ * The `Subscriber` service.
+ *
+ * @since 0.1.0
+ */
+export interface Service {
+  /** The messages of `topic` for a consumer of `options.group`, until the stream is interrupted. */
+  readonly subscribe: (topic: string, options: SubscribeOptions) => Stream.Stream<Consumer.Received, MessagingError>
+  /** Handles the messages of `topic` until interrupted; see the module header. */
+  readonly consume: <E, R>(
+    topic: string,
+    handler: (received: Consumer.Received) => Effect.Effect<void, E, R>,
+    options: ConsumeOptions
+  ) => Effect.Effect<never, never, R>
+}
+
+/**
+ * The subscriber service.
+ *
+ * @since 0.1.0
+ */
+export class Subscriber extends Context.Service<Subscriber, Service>()("effect-redis-streams/Subscriber") {}
+
+/**
+ * Options of {@link layer}.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Prefix of the topics' stream keys. Default none. Must match the publishers'. */
+  readonly keyPrefix?: string | undefined
+}
+
+/**
+ * The dead-letter topic of `topic`: subscribe to it, or read it, like any topic.
+ *
+ * @since 0.1.0
+ */
+export const deadLetterTopic = (topic: string): string => deadTopicOf(topic)
+
+let consumerCount = 0
+
+const redeliveryDelayOf = (
+  option: SubscribeOptions["redeliveryDelay"]
+): ((deliveries: number) => Duration.Duration) => {
+  if (option === undefined) return () => Duration.zero
+  if (Duration.isDuration(option) || typeof option === "string" || typeof option === "number") {
+    const delay = Duration.fromInputUnsafe(option as Duration.Input)
+    return () => delay
+  }
+  const schedule = option as Schedule.Schedule<unknown, any>
+  return (deliveries) => nthDelay(schedule, deliveries)
+}
+
+/** A short description of why a handler failed, for the dead letter. */
+const reasonOf = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  if (error instanceof Error) return `${error.name}: ${error.message}`
+  return typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : String(error)
+}
+
+/**
+ * Builds the subscriber on the `RedisClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient> =>
+  Effect.gen(function* () {
+    const redis = yield* RedisClient.RedisClient
+    const keyPrefix = options.keyPrefix ?? ""
+
+    const open = (topic: string, subscription: SubscribeOptions) => {
+      const claimIdleTime = Duration.fromInputUnsafe(subscription.claimIdleTime ?? "30 seconds")
+      return Consumer.start({
+        redis,
+        keyPrefix,
+        topic,
+        group: subscription.group,
+        consumer: subscription.consumer ?? `${hostname()}-${process.pid}-${++consumerCount}`,
+        start: subscription.start ?? "0",
+        blockTime: Duration.fromInputUnsafe(subscription.blockTime ?? "5 seconds"),
+        batchCount: Math.max(1, subscription.batchCount ?? 100),
+        maxInFlight: Math.max(1, subscription.maxInFlight ?? 100),
+        claimIdleTime,
+        claimInterval: Duration.min(Duration.fromInputUnsafe(subscription.claimInterval ?? "5 seconds"), claimIdleTime),
+        maxDeliveries: subscription.maxDeliveries ?? 10,
+        deadLetterMaxLength: subscription.deadLetterMaxLength ?? 0,
+        redeliveryDelay: redeliveryDelayOf(subscription.redeliveryDelay)
+      })
+    }
+
+    const subscribe = (topic: string, subscription: SubscribeOptions) =>
+      Stream.unwrap(Effect.map(open(topic, subscription), (consumer) => Stream.fromQueue(consumer.messages)))
+
+    const consume = <E, R>(
+      topic: string,
+      handler: (received: Consumer.Received) => Effect.Effect<void, E, R>,
+      consumeOptions: ConsumeOptions
+    ): Effect.Effect<never, never, R> =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const concurrency = Math.max(1, consumeOptions.concurrency ?? 1)
+          const consumer = yield* open(topic, {
+            ...consumeOptions,
+            maxInFlight: consumeOptions.maxInFlight ?? Math.max(100, 2 * concurrency)
+          })
+          // handlers run in a scope of their own, so that an interrupted `consume` can let them finish
+          const handlers = yield* Scope.make()
+          const running = new Set<Fiber.Fiber<void>>()
+          yield* Effect.addFinalizer(() =>
+            Effect.gen(function* () {
+              yield* consumer.stop
+              yield* Fiber.awaitAll(Array.from(running)).pipe(
+                Effect.timeoutOption(consumeOptions.drainTimeout ?? "10 seconds")
+              )
+              yield* Scope.close(handlers, Exit.void)
+            })
+          )
+          const handle = (received: Consumer.Received) =>
+            handler(received).pipe(
+              Effect.matchCauseEffect({
+                onSuccess: () => received.ack,
+                onFailure: (cause) =>
+                  Cause.hasInterruptsOnly(cause)
+                    ? Effect.void // shut down mid-way: left pending, another consumer takes it over
+                    : received.deliveries >= (consumeOptions.maxDeliveries ?? 10)
+                      ? received.deadLetter(reasonOf(cause))
+                      : received.nack()
+              }),
+              Effect.catch((error) =>
+                Effect.logWarning(`Subscriber: could not settle message ${received.id} of ${topic}`, error)
+              )
+            )
+          const worker = Effect.forever(
+            Effect.gen(function* () {
+              const received = yield* Queue.take(consumer.messages)
+              const fiber = yield* Effect.forkIn(handle(received), handlers)
+              running.add(fiber)
+              fiber.addObserver(() => running.delete(fiber))
+              yield* Fiber.await(fiber)
+            })
+          )
+          return yield* Effect.forEach(Array.from({ length: concurrency }), () => worker, {
+            concurrency: "unbounded"
+          }).pipe(Effect.andThen(Effect.never))
+        })
+      )
+
+    return { subscribe, consume } satisfies Service
+  })
+
+/**
+ * The subscriber on the `RedisClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<Subscriber, never, RedisClient.RedisClient> =>
+  Layer.effect(Subscriber, make(options))

@@ -1,0 +1,377 @@
+/**
+ * One consumer of a consumer group on one topic: the fibers that read, claim and extend leases, and the in-flight
+ * book-keeping behind `ack`, `nack` and dead letters.
+ *
+ * - Start-up: the group is created (MKSTREAM; an existing group is fine), the consumer re-reads its own pending
+ *   entries once (a crash of a consumer of the same name left them), makes one claim pass, then reads new entries.
+ * - Reading: `XREADGROUP … BLOCK` on a dedicated connection, only as many entries as free in-flight slots: the
+ *   consumer never holds more than `maxInFlight` unacknowledged messages, so it pulls as fast as they are handled.
+ * - Claiming: every `claimInterval`, `XAUTOCLAIM` takes entries idle longer than `claimIdleTime` (their consumer
+ *   died), as many as there are free slots; entries trimmed away are dropped from the pending list by Redis.
+ *   The same tick resets the idle time of this consumer's own long-running messages (`XCLAIM … JUSTID`), so they
+ *   are not claimed while being handled.
+ * - Delivery counts come from Redis (`XPENDING`); a message delivered more than `maxDeliveries` times, or an entry
+ *   that is not a message, goes to the dead-letter stream with its reason, atomically (a Lua script).
+ * - Failures (Redis down, the group deleted) are retried with backoff, forever: the loop never dies of them.
+ *
+ * @internal
+ */
+import { Deferred, Duration, Effect, Exit, Fiber, Metric, Queue, Schedule, Scope } from "effect"
+import type * as RedisClient from "../../RedisClient.js"
+import type { RedisError } from "../../RedisError.js"
+import { fromRedis, type Message, type MessagingError } from "../../Message.js"
+import * as Combiner from "../combiner.js"
+import * as Lua from "../lua.js"
+import * as Scripts from "./scripts.js"
+import { decode, deadTopicOf, keyOf, type RawEntry } from "./wire.js"
+
+/**
+ * A message as a subscriber receives it: its entry id, how many times it has been delivered (1 the first time), and
+ * what to do with it. An unacknowledged message is delivered again: to this consumer after `nack`, to another one
+ * after `claimIdleTime` when this one dies.
+ *
+ * @since 0.1.0
+ */
+export interface Received {
+  readonly id: string
+  readonly topic: string
+  readonly message: Message
+  readonly deliveries: number
+  /** Acknowledges the message: it will not be delivered again. */
+  readonly ack: Effect.Effect<void, MessagingError>
+  /**
+   * Gives the message back: it is delivered again at once, or after `delay` (default: the subscription's
+   * `redeliveryDelay` for this delivery count). Past `maxDeliveries` it goes to the dead-letter stream instead.
+   */
+  readonly nack: (options?: { readonly delay?: Duration.Input | undefined }) => Effect.Effect<void, MessagingError>
+  /** Moves the message to the dead-letter stream with `reason`, acknowledging it, in one step. */
+  readonly deadLetter: (reason: string) => Effect.Effect<void, MessagingError>
+}
+
+/** What a consumer needs. */
+export interface ConsumerOptions {
+  readonly redis: RedisClient.Service
+  readonly keyPrefix: string
+  readonly topic: string
+  readonly group: string
+  readonly consumer: string
+  readonly start: "0" | "$"
+  readonly blockTime: Duration.Duration
+  readonly batchCount: number
+  readonly maxInFlight: number
+  readonly claimIdleTime: Duration.Duration
+  readonly claimInterval: Duration.Duration
+  /** Deliveries after which a message is dead-lettered; undefined: never. */
+  readonly maxDeliveries: number | undefined
+  readonly deadLetterMaxLength: number
+  /** The delay before redelivering a message nacked after its n-th delivery. */
+  readonly redeliveryDelay: (deliveries: number) => Duration.Duration
+}
+
+/** A running consumer. */
+export interface Consumer {
+  /** Received messages, in delivery order. */
+  readonly messages: Queue.Dequeue<Received>
+  /** Stops reading and claiming (messages already received can still be acknowledged). */
+  readonly stop: Effect.Effect<void>
+}
+
+const delivered = Metric.counter("messaging_delivered", { description: "messages delivered to a consumer" })
+const acked = Metric.counter("messaging_acked", { description: "messages acknowledged" })
+const nacked = Metric.counter("messaging_nacked", { description: "messages given back" })
+const claimed = Metric.counter("messaging_claimed", { description: "messages claimed from dead consumers" })
+const deadLettered = Metric.counter("messaging_dead_lettered", { description: "messages moved to dead letters" })
+const pendingGauge = Metric.gauge("messaging_pending", { description: "entries delivered and not acknowledged" })
+const lagGauge = Metric.gauge("messaging_lag", { description: "entries not yet delivered to the group" })
+
+/** Waits between failed attempts of the read loop: 50 ms doubling, capped at 2 s, jittered. */
+const backoff = Schedule.min([Schedule.exponential("50 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.jittered)
+
+type GroupReply = ReadonlyArray<readonly [key: Buffer, entries: ReadonlyArray<RawEntry>]> | null
+
+/** Starts a consumer in the scope; closing the scope stops it and removes it from the group if it holds nothing. */
+export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { redis, topic, group, consumer } = options
+    const key = keyOf(options.keyPrefix, topic)
+    const deadKey = keyOf(options.keyPrefix, deadTopicOf(topic))
+    // acknowledgements and delayed redeliveries run in a child scope, closed after the consumer's own shutdown (a
+    // closing scope takes no new fibers, and handlers finishing during a graceful shutdown still acknowledge)
+    const scope = yield* Scope.fork(yield* Effect.scope)
+    const attributes = { topic, group }
+    const count = (metric: Metric.Metric<number, unknown>, n: number) =>
+      n === 0 ? Effect.void : Metric.update(Metric.withAttributes(metric, attributes), n)
+    const messages = yield* Queue.unbounded<Received>()
+    /** This consumer's messages not yet acknowledged (or dead-lettered), with when each was last delivered. */
+    const inFlight = new Map<string, number>()
+    let slotFreed = Deferred.makeUnsafe<void>()
+    let claimCursor = "0-0"
+    const toError = fromRedis(topic)
+
+    const use = <A>(op: string, f: (client: RedisClient.Client) => Promise<A>) =>
+      redis.use(op, f).pipe(Effect.mapError(toError))
+
+    const release = (id: string) => {
+      if (!inFlight.delete(id)) return
+      const freed = slotFreed
+      slotFreed = Deferred.makeUnsafe<void>()
+      Deferred.doneUnsafe(freed, Exit.void)
+    }
+
+    const freeSlots = () => options.maxInFlight - inFlight.size
+
+    const waitForSlot: Effect.Effect<number> = Effect.suspend(() => {
+      const freed = slotFreed
+      const free = freeSlots()
+      return free > 0 ? Effect.succeed(free) : Effect.andThen(Deferred.await(freed), waitForSlot)
+    })
+
+    const ensureGroup = use("xgroup", (client) =>
+      client
+        .xgroup("CREATE", key, group, options.start, "MKSTREAM")
+        .catch((error: unknown) =>
+          error instanceof Error && error.message.startsWith("BUSYGROUP") ? "OK" : Promise.reject(error)
+        )
+    )
+
+    /** Delivery counts of this consumer's pending entries between `first` and `last`. */
+    const deliveryCounts = (first: string, last: string, n: number) =>
+      use("xpending", (client) => client.xpending(key, group, first, last, n, consumer)).pipe(
+        Effect.map((rows) => new Map((rows as Array<[string, string, number, number]>).map((row) => [row[0], row[3]])))
+      )
+
+    const deadLetter = (id: string, reason: string, deliveries: number) =>
+      use(Scripts.deadLetter.name, (client) =>
+        Lua.runPromise(
+          client,
+          Scripts.deadLetter,
+          [key, deadKey],
+          [group, id, reason, topic, consumer, deliveries, new Date().toISOString(), options.deadLetterMaxLength]
+        )
+      ).pipe(
+        Effect.tap(() => Effect.sync(() => release(id))),
+        Effect.tap(() => count(deadLettered, 1))
+      )
+
+    const acks = Combiner.make<string, void, MessagingError, undefined>({
+      scope,
+      state: () => undefined,
+      write: (_key, ids) =>
+        use("xack", (client) => client.xack(key, group, ...ids)).pipe(
+          Effect.tap(() => count(acked, ids.length)),
+          Effect.map(() => ids.map(() => Exit.void)),
+          Effect.catch((error) => Effect.succeed(ids.map(() => Exit.fail(error)))),
+          // acknowledged or not, the slot is free: an unacknowledged message is delivered again
+          Effect.ensuring(Effect.sync(() => ids.forEach(release)))
+        )
+    })
+
+    /** Redelivers a nacked message to this consumer (XCLAIM counts the delivery). */
+    const redeliver = (id: string, deliveries: number): Effect.Effect<void, MessagingError> =>
+      use(
+        "xclaim",
+        (client) => client.callBuffer("XCLAIM", key, group, consumer, 0, id) as Promise<Array<RawEntry>>
+      ).pipe(
+        Effect.flatMap((entries) =>
+          entries.length === 0 ? Effect.sync(() => release(id)) : deliver(entries, () => deliveries + 1)
+        )
+      )
+
+    const nack = (id: string, deliveries: number, delay: Duration.Duration) =>
+      Effect.gen(function* () {
+        yield* count(nacked, 1)
+        if (options.maxDeliveries !== undefined && deliveries >= options.maxDeliveries) {
+          return yield* deadLetter(id, `nacked after ${deliveries} deliveries`, deliveries)
+        }
+        if (Duration.isZero(delay)) return yield* redeliver(id, deliveries)
+        // the message stays pending for this consumer meanwhile: if it dies, another one claims it
+        inFlight.set(id, Date.now())
+        yield* Effect.forkIn(
+          Effect.sleep(delay).pipe(
+            Effect.andThen(redeliver(id, deliveries)),
+            Effect.catch((error) => Effect.logWarning(`Subscriber: cannot redeliver ${id} of ${topic}`, error))
+          ),
+          scope
+        )
+      })
+
+    const receive = (id: string, message: Message, deliveries: number): Received => ({
+      id,
+      topic,
+      message,
+      deliveries,
+      ack: acks.submit(key, id),
+      nack: (nackOptions) =>
+        nack(
+          id,
+          deliveries,
+          nackOptions?.delay === undefined
+            ? options.redeliveryDelay(deliveries)
+            : Duration.fromInputUnsafe(nackOptions.delay)
+        ),
+      deadLetter: (reason) => deadLetter(id, reason, deliveries)
+    })
+
+    /** Hands entries to the subscriber, or dead-letters those that are not messages or were delivered too often. */
+    function deliver(
+      entries: ReadonlyArray<RawEntry>,
+      deliveriesOf: (id: string) => number
+    ): Effect.Effect<void, MessagingError> {
+      return Effect.forEach(
+        entries,
+        ([rawId, fields]): Effect.Effect<unknown, MessagingError> => {
+          const id = rawId.toString()
+          const deliveries = deliveriesOf(id)
+          // a pending entry deleted from the stream: nothing to deliver, nothing to keep
+          if (fields === null || fields.length === 0) return use("xack", (client) => client.xack(key, group, id))
+          const decoded = decode(fields)
+          if ("problem" in decoded) return deadLetter(id, `not a message: ${decoded.problem}`, deliveries)
+          if (options.maxDeliveries !== undefined && deliveries > options.maxDeliveries) {
+            return deadLetter(id, `delivered ${deliveries} times, more than ${options.maxDeliveries}`, deliveries)
+          }
+          inFlight.set(id, Date.now())
+          return Queue.offer(messages, receive(id, decoded.message, deliveries))
+        },
+        { discard: true }
+      ).pipe(Effect.andThen(count(delivered, entries.length)))
+    }
+
+    const readGroup = (client: RedisClient.Client, from: string, n: number, block: boolean) =>
+      Effect.tryPromise({
+        try: () =>
+          (client.xreadgroupBuffer as (...args: ReadonlyArray<string | number>) => Promise<GroupReply>)(
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            n,
+            ...(block ? ["BLOCK", Math.max(1, Duration.toMillis(options.blockTime))] : []),
+            "STREAMS",
+            key,
+            from
+          ),
+        catch: (cause) => toError(redis.classify(cause, "xreadgroup"))
+      }).pipe(Effect.map((reply) => reply?.[0]?.[1] ?? []))
+
+    /** Re-reads this consumer's own pending entries once, page by page, as slots free up. */
+    const readOwnPending = (client: RedisClient.Client) =>
+      Effect.gen(function* () {
+        let cursor = "0"
+        for (;;) {
+          const free = yield* waitForSlot
+          const entries = yield* readGroup(client, cursor, free, false)
+          const last = entries.at(-1)
+          if (last === undefined) return
+          const counts = yield* deliveryCounts(entries[0]![0].toString(), last[0].toString(), entries.length)
+          yield* deliver(entries, (id) => counts.get(id) ?? 1)
+          cursor = last[0].toString()
+        }
+      })
+
+    /** Takes over entries other consumers left idle, as many as there are free slots. */
+    const claimOnce = Effect.gen(function* () {
+      const free = freeSlots()
+      if (free <= 0) return
+      const reply = (yield* use("xautoclaim", (client) =>
+        client.callBuffer(
+          "XAUTOCLAIM",
+          key,
+          group,
+          consumer,
+          Duration.toMillis(options.claimIdleTime),
+          claimCursor,
+          "COUNT",
+          free
+        )
+      )) as [Buffer, Array<RawEntry>, Array<Buffer>]
+      claimCursor = reply[0].toString()
+      const entries = reply[1]
+      const first = entries[0]
+      const last = entries.at(-1)
+      if (first === undefined || last === undefined) return
+      const counts = yield* deliveryCounts(first[0].toString(), last[0].toString(), options.maxInFlight)
+      yield* deliver(entries, (id) => counts.get(id) ?? 1)
+      yield* count(claimed, entries.length)
+    })
+
+    /** Resets the idle time of this consumer's messages held for a while, so nobody claims them meanwhile. */
+    const extendLeases = Effect.suspend(() => {
+      const threshold = Date.now() - Duration.toMillis(options.claimIdleTime) / 2
+      const held = Array.from(inFlight).flatMap(([id, since]) => (since < threshold ? [id] : []))
+      if (held.length === 0) return Effect.void
+      return use("xclaim", (client) => client.call("XCLAIM", key, group, consumer, 0, ...held, "JUSTID")).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            const now = Date.now()
+            for (const id of held) if (inFlight.has(id)) inFlight.set(id, now)
+          })
+        )
+      )
+    })
+
+    const reportGroup = use("xinfo", (client) => client.xinfo("GROUPS", key)).pipe(
+      Effect.flatMap((rows) => {
+        for (const row of rows as Array<Array<unknown>>) {
+          const info = new Map<string, unknown>()
+          for (let i = 0; i + 1 < row.length; i += 2) info.set(String(row[i]), row[i + 1])
+          if (info.get("name") !== group) continue
+          const lag = info.get("lag")
+          return Effect.all(
+            [
+              Metric.update(Metric.withAttributes(pendingGauge, attributes), Number(info.get("pending") ?? 0)),
+              lag === null || lag === undefined
+                ? Effect.void
+                : Metric.update(Metric.withAttributes(lagGauge, attributes), Number(lag))
+            ],
+            { discard: true }
+          )
+        }
+        return Effect.void
+      })
+    )
+
+    const logFailure = (what: string) => (error: MessagingError | RedisError) =>
+      Effect.logWarning(`Subscriber ${consumer} of ${topic}/${group}: ${what} failed; retrying`, error)
+
+    let startedUp = false
+    const readLoop = Effect.scoped(
+      Effect.gen(function* () {
+        const client = yield* redis.dedicated.pipe(Effect.mapError(toError))
+        yield* ensureGroup
+        if (!startedUp) {
+          yield* readOwnPending(client)
+          yield* claimOnce
+          startedUp = true
+        }
+        for (;;) {
+          const free = yield* waitForSlot
+          const entries = yield* readGroup(client, ">", Math.min(free, options.batchCount), true)
+          if (entries.length > 0) yield* deliver(entries, () => 1)
+        }
+      })
+    ).pipe(Effect.tapError(logFailure("reading")), Effect.retry(backoff))
+
+    const claimLoop = Effect.all([claimOnce, extendLeases, reportGroup], { discard: true }).pipe(
+      Effect.tapError(logFailure("claiming")),
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(options.claimInterval)),
+      Effect.delay(options.claimInterval)
+    )
+
+    const reader = yield* Effect.forkScoped(readLoop)
+    const claimer = yield* Effect.forkScoped(claimLoop)
+    const stop = Effect.all([Fiber.interrupt(reader), Fiber.interrupt(claimer)], { discard: true })
+
+    yield* Effect.addFinalizer(() =>
+      stop.pipe(
+        Effect.andThen(
+          use(Scripts.removeIdleConsumer.name, (client) =>
+            Lua.runPromise(client, Scripts.removeIdleConsumer, [key], [group, consumer])
+          )
+        ),
+        Effect.ignore
+      )
+    )
+
+    return { messages, stop }
+  })

@@ -1,0 +1,63 @@
+/**
+ * How a message lives in a stream entry, and the keys of a topic.
+ *
+ * Entry fields: `uuid`, `payload` (the bytes as they are), `metadata` (a JSON object of strings). A dead letter adds
+ * `dead_reason`, `dead_topic`, `dead_id`, `dead_group`, `dead_consumer`, `dead_deliveries`, `dead_at`.
+ *
+ * Keys: topic `T` is the stream `{prefix}{T}` (the topic name is a hash tag); its dead letters go to the stream of
+ * the topic `T:dead`, which maps to `{prefix}{T}:dead`: the same hash tag, so a message moves to it atomically on a
+ * Cluster.
+ *
+ * @internal
+ */
+import type { Message } from "../../Message.js"
+
+/** The suffix of a dead-letter topic. */
+export const deadSuffix = ":dead"
+
+/** The stream key of a topic. */
+export const keyOf = (prefix: string, topic: string): string =>
+  topic.endsWith(deadSuffix) ? `${prefix}{${topic.slice(0, -deadSuffix.length)}}${deadSuffix}` : `${prefix}{${topic}}`
+
+/** The dead-letter topic of a topic. */
+export const deadTopicOf = (topic: string): string => `${topic}${deadSuffix}`
+
+/** The uuid, payload and metadata of a message as stored (the publish script names the fields). */
+export const fieldsOf = (message: Message): [uuid: string, payload: Buffer, metadata: string] => [
+  message.uuid,
+  Buffer.isBuffer(message.payload)
+    ? message.payload
+    : Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
+  JSON.stringify(message.metadata)
+]
+
+/** A raw entry of a group read: its id and fields as Buffers. */
+export type RawEntry = readonly [id: Buffer | string, fields: ReadonlyArray<Buffer> | null]
+
+/** A decoded entry: the message, or why it is not one. */
+export type Decoded = { readonly message: Message } | { readonly problem: string }
+
+/** Decodes the fields of an entry into a message. */
+export const decode = (fields: ReadonlyArray<Buffer>): Decoded => {
+  let uuid: string | undefined
+  let payload: Uint8Array | undefined
+  let metadata: Record<string, string> = {}
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = (fields[i] as Buffer).toString()
+    const value = fields[i + 1] as Buffer
+    if (name === "uuid") uuid = value.toString()
+    else if (name === "payload") payload = value
+    else if (name === "metadata") {
+      try {
+        const parsed: unknown = JSON.parse(value.toString())
+        if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+          return { problem: "metadata is not an object" }
+        metadata = parsed as Record<string, string>
+      } catch {
+        return { problem: "metadata is not JSON" }
+      }
+    }
+  }
+  if (uuid === undefined || payload === undefined) return { problem: "the entry has no uuid or payload field" }
+  return { message: { uuid, payload, metadata } }
+}

@@ -1,0 +1,394 @@
+import { assert } from "@effect/vitest"
+import { Effect, Fiber, Layer, Queue, Ref, Schedule, Stream } from "effect"
+import * as Message from "../src/Message.js"
+import * as Publisher from "../src/Publisher.js"
+import * as RedisClient from "../src/RedisClient.js"
+import * as Subscriber from "../src/Subscriber.js"
+import * as RedisServer from "../src/testing/RedisServer.js"
+import { firstLine, spawnChild } from "./support/child.js"
+import { forEachTarget, TestTopology } from "./support/targets.js"
+
+/** A publisher and a subscriber with a key prefix of the test's own. */
+const withMessaging = <A, E, R>(
+  f: (services: {
+    readonly publisher: Publisher.Service
+    readonly subscriber: Subscriber.Service
+    readonly keyPrefix: string
+  }) => Effect.Effect<A, E, R>
+) =>
+  Effect.gen(function* () {
+    const keyPrefix = RedisServer.uniquePrefix("msg")
+    const publisher = yield* Publisher.make({ keyPrefix })
+    const subscriber = yield* Subscriber.make({ keyPrefix })
+    return yield* f({ publisher, subscriber, keyPrefix })
+  })
+
+const numbered = (from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => Message.make(String(from + i), { metadata: { n: String(from + i) } }))
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i)
+
+const numberOf = (received: Subscriber.Received) => Number(Message.text(received.message))
+
+/** Fast claims for the tests. */
+const fast = { blockTime: "100 millis", claimIdleTime: "400 millis", claimInterval: "100 millis" } as const
+
+/** The raw entries of a stream key, as field maps. */
+const entriesOf = (key: string) =>
+  Effect.flatMap(RedisClient.RedisClient, (redis) =>
+    redis.use("xrange", (client) => client.xrange(key, "-", "+"))
+  ).pipe(
+    Effect.map((entries) =>
+      entries.map(([id, fields]) => {
+        const record: Record<string, string> = { id }
+        for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i] as string] = fields[i + 1] as string
+        return record
+      })
+    )
+  )
+
+const pendingCount = (key: string, group: string) =>
+  Effect.flatMap(RedisClient.RedisClient, (redis) =>
+    redis.use("xpending", (client) => client.xpending(key, group) as Promise<[number, ...Array<unknown>]>)
+  ).pipe(Effect.map((summary) => Number(summary[0])))
+
+forEachTarget("Publisher / Subscriber", (it) => {
+  it.effect("two consumers of one group split the messages; two groups each get all of them", () =>
+    withMessaging(({ publisher, subscriber }) =>
+      Effect.gen(function* () {
+        yield* publisher.publish("orders", ...numbered(0, 100))
+        const take = (group: string, consumer: string, n: number) =>
+          subscriber.subscribe("orders", { group, consumer, ...fast }).pipe(
+            Stream.tap((received) => received.ack),
+            Stream.take(n),
+            Stream.runCollect
+          )
+        // the processors split the 100 between them; a third reader of the group sees none left
+        const [a, b] = yield* Effect.all([take("processors", "worker-1", 50), take("processors", "worker-2", 50)], {
+          concurrency: "unbounded"
+        })
+        const processed = [...a, ...b].map(numberOf).sort((x, y) => x - y)
+        assert.deepStrictEqual(processed, range(0, 100))
+        assert.isAbove(a.length, 0)
+        const [analytics, notifications] = yield* Effect.all(
+          [take("analytics", "w", 100), take("notifications", "w", 100)],
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(analytics.map(numberOf), range(0, 100))
+        assert.deepStrictEqual(notifications.map(numberOf), range(0, 100))
+      })
+    )
+  )
+
+  it.effect("messages keep their uuid, binary payload and metadata; one consumer gets them in order", () =>
+    withMessaging(({ publisher, subscriber }) =>
+      Effect.gen(function* () {
+        const binary = Message.make(new Uint8Array([0, 255, 10, 13, 0, 128]), { metadata: { type: "raw" } })
+        yield* publisher.publish("t", binary)
+        yield* Effect.forEach(range(0, 20), (i) => publisher.publish("t", ...numbered(i * 50, i * 50 + 50)), {
+          concurrency: 5
+        })
+        const [first, ...rest] = yield* subscriber.subscribe("t", { group: "g", ...fast }).pipe(
+          Stream.tap((received) => received.ack),
+          Stream.take(1001),
+          Stream.runCollect
+        )
+        assert.strictEqual(first?.message.uuid, binary.uuid)
+        assert.deepStrictEqual(Array.from(first?.message.payload ?? []), [0, 255, 10, 13, 0, 128])
+        assert.deepStrictEqual(first?.message.metadata, { type: "raw" })
+        const numbers = rest.map(numberOf)
+        // concurrent publishes of 50 each land as whole batches, and the consumer reads the stream in its order
+        assert.deepStrictEqual(
+          [...numbers].sort((x, y) => x - y),
+          range(0, 1000)
+        )
+        // entry ids only grow: the consumer got them in stream order
+        const ids = rest.map((received) => received.id.split("-").map(Number) as [number, number])
+        ids.slice(1).forEach(([ms, seq], i) => {
+          const [previousMs, previousSeq] = ids[i] as [number, number]
+          assert.isTrue(ms > previousMs || (ms === previousMs && seq > previousSeq))
+        })
+        for (let i = 0; i < numbers.length; i += 50) {
+          const batch = numbers.slice(i, i + 50)
+          assert.deepStrictEqual(batch, range(batch[0] as number, (batch[0] as number) + 50))
+        }
+      })
+    )
+  )
+
+  it.effect("nack redelivers at once, with the delivery count; a delayed nack waits", () =>
+    withMessaging(({ publisher, subscriber }) =>
+      Effect.gen(function* () {
+        yield* publisher.publish("t", ...numbered(0, 2))
+        const seen = yield* Ref.make<Array<string>>([])
+        const times: Array<number> = []
+        yield* subscriber.subscribe("t", { group: "g", ...fast }).pipe(
+          Stream.tap((received) =>
+            Effect.gen(function* () {
+              yield* Ref.update(seen, (all) => [...all, `${numberOf(received)}#${received.deliveries}`])
+              times.push(Date.now())
+              if (numberOf(received) === 0 && received.deliveries === 1) return yield* received.nack()
+              if (numberOf(received) === 1 && received.deliveries === 1) {
+                return yield* received.nack({ delay: "300 millis" })
+              }
+              yield* received.ack
+            })
+          ),
+          Stream.take(4),
+          Stream.runDrain
+        )
+        assert.deepStrictEqual(yield* Ref.get(seen), ["0#1", "1#1", "0#2", "1#2"])
+        assert.isAtLeast((times[3] as number) - (times[1] as number), 280)
+        assert.isBelow((times[2] as number) - (times[0] as number), 250)
+      })
+    )
+  )
+
+  it.effect(
+    "a consumer killed while holding 100 unacked messages: another one processes all 100 after the idle time",
+    () =>
+      withMessaging(({ publisher, subscriber, keyPrefix }) =>
+        Effect.gen(function* () {
+          const topology = yield* TestTopology
+          yield* publisher.publish("jobs", ...numbered(0, 100))
+          const child = yield* spawnChild("test/support/consumer-child.ts", topology, [
+            keyPrefix,
+            "jobs",
+            "workers",
+            "doomed",
+            "100"
+          ])
+          assert.strictEqual(yield* firstLine(child), "holding 100")
+          child.kill("SIGKILL")
+          const killedAt = Date.now()
+          const taken = yield* subscriber.subscribe("jobs", { group: "workers", consumer: "survivor", ...fast }).pipe(
+            Stream.tap((received) => received.ack),
+            Stream.take(100),
+            Stream.runCollect
+          )
+          assert.deepStrictEqual(
+            taken.map(numberOf).sort((x, y) => x - y),
+            range(0, 100)
+          )
+          assert.isTrue(taken.every((received) => received.deliveries === 2))
+          assert.isAtLeast(Date.now() - killedAt, 300)
+          assert.strictEqual(yield* pendingCount(`${keyPrefix}{jobs}`, "workers"), 0)
+        })
+      )
+  )
+
+  it.effect(
+    "a message that always fails lands in the dead letters after maxDeliveries, with its reason and origin",
+    () =>
+      withMessaging(({ publisher, subscriber, keyPrefix }) =>
+        Effect.gen(function* () {
+          const [poisonId] = yield* publisher.publish("t", Message.make("poison"))
+          yield* publisher.publish("t", Message.make("fine"))
+          const handled = yield* Ref.make<Array<string>>([])
+          const consumer = yield* Effect.forkChild(
+            subscriber.consume(
+              "t",
+              (received) =>
+                Effect.gen(function* () {
+                  yield* Ref.update(handled, (all) => [
+                    ...all,
+                    `${Message.text(received.message)}#${received.deliveries}`
+                  ])
+                  if (Message.text(received.message) === "poison") return yield* Effect.fail(new Error("cannot digest"))
+                }),
+              { group: "g", maxDeliveries: 3, ...fast }
+            )
+          )
+          const dead = yield* Effect.flatMap(RedisClient.RedisClient, () =>
+            entriesOf(`${keyPrefix}{t}:dead`).pipe(
+              Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (entries) => entries.length > 0 }),
+              Effect.timeout("10 seconds")
+            )
+          )
+          yield* Fiber.interrupt(consumer)
+          assert.deepStrictEqual(yield* Ref.get(handled), ["poison#1", "fine#1", "poison#2", "poison#3"])
+          assert.strictEqual(dead.length, 1)
+          const letter = dead[0] as Record<string, string>
+          assert.strictEqual(letter.payload, "poison")
+          assert.strictEqual(letter.dead_reason, "Error: cannot digest")
+          assert.strictEqual(letter.dead_topic, "t")
+          assert.strictEqual(letter.dead_id, poisonId)
+          assert.strictEqual(letter.dead_group, "g")
+          assert.strictEqual(letter.dead_deliveries, "3")
+          assert.strictEqual(yield* pendingCount(`${keyPrefix}{t}`, "g"), 0)
+          // the dead letters are a topic like any other
+          const [again] = yield* subscriber
+            .subscribe(Subscriber.deadLetterTopic("t"), { group: "ops", ...fast })
+            .pipe(Stream.take(1), Stream.runCollect)
+          assert.strictEqual(again === undefined ? undefined : Message.text(again.message), "poison")
+        })
+      )
+  )
+
+  it.effect("an entry that is not a message is dead-lettered and the subscription keeps going", () =>
+    withMessaging(({ publisher, subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        yield* redis.use("xadd", (client) => client.xadd(`${keyPrefix}{t}`, "*", "something", "else"))
+        yield* redis.use("xadd", (client) =>
+          client.xadd(`${keyPrefix}{t}`, "*", "uuid", "u", "payload", "p", "metadata", "[1,2]")
+        )
+        yield* publisher.publish("t", Message.make("good"))
+        const [received] = yield* subscriber.subscribe("t", { group: "g", ...fast }).pipe(
+          Stream.tap((r) => r.ack),
+          Stream.take(1),
+          Stream.runCollect
+        )
+        assert.strictEqual(received === undefined ? undefined : Message.text(received.message), "good")
+        const dead = yield* entriesOf(`${keyPrefix}{t}:dead`)
+        assert.deepStrictEqual(
+          dead.map((entry) => entry.dead_reason),
+          ["not a message: the entry has no uuid or payload field", "not a message: metadata is not an object"]
+        )
+      })
+    )
+  )
+
+  it.effect("10k messages, 4 competing consumers: every message handled, each acked once, none lost", () =>
+    withMessaging(({ publisher, subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        const handled = new Map<number, number>()
+        const done = yield* Queue.unbounded<void>()
+        const consumers = yield* Effect.forEach(range(0, 4), (i) =>
+          Effect.forkChild(
+            subscriber.consume(
+              "load",
+              (received) =>
+                Effect.sync(() => {
+                  const n = numberOf(received)
+                  handled.set(n, (handled.get(n) ?? 0) + 1)
+                  if (handled.size === 10_000) Queue.offerUnsafe(done, undefined)
+                }),
+              { group: "g", consumer: `c${i}`, concurrency: 8, ...fast }
+            )
+          )
+        )
+        for (let start = 0; start < 10_000; start += 500)
+          yield* publisher.publish("load", ...numbered(start, start + 500))
+        yield* Queue.take(done).pipe(Effect.timeout("30 seconds"))
+        yield* Effect.sleep("200 millis") // the last acks
+        yield* Effect.forEach(consumers, Fiber.interrupt)
+        assert.strictEqual(handled.size, 10_000)
+        assert.strictEqual(yield* pendingCount(`${keyPrefix}{load}`, "g"), 0)
+      })
+    )
+  )
+
+  it.effect("backpressure: never more than maxInFlight unacknowledged messages", () =>
+    withMessaging(({ publisher, subscriber }) =>
+      Effect.gen(function* () {
+        yield* publisher.publish("t", ...numbered(0, 50))
+        const received = yield* Queue.unbounded<Subscriber.Received>()
+        const fiber = yield* Effect.forkChild(
+          subscriber
+            .subscribe("t", { group: "g", maxInFlight: 10, batchCount: 4, ...fast })
+            .pipe(Stream.runForEach((r) => Queue.offer(received, r)))
+        )
+        yield* Effect.sleep("300 millis")
+        assert.strictEqual(yield* Queue.size(received), 10)
+        const first = yield* Queue.takeN(received, 5)
+        yield* Effect.forEach(first, (r) => r.ack)
+        yield* Effect.sleep("300 millis")
+        assert.strictEqual(yield* Queue.size(received), 10)
+        yield* Fiber.interrupt(fiber)
+      })
+    )
+  )
+
+  it.effect("shutdown: running handlers finish and are acked; idle consumers leave the group", () =>
+    withMessaging(({ publisher, subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        yield* publisher.publish("t", ...numbered(0, 3))
+        const started = yield* Queue.unbounded<number>()
+        const finished = yield* Ref.make<Array<number>>([])
+        const consumer = yield* Effect.forkChild(
+          subscriber.consume(
+            "t",
+            (received) =>
+              Queue.offer(started, numberOf(received)).pipe(
+                Effect.andThen(Effect.sleep("300 millis")),
+                Effect.andThen(Ref.update(finished, (all) => [...all, numberOf(received)]))
+              ),
+            { group: "g", consumer: "leaving", concurrency: 3, drainTimeout: "2 seconds", ...fast }
+          )
+        )
+        yield* Queue.takeN(started, 3)
+        yield* Fiber.interrupt(consumer)
+        assert.deepStrictEqual([...(yield* Ref.get(finished))].sort(), [0, 1, 2])
+        assert.strictEqual(yield* pendingCount(`${keyPrefix}{t}`, "g"), 0)
+        const consumers = yield* redis.use("xinfo", (client) => client.xinfo("CONSUMERS", `${keyPrefix}{t}`, "g"))
+        assert.deepStrictEqual(consumers, [])
+      })
+    )
+  )
+
+  it.effect("shutdown past drainTimeout: unfinished work stays pending for another consumer", () =>
+    withMessaging(({ publisher, subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        yield* publisher.publish("t", Message.make("slow"))
+        const started = yield* Queue.unbounded<void>()
+        const consumer = yield* Effect.forkChild(
+          subscriber.consume("t", () => Queue.offer(started, undefined).pipe(Effect.andThen(Effect.never)), {
+            group: "g",
+            drainTimeout: "100 millis",
+            ...fast
+          })
+        )
+        yield* Queue.take(started)
+        yield* Fiber.interrupt(consumer)
+        assert.strictEqual(yield* pendingCount(`${keyPrefix}{t}`, "g"), 1)
+        const [again] = yield* subscriber.subscribe("t", { group: "g", ...fast }).pipe(
+          Stream.tap((r) => r.ack),
+          Stream.take(1),
+          Stream.runCollect
+        )
+        assert.strictEqual(again?.deliveries, 2)
+      })
+    )
+  )
+
+  it.effect("Redis restarted mid-consumption: the consumer recreates its group and goes on", () =>
+    withMessaging(({ publisher, subscriber }) =>
+      Effect.gen(function* () {
+        const topology = yield* TestTopology
+        const received = yield* Queue.unbounded<number>()
+        const consumer = yield* Effect.forkChild(
+          subscriber.consume("t", (r) => Queue.offer(received, numberOf(r)), { group: "g", ...fast })
+        )
+        yield* publisher.publish("t", ...numbered(0, 10))
+        assert.deepStrictEqual(yield* Queue.takeN(received, 10), range(0, 10))
+        yield* topology.killAll
+        yield* topology.startAll
+        // the server kept nothing: publish again until the consumer is back and receives
+        yield* publisher
+          .publish("t", ...numbered(10, 20))
+          .pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
+        const after = yield* Queue.takeN(received, 10).pipe(Effect.timeout("20 seconds"))
+        assert.deepStrictEqual(after, range(10, 20))
+        yield* Fiber.interrupt(consumer)
+      })
+    )
+  )
+
+  it.effect("publish and consume through the layers", () =>
+    Effect.gen(function* () {
+      const keyPrefix = RedisServer.uniquePrefix("layers")
+      const program = Effect.gen(function* () {
+        const publisher = yield* Publisher.Publisher
+        const subscriber = yield* Subscriber.Subscriber
+        yield* publisher.publish("hello", Message.make("world"))
+        return yield* subscriber.subscribe("hello", { group: "g" }).pipe(Stream.take(1), Stream.runCollect)
+      })
+      const [received] = yield* program.pipe(
+        Effect.provide(Layer.mergeAll(Publisher.layer({ keyPrefix }), Subscriber.layer({ keyPrefix })))
+      )
+      assert.strictEqual(received === undefined ? undefined : Message.text(received.message), "world")
+    })
+  )
+})
