@@ -3,6 +3,8 @@
  *
  * @since 0.1.0
  */
+export * as CommandBus from "./CommandBus.js"
+export * as EventBus from "./EventBus.js"
 export * as EventSink from "./EventSink.js"
 export * as Message from "./Message.js"
 export * as Publisher from "./Publisher.js"

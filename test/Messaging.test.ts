@@ -1,5 +1,7 @@
 import { assert } from "@effect/vitest"
-import { Effect, Fiber, Layer, Queue, Ref, Schedule, Stream } from "effect"
+import { Effect, Fiber, Layer, Queue, Ref, Schedule, Schema, Stream } from "effect"
+import * as CommandBus from "../src/CommandBus.js"
+import * as EventBus from "../src/EventBus.js"
 import * as Message from "../src/Message.js"
 import * as Publisher from "../src/Publisher.js"
 import * as RedisClient from "../src/RedisClient.js"
@@ -51,6 +53,22 @@ const pendingCount = (key: string, group: string) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) =>
     redis.use("xpending", (client) => client.xpending(key, group) as Promise<[number, ...Array<unknown>]>)
   ).pipe(Effect.map((summary) => Number(summary[0])))
+
+class CreateUser extends Schema.TaggedClass<CreateUser>()("CreateUser", { name: Schema.String }) {}
+class DeleteUser extends Schema.TaggedClass<DeleteUser>()("DeleteUser", { id: Schema.Number }) {}
+class UserCreated extends Schema.TaggedClass<UserCreated>()("UserCreated", {
+  name: Schema.String,
+  at: Schema.Date
+}) {}
+class UserDeleted extends Schema.TaggedClass<UserDeleted>()("UserDeleted", { id: Schema.Number }) {}
+
+/** Runs `f` with the buses' services on a key prefix of the test's own. */
+const withBuses = <A, E, R>(f: (keyPrefix: string) => Effect.Effect<A, E, R>) => {
+  const keyPrefix = RedisServer.uniquePrefix("bus")
+  return f(keyPrefix).pipe(
+    Effect.provide(Layer.mergeAll(Publisher.layer({ keyPrefix }), Subscriber.layer({ keyPrefix })))
+  )
+}
 
 forEachTarget("Publisher / Subscriber", (it) => {
   it.effect("two consumers of one group split the messages; two groups each get all of them", () =>
@@ -390,5 +408,93 @@ forEachTarget("Publisher / Subscriber", (it) => {
       )
       assert.strictEqual(received === undefined ? undefined : Message.text(received.message), "world")
     })
+  )
+
+  it.effect(
+    "CommandBus: one handler per command type; an unknown type or an undecodable payload is dead-lettered and the bus goes on",
+    () =>
+      withBuses((keyPrefix) =>
+        Effect.gen(function* () {
+          const publisher = yield* Publisher.Publisher
+          const bus = yield* CommandBus.make(
+            CommandBus.define({ topic: "user-commands", commands: { CreateUser, DeleteUser } })
+          )
+          const handled = yield* Queue.unbounded<string>()
+          const handler = yield* Effect.forkChild(
+            bus.handle(
+              {
+                CreateUser: (command) => Queue.offer(handled, `create ${command.name}`),
+                DeleteUser: (command) => Queue.offer(handled, `delete ${command.id}`)
+              },
+              { group: "user-service", ...fast }
+            )
+          )
+          yield* bus.send("CreateUser", new CreateUser({ name: "Ann" }))
+          yield* publisher.publish("user-commands", Message.make("{}", { metadata: { name: "RenameUser" } }))
+          yield* publisher.publish(
+            "user-commands",
+            Message.make('{"id":"not a number"}', { metadata: { name: "DeleteUser" } })
+          )
+          yield* publisher.publish("user-commands", Message.make("not json", { metadata: { name: "DeleteUser" } }))
+          yield* bus.send("DeleteUser", new DeleteUser({ id: 7 }))
+          assert.deepStrictEqual(yield* Queue.takeN(handled, 2), ["create Ann", "delete 7"])
+          yield* Fiber.interrupt(handler)
+          const dead = yield* entriesOf(`${keyPrefix}{user-commands}:dead`)
+          assert.deepStrictEqual(
+            dead.map((entry) => entry.dead_reason),
+            [
+              "unknown type RenameUser",
+              "the payload does not decode as DeleteUser",
+              "the payload of a DeleteUser is not JSON"
+            ]
+          )
+          assert.strictEqual(yield* pendingCount(`${keyPrefix}{user-commands}`, "user-service"), 0)
+          const invalid = yield* Effect.flip(bus.send("DeleteUser", { id: "x" } as unknown as DeleteUser))
+          assert.strictEqual(invalid.reason, "InvalidMessage")
+        })
+      )
+  )
+
+  it.effect("EventBus: every subscriber gets every event of its types, typed (a Date survives the trip)", () =>
+    withBuses((keyPrefix) =>
+      Effect.gen(function* () {
+        const bus = yield* EventBus.make(
+          EventBus.define({ topic: "user-events", events: { UserCreated, UserDeleted } })
+        )
+        const mails = yield* Queue.unbounded<string>()
+        const audit = yield* Queue.unbounded<string>()
+        const subscribers = yield* Effect.all([
+          Effect.forkChild(
+            bus.subscribe(
+              { UserCreated: (event) => Queue.offer(mails, `welcome ${event.name} ${event.at.toISOString()}`) },
+              { group: "welcome-mails", ...fast }
+            )
+          ),
+          Effect.forkChild(
+            bus.subscribe(
+              {
+                UserCreated: (event) => Queue.offer(audit, `created ${event.name}`),
+                UserDeleted: (event) => Queue.offer(audit, `deleted ${event.id}`)
+              },
+              { group: "audit", ...fast }
+            )
+          )
+        ])
+        const at = new Date("2026-01-02T03:04:05.000Z")
+        yield* bus.publish("UserCreated", new UserCreated({ name: "Ann", at }))
+        yield* bus.publish("UserDeleted", new UserDeleted({ id: 1 }))
+        yield* bus.publish("UserCreated", new UserCreated({ name: "Bob", at }))
+        assert.deepStrictEqual(yield* Queue.takeN(audit, 3), ["created Ann", "deleted 1", "created Bob"])
+        assert.deepStrictEqual(yield* Queue.takeN(mails, 2), [
+          "welcome Ann 2026-01-02T03:04:05.000Z",
+          "welcome Bob 2026-01-02T03:04:05.000Z"
+        ])
+        yield* Effect.sleep("200 millis")
+        yield* Effect.forEach(subscribers, Fiber.interrupt)
+        // the mail subscriber skipped UserDeleted: acknowledged, not dead-lettered
+        assert.strictEqual(yield* pendingCount(`${keyPrefix}{user-events}`, "welcome-mails"), 0)
+        assert.deepStrictEqual(yield* entriesOf(`${keyPrefix}{user-events}:dead`), [])
+      })
+    )
   )
 })
