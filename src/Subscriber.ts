@@ -178,22 +178,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             ...consumeOptions,
             maxInFlight: consumeOptions.maxInFlight ?? Math.max(100, 2 * concurrency)
           })
-          // handlers run in a scope of their own, so that an interrupted `consume` can let them finish
-          const handlers = yield* Scope.make()
-          const running = new Set<Fiber.Fiber<void>>()
-          yield* Effect.addFinalizer(() =>
-            Effect.gen(function* () {
-              yield* consumer.stop
-              yield* Fiber.awaitAll(Array.from(running)).pipe(
-                Effect.timeoutOption(consumeOptions.drainTimeout ?? "10 seconds")
-              )
-              yield* Scope.close(handlers, Exit.void)
-            })
-          )
+          // the workers run in a scope of their own, so that an interrupted `consume` can let them finish
+          const workers = yield* Scope.make()
+          let stopping = false
           const handle = (received: Consumer.Received) =>
             handler(received).pipe(
               Effect.matchCauseEffect({
-                onSuccess: () => received.ack,
+                onSuccess: () => Effect.sync(() => consumer.acknowledge(received.id)),
                 onFailure: (cause) =>
                   Cause.hasInterruptsOnly(cause)
                     ? Effect.void // shut down mid-way: left pending, another consumer takes it over
@@ -205,18 +196,25 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
                 Effect.logWarning(`Subscriber: could not settle message ${received.id} of ${topic}`, error)
               )
             )
-          const worker = Effect.forever(
-            Effect.gen(function* () {
+          // a worker takes the next message until the consumer stops; what is still queued then stays pending
+          const worker = Effect.gen(function* () {
+            while (!stopping) {
               const received = yield* Queue.take(consumer.messages)
-              const fiber = yield* Effect.forkIn(handle(received), handlers)
-              running.add(fiber)
-              fiber.addObserver(() => running.delete(fiber))
-              yield* Fiber.await(fiber)
+              if (!stopping) yield* handle(received)
+            }
+          }).pipe(Effect.catchCause(() => Effect.void))
+          const fibers = yield* Effect.forEach(Array.from({ length: concurrency }), () =>
+            Effect.forkIn(worker, workers)
+          )
+          yield* Effect.addFinalizer(() =>
+            Effect.gen(function* () {
+              stopping = true
+              yield* consumer.stop
+              yield* Fiber.awaitAll(fibers).pipe(Effect.timeoutOption(consumeOptions.drainTimeout ?? "10 seconds"))
+              yield* Scope.close(workers, Exit.void)
             })
           )
-          return yield* Effect.forEach(Array.from({ length: concurrency }), () => worker, {
-            concurrency: "unbounded"
-          }).pipe(Effect.andThen(Effect.never))
+          return yield* Effect.never
         })
       )
 

@@ -9,12 +9,18 @@ import { Deferred, Effect, Exit, type Scope } from "effect"
 
 interface Pending<Req, Res, E> {
   readonly request: Req
-  readonly done: Deferred.Deferred<Res, E>
+  /** Who waits for the result; none for a request submitted without waiting. */
+  readonly done: Deferred.Deferred<Res, E> | undefined
 }
 
 /** Submits requests by key. */
 export interface Combiner<Req, Res, E> {
+  /** Submits a request and waits for its result. */
   readonly submit: (key: string, request: Req) => Effect.Effect<Res, E>
+  /** Submits a request whose result nobody waits for (the batch's `write` still sees it). */
+  readonly submitUnsafe: (key: string, request: Req) => void
+  /** Waits until every request submitted so far is written. */
+  readonly flush: Effect.Effect<void>
 }
 
 /**
@@ -28,10 +34,14 @@ export const make = <Req, Res, E, S>(options: {
   readonly write: (key: string, batch: ReadonlyArray<Req>, state: S) => Effect.Effect<ReadonlyArray<Exit.Exit<Res, E>>>
 }): Combiner<Req, Res, E> => {
   const queues = new Map<string, Array<Pending<Req, Res, E>>>()
+  /** Resolved whenever the last busy key becomes idle. */
+  let idle = Deferred.makeUnsafe<void>()
 
   /** Completes each request with its exit (interrupted when there is none: the drain was stopped). */
   const settle = (batch: ReadonlyArray<Pending<Req, Res, E>>, exits: ReadonlyArray<Exit.Exit<Res, E>>) => {
-    batch.forEach((pending, index) => Deferred.doneUnsafe(pending.done, exits[index] ?? Exit.interrupt()))
+    batch.forEach((pending, index) => {
+      if (pending.done !== undefined) Deferred.doneUnsafe(pending.done, exits[index] ?? Exit.interrupt())
+    })
   }
 
   const drain = (key: string, queue: Array<Pending<Req, Res, E>>) =>
@@ -49,6 +59,11 @@ export const make = <Req, Res, E, S>(options: {
         settle(batch, Exit.isSuccess(exit) ? exit.value : batch.map(() => Exit.failCause(exit.cause)))
       }
       queues.delete(key)
+      if (queues.size === 0) {
+        const wasIdle = idle
+        idle = Deferred.makeUnsafe<void>()
+        Deferred.doneUnsafe(wasIdle, Exit.void)
+      }
     }).pipe(
       Effect.onInterrupt(() =>
         Effect.sync(() => {
@@ -58,18 +73,30 @@ export const make = <Req, Res, E, S>(options: {
       )
     )
 
+  /** Queues a request; returns the drain to start when the key was idle. */
+  const enqueue = (key: string, pending: Pending<Req, Res, E>) => {
+    const queue = queues.get(key)
+    if (queue !== undefined) {
+      queue.push(pending)
+      return undefined
+    }
+    const fresh = [pending]
+    queues.set(key, fresh)
+    return Effect.forkIn(drain(key, fresh), options.scope)
+  }
+
   return {
     submit: (key, request) =>
       Effect.suspend(() => {
         const done = Deferred.makeUnsafe<Res, E>()
-        const queue = queues.get(key)
-        if (queue !== undefined) {
-          queue.push({ request, done })
-          return Deferred.await(done)
-        }
-        const fresh = [{ request, done }]
-        queues.set(key, fresh)
-        return Effect.andThen(Effect.forkIn(drain(key, fresh), options.scope), Deferred.await(done))
-      })
+        const start = enqueue(key, { request, done })
+        return start === undefined ? Deferred.await(done) : Effect.andThen(start, Deferred.await(done))
+      }),
+    // the drain of a request nobody waits for starts from a fiber of its own (it gets the runtime's default context)
+    submitUnsafe: (key, request) => {
+      const start = enqueue(key, { request, done: undefined })
+      if (start !== undefined) Effect.runFork(start)
+    },
+    flush: Effect.suspend(() => (queues.size === 0 ? Effect.void : Deferred.await(idle)))
   }
 }

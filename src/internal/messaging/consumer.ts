@@ -16,7 +16,7 @@
  *
  * @internal
  */
-import { Deferred, Duration, Effect, Exit, Fiber, Metric, Queue, Schedule, Scope } from "effect"
+import { type Cause, Deferred, Duration, Effect, Exit, Fiber, Metric, Queue, Schedule, Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { fromRedis, type Message, type MessagingError } from "../../Message.js"
@@ -70,10 +70,12 @@ export interface ConsumerOptions {
 
 /** A running consumer. */
 export interface Consumer {
-  /** Received messages, in delivery order. */
-  readonly messages: Queue.Dequeue<Received>
-  /** Stops reading and claiming (messages already received can still be acknowledged). */
+  /** Received messages, in delivery order; done once the consumer stopped and they were all taken. */
+  readonly messages: Queue.Dequeue<Received, Cause.Done>
+  /** Stops reading and claiming, and ends `messages` (those received can still be taken and acknowledged). */
   readonly stop: Effect.Effect<void>
+  /** Acknowledges a message without waiting for Redis (a failed acknowledgement only means a redelivery). */
+  readonly acknowledge: (id: string) => void
 }
 
 const delivered = Metric.counter("messaging_delivered", { description: "messages delivered to a consumer" })
@@ -99,9 +101,17 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
     // closing scope takes no new fibers, and handlers finishing during a graceful shutdown still acknowledge)
     const scope = yield* Scope.fork(yield* Effect.scope)
     const attributes = { topic, group }
-    const count = (metric: Metric.Metric<number, unknown>, n: number) =>
-      n === 0 ? Effect.void : Metric.update(Metric.withAttributes(metric, attributes), n)
-    const messages = yield* Queue.unbounded<Received>()
+    const tagged = new Map<Metric.Metric<number, unknown>, Metric.Metric<number, unknown>>()
+    const count = (metric: Metric.Metric<number, unknown>, n: number) => {
+      if (n === 0) return Effect.void
+      let series = tagged.get(metric)
+      if (series === undefined) {
+        series = Metric.withAttributes(metric, attributes)
+        tagged.set(metric, series)
+      }
+      return Metric.update(series, n)
+    }
+    const messages = yield* Queue.unbounded<Received, Cause.Done>()
     /** This consumer's messages not yet acknowledged (or dead-lettered), with when each was last delivered. */
     const inFlight = new Map<string, number>()
     let slotFreed = Deferred.makeUnsafe<void>()
@@ -217,23 +227,38 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
       entries: ReadonlyArray<RawEntry>,
       deliveriesOf: (id: string) => number
     ): Effect.Effect<void, MessagingError> {
-      return Effect.forEach(
-        entries,
-        ([rawId, fields]): Effect.Effect<unknown, MessagingError> => {
+      return Effect.suspend(() => {
+        const rejected: Array<readonly [id: string, reason: string, deliveries: number]> = []
+        const deleted: Array<string> = []
+        for (const [rawId, fields] of entries) {
           const id = rawId.toString()
           const deliveries = deliveriesOf(id)
           // a pending entry deleted from the stream: nothing to deliver, nothing to keep
-          if (fields === null || fields.length === 0) return use("xack", (client) => client.xack(key, group, id))
-          const decoded = decode(fields)
-          if ("problem" in decoded) return deadLetter(id, `not a message: ${decoded.problem}`, deliveries)
-          if (options.maxDeliveries !== undefined && deliveries > options.maxDeliveries) {
-            return deadLetter(id, `delivered ${deliveries} times, more than ${options.maxDeliveries}`, deliveries)
+          if (fields === null || fields.length === 0) {
+            deleted.push(id)
+            continue
           }
-          inFlight.set(id, Date.now())
-          return Queue.offer(messages, receive(id, decoded.message, deliveries))
-        },
-        { discard: true }
-      ).pipe(Effect.andThen(count(delivered, entries.length)))
+          const decoded = decode(fields)
+          if ("problem" in decoded) {
+            rejected.push([id, `not a message: ${decoded.problem}`, deliveries])
+          } else if (options.maxDeliveries !== undefined && deliveries > options.maxDeliveries) {
+            rejected.push([id, `delivered ${deliveries} times, more than ${options.maxDeliveries}`, deliveries])
+          } else {
+            inFlight.set(id, Date.now())
+            Queue.offerUnsafe(messages, receive(id, decoded.message, deliveries))
+          }
+        }
+        return Effect.all(
+          [
+            count(delivered, entries.length - deleted.length - rejected.length),
+            deleted.length === 0 ? Effect.void : use("xack", (client) => client.xack(key, group, ...deleted)),
+            Effect.forEach(rejected, ([id, reason, deliveries]) => deadLetter(id, reason, deliveries), {
+              discard: true
+            })
+          ],
+          { discard: true }
+        )
+      })
     }
 
     const readGroup = (client: RedisClient.Client, from: string, n: number, block: boolean) =>
@@ -360,10 +385,12 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
 
     const reader = yield* Effect.forkScoped(readLoop)
     const claimer = yield* Effect.forkScoped(claimLoop)
-    const stop = Effect.all([Fiber.interrupt(reader), Fiber.interrupt(claimer)], { discard: true })
+    const stop = Effect.all([Fiber.interrupt(reader), Fiber.interrupt(claimer), Queue.end(messages)], { discard: true })
 
     yield* Effect.addFinalizer(() =>
       stop.pipe(
+        // acknowledgements still on their way are written before the consumer goes
+        Effect.andThen(acks.flush.pipe(Effect.timeoutOption("5 seconds"))),
         Effect.andThen(
           use(Scripts.removeIdleConsumer.name, (client) =>
             Lua.runPromise(client, Scripts.removeIdleConsumer, [key], [group, consumer])
@@ -373,5 +400,5 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
       )
     )
 
-    return { messages, stop }
+    return { messages, stop, acknowledge: (id) => acks.submitUnsafe(key, id) }
   })
