@@ -114,7 +114,8 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
     const messages = yield* Queue.unbounded<Received, Cause.Done>()
     /** This consumer's messages not yet acknowledged (or dead-lettered), with when each was last delivered. */
     const inFlight = new Map<string, number>()
-    let slotFreed = Deferred.makeUnsafe<void>()
+    /** The reader, when it waits for a free slot. */
+    let slotWaiter: Deferred.Deferred<void> | undefined
     let claimCursor = "0-0"
     const toError = fromRedis(topic)
 
@@ -122,18 +123,18 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
       redis.use(op, f).pipe(Effect.mapError(toError))
 
     const release = (id: string) => {
-      if (!inFlight.delete(id)) return
-      const freed = slotFreed
-      slotFreed = Deferred.makeUnsafe<void>()
-      Deferred.doneUnsafe(freed, Exit.void)
+      if (!inFlight.delete(id) || slotWaiter === undefined) return
+      Deferred.doneUnsafe(slotWaiter, Exit.void)
+      slotWaiter = undefined
     }
 
     const freeSlots = () => options.maxInFlight - inFlight.size
 
     const waitForSlot: Effect.Effect<number> = Effect.suspend(() => {
-      const freed = slotFreed
       const free = freeSlots()
-      return free > 0 ? Effect.succeed(free) : Effect.andThen(Deferred.await(freed), waitForSlot)
+      if (free > 0) return Effect.succeed(free)
+      slotWaiter ??= Deferred.makeUnsafe<void>()
+      return Effect.andThen(Deferred.await(slotWaiter), waitForSlot)
     })
 
     const ensureGroup = use("xgroup", (client) =>
@@ -205,20 +206,26 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
         )
       })
 
+    const acknowledgement = (id: string) => acks.submit(key, id)
+    const giveBack = (id: string, deliveries: number, nackOptions?: { readonly delay?: Duration.Input | undefined }) =>
+      nack(
+        id,
+        deliveries,
+        nackOptions?.delay === undefined
+          ? options.redeliveryDelay(deliveries)
+          : Duration.fromInputUnsafe(nackOptions.delay)
+      )
+
+    /** A received message; its effects are made when used (most messages only ever get a quiet acknowledgement). */
     const receive = (id: string, message: Message, deliveries: number): Received => ({
       id,
       topic,
       message,
       deliveries,
-      ack: acks.submit(key, id),
-      nack: (nackOptions) =>
-        nack(
-          id,
-          deliveries,
-          nackOptions?.delay === undefined
-            ? options.redeliveryDelay(deliveries)
-            : Duration.fromInputUnsafe(nackOptions.delay)
-        ),
+      get ack() {
+        return acknowledgement(id)
+      },
+      nack: (nackOptions) => giveBack(id, deliveries, nackOptions),
       deadLetter: (reason) => deadLetter(id, reason, deliveries)
     })
 
