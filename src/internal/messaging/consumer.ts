@@ -237,6 +237,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
       return Effect.suspend(() => {
         const rejected: Array<readonly [id: string, reason: string, deliveries: number]> = []
         const deleted: Array<string> = []
+        const accepted: Array<Received> = []
         for (const [rawId, fields] of entries) {
           const id = rawId.toString()
           const deliveries = deliveriesOf(id)
@@ -251,17 +252,28 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
           } else if (options.maxDeliveries !== undefined && deliveries > options.maxDeliveries) {
             rejected.push([id, `delivered ${deliveries} times, more than ${options.maxDeliveries}`, deliveries])
           } else {
-            inFlight.set(id, Date.now())
-            Queue.offerUnsafe(messages, receive(id, decoded.message, deliveries))
+            accepted.push(receive(id, decoded.message, deliveries))
           }
         }
+        const deliverAccepted = Effect.sync(() => {
+          const now = Date.now()
+          for (const received of accepted) {
+            inFlight.set(received.id, now)
+            Queue.offerUnsafe(messages, received)
+          }
+        })
+        if (rejected.length === 0 && deleted.length === 0) {
+          return Effect.andThen(deliverAccepted, count(delivered, accepted.length))
+        }
+        // what cannot be delivered is settled first, so the entries behind it are handled after it, in stream order
         return Effect.all(
           [
-            count(delivered, entries.length - deleted.length - rejected.length),
             deleted.length === 0 ? Effect.void : use("xack", (client) => client.xack(key, group, ...deleted)),
             Effect.forEach(rejected, ([id, reason, deliveries]) => deadLetter(id, reason, deliveries), {
               discard: true
-            })
+            }),
+            deliverAccepted,
+            count(delivered, accepted.length)
           ],
           { discard: true }
         )
