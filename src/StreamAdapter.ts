@@ -1,0 +1,484 @@
+/**
+ * Grouped live state: items of a Schema type in groups (get, set, delete, query), whose changes reach every instance
+ * as events (Motia's Redis streams adapter, done right: it scans the whole keyspace to read a group, decides create
+ * versus update with a racy read, publishes events for failed writes, and loses every event sent while a subscriber
+ * reconnects).
+ *
+ * - A write and its event are one Lua script: create versus update is decided in Redis, the event carries the new and
+ *   the previous item and the group's version, and a failed write emits nothing.
+ * - A group is one hash, read with one HGETALL; its keys share a hash tag (one cluster slot).
+ * - Events go to a bounded per-group change log as well as to pub/sub: a subscriber that passes the last position it
+ *   saw gets what it missed, then the live events, without duplicates; pub/sub is the fast path, not the only record.
+ * - Group names and item ids can be anything (`a:b`, `*`, `?`, `[`, unicode): they never collide.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import { Context, Duration, Effect, Layer, Option, Result, Schema, Stream } from "effect"
+import * as RedisClient from "./RedisClient.js"
+import { StreamAdapterError } from "./internal/adapter/error.js"
+import { groupKeys, groupsKey } from "./internal/adapter/keys.js"
+import * as Query from "./internal/adapter/query.js"
+import * as Scripts from "./internal/adapter/scripts.js"
+import { type Position, type RawEvent, subscribe } from "./internal/adapter/subscription.js"
+import * as Lua from "./internal/lua.js"
+import type { RedisError } from "./RedisError.js"
+
+export { StreamAdapterError, StreamAdapterErrorReason } from "./internal/adapter/error.js"
+export type { Condition, Query } from "./internal/adapter/query.js"
+export type { Position } from "./internal/adapter/subscription.js"
+
+/**
+ * A kind of live state: its name (part of Redis keys: letters, digits, `_ . -`) and its item schema.
+ *
+ * @since 0.1.0
+ */
+export interface Definition<A> {
+  readonly name: string
+  readonly item: Schema.Codec<A, any>
+}
+
+/**
+ * Declares a kind of live state.
+ *
+ * @since 0.1.0
+ */
+export const define = <A>(definition: Definition<A>): Definition<A> => {
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(definition.name)) throw new Error(`invalid stream name "${definition.name}"`)
+  return definition
+}
+
+/**
+ * An item and its id.
+ *
+ * @since 0.1.0
+ */
+export interface Item<A> {
+  readonly id: string
+  readonly data: A
+}
+
+/**
+ * A stored item: what `set` returns, with whether it was created or updated and the group's version after it.
+ *
+ * @since 0.1.0
+ */
+export interface Stored<A> extends Item<A> {
+  readonly type: "create" | "update"
+  readonly position: Position
+}
+
+/**
+ * A change of a group, as every subscriber receives it. Each has the group's `position` after it: give the last one
+ * to `subscribe` to resume from there. `reset`: the group's history is not available from where the subscriber was
+ * (Redis lost the data, or the change log was trimmed past it): reload the group; the events after `position`
+ * follow.
+ *
+ * @since 0.1.0
+ */
+export type ChangeEvent<A> =
+  | {
+      readonly type: "create"
+      readonly position: Position
+      readonly groupId: string
+      readonly id: string
+      readonly data: A
+    }
+  | {
+      readonly type: "update"
+      readonly position: Position
+      readonly groupId: string
+      readonly id: string
+      readonly data: A
+      readonly previous: A
+    }
+  | {
+      readonly type: "delete"
+      readonly position: Position
+      readonly groupId: string
+      readonly id: string
+      readonly previous: A
+    }
+  | { readonly type: "clear"; readonly position: Position; readonly groupId: string }
+  | {
+      readonly type: "event"
+      readonly position: Position
+      readonly groupId: string
+      readonly id?: string | undefined
+      readonly event: CustomEvent
+    }
+  | {
+      readonly type: "reset"
+      readonly position: Position
+      readonly groupId: string
+      readonly reason: "restarted" | "truncated"
+    }
+
+/**
+ * A custom event sent with `send`.
+ *
+ * @since 0.1.0
+ */
+export interface CustomEvent {
+  readonly type: string
+  readonly data?: unknown
+}
+
+/**
+ * The operations on one kind of live state.
+ *
+ * @since 0.1.0
+ */
+export interface Stream<A> {
+  readonly name: string
+  /** The item, if there is one. Fails `Decode` (naming group and id) when it does not match the schema. */
+  readonly get: (groupId: string, id: string) => Effect.Effect<Option.Option<A>, StreamAdapterError>
+  /** Creates or updates an item, emitting `create` or `update`. Fails `InvalidItem` when it does not match. */
+  readonly set: (groupId: string, id: string, data: A) => Effect.Effect<Stored<A>, StreamAdapterError>
+  /** Deletes an item, emitting `delete`; returns it (none, and no event, when there was none). */
+  readonly delete: (groupId: string, id: string) => Effect.Effect<Option.Option<A>, StreamAdapterError>
+  /**
+   * The group's items, in no particular order. One that does not decode is left out with a warning naming it (or
+   * fails `Decode` with `onInvalid: "fail"`): one bad item does not hide the others.
+   */
+  readonly getGroup: (
+    groupId: string,
+    options?: { readonly onInvalid?: "skip" | "fail" | undefined }
+  ) => Effect.Effect<ReadonlyArray<Item<A>>, StreamAdapterError>
+  /** The groups that have (or had, until cleared) items. */
+  readonly listGroups: Effect.Effect<ReadonlyArray<string>, StreamAdapterError>
+  /** Deletes every item of a group, emitting one `clear` event. */
+  readonly clear: (groupId: string) => Effect.Effect<void, StreamAdapterError>
+  /** The group's items that match `query`, ordered and paged. Fails `InvalidQuery` for a bad limit, offset or operator. */
+  readonly query: (groupId: string, query: Query.Query<A>) => Effect.Effect<ReadonlyArray<Item<A>>, StreamAdapterError>
+  /** Sends a custom event to the subscribers of the group (and of the item, with `id`). */
+  readonly send: (
+    channel: { readonly groupId: string; readonly id?: string | undefined },
+    event: CustomEvent
+  ) => Effect.Effect<Position, StreamAdapterError>
+  /**
+   * The changes of a group (of one item, with `id`), live, from every instance; from `after` on when given (what was
+   * missed first, then live), else from now. Each event is delivered once, in order.
+   */
+  readonly subscribe: (channel: {
+    readonly groupId: string
+    readonly id?: string | undefined
+    readonly after?: Position | undefined
+  }) => Stream.Stream<ChangeEvent<A>, StreamAdapterError>
+}
+
+/**
+ * The `StreamAdapter` service: a typed handle per kind of live state.
+ *
+ * @since 0.1.0
+ */
+export interface Service {
+  readonly stream: <A>(definition: Definition<A>) => Stream<A>
+}
+
+/**
+ * The live-state service.
+ *
+ * @since 0.1.0
+ */
+export class StreamAdapter extends Context.Service<StreamAdapter, Service>()("effect-redis-streams/StreamAdapter") {}
+
+/**
+ * Options of {@link layer}.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Prefix of every key and channel. Default `motia:stream:` (Motia's). */
+  readonly keyPrefix?: string | undefined
+  /** Events kept per group in the change log (MAXLEN ~), for subscribers that resume. Default 10,000. */
+  readonly changeLogLength?: number | undefined
+  /**
+   * How often a subscriber checks its group's version, to catch a change whose pub/sub message was lost (a
+   * reconnect) when no later change revealed the gap. Default 5 seconds.
+   */
+  readonly checkInterval?: Duration.Input | undefined
+}
+
+/**
+ * Builds the service on the `RedisClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient> =>
+  Effect.map(RedisClient.RedisClient, (redis) => {
+    const prefix = options.keyPrefix ?? "motia:stream:"
+    const logLength = options.changeLogLength ?? 10_000
+    const checkInterval = Duration.fromInputUnsafe(options.checkInterval ?? "5 seconds")
+
+    const stream = <A>(definition: Definition<A>): Stream<A> => {
+      const name = definition.name
+      const codec = Schema.toCodecJson(definition.item)
+      const encodeItem = Schema.encodeUnknownResult(codec)
+      const decodeItem = Schema.decodeUnknownResult(codec)
+      const keysOf = (groupId: string) => groupKeys(prefix, name, groupId)
+      const indexKey = groupsKey(prefix, name)
+
+      const error = (reason: StreamAdapterError["reason"], message: string, groupId?: string, id?: string) =>
+        new StreamAdapterError({
+          reason,
+          message,
+          stream: name,
+          ...(groupId === undefined ? {} : { groupId }),
+          ...(id === undefined ? {} : { id })
+        })
+      const fromRedis = (groupId?: string) => (cause: RedisError) =>
+        new StreamAdapterError({
+          reason: "Redis",
+          message: cause.message,
+          stream: name,
+          cause,
+          ...(groupId === undefined ? {} : { groupId })
+        })
+
+      /** An item's JSON text as `A`, or the error naming it. */
+      const decodeText = (groupId: string, id: string, text: string): Result.Result<A, StreamAdapterError> => {
+        let raw: unknown
+        try {
+          raw = JSON.parse(text)
+        } catch {
+          return Result.fail(error("Decode", `item ${id} of group ${groupId} is not JSON`, groupId, id))
+        }
+        return decodeValue(groupId, id, raw)
+      }
+      const decodeValue = (groupId: string, id: string, raw: unknown): Result.Result<A, StreamAdapterError> =>
+        Result.mapError(decodeItem(raw), () =>
+          error("Decode", `item ${id} of group ${groupId} does not match the ${name} schema`, groupId, id)
+        )
+
+      const write = <Args extends ReadonlyArray<string | number>, Reply>(
+        groupId: string,
+        self: Lua.Script<[string, string, string], readonly [string, number, string, ...Args], Reply>,
+        args: Args
+      ) => {
+        const keys = keysOf(groupId)
+        return redis
+          .use(self.name, (client) =>
+            Lua.runPromise(client, self, [keys.items, keys.log, keys.meta], [
+              keys.channel,
+              logLength,
+              randomUUID(),
+              ...args
+            ] as const)
+          )
+          .pipe(Effect.mapError(fromRedis(groupId)))
+      }
+
+      const positionOf = (reply: Scripts.WriteReply): Position => ({ epoch: reply[2], version: Number(reply[1]) })
+
+      const get = (groupId: string, id: string) =>
+        redis
+          .use("hget", (client) => client.hget(keysOf(groupId).items, id))
+          .pipe(
+            Effect.mapError(fromRedis(groupId)),
+            Effect.flatMap((text) =>
+              text === null ? Effect.succeedNone : Effect.asSome(Effect.fromResult(decodeText(groupId, id, text)))
+            )
+          )
+
+      const set = (groupId: string, id: string, data: A) =>
+        Effect.gen(function* () {
+          const encoded = encodeItem(data)
+          if (Result.isFailure(encoded)) {
+            return yield* error(
+              "InvalidItem",
+              `item ${id} of group ${groupId} does not match the ${name} schema`,
+              groupId,
+              id
+            )
+          }
+          const [reply] = yield* Effect.all(
+            [
+              write(groupId, Scripts.set, [id, JSON.stringify(encoded.success)]),
+              // the index of groups lives in another slot: written next to the item, in the same round trip
+              redis.use("sadd", (client) => client.sadd(indexKey, groupId)).pipe(Effect.mapError(fromRedis(groupId)))
+            ],
+            { concurrency: "unbounded" }
+          )
+          return { id, data, type: reply[0] as "create" | "update", position: positionOf(reply) } satisfies Stored<A>
+        })
+
+      const remove = (groupId: string, id: string) =>
+        Effect.flatMap(write(groupId, Scripts.remove, [id]), (reply) =>
+          reply === null
+            ? Effect.succeedNone
+            : Effect.asSome(Effect.fromResult(decodeText(groupId, id, reply[3] ?? "")))
+        )
+
+      const getGroup = (groupId: string, groupOptions?: { readonly onInvalid?: "skip" | "fail" | undefined }) =>
+        redis
+          .use("hgetall", (client) => client.hgetall(keysOf(groupId).items))
+          .pipe(
+            Effect.mapError(fromRedis(groupId)),
+            Effect.flatMap((fields) => {
+              const items: Array<Item<A>> = []
+              const invalid: Array<StreamAdapterError> = []
+              for (const id in fields) {
+                const decoded = decodeText(groupId, id, fields[id] as string)
+                if (Result.isSuccess(decoded)) items.push({ id, data: decoded.success })
+                else invalid.push(decoded.failure)
+              }
+              const firstInvalid = invalid[0]
+              if (firstInvalid === undefined) return Effect.succeed(items)
+              if (groupOptions?.onInvalid === "fail") return Effect.fail(firstInvalid)
+              return Effect.as(
+                Effect.logWarning(
+                  `StreamAdapter: ${invalid.length} item(s) of ${name}/${groupId} do not decode and are left out: ${invalid
+                    .map((e) => e.id)
+                    .join(", ")}`
+                ),
+                items
+              )
+            })
+          )
+
+      const listGroups = redis.use("smembers", (client) => client.smembers(indexKey)).pipe(Effect.mapError(fromRedis()))
+
+      const clear = (groupId: string) =>
+        write(groupId, Scripts.clear, []).pipe(
+          Effect.andThen(
+            redis.use("srem", (client) => client.srem(indexKey, groupId)).pipe(Effect.mapError(fromRedis(groupId)))
+          ),
+          Effect.asVoid
+        )
+
+      const query = (groupId: string, q: Query.Query<A>) => {
+        const problem = Query.problemOf(q as Query.Query<unknown>)
+        if (problem !== undefined) return Effect.fail(error("InvalidQuery", problem, groupId))
+        return Effect.map(getGroup(groupId), (items) => Query.run(items, q))
+      }
+
+      const send = (channel: { readonly groupId: string; readonly id?: string | undefined }, event: CustomEvent) =>
+        Effect.map(
+          write(channel.groupId, Scripts.send, [
+            channel.id ?? "",
+            JSON.stringify({ type: event.type, data: event.data })
+          ]),
+          positionOf
+        )
+
+      /** A raw event as a typed change; none for one that does not decode (reported) or concerns another item. */
+      const toChange = (groupId: string, onlyId: string | undefined) => (raw: RawEvent) =>
+        Effect.suspend((): Effect.Effect<Option.Option<ChangeEvent<A>>> => {
+          const position = { epoch: raw.epoch, version: raw.version }
+          if (raw.type === "reset") {
+            return Effect.succeedSome({ type: "reset", position, groupId, reason: raw.reason ?? "restarted" })
+          }
+          if (raw.type === "clear") return Effect.succeedSome({ type: "clear", position, groupId })
+          if (onlyId !== undefined && raw.id !== onlyId) return Effect.succeedNone
+          if (raw.type === "event") {
+            const event = raw.data as CustomEvent
+            return Effect.succeedSome({
+              type: "event",
+              position,
+              groupId,
+              ...(raw.id === undefined ? {} : { id: raw.id }),
+              event
+            })
+          }
+          const id = raw.id ?? ""
+          const data = raw.data === undefined ? undefined : decodeValue(groupId, id, raw.data)
+          const previous = raw.previous === undefined ? undefined : decodeValue(groupId, id, raw.previous)
+          const bad = [data, previous].find((result) => result !== undefined && Result.isFailure(result))
+          if (bad !== undefined && Result.isFailure(bad)) {
+            return Effect.as(
+              Effect.logWarning(`StreamAdapter: an event ${bad.failure.message}; skipped`),
+              Option.none()
+            )
+          }
+          const value = (result: Result.Result<A, StreamAdapterError> | undefined) =>
+            (result as Result.Success<A, StreamAdapterError>).success
+          switch (raw.type) {
+            case "create":
+              return Effect.succeedSome({ type: "create", position, groupId, id, data: value(data) })
+            case "update":
+              return Effect.succeedSome({
+                type: "update",
+                position,
+                groupId,
+                id,
+                data: value(data),
+                previous: value(previous)
+              })
+            default:
+              return Effect.succeedSome({ type: "delete", position, groupId, id, previous: value(previous) })
+          }
+        })
+
+      return {
+        name,
+        get,
+        set,
+        delete: remove,
+        getGroup,
+        listGroups,
+        clear,
+        query,
+        send,
+        subscribe: (channel) =>
+          subscribe({
+            redis,
+            keys: keysOf(channel.groupId),
+            after: channel.after,
+            pageSize: 1_000,
+            checkInterval,
+            toError: fromRedis(channel.groupId)
+          }).pipe(
+            Stream.mapEffect(toChange(channel.groupId, channel.id)),
+            Stream.flatMap((change) => Stream.fromIterable(Option.toArray(change)))
+          )
+      }
+    }
+
+    return { stream } satisfies Service
+  })
+
+/**
+ * The live-state service on the `RedisClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<StreamAdapter, never, RedisClient.RedisClient> =>
+  Layer.effect(StreamAdapter, make(options))
+
+/**
+ * Connection settings of {@link layerRedis}: Motia's adapter configuration, Effect-native (the reconnect strategy is a
+ * `Schedule`).
+ *
+ * @since 0.1.0
+ */
+export interface ConnectionOptions extends Options {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly username?: string | undefined
+  readonly password?: RedisClient.CommonOptions["password"]
+  readonly database?: number | undefined
+  readonly connectTimeout?: RedisClient.CommonOptions["connectTimeout"]
+  readonly reconnectSchedule?: RedisClient.CommonOptions["reconnectSchedule"]
+}
+
+/**
+ * The live-state service with a Redis connection of its own, from Motia's configuration options (defaults
+ * `localhost:6379`, database 0, connect timeout 10 s).
+ *
+ * @since 0.1.0
+ */
+export const layerRedis = (options: ConnectionOptions = {}): Layer.Layer<StreamAdapter, RedisError> =>
+  layer(options).pipe(
+    Layer.provide(
+      RedisClient.layer({
+        host: options.host ?? "localhost",
+        port: options.port ?? 6379,
+        username: options.username,
+        password: options.password,
+        db: options.database ?? 0,
+        connectTimeout: options.connectTimeout ?? "10 seconds",
+        reconnectSchedule: options.reconnectSchedule
+      })
+    )
+  )

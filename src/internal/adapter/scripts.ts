@@ -1,0 +1,78 @@
+/**
+ * The Lua scripts of live state. Each write changes the group's hash, bumps its version, appends the event to its
+ * change log and publishes it, in one atomic step: create versus update is decided in Redis, and a write that fails
+ * emits nothing.
+ *
+ * Every script takes KEYS = items, log, meta (one hash tag) and ARGV[1] = channel, ARGV[2] = log max length,
+ * ARGV[3] = an epoch to adopt if the group has none yet. Event JSON (built from the stored JSON, not re-encoded):
+ * `{"epoch":e,"version":v,"type":t,"id":i,"data":…,"previous":…}`; `type` is `create`, `update`, `delete`, `clear` or
+ * `event` (a custom event, whose `data` is `{"type":…,"data":…}`).
+ *
+ * @internal
+ */
+import { script } from "../lua.js"
+
+/** Reply of a write: its type, version and epoch, and the previous item JSON (nil when there was none). */
+export type WriteReply = readonly [type: string, version: number, epoch: string, previous: string | null]
+
+const prelude = `
+local items, log, meta = KEYS[1], KEYS[2], KEYS[3]
+local channel, maxlen = ARGV[1], tonumber(ARGV[2])
+redis.call('HSETNX', meta, 'epoch', ARGV[3])
+local epoch = redis.call('HGET', meta, 'epoch')
+local function record(kind, id, data, previous)
+  local version = redis.call('HINCRBY', meta, 'version', 1)
+  local event = '{"epoch":' .. cjson.encode(epoch) .. ',"version":' .. version .. ',"type":"' .. kind .. '"'
+  if id then event = event .. ',"id":' .. cjson.encode(id) end
+  if data then event = event .. ',"data":' .. data end
+  if previous then event = event .. ',"previous":' .. previous end
+  event = event .. '}'
+  if maxlen > 0 then
+    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '0-' .. version, 'event', event)
+  else
+    redis.call('XADD', log, '0-' .. version, 'event', event)
+  end
+  redis.call('PUBLISH', channel, event)
+  return version
+end
+`
+
+type Keys = [items: string, log: string, meta: string]
+type Common = [channel: string, maxLength: number, epoch: string]
+
+/** Creates or updates an item. ARGV[4] id, ARGV[5] item JSON. */
+export const set = script<Keys, [...Common, id: string, data: string], WriteReply>()(
+  "StreamAdapter.set",
+  `${prelude}
+local previous = redis.call('HGET', items, ARGV[4])
+redis.call('HSET', items, ARGV[4], ARGV[5])
+local kind = previous and 'update' or 'create'
+return { kind, record(kind, ARGV[4], ARGV[5], previous or nil), epoch, previous }`
+)
+
+/** Deletes an item; nothing happens (no event) when there is none. ARGV[4] id. Reply: a write reply, or nil. */
+export const remove = script<Keys, [...Common, id: string], WriteReply | null>()(
+  "StreamAdapter.delete",
+  `${prelude}
+local previous = redis.call('HGET', items, ARGV[4])
+if not previous then return nil end
+redis.call('HDEL', items, ARGV[4])
+return { 'delete', record('delete', ARGV[4], nil, previous), epoch, previous }`
+)
+
+/** Deletes every item of the group (one `clear` event). Reply: a write reply (previous: the number of items). */
+export const clear = script<Keys, Common, WriteReply>()(
+  "StreamAdapter.clear",
+  `${prelude}
+local count = redis.call('HLEN', items)
+redis.call('DEL', items)
+return { 'clear', record('clear', nil, nil, nil), epoch, tostring(count) }`
+)
+
+/** Sends a custom event. ARGV[4] item id or empty, ARGV[5] the event JSON (`{"type":…,"data":…}`). */
+export const send = script<Keys, [...Common, id: string, event: string], WriteReply>()(
+  "StreamAdapter.send",
+  `${prelude}
+local id = ARGV[4] ~= '' and ARGV[4] or nil
+return { 'event', record('event', id, ARGV[5], nil), epoch, nil }`
+)

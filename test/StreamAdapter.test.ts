@@ -1,0 +1,355 @@
+import { assert } from "@effect/vitest"
+import { Effect, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
+import * as RedisClient from "../src/RedisClient.js"
+import * as StreamAdapter from "../src/StreamAdapter.js"
+import * as RedisServer from "../src/testing/RedisServer.js"
+import { anotherClient, forEachTarget, TestTopology } from "./support/targets.js"
+
+const Task = Schema.Struct({
+  title: Schema.String,
+  priority: Schema.Number,
+  done: Schema.Boolean,
+  tags: Schema.Array(Schema.String),
+  due: Schema.optional(Schema.Date)
+})
+type Task = typeof Task.Type
+
+const Tasks = StreamAdapter.define({ name: "tasks", item: Task })
+
+const task = (title: string, priority = 1, extra: Partial<Task> = {}): Task => ({
+  title,
+  priority,
+  done: false,
+  tags: [],
+  ...extra
+})
+
+/** A typed handle on a key prefix of the test's own, on the suite's client. */
+const tasksOn = (keyPrefix: string) => Effect.map(StreamAdapter.make({ keyPrefix }), (adapter) => adapter.stream(Tasks))
+
+/** The same on a second, independent client: another instance of the application. */
+const withOtherInstance = <A, E, R>(
+  keyPrefix: string,
+  f: (tasks: StreamAdapter.Stream<Task>) => Effect.Effect<A, E, R>
+) =>
+  Effect.flatMap(TestTopology, (topology) =>
+    Effect.flatMap(StreamAdapter.StreamAdapter, (adapter) => f(adapter.stream(Tasks))).pipe(
+      Effect.provide(StreamAdapter.layer({ keyPrefix }).pipe(Layer.provide(anotherClient(topology))))
+    )
+  )
+
+/** Collects a subscription's events into a queue, from a fiber of its own; waits until it is subscribed. */
+const collect = (events: Stream.Stream<StreamAdapter.ChangeEvent<Task>, StreamAdapter.StreamAdapterError>) =>
+  Effect.gen(function* () {
+    const received = yield* Queue.unbounded<StreamAdapter.ChangeEvent<Task>>()
+    const fiber = yield* Effect.forkChild(Stream.runForEach(events, (event) => Queue.offer(received, event)))
+    yield* Effect.sleep("100 millis")
+    return { received, fiber }
+  })
+
+const summary = (event: StreamAdapter.ChangeEvent<Task>) =>
+  event.type === "create" || event.type === "update"
+    ? `${event.type} ${event.id} ${event.data.title}`
+    : event.type === "delete"
+      ? `delete ${event.id} ${event.previous.title}`
+      : event.type === "event"
+        ? `event ${event.id ?? "-"} ${event.event.type}`
+        : event.type
+
+forEachTarget("StreamAdapter", (it, target) => {
+  it.effect(
+    "a set on one instance reaches another's subscriber: create, then update, then delete, with previous values",
+    () =>
+      Effect.gen(function* () {
+        const keyPrefix = RedisServer.uniquePrefix("sa")
+        const tasks = yield* tasksOn(keyPrefix)
+        yield* withOtherInstance(keyPrefix, (other) =>
+          Effect.gen(function* () {
+            const { received, fiber } = yield* collect(other.subscribe({ groupId: "board" }))
+            const created = yield* tasks.set("board", "t1", task("write tests"))
+            const updated = yield* tasks.set("board", "t1", task("write more tests", 2))
+            assert.deepStrictEqual(yield* tasks.delete("board", "t1"), Option.some(task("write more tests", 2)))
+            assert.deepStrictEqual(yield* tasks.delete("board", "t1"), Option.none()) // nothing: no event
+            const events = yield* Queue.takeN(received, 3)
+            yield* Fiber.interrupt(fiber)
+            assert.deepStrictEqual(events.map(summary), [
+              "create t1 write tests",
+              "update t1 write more tests",
+              "delete t1 write more tests"
+            ])
+            assert.strictEqual(created.type, "create")
+            assert.strictEqual(updated.type, "update")
+            const [, update] = events
+            assert.deepStrictEqual(update?.type === "update" ? update.previous : undefined, task("write tests"))
+            assert.deepStrictEqual(
+              events.map((event) => event.position.version),
+              [created.position.version, updated.position.version, updated.position.version + 1]
+            )
+            assert.deepStrictEqual(yield* other.get("board", "t1"), Option.none())
+          })
+        )
+      })
+  )
+
+  it.effect("concurrent creates of one id from two instances: exactly one create event", () =>
+    Effect.gen(function* () {
+      const keyPrefix = RedisServer.uniquePrefix("sa")
+      const tasks = yield* tasksOn(keyPrefix)
+      const { received, fiber } = yield* collect(tasks.subscribe({ groupId: "g" }))
+      const writes = (handle: StreamAdapter.Stream<Task>, from: number) =>
+        Effect.forEach(
+          Array.from({ length: 10 }, (_, i) => from + i),
+          (i) => handle.set("g", "same", task(`v${i}`)),
+          {
+            concurrency: "unbounded"
+          }
+        )
+      const [mine, theirs] = yield* Effect.all(
+        [writes(tasks, 0), withOtherInstance(keyPrefix, (other) => writes(other, 10))],
+        {
+          concurrency: "unbounded"
+        }
+      )
+      const events = yield* Queue.takeN(received, 20)
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(events.filter((event) => event.type === "create").length, 1)
+      assert.strictEqual([...mine, ...theirs].filter((stored) => stored.type === "create").length, 1)
+      assert.deepStrictEqual(
+        events.map((event) => event.position.version),
+        Array.from({ length: 20 }, (_, i) => (events[0]?.position.version ?? 0) + i)
+      )
+    })
+  )
+
+  it.effect("a subscriber away while 100 changes happen gets all 100 on resume, in order, without duplicates", () =>
+    Effect.gen(function* () {
+      const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
+      yield* tasks.set("g", "first", task("first"))
+      const listener = yield* Effect.forkChild(
+        tasks.subscribe({ groupId: "g" }).pipe(Stream.take(1), Stream.runCollect)
+      )
+      yield* Effect.sleep("100 millis")
+      yield* tasks.set("g", "second", task("second"))
+      const [seen] = yield* Fiber.join(listener)
+      assert.strictEqual(seen?.type, "create")
+      // away: 100 changes
+      yield* Effect.forEach(
+        Array.from({ length: 100 }, (_, i) => i),
+        (i): Effect.Effect<unknown, StreamAdapter.StreamAdapterError> =>
+          i % 3 === 2
+            ? tasks.send({ groupId: "g", id: `t${i}` }, { type: "ping", data: i })
+            : tasks.set("g", `t${i}`, task(`change ${i}`))
+      )
+      const resumed = yield* tasks
+        .subscribe({ groupId: "g", after: seen?.position })
+        .pipe(Stream.take(100), Stream.runCollect)
+      assert.deepStrictEqual(
+        resumed.map((event) => event.position.version),
+        Array.from({ length: 100 }, (_, i) => (seen?.position.version ?? 0) + 1 + i)
+      )
+      assert.strictEqual(summary(resumed[0] as StreamAdapter.ChangeEvent<Task>), "create t0 change 0")
+      assert.strictEqual(summary(resumed[2] as StreamAdapter.ChangeEvent<Task>), "event t2 ping")
+      // a resume from further back than the log holds is a reset, not a silent gap
+      const small = yield* Effect.map(
+        StreamAdapter.make({ keyPrefix: RedisServer.uniquePrefix("sa"), changeLogLength: 5 }),
+        (a) => a.stream(Tasks)
+      )
+      const first = yield* small.set("g", "a", task("a"))
+      yield* Effect.forEach(
+        Array.from({ length: 300 }, (_, i) => i),
+        (i) => small.set("g", `x${i}`, task(`x${i}`))
+      )
+      const [reset] = yield* small
+        .subscribe({ groupId: "g", after: first.position })
+        .pipe(Stream.take(1), Stream.runCollect)
+      assert.deepStrictEqual(reset?.type === "reset" ? reset.reason : undefined, "truncated")
+    })
+  )
+
+  it.effect("query: every operator, ordering, offset and limit", () =>
+    Effect.gen(function* () {
+      const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
+      const day = (d: number) => new Date(Date.UTC(2026, 0, d))
+      yield* Effect.forEach(
+        [
+          ["a", task("alpha", 3, { tags: ["x", "y"], due: day(3) })],
+          ["b", task("beta", 1, { done: true, tags: ["y"], due: day(1) })],
+          ["c", task("gamma", 2, { tags: [] })],
+          ["d", task("delta", 5, { done: true, tags: ["x"], due: day(2) })]
+        ] as const,
+        ([id, data]) => tasks.set("q", id, data)
+      )
+      const ids = (q: StreamAdapter.Query<Task>) =>
+        Effect.map(tasks.query("q", q), (items) => items.map((item) => item.id))
+      const sorted = (q: StreamAdapter.Query<Task>) => Effect.map(ids(q), (found) => [...found].sort())
+      const cases: ReadonlyArray<readonly [StreamAdapter.Query<Task>, ReadonlyArray<string>, "sorted" | "ordered"]> = [
+        [{ where: { done: true } }, ["b", "d"], "sorted"],
+        [{ where: { done: { eq: false } } }, ["a", "c"], "sorted"],
+        [{ where: { title: { ne: "beta" } } }, ["a", "c", "d"], "sorted"],
+        [{ where: { priority: { gt: 2 } } }, ["a", "d"], "sorted"],
+        [{ where: { priority: { gte: 3 } } }, ["a", "d"], "sorted"],
+        [{ where: { priority: { lt: 2 } } }, ["b"], "sorted"],
+        [{ where: { priority: { lte: 2 } } }, ["b", "c"], "sorted"],
+        [{ where: { priority: { gt: 1, lt: 5 } } }, ["a", "c"], "sorted"],
+        [{ where: { title: { in: ["alpha", "delta", "omega"] } } }, ["a", "d"], "sorted"],
+        [{ where: { title: { contains: "et" } } }, ["b"], "sorted"],
+        [{ where: { tags: { contains: "x" } } }, ["a", "d"], "sorted"],
+        [{ where: { due: { gte: day(2) } } }, ["a", "d"], "sorted"],
+        [{ where: { done: true, priority: { gt: 1 } } }, ["d"], "sorted"],
+        [{ orderBy: "priority" }, ["b", "c", "a", "d"], "ordered"],
+        [{ orderBy: "priority", orderDirection: "desc" }, ["d", "a", "c", "b"], "ordered"],
+        [{ orderBy: "title" }, ["a", "b", "d", "c"], "ordered"],
+        [{ orderBy: "due" }, ["b", "d", "a", "c"], "ordered"], // without a due date: last
+        [{ orderBy: "due", orderDirection: "desc" }, ["a", "d", "b", "c"], "ordered"],
+        [{ orderBy: "priority", limit: 2 }, ["b", "c"], "ordered"],
+        [{ orderBy: "priority", offset: 1, limit: 2 }, ["c", "a"], "ordered"],
+        [{ orderBy: "priority", offset: 3 }, ["d"], "ordered"],
+        [{ orderBy: "priority", offset: 10 }, [], "ordered"],
+        [{ orderBy: "priority", limit: 0 }, [], "ordered"]
+      ]
+      for (const [q, expected, kind] of cases) {
+        const found = kind === "sorted" ? yield* sorted(q) : yield* ids(q)
+        assert.deepStrictEqual(found, expected, JSON.stringify(q))
+      }
+      for (const bad of [
+        { limit: -1 },
+        { offset: -2 },
+        { limit: 1.5 },
+        { where: { priority: { between: 1 } } }
+      ] as const) {
+        const error = yield* Effect.flip(tasks.query("q", bad as StreamAdapter.Query<Task>))
+        assert.strictEqual(error.reason, "InvalidQuery", JSON.stringify(bad))
+      }
+    })
+  )
+
+  it.effect("tricky group names and ids never collide: a group a:b is not group a's item b", () =>
+    Effect.gen(function* () {
+      const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
+      const { received, fiber } = yield* collect(tasks.subscribe({ groupId: "a" }))
+      const ids = ["b", "x:y", "*", "?", "[", "]", "{tag}", "with space", "ünï 🚀", "a:b"]
+      for (const id of ids) yield* tasks.set("a:b", id, task(`in a:b ${id}`))
+      for (const id of ids) yield* tasks.set("a", id, task(`in a ${id}`))
+      yield* tasks.set("*", "b", task("in *"))
+      const events = yield* Queue.takeN(received, ids.length)
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(yield* Queue.size(received), 0)
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual(
+        events.map((event) => (event.type === "create" ? event.data.title : event.type)),
+        ids.map((id) => `in a ${id}`)
+      )
+      const group = yield* tasks.getGroup("a:b")
+      assert.deepStrictEqual([...group.map((item) => item.id)].sort(), [...ids].sort())
+      assert.deepStrictEqual(yield* tasks.get("a", "b"), Option.some(task("in a b")))
+      assert.deepStrictEqual(yield* tasks.get("a:b", "b"), Option.some(task("in a:b b")))
+      assert.deepStrictEqual([...(yield* tasks.listGroups)].sort(), ["*", "a", "a:b"])
+      yield* tasks.clear("a:b")
+      assert.deepStrictEqual([...(yield* tasks.listGroups)].sort(), ["*", "a"])
+      assert.deepStrictEqual(yield* tasks.getGroup("a:b"), [])
+    })
+  )
+
+  it.effect("an item-level subscription gets that item's changes and custom events, and the group's clears", () =>
+    Effect.gen(function* () {
+      const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
+      const { received, fiber } = yield* collect(tasks.subscribe({ groupId: "g", id: "mine" }))
+      yield* tasks.set("g", "other", task("other"))
+      yield* tasks.set("g", "mine", task("mine"))
+      yield* tasks.send({ groupId: "g" }, { type: "group-wide" })
+      yield* tasks.send({ groupId: "g", id: "mine" }, { type: "for-me", data: { n: 1 } })
+      yield* tasks.clear("g")
+      const events = yield* Queue.takeN(received, 3)
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual(events.map(summary), ["create mine mine", "event mine for-me", "clear"])
+      const custom = events[1]
+      assert.deepStrictEqual(custom?.type === "event" ? custom.event : undefined, { type: "for-me", data: { n: 1 } })
+    })
+  )
+
+  it.effect("a group of 10k items reads whole in one call", () =>
+    Effect.gen(function* () {
+      const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
+      yield* Effect.forEach(
+        Array.from({ length: 10_000 }, (_, i) => i),
+        (i) => tasks.set("big", `t${i}`, task(`task ${i}`, i % 10)),
+        {
+          concurrency: 200,
+          discard: true
+        }
+      )
+      const group = yield* tasks.getGroup("big")
+      assert.strictEqual(group.length, 10_000)
+      const top = yield* tasks.query("big", { where: { priority: 9 }, orderBy: "title", limit: 3 })
+      assert.deepStrictEqual(
+        top.map((item) => item.data.title),
+        ["task 1009", "task 1019", "task 1029"]
+      )
+    })
+  )
+
+  it.effect("items that do not decode: get fails naming group and id; the rest of the group still reads", () =>
+    Effect.gen(function* () {
+      const redis = yield* RedisClient.RedisClient
+      const keyPrefix = RedisServer.uniquePrefix("sa")
+      const tasks = yield* tasksOn(keyPrefix)
+      yield* tasks.set("g", "good", task("good"))
+      const items = `${keyPrefix}{tasks:g}:items`
+      yield* redis.use("hset", (c) => c.hset(items, "bad", '{"title":1}', "worse", "not json"))
+      const error = yield* Effect.flip(tasks.get("g", "bad"))
+      assert.strictEqual(error.reason, "Decode")
+      assert.strictEqual(error.groupId, "g")
+      assert.strictEqual(error.id, "bad")
+      assert.deepStrictEqual(yield* tasks.getGroup("g"), [{ id: "good", data: task("good") }])
+      assert.strictEqual((yield* Effect.flip(tasks.getGroup("g", { onInvalid: "fail" }))).reason, "Decode")
+      const invalid = yield* Effect.flip(tasks.set("g", "x", { title: 5 } as unknown as Task))
+      assert.strictEqual(invalid.reason, "InvalidItem")
+      assert.deepStrictEqual(yield* tasks.get("g", "x"), Option.none())
+    })
+  )
+
+  it.effect("Redis restarted: a subscriber is told to reload (reset), then gets the new changes", () =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
+      yield* tasks.set("g", "before", task("before"))
+      const { received, fiber } = yield* collect(tasks.subscribe({ groupId: "g" }))
+      yield* topology.killAll
+      yield* topology.startAll
+      // the data is gone; the first write after the restart starts a new epoch
+      yield* tasks
+        .set("g", "after-1", task("after 1"))
+        .pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
+      const reset = yield* Queue.take(received).pipe(Effect.timeout("20 seconds"))
+      assert.strictEqual(reset.type, "reset")
+      yield* tasks.set("g", "after-2", task("after 2"))
+      const next = yield* Queue.take(received).pipe(Effect.timeout("10 seconds"))
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(summary(next), "create after-2 after 2")
+      assert.strictEqual(next.position.version, reset.position.version + 1)
+    })
+  )
+
+  it.effect("layerRedis connects from Motia's options (single node: host, port, database)", () =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      const node = topology.nodes[0] as RedisServer.Node
+      if (target.name === "cluster") {
+        // Motia's options name one server: on a cluster the adapter takes a RedisClient layer instead
+        const adapter = yield* StreamAdapter.StreamAdapter.pipe(
+          Effect.provide(StreamAdapter.layer({ keyPrefix: "c:" }).pipe(Layer.provide(anotherClient(topology))))
+        )
+        assert.strictEqual(adapter.stream(Tasks).name, "tasks")
+        return
+      }
+      const stored = yield* Effect.flatMap(StreamAdapter.StreamAdapter, (adapter) =>
+        adapter.stream(Tasks).set("g", "1", task("via options"))
+      ).pipe(
+        Effect.provide(StreamAdapter.layerRedis({ host: node.host, port: node.port, database: 2, keyPrefix: "opt:" }))
+      )
+      assert.strictEqual(stored.type, "create")
+      const redis = yield* RedisClient.RedisClient
+      assert.strictEqual(yield* redis.use("exists", (c) => c.exists("opt:{tasks:g}:items")), 0) // another database
+    })
+  )
+})
