@@ -14,13 +14,14 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Context, Duration, Effect, Layer, Option, Result, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Option, Result, Schema, type Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import { StreamAdapterError } from "./internal/adapter/error.js"
 import { groupKeys, groupsKey } from "./internal/adapter/keys.js"
 import * as Query from "./internal/adapter/query.js"
 import * as Scripts from "./internal/adapter/scripts.js"
 import { type Position, type RawEvent, subscribe } from "./internal/adapter/subscription.js"
+import * as Combiner from "./internal/combiner.js"
 import * as Lua from "./internal/lua.js"
 import type { RedisError } from "./RedisError.js"
 
@@ -66,6 +67,13 @@ export interface Item<A> {
 export interface Stored<A> extends Item<A> {
   readonly type: "create" | "update"
   readonly position: Position
+}
+
+interface SetRequest<A> {
+  readonly groupId: string
+  readonly id: string
+  readonly data: A
+  readonly json: string
 }
 
 /**
@@ -145,7 +153,10 @@ export interface Stream<A> {
     groupId: string,
     options?: { readonly onInvalid?: "skip" | "fail" | undefined }
   ) => Effect.Effect<ReadonlyArray<Item<A>>, StreamAdapterError>
-  /** The groups that have (or had, until cleared) items. */
+  /**
+   * The groups that have items, or had some and were not cleared. The index is written next to the group (its own
+   * cluster slot), when a group gets its first item and when it is cleared.
+   */
   readonly listGroups: Effect.Effect<ReadonlyArray<string>, StreamAdapterError>
   /** Deletes every item of a group, emitting one `clear` event. */
   readonly clear: (groupId: string) => Effect.Effect<void, StreamAdapterError>
@@ -205,8 +216,10 @@ export interface Options {
  *
  * @since 0.1.0
  */
-export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient> =>
-  Effect.map(RedisClient.RedisClient, (redis) => {
+export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const redis = yield* RedisClient.RedisClient
+    const scope = yield* Effect.scope
     const prefix = options.keyPrefix ?? "motia:stream:"
     const logLength = options.changeLogLength ?? 10_000
     const checkInterval = Duration.fromInputUnsafe(options.checkInterval ?? "5 seconds")
@@ -281,26 +294,55 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             )
           )
 
+      // concurrent sets of one group go to Redis together, in order, each with its own version and event
+      const sets = Combiner.make<SetRequest<A>, Stored<A>, StreamAdapterError, undefined>({
+        scope,
+        state: () => undefined,
+        write: (_key, batch) => {
+          const groupId = (batch[0] as SetRequest<A>).groupId
+          return write(
+            groupId,
+            Scripts.set,
+            batch.flatMap((request) => [request.id, request.json])
+          ).pipe(
+            Effect.flatMap((reply) => {
+              const epoch = String(reply[0])
+              const stored = batch.map((request, index): Stored<A> => {
+                const at = 1 + index * 3
+                return {
+                  id: request.id,
+                  data: request.data,
+                  type: reply[at] as "create" | "update",
+                  position: { epoch, version: Number(reply[at + 1]) }
+                }
+              })
+              const created = stored.filter((item) => item.type === "create").length
+              // the index of groups lives in another slot: written when the group got its first items
+              const indexed =
+                created > 0 && Number(reply.at(-1)) === created
+                  ? redis
+                      .use("sadd", (client) => client.sadd(indexKey, groupId))
+                      .pipe(Effect.mapError(fromRedis(groupId)))
+                  : Effect.void
+              return Effect.as(
+                indexed,
+                stored.map((item) => Exit.succeed(item))
+              )
+            }),
+            Effect.catch((error) => Effect.succeed(batch.map(() => Exit.fail(error))))
+          )
+        }
+      })
+
       const set = (groupId: string, id: string, data: A) =>
-        Effect.gen(function* () {
+        Effect.suspend(() => {
           const encoded = encodeItem(data)
           if (Result.isFailure(encoded)) {
-            return yield* error(
-              "InvalidItem",
-              `item ${id} of group ${groupId} does not match the ${name} schema`,
-              groupId,
-              id
+            return Effect.fail(
+              error("InvalidItem", `item ${id} of group ${groupId} does not match the ${name} schema`, groupId, id)
             )
           }
-          const [reply] = yield* Effect.all(
-            [
-              write(groupId, Scripts.set, [id, JSON.stringify(encoded.success)]),
-              // the index of groups lives in another slot: written next to the item, in the same round trip
-              redis.use("sadd", (client) => client.sadd(indexKey, groupId)).pipe(Effect.mapError(fromRedis(groupId)))
-            ],
-            { concurrency: "unbounded" }
-          )
-          return { id, data, type: reply[0] as "create" | "update", position: positionOf(reply) } satisfies Stored<A>
+          return sets.submit(keysOf(groupId).items, { groupId, id, data, json: JSON.stringify(encoded.success) })
         })
 
       const remove = (groupId: string, id: string) =>

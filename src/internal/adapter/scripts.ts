@@ -12,7 +12,7 @@
  */
 import { script } from "../lua.js"
 
-/** Reply of a write: its type, version and epoch, and the previous item JSON (nil when there was none). */
+/** Reply of a delete, clear or send: its type, version and epoch, and the previous item JSON (nil when none). */
 export type WriteReply = readonly [type: string, version: number, epoch: string, previous: string | null]
 
 const prelude = `
@@ -40,14 +40,29 @@ end
 type Keys = [items: string, log: string, meta: string]
 type Common = [channel: string, maxLength: number, epoch: string]
 
-/** Creates or updates an item. ARGV[4] id, ARGV[5] item JSON. */
-export const set = script<Keys, [...Common, id: string, data: string], WriteReply>()(
+/**
+ * Creates or updates items, in order, each with its own version and event. ARGV[4…] id and item JSON of each.
+ * Reply: the epoch, then for each item its type, version and previous JSON (nil when created), then the number of
+ * items the group has after them.
+ */
+export const set = script<
+  Keys,
+  readonly [...Common, ...items: ReadonlyArray<string>],
+  ReadonlyArray<string | number | null>
+>()(
   "StreamAdapter.set",
   `${prelude}
-local previous = redis.call('HGET', items, ARGV[4])
-redis.call('HSET', items, ARGV[4], ARGV[5])
-local kind = previous and 'update' or 'create'
-return { kind, record(kind, ARGV[4], ARGV[5], previous or nil), epoch, previous }`
+local reply = { epoch }
+for i = 4, #ARGV, 2 do
+  local previous = redis.call('HGET', items, ARGV[i])
+  redis.call('HSET', items, ARGV[i], ARGV[i + 1])
+  local kind = previous and 'update' or 'create'
+  reply[#reply + 1] = kind
+  reply[#reply + 1] = record(kind, ARGV[i], ARGV[i + 1], previous or nil)
+  reply[#reply + 1] = previous
+end
+reply[#reply + 1] = redis.call('HLEN', items)
+return reply`
 )
 
 /** Deletes an item; nothing happens (no event) when there is none. ARGV[4] id. Reply: a write reply, or nil. */
