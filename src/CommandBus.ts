@@ -68,13 +68,11 @@ export interface CommandBus<Commands extends Bus.Definitions> {
 export const make = <Commands extends Bus.Definitions>(
   definition: Definition<Commands>
 ): Effect.Effect<CommandBus<Commands>, never, Publisher.Publisher | Subscriber.Subscriber> =>
-  Effect.gen(function* () {
-    const publisher = yield* Publisher.Publisher
-    const subscriber = yield* Subscriber.Subscriber
-    const { topic, commands } = definition
-    return {
-      topic,
-      send: Bus.sender(publisher, commands, topic, "CommandBus.send"),
-      handle: (handlers, options) => subscriber.consume(topic, Bus.dispatch(commands, handlers, false), options)
-    }
-  })
+  Effect.map(
+    Bus.make(definition.topic, definition.commands, "CommandBus.send", false),
+    (bus): CommandBus<Commands> => ({
+      topic: definition.topic,
+      send: bus.send,
+      handle: bus.consume
+    })
+  )

@@ -68,13 +68,8 @@ export interface EventBus<Events extends Bus.Definitions> {
 export const make = <Events extends Bus.Definitions>(
   definition: Definition<Events>
 ): Effect.Effect<EventBus<Events>, never, Publisher.Publisher | Subscriber.Subscriber> =>
-  Effect.gen(function* () {
-    const publisher = yield* Publisher.Publisher
-    const subscriber = yield* Subscriber.Subscriber
-    const { topic, events } = definition
-    return {
-      topic,
-      publish: Bus.sender(publisher, events, topic, "EventBus.publish"),
-      subscribe: (handlers, options) => subscriber.consume(topic, Bus.dispatch(events, handlers, true), options)
-    }
-  })
+  Effect.map(Bus.make(definition.topic, definition.events, "EventBus.publish", true), (bus): EventBus<Events> => ({
+    topic: definition.topic,
+    publish: bus.send,
+    subscribe: bus.consume
+  }))

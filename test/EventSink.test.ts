@@ -4,6 +4,7 @@ import { Redis } from "ioredis"
 import * as EventSink from "../src/EventSink.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
+import { entriesOf } from "./support/streams.js"
 import { forEachTarget, type Topology, TestTopology } from "./support/targets.js"
 
 /** Options for one test: a stream of its own, and short timings. */
@@ -26,16 +27,8 @@ const numbered = (from: number, to: number): Array<EventSink.EventInput> =>
 
 /** The stream's entries as the seed's consumer reads them: XRANGE, then `JSON.parse(fields.event)`. */
 const rawEvents = (streamKey: string) =>
-  Effect.flatMap(RedisClient.RedisClient, (redis) =>
-    redis.use("xrange", (client) => client.xrange(streamKey, "-", "+"))
-  ).pipe(
-    Effect.map((entries) =>
-      entries.map(([id, fields]) => {
-        const record: Record<string, string> = {}
-        for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i] as string] = fields[i + 1] as string
-        return { id, fields: record, event: JSON.parse(record.event as string) as EventSink.Event }
-      })
-    )
+  Effect.map(entriesOf(streamKey), (entries) =>
+    entries.map(({ id, ...fields }) => ({ id, fields, event: JSON.parse(fields.event as string) as EventSink.Event }))
   )
 
 const numbersOf = (streamKey: string) =>

@@ -8,6 +8,7 @@ import * as RedisClient from "../src/RedisClient.js"
 import * as Subscriber from "../src/Subscriber.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { firstLine, spawnChild } from "./support/child.js"
+import { entriesOf } from "./support/streams.js"
 import { forEachTarget, TestTopology } from "./support/targets.js"
 
 /** A publisher and a subscriber with a key prefix of the test's own. */
@@ -34,20 +35,6 @@ const numberOf = (received: Subscriber.Received) => Number(Message.text(received
 
 /** Fast claims for the tests. */
 const fast = { blockTime: "100 millis", claimIdleTime: "400 millis", claimInterval: "100 millis" } as const
-
-/** The raw entries of a stream key, as field maps. */
-const entriesOf = (key: string) =>
-  Effect.flatMap(RedisClient.RedisClient, (redis) =>
-    redis.use("xrange", (client) => client.xrange(key, "-", "+"))
-  ).pipe(
-    Effect.map((entries) =>
-      entries.map(([id, fields]) => {
-        const record: Record<string, string> = { id }
-        for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i] as string] = fields[i + 1] as string
-        return record
-      })
-    )
-  )
 
 const pendingCount = (key: string, group: string) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) =>
@@ -217,11 +204,9 @@ forEachTarget("Publisher / Subscriber", (it) => {
               { group: "g", maxDeliveries: 3, ...fast }
             )
           )
-          const dead = yield* Effect.flatMap(RedisClient.RedisClient, () =>
-            entriesOf(`${keyPrefix}{t}:dead`).pipe(
-              Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (entries) => entries.length > 0 }),
-              Effect.timeout("10 seconds")
-            )
+          const dead = yield* entriesOf(`${keyPrefix}{t}:dead`).pipe(
+            Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (entries) => entries.length > 0 }),
+            Effect.timeout("10 seconds")
           )
           yield* Fiber.interrupt(consumer)
           assert.deepStrictEqual(yield* Ref.get(handled), ["poison#1", "fine#1", "poison#2", "poison#3"])

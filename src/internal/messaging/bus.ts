@@ -7,7 +7,8 @@
  */
 import { Effect, Exit, Schema } from "effect"
 import * as Message from "../../Message.js"
-import type * as Publisher from "../../Publisher.js"
+import * as Publisher from "../../Publisher.js"
+import * as Subscriber from "../../Subscriber.js"
 import type { Received } from "./consumer.js"
 
 /** The schemas of a bus, by type name. */
@@ -44,15 +45,38 @@ export const marshal = (
   )
 }
 
-/** Marshals and publishes one value to the bus's topic, in a span named `span`; returns its entry id. */
-export const sender =
-  (publisher: Publisher.Service, definitions: Definitions, topic: string, span: string) =>
-  (name: string, value: unknown): Effect.Effect<string, Message.MessagingError> =>
-    marshal(definitions, topic, name, value).pipe(
-      Effect.flatMap((message) => publisher.publish(topic, message)),
-      Effect.map((ids) => ids[0] as string),
-      Effect.withSpan(span, { attributes: { topic, name } })
-    )
+/** What both buses do: send values of their types to the topic, and run typed handlers on it. */
+export interface BusCore {
+  readonly send: (name: string, value: unknown) => Effect.Effect<string, Message.MessagingError>
+  readonly consume: <E, R>(
+    handlers: Readonly<Record<string, Handler<any, E, R> | undefined>>,
+    options: Subscriber.ConsumeOptions
+  ) => Effect.Effect<never, never, R>
+}
+
+/**
+ * The core of a bus on `topic`: `send` marshals and publishes (in a span named `span`) and returns the entry id;
+ * `consume` dispatches to the handlers (see {@link dispatch}).
+ */
+export const make = (
+  topic: string,
+  definitions: Definitions,
+  span: string,
+  skipUnhandled: boolean
+): Effect.Effect<BusCore, never, Publisher.Publisher | Subscriber.Subscriber> =>
+  Effect.gen(function* () {
+    const publisher = yield* Publisher.Publisher
+    const subscriber = yield* Subscriber.Subscriber
+    return {
+      send: (name, value) =>
+        marshal(definitions, topic, name, value).pipe(
+          Effect.flatMap((message) => publisher.publish(topic, message)),
+          Effect.map((ids) => ids[0] as string),
+          Effect.withSpan(span, { attributes: { topic, name } })
+        ),
+      consume: (handlers, options) => subscriber.consume(topic, dispatch(definitions, handlers, skipUnhandled), options)
+    }
+  })
 
 /**
  * The consumer's handler for a bus: decodes each message with the schema its type names and runs that type's handler.
