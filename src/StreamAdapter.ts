@@ -60,6 +60,16 @@ export interface Item<A> {
 }
 
 /**
+ * A group's items and its position at the moment they were read.
+ *
+ * @since 0.1.0
+ */
+export interface Snapshot<A> {
+  readonly items: ReadonlyArray<Item<A>>
+  readonly position: Position
+}
+
+/**
  * A stored item: what `set` returns, with whether it was created or updated and the group's version after it.
  *
  * @since 0.1.0
@@ -153,6 +163,14 @@ export interface Stream<A> {
     groupId: string,
     options?: { readonly onInvalid?: "skip" | "fail" | undefined }
   ) => Effect.Effect<ReadonlyArray<Item<A>>, StreamAdapterError>
+  /**
+   * The group's items and its position, read together (one transaction): subscribe with `after: position` to follow
+   * the group from exactly that state, missing nothing and repeating nothing.
+   */
+  readonly snapshot: (
+    groupId: string,
+    options?: { readonly onInvalid?: "skip" | "fail" | undefined }
+  ) => Effect.Effect<Snapshot<A>, StreamAdapterError>
   /**
    * The groups that have items, or had some and were not cleared. The index is written next to the group (its own
    * cluster slot), when a group gets its first item and when it is cleared.
@@ -352,32 +370,48 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             : Effect.asSome(Effect.fromResult(decodeText(groupId, id, reply[3] ?? "")))
         )
 
+      /** A group's stored items, decoded; those that do not decode are left out with a warning, or fail. */
+      const decodeGroup = (groupId: string, fields: Record<string, string>, onInvalid: "skip" | "fail" | undefined) => {
+        const items: Array<Item<A>> = []
+        const invalid: Array<StreamAdapterError> = []
+        for (const id in fields) {
+          const decoded = decodeText(groupId, id, fields[id] as string)
+          if (Result.isSuccess(decoded)) items.push({ id, data: decoded.success })
+          else invalid.push(decoded.failure)
+        }
+        const firstInvalid = invalid[0]
+        if (firstInvalid === undefined) return Effect.succeed(items)
+        if (onInvalid === "fail") return Effect.fail(firstInvalid)
+        const ids = invalid.map((e) => e.id).join(", ")
+        return Effect.as(
+          Effect.logWarning(`StreamAdapter: ${invalid.length} item(s) of ${name}/${groupId} do not decode: ${ids}`),
+          items
+        )
+      }
+
       const getGroup = (groupId: string, groupOptions?: { readonly onInvalid?: "skip" | "fail" | undefined }) =>
         redis
           .use("hgetall", (client) => client.hgetall(keysOf(groupId).items))
           .pipe(
             Effect.mapError(fromRedis(groupId)),
-            Effect.flatMap((fields) => {
-              const items: Array<Item<A>> = []
-              const invalid: Array<StreamAdapterError> = []
-              for (const id in fields) {
-                const decoded = decodeText(groupId, id, fields[id] as string)
-                if (Result.isSuccess(decoded)) items.push({ id, data: decoded.success })
-                else invalid.push(decoded.failure)
-              }
-              const firstInvalid = invalid[0]
-              if (firstInvalid === undefined) return Effect.succeed(items)
-              if (groupOptions?.onInvalid === "fail") return Effect.fail(firstInvalid)
-              return Effect.as(
-                Effect.logWarning(
-                  `StreamAdapter: ${invalid.length} item(s) of ${name}/${groupId} do not decode and are left out: ${invalid
-                    .map((e) => e.id)
-                    .join(", ")}`
-                ),
-                items
-              )
+            Effect.flatMap((fields) => decodeGroup(groupId, fields, groupOptions?.onInvalid))
+          )
+
+      const snapshot = (groupId: string, groupOptions?: { readonly onInvalid?: "skip" | "fail" | undefined }) => {
+        const keys = keysOf(groupId)
+        return redis
+          .use("snapshot", (client) => client.multi().hgetall(keys.items).hmget(keys.meta, "epoch", "version").exec())
+          .pipe(
+            Effect.mapError(fromRedis(groupId)),
+            Effect.flatMap((results) => {
+              const fields = (results?.[0]?.[1] ?? {}) as Record<string, string>
+              const [epoch, version] = (results?.[1]?.[1] ?? []) as Array<string | null>
+              // a group never written is at the empty position: a subscription from it gets the group's first events
+              const position: Position = { epoch: epoch ?? "", version: Number(version ?? 0) }
+              return Effect.map(decodeGroup(groupId, fields, groupOptions?.onInvalid), (items) => ({ items, position }))
             })
           )
+      }
 
       const listGroups = redis.use("smembers", (client) => client.smembers(indexKey)).pipe(Effect.mapError(fromRedis()))
 
@@ -458,6 +492,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         set,
         delete: remove,
         getGroup,
+        snapshot,
         listGroups,
         clear,
         query,

@@ -38,12 +38,17 @@ const withOtherInstance = <A, E, R>(
     )
   )
 
-/** Collects a subscription's events into a queue, from a fiber of its own; waits until it is subscribed. */
-const collect = (events: Stream.Stream<StreamAdapter.ChangeEvent<Task>, StreamAdapter.StreamAdapterError>) =>
+/**
+ * Follows a group (or one of its items) from its current state: takes a snapshot, subscribes after its position, and
+ * collects the events into a queue from a fiber of its own.
+ */
+const follow = (tasks: StreamAdapter.Stream<Task>, groupId: string, id?: string) =>
   Effect.gen(function* () {
+    const { position } = yield* tasks.snapshot(groupId)
     const received = yield* Queue.unbounded<StreamAdapter.ChangeEvent<Task>>()
-    const fiber = yield* Effect.forkChild(Stream.runForEach(events, (event) => Queue.offer(received, event)))
-    yield* Effect.sleep("100 millis")
+    const fiber = yield* Effect.forkChild(
+      Stream.runForEach(tasks.subscribe({ groupId, id, after: position }), (event) => Queue.offer(received, event))
+    )
     return { received, fiber }
   })
 
@@ -65,7 +70,7 @@ forEachTarget("StreamAdapter", (it, target) => {
         const tasks = yield* tasksOn(keyPrefix)
         yield* withOtherInstance(keyPrefix, (other) =>
           Effect.gen(function* () {
-            const { received, fiber } = yield* collect(other.subscribe({ groupId: "board" }))
+            const { received, fiber } = yield* follow(other, "board")
             const created = yield* tasks.set("board", "t1", task("write tests"))
             const updated = yield* tasks.set("board", "t1", task("write more tests", 2))
             assert.deepStrictEqual(yield* tasks.delete("board", "t1"), Option.some(task("write more tests", 2)))
@@ -95,7 +100,7 @@ forEachTarget("StreamAdapter", (it, target) => {
     Effect.gen(function* () {
       const keyPrefix = RedisServer.uniquePrefix("sa")
       const tasks = yield* tasksOn(keyPrefix)
-      const { received, fiber } = yield* collect(tasks.subscribe({ groupId: "g" }))
+      const { received, fiber } = yield* follow(tasks, "g")
       const writes = (handle: StreamAdapter.Stream<Task>, from: number) =>
         Effect.forEach(
           Array.from({ length: 10 }, (_, i) => from + i),
@@ -125,12 +130,9 @@ forEachTarget("StreamAdapter", (it, target) => {
     Effect.gen(function* () {
       const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
       yield* tasks.set("g", "first", task("first"))
-      const listener = yield* Effect.forkChild(
-        tasks.subscribe({ groupId: "g" }).pipe(Stream.take(1), Stream.runCollect)
-      )
-      yield* Effect.sleep("100 millis")
+      const { position } = yield* tasks.snapshot("g")
       yield* tasks.set("g", "second", task("second"))
-      const [seen] = yield* Fiber.join(listener)
+      const [seen] = yield* tasks.subscribe({ groupId: "g", after: position }).pipe(Stream.take(1), Stream.runCollect)
       assert.strictEqual(seen?.type, "create")
       // away: 100 changes
       yield* Effect.forEach(
@@ -163,6 +165,29 @@ forEachTarget("StreamAdapter", (it, target) => {
         .subscribe({ groupId: "g", after: first.position })
         .pipe(Stream.take(1), Stream.runCollect)
       assert.deepStrictEqual(reset?.type === "reset" ? reset.reason : undefined, "truncated")
+    })
+  )
+
+  it.effect("a snapshot and a subscription after its position: the state, then exactly the changes after it", () =>
+    Effect.gen(function* () {
+      const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
+      const empty = yield* tasks.snapshot("new-group")
+      assert.deepStrictEqual(empty, { items: [], position: { epoch: "", version: 0 } })
+      // from before the group's first write: its first events, no reset
+      const first = yield* Effect.forkChild(
+        tasks.subscribe({ groupId: "new-group", after: empty.position }).pipe(Stream.take(2), Stream.runCollect)
+      )
+      yield* tasks.set("new-group", "a", task("a"))
+      yield* tasks.set("new-group", "b", task("b"))
+      assert.deepStrictEqual((yield* Fiber.join(first)).map(summary), ["create a a", "create b b"])
+      const snapshot = yield* tasks.snapshot("new-group")
+      assert.deepStrictEqual([...snapshot.items.map((item) => item.id)].sort(), ["a", "b"])
+      yield* tasks.set("new-group", "c", task("c"))
+      const [next] = yield* tasks
+        .subscribe({ groupId: "new-group", after: snapshot.position })
+        .pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(next === undefined ? undefined : summary(next), "create c c")
+      assert.strictEqual(next?.position.version, snapshot.position.version + 1)
     })
   )
 
@@ -226,7 +251,7 @@ forEachTarget("StreamAdapter", (it, target) => {
   it.effect("tricky group names and ids never collide: a group a:b is not group a's item b", () =>
     Effect.gen(function* () {
       const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
-      const { received, fiber } = yield* collect(tasks.subscribe({ groupId: "a" }))
+      const { received, fiber } = yield* follow(tasks, "a")
       const ids = ["b", "x:y", "*", "?", "[", "]", "{tag}", "with space", "ünï 🚀", "a:b"]
       for (const id of ids) yield* tasks.set("a:b", id, task(`in a:b ${id}`))
       for (const id of ids) yield* tasks.set("a", id, task(`in a ${id}`))
@@ -253,7 +278,7 @@ forEachTarget("StreamAdapter", (it, target) => {
   it.effect("an item-level subscription gets that item's changes and custom events, and the group's clears", () =>
     Effect.gen(function* () {
       const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
-      const { received, fiber } = yield* collect(tasks.subscribe({ groupId: "g", id: "mine" }))
+      const { received, fiber } = yield* follow(tasks, "g", "mine")
       yield* tasks.set("g", "other", task("other"))
       yield* tasks.set("g", "mine", task("mine"))
       yield* tasks.send({ groupId: "g" }, { type: "group-wide" })
@@ -312,8 +337,9 @@ forEachTarget("StreamAdapter", (it, target) => {
     Effect.gen(function* () {
       const topology = yield* TestTopology
       const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
+      const { received, fiber } = yield* follow(tasks, "g")
       yield* tasks.set("g", "before", task("before"))
-      const { received, fiber } = yield* collect(tasks.subscribe({ groupId: "g" }))
+      assert.strictEqual(summary(yield* Queue.take(received)), "create before before") // subscribed
       yield* topology.killAll
       yield* topology.startAll
       // the data is gone; the first write after the restart starts a new epoch

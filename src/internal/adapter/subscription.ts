@@ -31,7 +31,7 @@ export interface RawEvent {
   readonly reason?: "restarted" | "truncated"
 }
 
-/** A position in a group's history: the epoch and the last version seen. */
+/** A position in a group's history: the epoch and the last version seen (epoch empty: before the group's first write). */
 export interface Position {
   readonly epoch: string
   readonly version: number
@@ -127,7 +127,7 @@ export const subscribe = (options: SubscriptionOptions): Stream.Stream<RawEvent,
       const start: Array<RawEvent> = []
       if (options.after === undefined) {
         position = now ?? { epoch: "", version: 0 }
-      } else if (now !== undefined && now.epoch !== options.after.epoch) {
+      } else if (now !== undefined && options.after.epoch !== "" && now.epoch !== options.after.epoch) {
         start.push(reset(now, "restarted"))
       } else {
         position = options.after
