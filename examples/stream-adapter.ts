@@ -1,9 +1,8 @@
 /**
- * `npm run example:live`: a real-time board. One instance writes tasks, another one's subscriber sees every change
- * live; the subscriber disconnects, misses changes, and resumes from the last position it saw, missing nothing; then a
- * query over the board.
+ * `npm run example:live`: a real-time board. Another instance loads the board and follows every change from that
+ * state; a subscriber that was away resumes from the last position it saw, missing nothing; then a query.
  */
-import { Console, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { Console, Deferred, Effect, Fiber, Layer, Schema, Stream } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
 import * as StreamAdapter from "../src/StreamAdapter.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
@@ -19,20 +18,23 @@ const describe = (event: StreamAdapter.ChangeEvent<typeof Task.Type>) =>
 const program = Effect.gen(function* () {
   const board = (yield* StreamAdapter.StreamAdapter).stream(Tasks)
 
-  // another instance of the application, on its own connection, watches the board
+  // another instance of the application, on its own connection, loads the board and follows it from that state
+  const loaded = yield* Deferred.make<void>()
   const watcher = yield* Effect.forkChild(
     Effect.flatMap(StreamAdapter.StreamAdapter, (adapter) =>
-      adapter
-        .stream(Tasks)
-        .subscribe({ groupId: "board" })
-        .pipe(
+      Effect.gen(function* () {
+        const other = adapter.stream(Tasks)
+        const { items, position } = yield* other.snapshot("board")
+        yield* Console.log(`  [other instance] loaded ${items.length} tasks at v${position.version}`)
+        yield* Deferred.succeed(loaded, undefined)
+        yield* other.subscribe({ groupId: "board", after: position }).pipe(
           Stream.take(3),
-          Stream.runForEach((event) => Console.log(`  [other instance] ${describe(event)}`)),
-          Effect.as(undefined)
+          Stream.runForEach((event) => Console.log(`  [other instance] ${describe(event)}`))
         )
+      })
     ).pipe(Effect.provide(OtherInstance))
   )
-  yield* Effect.sleep("100 millis")
+  yield* Deferred.await(loaded)
   yield* board.set("board", "t1", { title: "write the README", priority: 2, done: false })
   const last = yield* board.set("board", "t1", { title: "write the README", priority: 2, done: true })
   yield* board.set("board", "t2", { title: "ship it", priority: 1, done: false })
