@@ -489,11 +489,19 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const readDecoded = <A>(
       token: string,
       after: string | undefined,
-      decode: (definition: AnyDefinition) => (item: unknown) => Result.Result<A, string>
+      decode: (definition: AnyDefinition) => (item: unknown) => Result.Result<A, string>,
+      expectedName?: string
     ): Stream.Stream<Entry<A>, ResumableStreamError> =>
       Stream.unwrap(
         Effect.gen(function* () {
           const payload = yield* verify(token)
+          if (expectedName !== undefined && payload.name !== expectedName) {
+            return yield* fail(
+              "InvalidToken",
+              `the token is for a stream "${payload.name}", not "${expectedName}"`,
+              payload.runId
+            )
+          }
           if (after !== undefined && !isEntryId(after)) {
             return yield* fail("InvalidOffset", "`after` must be an entry id such as 1700000000000-0", payload.runId)
           }
@@ -539,12 +547,17 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       resumeOptions?: { readonly after?: string | undefined }
     ): Stream.Stream<Entry<A>, ResumableStreamError> => {
       const decodeChunk = Schema.decodeUnknownExit(definition.chunk)
-      return readDecoded(token, resumeOptions?.after, () => (item) => {
-        const decoded = decodeChunk(item)
-        return Exit.isSuccess(decoded)
-          ? Result.succeed(decoded.value)
-          : Result.fail(`a stored chunk does not match the schema: ${Cause.pretty(decoded.cause)}`)
-      })
+      return readDecoded(
+        token,
+        resumeOptions?.after,
+        () => (item) => {
+          const decoded = decodeChunk(item)
+          return Exit.isSuccess(decoded)
+            ? Result.succeed(decoded.value)
+            : Result.fail(`a stored chunk does not match the schema: ${Cause.pretty(decoded.cause)}`)
+        },
+        definition.name
+      )
     }
 
     const cancel = Effect.fn("ResumableStream.cancel")(function* (token: string, reason?: string) {

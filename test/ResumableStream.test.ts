@@ -162,6 +162,9 @@ forEachTarget("ResumableStream", (it) => {
             const error = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, bad)))
             assert.strictEqual(error.reason, "InvalidToken", bad)
           }
+          // a valid token of another stream is refused, not read with the wrong chunk schema
+          const otherStream = yield* Effect.flip(Stream.runCollect(streams.resume(Forever, started.token)))
+          assert.strictEqual(otherStream.reason, "InvalidToken")
           return started.token
         })
       )
