@@ -1,12 +1,14 @@
 /**
  * `npm run bench [-- filter]`: runs every bench/*.bench.ts (or those whose suite or scenario name contains the
  * filter) against a Redis of its own (REDIS_URL if set, else a redis-server started for the run), prints a table of
- * ours vs raw ioredis with the ratio, and writes bench/results.json. Benches import the library from dist/ (built by
- * `npm run bench`), the JavaScript users run, not the TypeScript sources through tsx's transform.
+ * ours vs raw ioredis with the ratio, and writes bench/results.json. Each bench file runs in a Node process of its own
+ * (one suite's heap and garbage collection never weigh on another's figures). Benches import the library from dist/
+ * (built by `npm run bench`), the JavaScript users run, not the TypeScript sources through tsx's transform.
  */
 
-import { readdir, writeFile } from "node:fs/promises"
-import { cpus } from "node:os"
+import { spawn } from "node:child_process"
+import { readdir, readFile, writeFile } from "node:fs/promises"
+import { cpus, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { ManagedRuntime } from "effect"
@@ -23,6 +25,44 @@ const startRedis = async () => {
   return { url: node.url, close: () => runtime.dispose() }
 }
 
+/** In a child process (`BENCH_FILE` set): runs one bench file's scenarios and writes their results to `out`. */
+const runFile = async (file: string, url: string, out: string) => {
+  const results: Array<Result> = []
+  const notes: Array<string> = []
+  const suite = ((await import(join(here, file))) as { default: Suite }).default
+  const { scenarios, close } = await suite.setup(url)
+  try {
+    for (const scenario of scenarios) {
+      const label = `${suite.name}: ${scenario.name}`
+      if (filter !== "" && !label.toLowerCase().includes(filter)) continue
+      process.stderr.write(`running ${label}…\n`)
+      const result = await measure(scenario, rounds)
+      results.push({ ...result, scenario: label })
+      for (const note of scenario.notes?.() ?? []) notes.push(`${label}: ${note}`)
+    }
+  } finally {
+    await close()
+  }
+  await writeFile(out, JSON.stringify({ results, notes }))
+}
+
+/** Runs a bench file in a process of its own, so that no suite's heap or warm-up weighs on another's figures. */
+const runIsolated = (file: string, url: string) =>
+  new Promise<{ results: Array<Result>; notes: Array<string> }>((resolve, reject) => {
+    const out = join(tmpdir(), `bench-${process.pid}-${file}.json`)
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), filter], {
+      env: { ...process.env, BENCH_FILE: file, BENCH_REDIS_URL: url, BENCH_OUT: out },
+      stdio: ["ignore", "inherit", "inherit"]
+    })
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`${file} failed (exit ${code})`))
+      readFile(out, "utf8").then(
+        (text) => resolve(JSON.parse(text) as { results: Array<Result>; notes: Array<string> }),
+        reject
+      )
+    })
+  })
+
 const main = async () => {
   const files = (await readdir(here)).filter((file) => file.endsWith(".bench.ts")).sort()
   const redis = await startRedis()
@@ -30,20 +70,9 @@ const main = async () => {
   const notes: Array<string> = []
   try {
     for (const file of files) {
-      const suite = ((await import(join(here, file))) as { default: Suite }).default
-      const { scenarios, close } = await suite.setup(redis.url)
-      try {
-        for (const scenario of scenarios) {
-          const label = `${suite.name}: ${scenario.name}`
-          if (filter !== "" && !label.toLowerCase().includes(filter)) continue
-          process.stderr.write(`running ${label}…\n`)
-          const result = await measure(scenario, rounds)
-          results.push({ ...result, scenario: label })
-          for (const note of scenario.notes?.() ?? []) notes.push(`${label}: ${note}`)
-        }
-      } finally {
-        await close()
-      }
+      const outcome = await runIsolated(file, redis.url)
+      results.push(...outcome.results)
+      notes.push(...outcome.notes)
     }
   } finally {
     await redis.close()
@@ -62,7 +91,8 @@ const main = async () => {
   await writeFile(join(here, "results.json"), `${JSON.stringify(results, null, 2)}\n`)
 }
 
-main().then(
+const child = process.env.BENCH_FILE
+;(child === undefined ? main() : runFile(child, process.env.BENCH_REDIS_URL ?? "", process.env.BENCH_OUT ?? "")).then(
   () => process.exit(0),
   (error) => {
     console.error(error)
