@@ -21,7 +21,7 @@ import type { Written } from "./internal/subjects/core.js"
 import * as Core from "./internal/subjects/core.js"
 import { fromRedis, type SubjectStorageError } from "./internal/subjects/error.js"
 import * as Handle from "./internal/subjects/handle.js"
-import { fromSchema, json, parseField, type PropertyRef, untyped } from "./internal/subjects/property.js"
+import { fieldOf, fromSchema, json, parseField, type PropertyRef, untyped } from "./internal/subjects/property.js"
 
 export { SubjectStorageError, SubjectStorageErrorReason } from "./internal/subjects/error.js"
 export type { Written } from "./internal/subjects/core.js"
@@ -345,7 +345,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         [true, definition.extended ?? {}]
       ] as const) {
         for (const [name, schema] of Object.entries(schemas)) {
-          refs.set(name, { name, extended: kind, field: kind ? `e${name}` : `p${name}`, codec: fromSchema(schema) })
+          refs.set(name, { name, extended: kind, field: fieldOf(name, kind), codec: fromSchema(schema) })
         }
       }
       const resolve = (key: string) => refs.get(key) ?? untyped(key)

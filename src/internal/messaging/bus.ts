@@ -21,10 +21,10 @@ export type Handler<A, E, R> = (value: A, received: Received) => Effect.Effect<v
 export type Handlers<D extends Definitions, E, R> = { readonly [K in keyof D]: Handler<D[K]["Type"], E, R> }
 
 /** The metadata key holding the type name. */
-export const typeKey = "name"
+const typeKey = "name"
 
 /** Marshals `value` of type `name` into a message; fails `InvalidMessage` when it does not match its schema. */
-export const marshal = (
+const marshal = (
   definitions: Definitions,
   topic: string,
   name: string,

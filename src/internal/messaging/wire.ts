@@ -13,7 +13,7 @@
 import type { Message } from "../../Message.js"
 
 /** The suffix of a dead-letter topic. */
-export const deadSuffix = ":dead"
+const deadSuffix = ":dead"
 
 /** The stream key of a topic. */
 export const keyOf = (prefix: string, topic: string): string =>
