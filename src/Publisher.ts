@@ -10,7 +10,6 @@
 import { Context, Effect, Exit, Layer, Metric, type Scope } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as Combiner from "./internal/combiner.js"
-import * as Lua from "./internal/lua.js"
 import * as Scripts from "./internal/messaging/scripts.js"
 import { fieldsOf, keyOf } from "./internal/messaging/wire.js"
 import { fromRedis, type Message, type MessagingError } from "./Message.js"
@@ -71,20 +70,18 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         const topic = (batch[0] as Request).topic
         const args: Array<string | number | Buffer> = [maxLength]
         for (const request of batch) for (const message of request.messages) args.push(...fieldsOf(message))
-        return redis
-          .use(Scripts.publish.name, (client) => Lua.runPromise(client, Scripts.publish, [key], args))
-          .pipe(
-            Effect.tap((ids) => Metric.update(Metric.withAttributes(published, { topic }), ids.length)),
-            Effect.map((ids) => {
-              let offset = 0
-              return batch.map((request) => {
-                const mine = ids.slice(offset, offset + request.messages.length)
-                offset += request.messages.length
-                return Exit.succeed(mine)
-              })
-            }),
-            Effect.catch((error) => Effect.succeed(batch.map(() => Exit.fail(fromRedis(topic)(error)))))
-          )
+        return redis.eval(Scripts.publish, [key], args).pipe(
+          Effect.tap((ids) => Metric.update(Metric.withAttributes(published, { topic }), ids.length)),
+          Effect.map((ids) => {
+            let offset = 0
+            return batch.map((request) => {
+              const mine = ids.slice(offset, offset + request.messages.length)
+              offset += request.messages.length
+              return Exit.succeed(mine)
+            })
+          }),
+          Effect.catch((error) => Effect.succeed(batch.map(() => Exit.fail(fromRedis(topic)(error)))))
+        )
       }
     })
     return {

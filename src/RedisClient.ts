@@ -24,16 +24,19 @@ import {
   Pool,
   type Queue,
   Redacted,
+  Result,
   type Schedule,
   type Scope
 } from "effect"
 import * as PersistenceRedis from "effect/persistence/Redis"
 import { Cluster } from "ioredis"
-import { type Client, type ConnectionSpec, close, open } from "./internal/connection.js"
+import { type Client, type ConnectionSpec, close, open, type Topology } from "./internal/connection.js"
 import { classify } from "./internal/errors.js"
+import * as Lua from "./internal/lua.js"
 import * as PubSub from "./internal/pubsub.js"
 import * as Spec from "./internal/spec.js"
 import type { RedisError } from "./RedisError.js"
+import type * as RedisScript from "./RedisScript.js"
 
 /**
  * A connected ioredis client: `Redis` (single node or Sentinel) or `Cluster`. Both offer the same typed commands.
@@ -90,6 +93,24 @@ export interface Service {
     channels: ReadonlyArray<string>,
     listener: (event: PubSub.PubSubEvent) => void
   ) => Effect.Effect<void, RedisError, Scope.Scope>
+  /**
+   * Runs a script (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`); a failure is a classified `RedisError` whose
+   * `op` is the script's name. On a Cluster the call goes to the node of its keys.
+   */
+  readonly eval: <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<RedisScript.Arg>, Reply>(
+    script: RedisScript.RedisScript<Keys, Args, Reply>,
+    keys: Keys,
+    args: Args
+  ) => Effect.Effect<Reply, RedisError>
+  /**
+   * Runs one script over many key/argument sets with one pipelined round trip per node (on a Cluster the calls are
+   * grouped by the node of their first key, so calls whose keys live on different nodes are fine). Each call
+   * succeeds or fails on its own; the result holds one `Result` per call, in order.
+   */
+  readonly evalMany: <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<RedisScript.Arg>, Reply>(
+    script: RedisScript.RedisScript<Keys, Args, Reply>,
+    calls: ReadonlyArray<readonly [keys: Keys, args: Args]>
+  ) => Effect.Effect<ReadonlyArray<Result.Result<Reply, RedisError>>>
   /** Turns a failure of a direct `client` call (e.g. a pipeline entry) into a classified, scrubbed `RedisError`. */
   readonly classify: (cause: unknown, op: string) => RedisError
 }
@@ -171,10 +192,12 @@ const makeUse =
   <A>(op: string, f: (client: Client) => Promise<A>): Effect.Effect<A, RedisError> =>
     Effect.tryPromise({ try: () => f(client), catch: (cause) => classify(cause, op, secrets) })
 
-const makeDedicatedPool = (spec: ConnectionSpec, max: number) =>
+const makeDedicatedPool = (spec: ConnectionSpec, topology: Topology, max: number) =>
   Effect.gen(function* () {
     const pool: Pool.Pool<Client, RedisError> = yield* Pool.makeWithTTL({
-      acquire: Effect.acquireRelease(open(spec, "dedicated"), (client) => close(client, { graceful: false })).pipe(
+      acquire: Effect.acquireRelease(open(spec, "dedicated", topology), (client) =>
+        close(client, { graceful: false })
+      ).pipe(
         // a dedicated connection that dropped is taken out of the pool at once
         Effect.tap((client) =>
           Effect.sync(() => client.once("end", () => Effect.runFork(Pool.invalidate(pool, client))))
@@ -209,7 +232,13 @@ const callRouted = (client: Client, command: string, args: ReadonlyArray<string>
   return client.call(command, ...args)
 }
 
-const makePersistenceRedis = (service: Service, spec: ConnectionSpec, hub: PubSub.Hub, max: number) => {
+const makePersistenceRedis = (
+  service: Service,
+  spec: ConnectionSpec,
+  topology: Topology,
+  hub: PubSub.Hub,
+  max: number
+) => {
   const wrap = <A, R>(effect: Effect.Effect<A, RedisError, R>) =>
     Effect.mapError(effect, (cause) => new PersistenceRedis.RedisError({ cause }))
   const sendWith =
@@ -224,12 +253,30 @@ const makePersistenceRedis = (service: Service, spec: ConnectionSpec, hub: PubSu
           if (event._tag === "Message") onMessage({ channel: event.channel, message: event.message })
         })
       ).pipe(Effect.as(Effect.never)),
-    connect: wrap(open(spec, "dedicated")).pipe(
+    connect: wrap(open(spec, "dedicated", topology)).pipe(
       Effect.map((client) => ({ send: sendWith(client), close: Effect.sync(() => client.disconnect()) }))
     ),
     pool: { maxConnections: max }
   })
 }
+
+/**
+ * The nodes a Cluster client knows now (connected ones first), for the connections derived from it; none for a
+ * single node or Sentinel, whose connections find the server by themselves.
+ */
+const liveTopology =
+  (client: Client): Topology =>
+  () =>
+    client instanceof Cluster
+      ? client
+          .nodes()
+          .toSorted((a, b) => Number(b.status === "ready") - Number(a.status === "ready"))
+          .flatMap((node) =>
+            node.options.host === undefined || node.options.port === undefined
+              ? []
+              : [{ host: node.options.host, port: node.options.port }]
+          )
+      : []
 
 /**
  * Connects with a resolved spec and builds the service plus `effect/persistence`'s `Redis`, all scoped.
@@ -239,18 +286,33 @@ const makePersistenceRedis = (service: Service, spec: ConnectionSpec, hub: PubSu
 const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
   Effect.gen(function* () {
     const client = yield* Effect.acquireRelease(open(spec, "shared"), (c) => close(c))
-    const dedicated = yield* makeDedicatedPool(spec, maxDedicated)
-    const hub = yield* PubSub.make(Effect.acquireRelease(open(spec, "subscriber"), (c) => close(c)))
+    const topology = liveTopology(client)
+    const dedicated = yield* makeDedicatedPool(spec, topology, maxDedicated)
+    const hub = yield* PubSub.make(Effect.acquireRelease(open(spec, "subscriber", topology), (c) => close(c)))
+    const secrets = spec.common.secrets
     const service: Service = {
       mode: spec.kind,
       client,
-      use: makeUse(client, spec.common.secrets),
+      use: makeUse(client, secrets),
+      eval: (script, keys, args) =>
+        Effect.tryPromise({
+          try: () => Lua.runPromise(client, script, keys, args),
+          catch: (cause) => classify(cause, script.name, secrets)
+        }),
+      evalMany: (script, calls) =>
+        Effect.promise(() => Lua.runMany(client, script, calls)).pipe(
+          Effect.map((outcomes) =>
+            outcomes.map(([error, reply]) =>
+              error === undefined ? Result.succeed(reply as never) : Result.fail(classify(error, script.name, secrets))
+            )
+          )
+        ),
       dedicated,
       subscribe: (...channels) => hub.subscribe(channels),
       listen: hub.listen,
-      classify: (cause, op) => classify(cause, op, spec.common.secrets)
+      classify: (cause, op) => classify(cause, op, secrets)
     }
-    const redis = yield* makePersistenceRedis(service, spec, hub, maxDedicated)
+    const redis = yield* makePersistenceRedis(service, spec, topology, hub, maxDedicated)
     return Context.make(RedisClient, service).pipe(Context.add(PersistenceRedis.Redis, redis))
   })
 

@@ -37,7 +37,7 @@ import {
   Stream
 } from "effect"
 import * as RedisClient from "./RedisClient.js"
-import * as Lua from "./internal/lua.js"
+import * as Outage from "./internal/outage.js"
 import { fail, fromRedis, ResumableStreamError } from "./internal/resumable/error.js"
 import { isSafeName, isSafeRunId, type RunKeys, runKeys } from "./internal/resumable/keys.js"
 import { makeClock, read } from "./internal/resumable/reader.js"
@@ -196,6 +196,7 @@ const chunksAppended = Metric.counter("resumable_stream_chunks_appended", { desc
 
 /** A run produced by this instance. */
 interface LocalRun {
+  readonly runId: string
   readonly keys: RunKeys
   readonly generation: string
   fiber: Fiber.Fiber<void> | undefined
@@ -247,6 +248,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const pageSize = options.readPageSize ?? 500
     const appendBuffer = options.appendBuffer ?? 10_000
     const producerId = randomUUID()
+    /** Local runs by their meta key (a run id may be reused by another stream). */
     const localRuns = new Map<string, LocalRun>()
 
     const keysOf = (name: string, runId: string) => runKeys(prefix, name, runId)
@@ -280,18 +282,19 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     // ---- producing ----
 
     const finishRun = (run: LocalRun, runId: string, generation: string, terminal: Terminal) =>
-      Lua.run(
-        redis.client,
-        Scripts.finish,
-        [run.keys.stream, run.keys.meta],
-        [generation, terminal.status, JSON.stringify(terminal), Duration.toMillis(completedTtl), run.keys.channel]
-      ).pipe(
-        Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 6, while: (e) => e.isRetryable }),
-        Effect.mapError(fromRedis(runId)),
-        Effect.flatMap((reply) =>
-          Scripts.isRefusal(reply) ? Effect.fail(refusalError(reply, runId)) : Effect.succeed(reply[0])
+      redis
+        .eval(
+          Scripts.finish,
+          [run.keys.stream, run.keys.meta],
+          [generation, terminal.status, JSON.stringify(terminal), Duration.toMillis(completedTtl), run.keys.channel]
         )
-      )
+        .pipe(
+          Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 6, while: (e) => e.isRetryable }),
+          Effect.mapError(fromRedis(runId)),
+          Effect.flatMap((reply) =>
+            Scripts.isRefusal(reply) ? Effect.fail(refusalError(reply, runId)) : Effect.succeed(reply[0])
+          )
+        )
 
     /** The writer's error that means the run was ended by someone else (no marker to write), if any. */
     const endedElsewhereBy = (exit: Exit.Exit<void, unknown>): ResumableStreamError | undefined => {
@@ -326,18 +329,19 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const launch = <I, A, E, R>(definition: Definition<I, A, E, R>, input: I, runId: string, liveEncoded: boolean) =>
       Effect.gen(function* () {
         const keys = keysOf(definition.name, runId)
-        const claimed = yield* Lua.run(
-          redis.client,
-          Scripts.claim,
-          [keys.meta],
-          [
-            producerId,
-            Duration.toMillis(maxLifetime) + Duration.toMillis(completedTtl),
-            Duration.toMillis(producerTimeout)
-          ]
-        ).pipe(Effect.mapError(fromRedis(runId)))
+        const claimed = yield* redis
+          .eval(
+            Scripts.claim,
+            [keys.meta],
+            [
+              producerId,
+              Duration.toMillis(maxLifetime) + Duration.toMillis(completedTtl),
+              Duration.toMillis(producerTimeout)
+            ]
+          )
+          .pipe(Effect.mapError(fromRedis(runId)))
         if (Scripts.isRefusal(claimed)) return yield* refusalError(claimed, runId)
-        const run: LocalRun = { keys, generation: String(claimed[0]), fiber: undefined, stoppedBy: undefined }
+        const run: LocalRun = { runId, keys, generation: String(claimed[0]), fiber: undefined, stoppedBy: undefined }
         const live = yield* Queue.unbounded<Entry<unknown>, ResumableStreamError | Cause.Done>()
         let timedOut = false
         // the runner, then its writer's close (what it appended is written before the end marker)
@@ -383,7 +387,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         const runner = body.pipe(
           Effect.onExit((exit) =>
             Effect.gen(function* () {
-              localRuns.delete(runId)
+              localRuns.delete(keys.meta)
               const endedElsewhere = run.stoppedBy ?? endedElsewhereBy(exit)
               if (endedElsewhere !== undefined) {
                 // cancelled, fenced or expired: whoever ended the run wrote its marker
@@ -399,7 +403,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
           Effect.asVoid,
           Effect.catchCause(() => Effect.void)
         )
-        localRuns.set(runId, run)
+        localRuns.set(keys.meta, run)
         run.fiber = yield* Effect.forkIn(runner, layerScope)
         yield* Metric.update(runsStarted, 1)
         const stream = Stream.fromQueue(live).pipe(Stream.ensuring(Queue.shutdown(live)))
@@ -432,25 +436,25 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     }
 
     // one heartbeat loop for every local run: refreshes heartbeats, and stops runners ended elsewhere
+    // (one pipelined call per node: on a Cluster, runs live on different masters)
+    const heartbeatOutage = Outage.make("ResumableStream heartbeat")
     const beat = Effect.gen(function* () {
-      const runs = Array.from(localRuns.entries())
+      const runs = Array.from(localRuns.values())
       if (runs.length === 0) return
-      const replies = yield* Effect.promise(() =>
-        Lua.runPipeline(
-          redis.client,
-          Scripts.heartbeat,
-          runs.map(([, run]) => [[run.keys.meta], [run.generation]] as const)
-        ).catch(() => [])
+      const replies = yield* redis.evalMany(
+        Scripts.heartbeat,
+        runs.map((run) => [[run.keys.meta], [run.generation]] as const)
       )
+      const failure = replies.find(Result.isFailure)
+      yield* failure === undefined ? heartbeatOutage.succeeded : heartbeatOutage.failed(failure.failure)
       yield* Effect.forEach(
         replies,
-        ([error, reply], index) => {
-          const entry = runs[index]
-          if (error !== null || reply === "running" || entry === undefined) return Effect.void
-          const [runId, run] = entry
+        (reply, index) => {
+          const run = runs[index]
+          if (Result.isFailure(reply) || reply.success === "running" || run === undefined) return Effect.void
           const refusal: Scripts.Refusal =
-            reply === "FENCED" || reply === "GONE" ? [reply] : ["FINISHED", reply ?? "unknown"]
-          run.stoppedBy = refusalError(refusal, runId)
+            reply.success === "FENCED" || reply.success === "GONE" ? [reply.success] : ["FINISHED", reply.success]
+          run.stoppedBy = refusalError(refusal, run.runId)
           return run.fiber === undefined ? Effect.void : Fiber.interrupt(run.fiber)
         },
         { discard: true }
@@ -564,17 +568,18 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       const payload = yield* verify(token)
       const keys = keysOf(payload.name, payload.runId)
       const terminal: Terminal = { status: "cancelled", ...(reason === undefined ? {} : { reason }) }
-      const reply = yield* Lua.run(
-        redis.client,
-        Scripts.finish,
-        [keys.stream, keys.meta],
-        ["", "cancelled", JSON.stringify(terminal), Duration.toMillis(completedTtl), keys.channel]
-      ).pipe(Effect.mapError(fromRedis(payload.runId)))
+      const reply = yield* redis
+        .eval(
+          Scripts.finish,
+          [keys.stream, keys.meta],
+          ["", "cancelled", JSON.stringify(terminal), Duration.toMillis(completedTtl), keys.channel]
+        )
+        .pipe(Effect.mapError(fromRedis(payload.runId)))
       if (Scripts.isRefusal(reply)) {
         const error = refusalError(reply, payload.runId)
         if (error.reason !== "Cancelled") return yield* error
       }
-      const local = localRuns.get(payload.runId)
+      const local = localRuns.get(keys.meta)
       if (local !== undefined) {
         local.stoppedBy = fail("Cancelled", `the run was cancelled${reason ? `: ${reason}` : ""}`, payload.runId)
         if (local.fiber !== undefined) yield* Fiber.interrupt(local.fiber)

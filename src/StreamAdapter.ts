@@ -22,7 +22,7 @@ import * as Query from "./internal/adapter/query.js"
 import * as Scripts from "./internal/adapter/scripts.js"
 import { type Position, type RawEvent, subscribe } from "./internal/adapter/subscription.js"
 import * as Combiner from "./internal/combiner.js"
-import * as Lua from "./internal/lua.js"
+import type * as RedisScript from "./RedisScript.js"
 import type { RedisError } from "./RedisError.js"
 
 export { StreamAdapterError, StreamAdapterErrorReason } from "./internal/adapter/error.js"
@@ -284,19 +284,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
       const write = <Args extends ReadonlyArray<string | number>, Reply>(
         groupId: string,
-        self: Lua.Script<[string, string, string], readonly [string, number, string, ...Args], Reply>,
+        self: RedisScript.RedisScript<[string, string, string], readonly [string, number, string, ...Args], Reply>,
         args: Args
       ) => {
         const keys = keysOf(groupId)
         return redis
-          .use(self.name, (client) =>
-            Lua.runPromise(client, self, [keys.items, keys.log, keys.meta], [
-              keys.channel,
-              logLength,
-              randomUUID(),
-              ...args
-            ] as const)
-          )
+          .eval(self, [keys.items, keys.log, keys.meta], [keys.channel, logLength, randomUUID(), ...args] as const)
           .pipe(Effect.mapError(fromRedis(groupId)))
       }
 

@@ -3,7 +3,6 @@ import { Effect, Exit, Fiber, Option, Redacted, Schema, Stream } from "effect"
 import { Redis } from "ioredis"
 import * as RedisClient from "../src/RedisClient.js"
 import * as ResumableStream from "../src/ResumableStream.js"
-import * as Lua from "../src/internal/lua.js"
 import * as Scripts from "../src/internal/resumable/scripts.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { all, Boom, Counter, Failing, Forever, testOptions } from "./support/definitions.js"
@@ -435,9 +434,9 @@ forEachTarget("ResumableStream", (it) => {
       const redis = yield* RedisClient.RedisClient
       const prefix = RedisServer.uniquePrefix("rs-idem")
       const keys = [`${prefix}{r}`, `${prefix}{r}:meta`] as const
-      yield* Lua.run(redis.client, Scripts.claim, [keys[1]], ["producer", 60_000, 1000])
+      yield* redis.eval(Scripts.claim, [keys[1]], ["producer", 60_000, 1000])
       const append = (firstSeq: number, data: ReadonlyArray<string>) =>
-        Lua.run(redis.client, Scripts.append, [keys[0], keys[1]], ["1", 1000, `${prefix}:live`, firstSeq, ...data])
+        redis.eval(Scripts.append, [keys[0], keys[1]], ["1", 1000, `${prefix}:live`, firstSeq, ...data])
       const first = yield* append(1, ['"a"', '"b"'])
       const again = yield* append(1, ['"a"', '"b"'])
       assert.deepStrictEqual(again, first)

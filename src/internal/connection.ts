@@ -56,38 +56,74 @@ const roleOptions = (spec: ConnectionSpec, role: Role, retry: RetryStrategy | un
   retryStrategy: retry === undefined ? () => null : retry.retryStrategy
 })
 
+/** A node's address. */
+export interface Address {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Where a Cluster's nodes are now: the nodes the shared client knows from the live topology, then the seeds. The
+ * subscriber and dedicated connections of a Cluster are opened from it, so they find the cluster even when the seed
+ * nodes are gone.
+ */
+export type Topology = () => ReadonlyArray<Address>
+
+const seedAddresses = (nodes: ReadonlyArray<ClusterNode>): Array<Address> =>
+  nodes.flatMap((node) =>
+    typeof node === "object" && node.host !== undefined && node.port !== undefined
+      ? [{ host: node.host, port: node.port }]
+      : []
+  )
+
+/** The live nodes first, then the seeds, each address once. */
+const addressesOf = (spec: ConnectionSpec & { kind: "cluster" }, topology: Topology | undefined): Array<Address> => {
+  const seen = new Set<string>()
+  return [...(topology?.() ?? []), ...seedAddresses(spec.nodes)].filter((address) => {
+    const key = `${address.host}:${address.port}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
 /**
  * The subscriber of a Cluster: PUBLISH reaches every node, so one plain connection to any node hears every channel.
- * On a drop it moves on to the next seed node (the connector reads host and port from the options at each attempt).
+ * On a drop it moves on to the next node of the live topology (the connector reads host and port from the options
+ * at each attempt).
  */
 const clusterSubscriber = (
-  nodes: ReadonlyArray<ClusterNode>,
+  addresses: () => ReadonlyArray<Address>,
   options: NodeOptions,
   retry: RetryStrategy
 ): { client: Client; retry: RetryStrategy } => {
-  const addresses = nodes.flatMap((node) => (typeof node === "object" ? [node] : []))
-  let index = 0
-  const client = new Redis({ ...options, ...addresses[0] } as NodeOptions)
+  let attempt = 0
+  const client = new Redis({ ...options, ...addresses()[0] } as NodeOptions)
   const rotating: RetryStrategy = {
     reset: retry.reset,
     retryStrategy: (times) => {
-      index = (index + 1) % addresses.length
-      Object.assign(client.options, addresses[index])
+      const current = addresses()
+      attempt += 1
+      Object.assign(client.options, current[attempt % current.length])
       return retry.retryStrategy(times)
     }
   }
   return { client, retry: rotating }
 }
 
-const build = (spec: ConnectionSpec, role: Role): { client: Client; retry: RetryStrategy | undefined } => {
+const build = (
+  spec: ConnectionSpec,
+  role: Role,
+  topology: Topology | undefined
+): { client: Client; retry: RetryStrategy | undefined } => {
   const retry = role === "dedicated" ? undefined : fromSchedule(spec.common.reconnect)
   const options = roleOptions(spec, role, retry)
-  if (spec.kind === "cluster" && role === "subscriber" && retry !== undefined) {
-    return clusterSubscriber(spec.nodes, options, retry)
-  }
   if (spec.kind !== "cluster") {
     const client = new Redis({ ...options, sentinelRetryStrategy: options.retryStrategy } as NodeOptions)
     return { client, retry }
+  }
+  if (role === "subscriber" && retry !== undefined) {
+    return clusterSubscriber(() => addressesOf(spec, topology), options, retry)
   }
   const { retryStrategy, enableOfflineQueue, ...nodeOptions } = options
   const clusterOptions: Omit<ClusterOptions, "redisOptions"> & { readonly redisOptions: typeof nodeOptions } = {
@@ -97,17 +133,18 @@ const build = (spec: ConnectionSpec, role: Role): { client: Client; retry: Retry
     clusterRetryStrategy: retryStrategy === undefined || retryStrategy === null ? () => null : retryStrategy,
     slotsRefreshTimeout: Duration.toMillis(spec.common.connectTimeout)
   }
-  return { client: new Cluster([...spec.nodes], clusterOptions), retry }
+  return { client: new Cluster(addressesOf(spec, topology), clusterOptions), retry }
 }
 
 /**
  * Opens a client for `role` and waits until it is ready, or fails with a typed `RedisError` within the connect
- * timeout. The client reconnects on the spec's schedule only after it has been ready once; a failed first connect
+ * timeout. On a Cluster, `topology` gives the nodes to reach (the live ones first); without it, the seeds. The
+ * client reconnects on the spec's schedule only after it has been ready once; a failed first connect
  * is torn down, not left reconnecting in the background.
  */
-export const open = (spec: ConnectionSpec, role: Role): Effect.Effect<Client, RedisError> =>
+export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Effect.Effect<Client, RedisError> =>
   Effect.suspend(() => {
-    const { client, retry } = build(spec, role)
+    const { client, retry } = build(spec, role, topology)
     let ready = false
     // failures reach callers through rejected commands; the last one seen explains a failed connect
     // ("Connection is closed." alone hides a refused socket or a wrong password)

@@ -1,44 +1,21 @@
 /**
- * Lua scripts as typed constants, run with `EVALSHA` and a fallback to `EVAL` when the server does not know the
- * script yet (`NOSCRIPT`: a restarted or new node). Every key a script touches is passed in KEYS, so scripts route
- * correctly on a Cluster as long as their keys share a hash tag.
+ * Running `RedisScript`s on an ioredis client: `EVALSHA` with a fallback to `EVAL` when the server does not know the
+ * script yet (`NOSCRIPT`), one call at a time or many in pipelines grouped by node (a Cluster pipeline must stay on
+ * one node). Only `RedisClient` runs scripts; capabilities call its `eval` and `evalMany`.
  *
  * @internal
  */
-import { createHash } from "node:crypto"
-import { Effect } from "effect"
-import type { ChainableCommander } from "ioredis"
+import { Cluster } from "ioredis"
+import type { Arg, RedisScript } from "../RedisScript.js"
 import type { Client } from "./connection.js"
-import { classify } from "./errors.js"
-import type { RedisError } from "../RedisError.js"
-
-/** An argument of a script: text, a number, or bytes. */
-export type Arg = string | number | Buffer
-
-/** A script with `Keys` (labelled tuple of key names), `Args` (labelled tuple of arguments) and its reply `Reply`. */
-export interface Script<Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply> {
-  readonly name: string
-  readonly lua: string
-  readonly sha: string
-  /** Phantom: the reply type. */
-  readonly _types?: { readonly keys: Keys; readonly args: Args; readonly reply: Reply }
-}
-
-/** Declares a script. The `lua` text should start with a header naming KEYS, ARGV and the reply. */
-export const script =
-  <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>() =>
-  (name: string, lua: string): Script<Keys, Args, Reply> => ({
-    name,
-    lua,
-    sha: createHash("sha1").update(lua).digest("hex")
-  })
+import { slotOf } from "./slot.js"
 
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT")
 
-/** Runs a script once, on `client`, as a Promise; `EVAL`s it when the server answers `NOSCRIPT`. */
+/** Runs a script once on `client`; `EVAL`s it when the server answers `NOSCRIPT`. */
 export const runPromise = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
   client: Client,
-  self: Script<Keys, Args, Reply>,
+  self: RedisScript<Keys, Args, Reply>,
   keys: Keys,
   args: Args
 ): Promise<Reply> =>
@@ -46,46 +23,65 @@ export const runPromise = <Keys extends ReadonlyArray<string>, Args extends Read
     isNoScript(error) ? (client.eval(self.lua, keys.length, ...keys, ...args) as Promise<Reply>) : Promise.reject(error)
   )
 
-/** Runs a script on `client` as an Effect failing with a classified `RedisError`. */
-export const run = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
-  client: Client,
-  self: Script<Keys, Args, Reply>,
-  keys: Keys,
-  args: Args
-): Effect.Effect<Reply, RedisError> =>
-  Effect.tryPromise({ try: () => runPromise(client, self, keys, args), catch: (cause) => classify(cause, self.name) })
-
-/** Adds a script call to a pipeline (`EVALSHA`; use {@link runPipeline} to get the `NOSCRIPT` fallback). */
-export const addTo = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
-  pipeline: ChainableCommander,
-  self: Script<Keys, Args, Reply>,
-  keys: Keys,
-  args: Args
-): ChainableCommander => pipeline.evalsha(self.sha, keys.length, ...keys, ...args)
+/** The outcome of one call of a batch: its reply, or what it failed with. */
+export type Outcome<Reply> = readonly [error: unknown, reply: Reply | undefined]
 
 /**
- * Runs one script over many key/argument sets in one pipelined round trip. Entries the server answered `NOSCRIPT`
- * are run again with `EVAL` (the first call after a node restart). Each result is the reply or the error.
+ * The calls' indexes grouped so that each group can be one pipeline: everything on a single node; on a Cluster, by
+ * the nodes that serve the first key's slot (calls without keys, or whose slot is not mapped yet, go alone).
  */
-export const runPipeline = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
+const groupsOf = (client: Client, firstKeys: ReadonlyArray<string | undefined>): Array<Array<number>> => {
+  if (!(client instanceof Cluster)) return [firstKeys.map((_, index) => index)]
+  const groups = new Map<string, Array<number>>()
+  const alone: Array<Array<number>> = []
+  firstKeys.forEach((key, index) => {
+    const nodes = key === undefined ? undefined : client.slots[slotOf(key)]
+    if (nodes === undefined || nodes.length === 0) return void alone.push([index])
+    const group = nodes.join(",")
+    const members = groups.get(group)
+    if (members === undefined) groups.set(group, [index])
+    else members.push(index)
+  })
+  return [...groups.values(), ...alone]
+}
+
+/**
+ * Runs one script over many key/argument sets: one pipelined round trip per node. Entries the server answered
+ * `NOSCRIPT` are run again with `EVAL`. Each outcome is the reply or the error, in the order of `calls`.
+ */
+export const runMany = async <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
   client: Client,
-  self: Script<Keys, Args, Reply>,
+  self: RedisScript<Keys, Args, Reply>,
   calls: ReadonlyArray<readonly [Keys, Args]>
-): Promise<Array<readonly [Error | null, Reply | undefined]>> => {
-  const pipeline = client.pipeline()
-  for (const [keys, args] of calls) addTo(pipeline, self, keys, args)
-  return pipeline.exec().then((results) =>
-    Promise.all(
-      (results ?? []).map(([error, reply], index): Promise<readonly [Error | null, Reply | undefined]> => {
-        const call = calls[index]
-        if (error === null || !isNoScript(error) || call === undefined) {
-          return Promise.resolve([error, reply as Reply | undefined])
+): Promise<Array<Outcome<Reply>>> => {
+  const outcomes: Array<Outcome<Reply>> = calls.map(() => [undefined, undefined])
+  const runGroup = async (indexes: ReadonlyArray<number>) => {
+    const pipeline = client.pipeline()
+    for (const index of indexes) {
+      const [keys, args] = calls[index] as readonly [Keys, Args]
+      pipeline.evalsha(self.sha, keys.length, ...keys, ...args)
+    }
+    const results = await pipeline.exec().catch((error: unknown) => indexes.map(() => [error, undefined] as const))
+    await Promise.all(
+      indexes.map(async (index, position) => {
+        const [error, reply] = results?.[position] ?? [new Error("no reply in the pipeline"), undefined]
+        if (error === null || error === undefined || !isNoScript(error)) {
+          outcomes[index] = [error ?? undefined, reply as Reply | undefined]
+          return
         }
-        return runPromise(client, self, call[0], call[1]).then(
-          (value) => [null, value] as const,
-          (retryError: Error) => [retryError, undefined] as const
+        const [keys, args] = calls[index] as readonly [Keys, Args]
+        outcomes[index] = await runPromise(client, self, keys, args).then(
+          (value): Outcome<Reply> => [undefined, value],
+          (retryError: unknown): Outcome<Reply> => [retryError, undefined]
         )
       })
     )
+  }
+  await Promise.all(
+    groupsOf(
+      client,
+      calls.map(([keys]) => keys[0])
+    ).map(runGroup)
   )
+  return outcomes
 }

@@ -35,3 +35,12 @@ export const defaultReconnectSchedule: Schedule.Schedule<unknown> = Schedule.min
   Schedule.exponential("50 millis"),
   Schedule.spaced("2 seconds")
 ]).pipe(Schedule.jittered)
+
+/**
+ * The default reconnect schedule behind Sentinel: exponential from 50 ms, capped at 500 ms, jittered, forever. A
+ * failover moves the master within seconds; a short cap finds the new one soon after the sentinels name it.
+ */
+export const sentinelReconnectSchedule: Schedule.Schedule<unknown> = Schedule.min([
+  Schedule.exponential("50 millis"),
+  Schedule.spaced("500 millis")
+]).pipe(Schedule.jittered)

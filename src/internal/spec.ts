@@ -9,7 +9,7 @@ import type { ConnectionOptions as TlsOptions } from "node:tls"
 import { Duration, Redacted, type Schedule } from "effect"
 import type { ClusterNode } from "ioredis"
 import type { CommonSpec, ConnectionSpec, NodeOptions } from "./connection.js"
-import { defaultReconnectSchedule } from "./reconnect.js"
+import { defaultReconnectSchedule, sentinelReconnectSchedule } from "./reconnect.js"
 
 /** A value that may be given plainly or wrapped in `Redacted`. */
 export type Secret = string | Redacted.Redacted<string>
@@ -36,12 +36,16 @@ const defined = <T extends object>(record: T): T =>
   Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as T
 
 /** Resolves the options shared by all modes, with their defaults. */
-export const common = (input: CommonInput, extraSecrets: ReadonlyArray<string | undefined> = []) => {
+export const common = (
+  input: CommonInput,
+  extraSecrets: ReadonlyArray<string | undefined> = [],
+  reconnect: Schedule.Schedule<unknown> = defaultReconnectSchedule
+) => {
   const password = reveal(input.password)
   const spec: CommonSpec = {
     connectTimeout: Duration.fromInputUnsafe(input.connectTimeout ?? "5 seconds"),
     commandTimeout: input.commandTimeout === undefined ? undefined : Duration.fromInputUnsafe(input.commandTimeout),
-    reconnect: input.reconnectSchedule ?? defaultReconnectSchedule,
+    reconnect: input.reconnectSchedule ?? reconnect,
     secrets: [password, ...extraSecrets].filter((s): s is string => s !== undefined && s.length > 0)
   }
   const options: NodeOptions = defined({
@@ -163,7 +167,7 @@ export interface SentinelInput extends CommonInput {
 /** Builds the spec of a connection to the master Sentinel names `name`. */
 export const sentinel = (input: SentinelInput): ConnectionSpec => {
   const sentinelPassword = reveal(input.sentinelPassword)
-  const { spec, options } = common(input, [sentinelPassword])
+  const { spec, options } = common(input, [sentinelPassword], sentinelReconnectSchedule)
   return {
     kind: "sentinel",
     common: spec,
@@ -175,6 +179,8 @@ export const sentinel = (input: SentinelInput): ConnectionSpec => {
       sentinelPassword,
       sentinelTLS: options.tls,
       enableTLSForSentinelMode: options.tls === undefined ? undefined : true,
+      // the sentinels announce a new master (+switch-master): reconnect to it at once
+      failoverDetector: true,
       db: input.db
     })
   }

@@ -14,11 +14,12 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Context, Effect, Layer, Schedule, Schema, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Schedule, Schema, type Scope } from "effect"
 import type * as PersistenceRedis from "effect/persistence/Redis"
 import { parseUrl } from "../internal/spec.js"
 import * as RedisClient from "../RedisClient.js"
 import type { RedisError } from "../RedisError.js"
+import * as Cli from "./internal/cli.js"
 import { freePort, onPath, run, type ServerProcess, startServer, stopServer } from "./internal/process.js"
 
 /**
@@ -48,6 +49,8 @@ export interface Node {
   readonly stop: Effect.Effect<void, RedisServerError>
   /** Starts the process again on the same port (a no-op when it runs). Its data is gone: nothing is persisted. */
   readonly start: Effect.Effect<void, RedisServerError>
+  /** Whether the process runs now (always true for an external server or a container). */
+  readonly running: Effect.Effect<boolean>
 }
 
 /**
@@ -58,16 +61,25 @@ export interface Node {
 export class RedisServer extends Context.Service<RedisServer, Node>()("effect-redis-streams/testing/RedisServer") {}
 
 /**
- * A Redis Cluster of several masters (no replicas), for the scope of a layer.
+ * A Redis Cluster, for the scope of a layer: its nodes (masters and replicas as created; after a failover the roles
+ * differ, ask {@link RedisCluster} `masters`) and questions about its current state.
  *
  * @since 0.1.0
  */
 export class RedisCluster extends Context.Service<
   RedisCluster,
   {
+    /** Every node, the initial masters first. */
     readonly nodes: ReadonlyArray<Node>
-    /** Waits until every node reports `cluster_state:ok` (after a node restart, say). */
+    /**
+     * Waits until every running node reports `cluster_state:ok` and every slot is served by a master that runs
+     * (after a failover or a node restart, say).
+     */
     readonly awaitHealthy: Effect.Effect<void, RedisServerError>
+    /** The nodes that are masters now, as the running nodes see it. */
+    readonly masters: Effect.Effect<ReadonlyArray<Node>, RedisServerError>
+    /** The node that serves `key`'s slot now. */
+    readonly masterOf: (key: string) => Effect.Effect<Node, RedisServerError>
   }
 >()("effect-redis-streams/testing/RedisCluster") {}
 
@@ -84,7 +96,8 @@ const uncontrolled = (host: string, port: number, what: string): Node => ({
   controllable: false,
   kill: notControllable(what),
   stop: notControllable(what),
-  start: notControllable(what)
+  start: notControllable(what),
+  running: Effect.succeed(true)
 })
 
 /** A node whose process this module runs; released (killed) with the scope. */
@@ -95,9 +108,11 @@ const managedNode = (
 ): Effect.Effect<Node, RedisServerError, Scope.Scope> =>
   Effect.gen(function* () {
     let current: ServerProcess | undefined
+    const isRunning = () =>
+      current !== undefined && current.child.exitCode === null && current.child.signalCode === null
     const start = Effect.tryPromise({
       try: async () => {
-        if (current !== undefined && current.child.exitCode === null && current.child.signalCode === null) return
+        if (isRunning()) return
         current = await startServer(port, args, options)
       },
       catch: failure(`starting redis-server on port ${port}`)
@@ -114,7 +129,8 @@ const managedNode = (
       controllable: true,
       kill: halt("SIGKILL"),
       stop: halt("SIGTERM"),
-      start
+      start,
+      running: Effect.sync(isRunning)
     }
   })
 
@@ -181,30 +197,51 @@ const tempDir = (prefix: string) =>
     (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
   )
 
-const clusterState = (node: Node) =>
-  Effect.tryPromise({
-    try: () => run("redis-cli", ["-h", node.host, "-p", String(node.port), "cluster", "info"]),
-    catch: failure("cluster info")
-  })
+const ask = (node: Node, ...command: ReadonlyArray<string>) =>
+  Effect.tryPromise({ try: () => Cli.ask(node, ...command), catch: failure(`${command.join(" ")} on ${node.port}`) })
 
-const awaitHealthy = (nodes: ReadonlyArray<Node>) =>
-  Effect.forEach(nodes, clusterState).pipe(
-    Effect.flatMap((infos) =>
-      infos.every((info) => info.includes("cluster_state:ok"))
-        ? Effect.void
-        : Effect.fail(new RedisServerError({ message: "cluster not healthy yet" }))
+const runningNodes = (nodes: ReadonlyArray<Node>) => Effect.filter(nodes, (node) => node.running)
+
+/** Retries `check` every 100 ms for up to `seconds`, failing with `what` when it never holds. */
+const awaitCondition = <A>(what: string, seconds: number, check: Effect.Effect<A | undefined, RedisServerError>) =>
+  check.pipe(
+    Effect.flatMap((value) =>
+      value === undefined ? Effect.fail(new RedisServerError({ message: `${what}: not yet` })) : Effect.succeed(value)
     ),
-    Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 200 })
+    Effect.retry({ schedule: Schedule.spaced("100 millis"), times: seconds * 10 })
   )
 
+/** What the running nodes agree on: the masters that serve slots (all 16384 of them), or undefined. */
+const clusterView = (nodes: ReadonlyArray<Node>) =>
+  Effect.gen(function* () {
+    const running = yield* runningNodes(nodes)
+    const infos = yield* Effect.forEach(running, (node) => ask(node, "cluster", "info"))
+    if (!infos.every((info) => Cli.fields(info).get("cluster_state") === "ok")) return undefined
+    const first = running[0]
+    if (first === undefined) return undefined
+    const states = Cli.clusterNodes(yield* ask(first, "cluster", "nodes"))
+    const serving = states.filter((state) => state.master && !state.failed && state.slots.length > 0)
+    const covered = serving.reduce((sum, state) => sum + state.slots.reduce((n, [from, to]) => n + to - from + 1, 0), 0)
+    const masters = serving.flatMap((state) => nodes.filter((node) => node.port === state.port))
+    const live = yield* Effect.forEach(masters, (node) => node.running)
+    return covered === 16384 && live.every(Boolean) ? { masters, states: serving } : undefined
+  })
+
 /**
- * A Redis Cluster of `masters` nodes (default 3), created with `redis-cli --cluster create`, each node a
- * `redis-server` process on a free port (`args` added to its command line), its data folder removed with the scope.
+ * A Redis Cluster of `masters` nodes (default 3) with `replicas` replicas each (default 0), created with
+ * `redis-cli --cluster create`, each node a `redis-server` process on a free port with `cluster-node-timeout`
+ * `nodeTimeout` (default 2 seconds: how long a master may be unreachable before a replica takes over) and `args`
+ * added to its command line, its data folder removed with the scope.
  *
  * @since 0.1.0
  */
 export const layerCluster = (
-  options: { readonly masters?: number | undefined; readonly args?: ReadonlyArray<string> | undefined } = {}
+  options: {
+    readonly masters?: number | undefined
+    readonly replicas?: number | undefined
+    readonly nodeTimeout?: Duration.Input | undefined
+    readonly args?: ReadonlyArray<string> | undefined
+  } = {}
 ): Layer.Layer<RedisCluster, RedisServerError> =>
   Layer.effect(
     RedisCluster,
@@ -214,9 +251,12 @@ export const layerCluster = (
           message: `a cluster needs redis-server and redis-cli on PATH; ${installHelp}`
         })
       }
+      const replicas = options.replicas ?? 0
+      const count = (options.masters ?? 3) * (1 + replicas)
+      const nodeTimeout = Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.nodeTimeout ?? "2 seconds")))
       const dir = yield* tempDir("ers-cluster-")
       const nodes = yield* Effect.forEach(
-        Array.from({ length: options.masters ?? 3 }, (_, i) => i),
+        Array.from({ length: count }, (_, i) => i),
         (i) =>
           spawnNode(
             (port) => [
@@ -225,7 +265,7 @@ export const layerCluster = (
               "--cluster-config-file",
               `nodes-${i}-${port}.conf`,
               "--cluster-node-timeout",
-              "2000",
+              String(nodeTimeout),
               "--dir",
               dir,
               ...(options.args ?? [])
@@ -241,50 +281,147 @@ export const layerCluster = (
             "create",
             ...nodes.map((node) => `${node.host}:${node.port}`),
             "--cluster-replicas",
-            "0",
+            String(replicas),
             "--cluster-yes"
           ]),
         catch: failure("redis-cli --cluster create")
       })
-      yield* awaitHealthy(nodes)
-      return { nodes, awaitHealthy: awaitHealthy(nodes) }
+      const view = awaitCondition("cluster not healthy", 30, clusterView(nodes))
+      const awaitHealthy = Effect.asVoid(view)
+      yield* awaitHealthy
+      if (replicas > 0) {
+        // every replica has its data link up before the cluster is handed out
+        const linked = Effect.gen(function* () {
+          const roles = yield* Effect.forEach(nodes, (node) => ask(node, "info", "replication"))
+          const replicaInfos = roles.map(Cli.fields).filter((info) => info.get("role") === "slave")
+          return replicaInfos.length === count - (options.masters ?? 3) &&
+            replicaInfos.every((info) => info.get("master_link_status") === "up")
+            ? true
+            : undefined
+        })
+        yield* awaitCondition("replicas not in sync", 30, linked)
+      }
+      const masters = Effect.map(view, ({ masters }) => masters)
+      const masterOf = (key: string) =>
+        Effect.gen(function* () {
+          const { states } = yield* view
+          const any = (yield* runningNodes(nodes))[0] as Node
+          const slot = Number((yield* ask(any, "cluster", "keyslot", key)).trim())
+          const owner = states.find((state) => state.slots.some(([from, to]) => slot >= from && slot <= to))
+          const node = nodes.find((candidate) => candidate.port === owner?.port)
+          return node ?? (yield* new RedisServerError({ message: `no master serves slot ${slot}` }))
+        })
+      return { nodes, awaitHealthy, masters, masterOf }
     })
   )
 
 /**
- * A Redis master watched by one Sentinel process (quorum 1), for the scope of a layer.
+ * Redis behind Sentinel, for the scope of a layer: the master and replicas as started, the sentinels watching them,
+ * and the master the sentinels name now (after a failover, another node).
  *
  * @since 0.1.0
  */
 export class RedisSentinel extends Context.Service<
   RedisSentinel,
   {
-    readonly master: Node
-    readonly sentinel: Node
-    /** The name the sentinel knows the master by. */
+    /** The name the sentinels know the master by. */
     readonly name: string
+    /** The node started as the master. */
+    readonly master: Node
+    /** The nodes started as its replicas. */
+    readonly replicas: ReadonlyArray<Node>
+    /** The sentinels. */
+    readonly sentinels: ReadonlyArray<Node>
+    /** The first sentinel. */
+    readonly sentinel: Node
+    /** The node the sentinels name as the master now. */
+    readonly currentMaster: Effect.Effect<Node, RedisServerError>
+    /** Waits until the sentinels name a running master other than `previous` that knows it is the master. */
+    readonly awaitFailover: (previous: Node) => Effect.Effect<Node, RedisServerError>
   }
 >()("effect-redis-streams/testing/RedisSentinel") {}
 
 /**
- * A master `redis-server` and a Sentinel (`redis-server --sentinel`) monitoring it as `mymaster`.
+ * A master with `replicas` replicas (default 0) watched by `sentinels` Sentinel processes (default 1; quorum: a
+ * majority), which consider the master down after `downAfter` without an answer (default 2 seconds) and then fail
+ * over to a replica. Handed out once every sentinel knows the others and the replicas are in sync.
  *
  * @since 0.1.0
  */
-export const layerSentinel = (): Layer.Layer<RedisSentinel, RedisServerError> =>
+export const layerSentinel = (
+  options: {
+    readonly replicas?: number | undefined
+    readonly sentinels?: number | undefined
+    readonly downAfter?: Duration.Input | undefined
+  } = {}
+): Layer.Layer<RedisSentinel, RedisServerError> =>
   Layer.effect(
     RedisSentinel,
     Effect.gen(function* () {
-      const master = yield* spawnNode(() => [])
-      const dir = yield* tempDir("ers-sentinel-")
-      const configFile = join(dir, "sentinel.conf")
       const name = "mymaster"
-      yield* Effect.tryPromise({
-        try: () => writeFile(configFile, `sentinel monitor ${name} ${master.host} ${master.port} 1\n`),
-        catch: failure("writing sentinel.conf")
+      const sentinelCount = options.sentinels ?? 1
+      const replicaCount = options.replicas ?? 0
+      const downAfter = Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.downAfter ?? "2 seconds")))
+      const master = yield* spawnNode(() => [])
+      const replicas = yield* Effect.forEach(
+        Array.from({ length: replicaCount }),
+        () => spawnNode(() => ["--replicaof", master.host, String(master.port)]),
+        { concurrency: "unbounded" }
+      )
+      const dir = yield* tempDir("ers-sentinel-")
+      const sentinels = yield* Effect.forEach(
+        Array.from({ length: sentinelCount }, (_, i) => i),
+        (i) =>
+          Effect.gen(function* () {
+            const configFile = join(dir, `sentinel-${i}.conf`)
+            const config = [
+              `sentinel monitor ${name} ${master.host} ${master.port} ${Math.floor(sentinelCount / 2) + 1}`,
+              `sentinel down-after-milliseconds ${name} ${downAfter}`,
+              `sentinel failover-timeout ${name} ${Math.max(3 * downAfter, 3000)}`,
+              `sentinel parallel-syncs ${name} 1`
+            ]
+            yield* Effect.tryPromise({
+              try: () => writeFile(configFile, `${config.join("\n")}\n`),
+              catch: failure("writing sentinel.conf")
+            })
+            return yield* spawnNode(() => ["--sentinel"], false, { configFile, readyText: "+monitor master" })
+          }),
+        { concurrency: "unbounded" }
+      )
+      const nodes = [master, ...replicas]
+      const masterInfo = (sentinel: Node) => Effect.map(ask(sentinel, "sentinel", "master", name), Cli.sentinelMaster)
+      // every sentinel sees the others and the replicas, so a failover can be voted on at once
+      yield* awaitCondition(
+        "sentinels not acquainted",
+        30,
+        Effect.map(Effect.forEach(sentinels, masterInfo), (infos) =>
+          infos.every(
+            (info) =>
+              Number(info.get("num-other-sentinels")) === sentinelCount - 1 &&
+              Number(info.get("num-slaves")) === replicaCount
+          )
+            ? true
+            : undefined
+        )
+      )
+      const currentMaster = Effect.gen(function* () {
+        const sentinel = (yield* runningNodes(sentinels))[0] as Node
+        const [, port] = (yield* ask(sentinel, "sentinel", "get-master-addr-by-name", name)).trim().split(/\s+/)
+        const node = nodes.find((candidate) => candidate.port === Number(port))
+        return node ?? (yield* new RedisServerError({ message: `the sentinels name an unknown master :${port}` }))
       })
-      const sentinel = yield* spawnNode(() => ["--sentinel"], false, { configFile, readyText: "+monitor master" })
-      return { master, sentinel, name }
+      const awaitFailover = (previous: Node) =>
+        awaitCondition(
+          "no failover",
+          60,
+          Effect.gen(function* () {
+            const current = yield* currentMaster
+            if (current.port === previous.port || !(yield* current.running)) return undefined
+            const role = Cli.fields(yield* ask(current, "info", "replication")).get("role")
+            return role === "master" ? current : undefined
+          })
+        )
+      return { name, master, replicas, sentinels, sentinel: sentinels[0] as Node, currentMaster, awaitFailover }
     })
   )
 

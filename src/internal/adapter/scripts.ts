@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { script } from "../lua.js"
+import { make as script } from "../../RedisScript.js"
 
 /** Reply of a delete, clear or send: its type, version and epoch, and the previous item JSON (nil when none). */
 export type WriteReply = readonly [type: string, version: number, epoch: string, previous: string | null]

@@ -152,17 +152,17 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
       )
 
     const deadLetter = (id: string, reason: string, deliveries: number) =>
-      use(Scripts.deadLetter.name, (client) =>
-        Lua.runPromise(
-          client,
+      redis
+        .eval(
           Scripts.deadLetter,
           [key, deadKey],
           [group, id, reason, topic, consumer, deliveries, new Date().toISOString(), options.deadLetterMaxLength]
         )
-      ).pipe(
-        Effect.tap(() => Effect.sync(() => release(id))),
-        Effect.tap(() => count(deadLettered, 1))
-      )
+        .pipe(
+          Effect.mapError(toError),
+          Effect.tap(() => Effect.sync(() => release(id))),
+          Effect.tap(() => count(deadLettered, 1))
+        )
 
     const acks = Combiner.make<string, void, MessagingError, undefined>({
       scope,

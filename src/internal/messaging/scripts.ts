@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { script } from "../lua.js"
+import { make as script } from "../../RedisScript.js"
 
 /**
  * Appends messages, then trims once.

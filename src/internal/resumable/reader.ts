@@ -18,7 +18,6 @@ import { Duration, Effect, Option, Queue, Result, Schedule, type Scope, Stream }
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import type { PubSubEvent } from "../pubsub.js"
-import * as Lua from "../lua.js"
 import { fail, fromRedis, type ResumableStreamError } from "./error.js"
 import type { RunKeys } from "./keys.js"
 import * as Scripts from "./scripts.js"
@@ -104,10 +103,9 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
         redisError
       )
 
-      const runStatus = Lua.run(redis.client, Scripts.status, [keys.meta], []).pipe(
-        Effect.retry(transientRetry),
-        Effect.mapError(redisError)
-      )
+      const runStatus = redis
+        .eval(Scripts.status, [keys.meta], [])
+        .pipe(Effect.retry(transientRetry), Effect.mapError(redisError))
       const range = (start: string, end: string, count: number) =>
         redis
           .use("xrange", (c) => c.xrange(keys.stream, start, end, "COUNT", count) as Promise<XRangeReply>)

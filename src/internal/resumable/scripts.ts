@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { script } from "../lua.js"
+import { make as script } from "../../RedisScript.js"
 
 /** Server time in milliseconds, as a string (Lua numbers would print in exponent form). */
 const nowMs = `

@@ -12,7 +12,6 @@
  */
 import { Cause, Deferred, Effect, Exit, Fiber, Queue, Schedule, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
-import * as Lua from "../lua.js"
 import { fail, fromRedis, ResumableStreamError } from "./error.js"
 import type { RunKeys } from "./keys.js"
 import * as Scripts from "./scripts.js"
@@ -99,25 +98,26 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
     })
 
     const writeBatch = (batch: ReadonlyArray<Pending<A>>) =>
-      Lua.run(
-        options.redis.client,
-        Scripts.append,
-        [options.keys.stream, options.keys.meta],
-        [options.generation, options.maxChunks, options.keys.channel, written + 1, ...batch.map((item) => item.data)]
-      ).pipe(
-        Effect.retry({ ...retry, while: (error) => error.isRetryable }),
-        Effect.mapError(fromRedis(runId)),
-        Effect.flatMap((reply) => {
-          if (Scripts.isRefusal(reply)) return Effect.fail(options.refusal(reply))
-          const first = written + 1
-          written += reply.length
-          const done = reply.map((id, index) => {
-            const item = batch[index] as Pending<A>
-            return { id, seq: first + index, chunk: item.chunk, encoded: item.encoded }
+      options.redis
+        .eval(
+          Scripts.append,
+          [options.keys.stream, options.keys.meta],
+          [options.generation, options.maxChunks, options.keys.channel, written + 1, ...batch.map((item) => item.data)]
+        )
+        .pipe(
+          Effect.retry({ ...retry, while: (error) => error.isRetryable }),
+          Effect.mapError(fromRedis(runId)),
+          Effect.flatMap((reply) => {
+            if (Scripts.isRefusal(reply)) return Effect.fail(options.refusal(reply))
+            const first = written + 1
+            written += reply.length
+            const done = reply.map((id, index) => {
+              const item = batch[index] as Pending<A>
+              return { id, seq: first + index, chunk: item.chunk, encoded: item.encoded }
+            })
+            return Effect.andThen(options.onWritten(done), settleWaiters)
           })
-          return Effect.andThen(options.onWritten(done), settleWaiters)
-        })
-      )
+        )
 
     /** Takes what is buffered, up to the batch limits (one chunk at least, whatever its size). */
     const takeBatch = Effect.map(Queue.takeBetween(buffer, 1, options.maxBatchChunks), (items) => {

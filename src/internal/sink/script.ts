@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { script } from "../lua.js"
+import { make as script } from "../../RedisScript.js"
 
 /** How the stream is trimmed after each batch: not at all, to a length (`MAXLEN`), or to an age (`MINID`). */
 export type Trim =

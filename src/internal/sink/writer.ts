@@ -17,7 +17,6 @@ import { Cause, Duration, Effect, Exit, Fiber, Schedule, type Scope, Stream } fr
 import * as CircuitBreaker from "effect/persistence/CircuitBreaker"
 import type * as RedisClient from "../../RedisClient.js"
 import { RedisError } from "../../RedisError.js"
-import * as Lua from "../lua.js"
 import type { Buffer, Counters } from "./buffer.js"
 import { fail } from "./error.js"
 import * as Metrics from "./metrics.js"
@@ -132,34 +131,30 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
 
     /** One write of `batch`, with no breaker, within the timeout. */
     const write = (batch: ReadonlyArray<string>) =>
-      redis
-        .use(Script.append.name, (client) =>
-          Lua.runPromise(client, Script.append, [streamKey], [...leadingArgs, ...batch])
+      redis.eval(Script.append, [streamKey], [...leadingArgs, ...batch]).pipe(
+        Effect.timeoutOrElse({
+          duration: options.writeTimeout,
+          orElse: () =>
+            Effect.fail(
+              new RedisError({
+                reason: "Timeout",
+                op: Script.append.name,
+                message: `${Script.append.name}: no reply within ${Duration.format(options.writeTimeout)}`
+              })
+            )
+        }),
+        Effect.onExit((exit) =>
+          Effect.suspend(() => {
+            if (Exit.isSuccess(exit)) {
+              counters.written += batch.length
+              release(batch)
+            } else if (!Cause.hasInterruptsOnly(exit.cause)) {
+              counters.failedWrites++
+            }
+            return report
+          })
         )
-        .pipe(
-          Effect.timeoutOrElse({
-            duration: options.writeTimeout,
-            orElse: () =>
-              Effect.fail(
-                new RedisError({
-                  reason: "Timeout",
-                  op: Script.append.name,
-                  message: `${Script.append.name}: no reply within ${Duration.format(options.writeTimeout)}`
-                })
-              )
-          }),
-          Effect.onExit((exit) =>
-            Effect.suspend(() => {
-              if (Exit.isSuccess(exit)) {
-                counters.written += batch.length
-                release(batch)
-              } else if (!Cause.hasInterruptsOnly(exit.cause)) {
-                counters.failedWrites++
-              }
-              return report
-            })
-          )
-        )
+      )
 
     const reject = (batch: ReadonlyArray<string>, error: AttemptError) =>
       Effect.gen(function* () {

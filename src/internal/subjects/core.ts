@@ -14,7 +14,7 @@
 import { Effect, Exit, Option, Result, type Schedule, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import * as Combiner from "../combiner.js"
-import * as Lua from "../lua.js"
+import type * as RedisScript from "../../RedisScript.js"
 import { fail, fromRedis, type SubjectStorageError } from "./error.js"
 import type { PropertyRef } from "./property.js"
 import * as Scripts from "./scripts.js"
@@ -95,11 +95,11 @@ export const make = (options: CoreOptions) => {
   const runScript = <Args extends ReadonlyArray<string | number>, Reply>(
     subject: string,
     property: string | undefined,
-    self: Lua.Script<[hash: string], readonly [string, string, ...Args], Reply>,
+    self: RedisScript.RedisScript<[hash: string], readonly [string, string, ...Args], Reply>,
     args: Args
   ) =>
     redis
-      .use(self.name, (client) => Lua.runPromise(client, self, [keyOf(subject)], [channel, subject, ...args] as const))
+      .eval(self, [keyOf(subject)], [channel, subject, ...args] as const)
       .pipe(Effect.mapError(fromRedis(subject, property)))
 
   /** Every field of the subject's hash with its stored JSON. */

@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { script } from "../lua.js"
+import { make as script } from "../../RedisScript.js"
 
 const prelude = `
 local key, channel, subject = KEYS[1], ARGV[1], ARGV[2]

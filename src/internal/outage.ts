@@ -1,0 +1,41 @@
+/**
+ * The log of a background loop's Redis outages: one warning when the first attempt fails, one line when an attempt
+ * succeeds again (with how long it lasted and how many attempts failed), nothing for the retries in between.
+ *
+ * @internal
+ */
+import { Effect } from "effect"
+
+/** What a loop reports after each attempt. */
+export interface OutageLog {
+  /** An attempt failed with `error`; warns when this starts an outage. */
+  readonly failed: (error: { readonly message: string }) => Effect.Effect<void>
+  /** An attempt succeeded; logs the end of an outage in progress. */
+  readonly succeeded: Effect.Effect<void>
+  /** Whether an outage is in progress. */
+  readonly inProgress: () => boolean
+}
+
+/** An outage log for `component` (e.g. "ResumableStream heartbeat"). */
+export const make = (component: string): OutageLog => {
+  let since: number | undefined
+  let failures = 0
+  return {
+    failed: (error) =>
+      Effect.suspend(() => {
+        failures += 1
+        if (since !== undefined) return Effect.void
+        since = Date.now()
+        return Effect.logWarning(`${component}: ${error.message}; retrying until Redis answers`)
+      }),
+    succeeded: Effect.suspend(() => {
+      if (since === undefined) return Effect.void
+      const lasted = Date.now() - since
+      const failed = failures
+      since = undefined
+      failures = 0
+      return Effect.logInfo(`${component}: Redis answers again after ${lasted} ms (${failed} failed attempts)`)
+    }),
+    inProgress: () => since !== undefined
+  }
+}
