@@ -65,7 +65,7 @@ const suite: Suite = {
                   onMessage(received)
                   if (++handled === expected) done()
                 }),
-              { group: "g", consumer: `c${i}`, concurrency: 16, maxInFlight: 400, start: "$", blockTime: "1 second" }
+              { group: "g", consumer: `c${i}`, concurrency: 16, maxInFlight: 400, start: "$" }
             )
           )
         )

@@ -11,7 +11,7 @@ import * as Publisher from "../src/Publisher.js"
 import * as Subscriber from "../src/Subscriber.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 
-const fast = { claimIdleTime: "500 millis", claimInterval: "100 millis", blockTime: "200 millis" } as const
+const fast = { claimIdleTime: "500 millis", claimInterval: "100 millis", pollInterval: "200 millis" } as const
 
 const orders = Effect.gen(function* () {
   const publisher = yield* Publisher.Publisher

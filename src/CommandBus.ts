@@ -57,7 +57,7 @@ export interface CommandBus<Commands extends Bus.Definitions> {
   readonly handle: <E, R>(
     handlers: Bus.Handlers<Commands, E, R>,
     options: Subscriber.ConsumeOptions
-  ) => Effect.Effect<never, never, R>
+  ) => Effect.Effect<never, MessagingError, R>
 }
 
 /**

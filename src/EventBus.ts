@@ -57,7 +57,7 @@ export interface EventBus<Events extends Bus.Definitions> {
   readonly subscribe: <E, R>(
     handlers: Partial<Bus.Handlers<Events, E, R>>,
     options: Subscriber.ConsumeOptions
-  ) => Effect.Effect<never, never, R>
+  ) => Effect.Effect<never, MessagingError, R>
 }
 
 /**

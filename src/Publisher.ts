@@ -11,7 +11,7 @@ import { Context, Effect, Exit, Layer, Metric, type Scope } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as Combiner from "./internal/combiner.js"
 import * as Scripts from "./internal/messaging/scripts.js"
-import { fieldsOf, keyOf } from "./internal/messaging/wire.js"
+import { fieldsOf, keyOf, wakeChannelOf } from "./internal/messaging/wire.js"
 import { fromRedis, type Message, type MessagingError } from "./Message.js"
 
 /**
@@ -68,7 +68,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       state: () => undefined,
       write: (key, batch) => {
         const topic = (batch[0] as Request).topic
-        const args: Array<string | number | Buffer> = [maxLength]
+        const args: Array<string | number | Buffer> = [maxLength, wakeChannelOf(key)]
         for (const request of batch) for (const message of request.messages) args.push(...fieldsOf(message))
         return redis.eval(Scripts.publish, [key], args).pipe(
           Effect.tap((ids) => Metric.update(Metric.withAttributes(published, { topic }), ids.length)),

@@ -19,6 +19,7 @@ import {
   Duration,
   Effect,
   Exit,
+  Fiber,
   Layer,
   Option,
   Pool,
@@ -35,7 +36,7 @@ import { classify } from "./internal/errors.js"
 import * as Lua from "./internal/lua.js"
 import * as PubSub from "./internal/pubsub.js"
 import * as Spec from "./internal/spec.js"
-import type { RedisError } from "./RedisError.js"
+import { RedisError } from "./RedisError.js"
 import type * as RedisScript from "./RedisScript.js"
 
 /**
@@ -187,12 +188,29 @@ export interface SentinelOptions extends CommonOptions {
   readonly db?: number | undefined
 }
 
-const makeUse =
-  (client: Client, secrets: ReadonlyArray<string>) =>
-  <A>(op: string, f: (client: Client) => Promise<A>): Effect.Effect<A, RedisError> =>
-    Effect.tryPromise({ try: () => f(client), catch: (cause) => classify(cause, op, secrets) })
+/** Whether a client's layer is closing; once it is, every call fails `Closed` instead of trying Redis. */
+interface Lifecycle {
+  closed: boolean
+}
 
-const makeDedicatedPool = (spec: ConnectionSpec, topology: Topology, max: number) =>
+const closedError = (op: string) =>
+  new RedisError({ reason: "Closed", op, message: `${op}: the RedisClient layer is closed` })
+
+const makeUse =
+  (client: Client, secrets: ReadonlyArray<string>, lifecycle: Lifecycle) =>
+  <A>(op: string, f: (client: Client) => Promise<A>): Effect.Effect<A, RedisError> =>
+    Effect.suspend(() =>
+      lifecycle.closed
+        ? Effect.fail(closedError(op))
+        : Effect.tryPromise({ try: () => f(client), catch: (cause) => classify(cause, op, secrets) })
+    )
+
+/**
+ * The pool of dedicated connections. `get` waits at most the connect timeout for a free connection, then fails
+ * `PoolExhausted` naming the limit. Closing the layer first interrupts the fibers that hold connections (a blocked
+ * `BLPOP` would otherwise hold the pool's shutdown forever), then disconnects whatever is still held.
+ */
+const makeDedicatedPool = (spec: ConnectionSpec, topology: Topology, max: number, lifecycle: Lifecycle) =>
   Effect.gen(function* () {
     const pool: Pool.Pool<Client, RedisError> = yield* Pool.makeWithTTL({
       acquire: Effect.acquireRelease(open(spec, "dedicated", topology), (client) =>
@@ -207,10 +225,33 @@ const makeDedicatedPool = (spec: ConnectionSpec, topology: Topology, max: number
       max,
       timeToLive: "30 seconds"
     })
+    const holders = new Map<Fiber.Fiber<unknown, unknown>, Client>()
+    // runs before the pool's shutdown, which waits for every connection in use
+    yield* Effect.addFinalizer(() =>
+      Effect.withFiber((closing) =>
+        Fiber.interruptAll(Array.from(holders.keys()).filter((holder) => holder !== closing))
+      ).pipe(
+        Effect.timeoutOption("2 seconds"),
+        Effect.andThen(Effect.sync(() => holders.forEach((client) => client.disconnect())))
+      )
+    )
+    const exhausted = new RedisError({
+      reason: "PoolExhausted",
+      op: "dedicated",
+      message: `dedicated: all ${max} dedicated connections are in use (maxDedicatedConnections) and none came free within ${Duration.format(spec.common.connectTimeout)}`
+    })
     return Effect.gen(function* () {
-      const client = yield* Pool.get(pool)
+      if (lifecycle.closed) return yield* closedError("dedicated")
+      const fiber = yield* Effect.fiber
+      const client = yield* Pool.get(pool).pipe(
+        Effect.timeoutOrElse({ duration: spec.common.connectTimeout, orElse: () => Effect.fail(exhausted) })
+      )
+      holders.set(fiber, client)
       yield* Effect.addFinalizer((exit) =>
-        Exit.isSuccess(exit) && client.status === "ready" ? Effect.void : Pool.invalidate(pool, client)
+        Effect.andThen(
+          Effect.sync(() => holders.delete(fiber)),
+          Exit.isSuccess(exit) && client.status === "ready" ? Effect.void : Pool.invalidate(pool, client)
+        )
       )
       if (client.status !== "ready") {
         return yield* Effect.fail(
@@ -237,14 +278,15 @@ const makePersistenceRedis = (
   spec: ConnectionSpec,
   topology: Topology,
   hub: PubSub.Hub,
-  max: number
+  max: number,
+  lifecycle: Lifecycle
 ) => {
   const wrap = <A, R>(effect: Effect.Effect<A, RedisError, R>) =>
     Effect.mapError(effect, (cause) => new PersistenceRedis.RedisError({ cause }))
   const sendWith =
     (client: Client) =>
     <A>(command: string, ...args: ReadonlyArray<string>) =>
-      wrap(makeUse(client, spec.common.secrets)(command, (c) => callRouted(c, command, args) as Promise<A>))
+      wrap(makeUse(client, spec.common.secrets, lifecycle)(command, (c) => callRouted(c, command, args) as Promise<A>))
   return PersistenceRedis.make({
     send: sendWith(service.client),
     subscribe: (channel, onMessage) =>
@@ -287,32 +329,41 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
   Effect.gen(function* () {
     const client = yield* Effect.acquireRelease(open(spec, "shared"), (c) => close(c))
     const topology = liveTopology(client)
-    const dedicated = yield* makeDedicatedPool(spec, topology, maxDedicated)
+    const lifecycle: Lifecycle = { closed: false }
+    const dedicated = yield* makeDedicatedPool(spec, topology, maxDedicated, lifecycle)
     const hub = yield* PubSub.make(Effect.acquireRelease(open(spec, "subscriber", topology), (c) => close(c)))
     const secrets = spec.common.secrets
+    const use = makeUse(client, secrets, lifecycle)
     const service: Service = {
       mode: spec.kind,
       client,
-      use: makeUse(client, secrets),
-      eval: (script, keys, args) =>
-        Effect.tryPromise({
-          try: () => Lua.runPromise(client, script, keys, args),
-          catch: (cause) => classify(cause, script.name, secrets)
-        }),
+      use,
+      eval: (script, keys, args) => use(script.name, (c) => Lua.runPromise(c, script, keys, args)),
       evalMany: (script, calls) =>
-        Effect.promise(() => Lua.runMany(client, script, calls)).pipe(
-          Effect.map((outcomes) =>
-            outcomes.map(([error, reply]) =>
-              error === undefined ? Result.succeed(reply as never) : Result.fail(classify(error, script.name, secrets))
-            )
-          )
+        Effect.map(
+          Effect.result(use(script.name, (c) => Lua.runMany(c, script, calls))),
+          Result.match({
+            onFailure: (error) => calls.map(() => Result.fail(error)),
+            onSuccess: (outcomes) =>
+              outcomes.map(([error, reply]) =>
+                error === undefined
+                  ? Result.succeed(reply as NonNullable<typeof reply>)
+                  : Result.fail(classify(error, script.name, secrets))
+              )
+          })
         ),
       dedicated,
       subscribe: (...channels) => hub.subscribe(channels),
       listen: hub.listen,
       classify: (cause, op) => classify(cause, op, secrets)
     }
-    const redis = yield* makePersistenceRedis(service, spec, topology, hub, maxDedicated)
+    const redis = yield* makePersistenceRedis(service, spec, topology, hub, maxDedicated, lifecycle)
+    // the first finalizer to run: from now on every call fails `Closed` (a loop left running stops retrying)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        lifecycle.closed = true
+      })
+    )
     return Context.make(RedisClient, service).pipe(Context.add(PersistenceRedis.Redis, redis))
   })
 

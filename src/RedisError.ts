@@ -23,6 +23,9 @@ import { Schema } from "effect"
  * - `ClusterDown`: the cluster is down or resharding (`CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN`). Retryable.
  * - `OutOfMemory`: `OOM` under `maxmemory`. Retryable once memory is freed.
  * - `Busy`: a script is running too long (`BUSY`). Retryable.
+ * - `PoolExhausted`: every dedicated connection is in use (`maxDedicatedConnections`) and none came free within the
+ *   connect timeout. Retryable.
+ * - `Closed`: the `RedisClient` layer was closed; no call can succeed any more. Not retryable.
  *
  * @since 0.1.0
  */
@@ -37,7 +40,9 @@ export const RedisErrorReason = Schema.Literals([
   "Loading",
   "ClusterDown",
   "OutOfMemory",
-  "Busy"
+  "Busy",
+  "PoolExhausted",
+  "Closed"
 ])
 
 /**
@@ -54,7 +59,8 @@ const retryableReasons: ReadonlySet<RedisErrorReason> = new Set([
   "Loading",
   "ClusterDown",
   "OutOfMemory",
-  "Busy"
+  "Busy",
+  "PoolExhausted"
 ])
 
 /**

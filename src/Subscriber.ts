@@ -13,7 +13,8 @@
  * - Dead letters of topic `T` go to the topic `T:dead` (same hash tag: the move is one atomic script), each with
  *   fields `dead_reason`, `dead_topic`, `dead_id`, `dead_group`, `dead_consumer`, `dead_deliveries`, `dead_at`.
  *
- * Each subscription holds one dedicated connection of the client's pool (for `XREADGROUP BLOCK`).
+ * Subscriptions hold no connection of their own: they read without blocking on the client's shared connection and
+ * are woken by the publishes to their topic, heard on the client's one subscriber connection.
  *
  * @since 0.1.0
  */
@@ -21,6 +22,7 @@ import { hostname } from "node:os"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Queue, type Schedule, Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as Consumer from "./internal/messaging/consumer.js"
+import * as Outage from "./internal/outage.js"
 import { deadTopicOf } from "./internal/messaging/wire.js"
 import { nthDelay } from "./internal/schedules.js"
 import type { MessagingError } from "./Message.js"
@@ -39,8 +41,11 @@ export interface SubscribeOptions {
   readonly consumer?: string | undefined
   /** Where a new group starts: `0` (every message in the stream, the default) or `$` (new ones only). */
   readonly start?: "0" | "$" | undefined
-  /** How long one read waits for new messages. Default 5 seconds (natricine's `block_ms`). */
-  readonly blockTime?: Duration.Input | undefined
+  /**
+   * The longest wait for new messages without a wake-up. `Publisher` wakes the subscribers of a topic as it
+   * publishes, so this only bounds how late entries added by other writers (a plain `XADD`) are seen. Default 1 second.
+   */
+  readonly pollInterval?: Duration.Input | undefined
   /** Most messages per read. Default 100. */
   readonly batchCount?: number | undefined
   /** Most messages held unacknowledged; reading pauses at this many. Default 100. */
@@ -80,12 +85,15 @@ export interface ConsumeOptions extends SubscribeOptions {
 export interface Service {
   /** The messages of `topic` for a consumer of `options.group`, until the stream is interrupted. */
   readonly subscribe: (topic: string, options: SubscribeOptions) => Stream.Stream<Consumer.Received, MessagingError>
-  /** Handles the messages of `topic` until interrupted; see the module header. */
+  /**
+   * Handles the messages of `topic` until interrupted; see the module header. Fails only when the topic cannot be
+   * read at all (a failure retrying cannot fix, such as `WRONGTYPE` or `NOPERM`).
+   */
   readonly consume: <E, R>(
     topic: string,
     handler: (received: Consumer.Received) => Effect.Effect<void, E, R>,
     options: ConsumeOptions
-  ) => Effect.Effect<never, never, R>
+  ) => Effect.Effect<never, MessagingError, R>
 }
 
 /**
@@ -138,10 +146,15 @@ const reasonOf = (cause: Cause.Cause<unknown>): string => {
  *
  * @since 0.1.0
  */
-export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient> =>
+export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient | Scope.Scope> =>
   Effect.gen(function* () {
     const redis = yield* RedisClient.RedisClient
     const keyPrefix = options.keyPrefix ?? ""
+    const outage = Outage.make("Subscriber")
+    // a `consume` still running when the service closes (forked and never interrupted) is interrupted then, and
+    // drains within its `drainTimeout`, while Redis is still there
+    const consuming = new Set<Fiber.Fiber<unknown, unknown>>()
+    yield* Effect.addFinalizer(() => Effect.suspend(() => Fiber.interruptAll(consuming)))
 
     const open = (topic: string, subscription: SubscribeOptions) => {
       const claimIdleTime = Duration.fromInputUnsafe(subscription.claimIdleTime ?? "30 seconds")
@@ -152,14 +165,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         group: subscription.group,
         consumer: subscription.consumer ?? `${hostname()}-${process.pid}-${++consumerCount}`,
         start: subscription.start ?? "0",
-        blockTime: Duration.fromInputUnsafe(subscription.blockTime ?? "5 seconds"),
+        pollInterval: Duration.fromInputUnsafe(subscription.pollInterval ?? "1 second"),
         batchCount: Math.max(1, subscription.batchCount ?? 100),
         maxInFlight: Math.max(1, subscription.maxInFlight ?? 100),
         claimIdleTime,
         claimInterval: Duration.min(Duration.fromInputUnsafe(subscription.claimInterval ?? "5 seconds"), claimIdleTime),
         maxDeliveries: subscription.maxDeliveries ?? 10,
         deadLetterMaxLength: subscription.deadLetterMaxLength ?? 0,
-        redeliveryDelay: redeliveryDelayOf(subscription.redeliveryDelay)
+        redeliveryDelay: redeliveryDelayOf(subscription.redeliveryDelay),
+        outage
       })
     }
 
@@ -170,9 +184,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       topic: string,
       handler: (received: Consumer.Received) => Effect.Effect<void, E, R>,
       consumeOptions: ConsumeOptions
-    ): Effect.Effect<never, never, R> =>
+    ): Effect.Effect<never, MessagingError, R> =>
       Effect.scoped(
         Effect.gen(function* () {
+          const self = yield* Effect.fiber
+          consuming.add(self)
+          yield* Effect.addFinalizer(() => Effect.sync(() => consuming.delete(self)))
           const concurrency = Math.max(1, consumeOptions.concurrency ?? 1)
           const consumer = yield* open(topic, {
             ...consumeOptions,
@@ -214,7 +231,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
               yield* Scope.close(workers, Exit.void)
             })
           )
-          return yield* Effect.never
+          return yield* consumer.failure
         })
       )
 

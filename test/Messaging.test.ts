@@ -7,9 +7,10 @@ import * as Publisher from "../src/Publisher.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as Subscriber from "../src/Subscriber.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
-import { firstLine, spawnChild } from "./support/child.js"
+import { firstLine, outputOf, spawnChild } from "./support/child.js"
+import { run } from "../src/testing/internal/process.js"
 import { entriesOf } from "./support/streams.js"
-import { forEachTarget, TestTopology } from "./support/targets.js"
+import { anotherClient, forEachTarget, type Topology, TestTopology } from "./support/targets.js"
 
 /** A publisher and a subscriber with a key prefix of the test's own. */
 const withMessaging = <A, E, R>(
@@ -34,7 +35,16 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 const numberOf = (received: Subscriber.Received) => Number(Message.text(received.message))
 
 /** Fast claims for the tests. */
-const fast = { blockTime: "100 millis", claimIdleTime: "400 millis", claimInterval: "100 millis" } as const
+const fast = { pollInterval: "100 millis", claimIdleTime: "400 millis", claimInterval: "100 millis" } as const
+
+/** The number of client connections of every node of the topology. */
+const connectionCount = (topology: Topology) =>
+  Effect.map(
+    Effect.forEach(topology.nodes, (node) =>
+      Effect.promise(() => run("redis-cli", ["-p", String(node.port), "client", "list"]))
+    ),
+    (lists) => lists.reduce((sum, list) => sum + list.trim().split("\n").length - 1, 0)
+  )
 
 const pendingCount = (key: string, group: string) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) =>
@@ -377,6 +387,89 @@ forEachTarget("Publisher / Subscriber", (it) => {
         yield* Fiber.interrupt(consumer)
       })
     )
+  )
+
+  it.effect(
+    "1,000 subscriptions in one process, one topic each: every one receives, on one connection per node plus one",
+    () =>
+      withMessaging(({ publisher, subscriber }) =>
+        Effect.gen(function* () {
+          const topology = yield* TestTopology
+          const topics = range(0, 1000).map((i) => `many-${i}`)
+          const before = yield* connectionCount(topology)
+          const subscriptions = yield* Effect.forEach(topics, (topic) =>
+            Effect.forkChild(
+              subscriber.subscribe(topic, { group: "g" }).pipe(
+                Stream.tap((received) => received.ack),
+                Stream.map((received) => Message.text(received.message)),
+                Stream.take(2),
+                Stream.runCollect
+              )
+            )
+          )
+          // one message before the subscriptions have settled, one after
+          yield* Effect.forEach(topics, (topic) => publisher.publish(topic, Message.make(`${topic}/1`)), {
+            concurrency: 100
+          })
+          yield* Effect.sleep("200 millis")
+          const during = yield* connectionCount(topology)
+          yield* Effect.forEach(topics, (topic) => publisher.publish(topic, Message.make(`${topic}/2`)), {
+            concurrency: 100
+          })
+          const received = yield* Effect.forEach(subscriptions, Fiber.join).pipe(Effect.timeout("30 seconds"))
+          assert.deepStrictEqual(
+            received,
+            topics.map((topic) => [`${topic}/1`, `${topic}/2`])
+          )
+          // the shared connection to each node and the one subscriber connection, whatever the number of subscriptions
+          assert.isAtMost(during, topology.nodes.length + 1, `connections: ${before} before, ${during} with 1,000`)
+        })
+      )
+  )
+
+  it.effect("33 subscriptions while the client's only dedicated connection is held: all receive", () =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      yield* withMessaging(({ publisher, subscriber }) =>
+        Effect.gen(function* () {
+          const redis = yield* RedisClient.RedisClient
+          yield* redis.dedicated // held until the test ends
+          const exhausted = yield* Effect.flip(Effect.scoped(redis.dedicated))
+          assert.strictEqual(exhausted.reason, "PoolExhausted")
+          assert.include(exhausted.message, "maxDedicatedConnections")
+          const topics = range(0, 33).map((i) => `pool-${i}`)
+          const subscriptions = yield* Effect.forEach(topics, (topic) =>
+            Effect.forkChild(subscriber.subscribe(topic, { group: "g" }).pipe(Stream.take(1), Stream.runCollect))
+          )
+          yield* Effect.forEach(topics, (topic) => publisher.publish(topic, Message.make(topic)))
+          const received = yield* Effect.forEach(subscriptions, Fiber.join).pipe(Effect.timeout("10 seconds"))
+          assert.deepStrictEqual(
+            received.map(([r]) => (r === undefined ? undefined : Message.text(r.message))),
+            topics
+          )
+        })
+      ).pipe(
+        Effect.scoped,
+        Effect.provide(anotherClient(topology, { maxDedicatedConnections: 1, connectTimeout: "300 millis" }))
+      )
+    })
+  )
+
+  it.effect("a program that ends with its consumer still running (forked, never interrupted) exits by itself", () =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      for (const fork of ["child", "detached"]) {
+        const started = Date.now()
+        const child = yield* spawnChild("test/support/exit-child.ts", topology, [
+          RedisServer.uniquePrefix("exit"),
+          fork
+        ])
+        const output = yield* outputOf(child).pipe(Effect.timeout("20 seconds"))
+        assert.deepStrictEqual(output.lines, ["handled 1", "done"], `forked as ${fork}`)
+        assert.strictEqual(output.code, 0)
+        assert.isBelow(Date.now() - started, 15_000)
+      }
+    })
   )
 
   it.effect("publish and consume through the layers", () =>

@@ -35,6 +35,19 @@ export const firstLine = (child: ChildProcessByStdio<null, Readable, null>): Eff
     () => new Promise<string>((resolve) => child.stdout.once("data", (data: Buffer) => resolve(data.toString().trim())))
   )
 
+/** Every line the child prints, and its exit code, once it exited. */
+export const outputOf = (
+  child: ChildProcessByStdio<null, Readable, null>
+): Effect.Effect<{ readonly lines: ReadonlyArray<string>; readonly code: number | null }> =>
+  Effect.promise(
+    () =>
+      new Promise((resolve) => {
+        let text = ""
+        child.stdout.on("data", (data: Buffer) => (text += data.toString()))
+        child.once("exit", (code) => resolve({ lines: text.split("\n").filter((line) => line.length > 0), code }))
+      })
+  )
+
 /** In a child: a client of the servers its arguments name (`single <url>` or `cluster <host:port,…>`). */
 export const clientFromArgs = (
   mode: string | undefined,

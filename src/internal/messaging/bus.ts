@@ -51,7 +51,7 @@ export interface BusCore {
   readonly consume: <E, R>(
     handlers: Readonly<Record<string, Handler<any, E, R> | undefined>>,
     options: Subscriber.ConsumeOptions
-  ) => Effect.Effect<never, never, R>
+  ) => Effect.Effect<never, Message.MessagingError, R>
 }
 
 /**

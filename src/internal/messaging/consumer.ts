@@ -2,28 +2,33 @@
  * One consumer of a consumer group on one topic: the fibers that read, claim and extend leases, and the in-flight
  * book-keeping behind `ack`, `nack` and dead letters.
  *
- * - Start-up: the group is created (MKSTREAM; an existing group is fine), the consumer re-reads its own pending
- *   entries once (a crash of a consumer of the same name left them), makes one claim pass, then reads new entries.
- * - Reading: `XREADGROUP … BLOCK` on a dedicated connection, only as many entries as free in-flight slots: the
- *   consumer never holds more than `maxInFlight` unacknowledged messages, so it pulls as fast as they are handled.
+ * - Start-up: the consumer listens on the topic's wake channel and creates the group (MKSTREAM; an existing group is
+ *   fine) before anything waits, re-reads its own pending entries once (a crash of a consumer of the same name left
+ *   them), makes one claim pass, then reads new entries.
+ * - Reading holds no connection: `XREADGROUP` without `BLOCK` on the shared connection, only as many entries as free
+ *   in-flight slots (the consumer never holds more than `maxInFlight` unacknowledged messages, so it pulls as fast as
+ *   they are handled). When the stream is drained it waits for a wake-up: the publish script announces new entries on
+ *   the topic's wake channel (the client's one subscriber connection hears it), a reconnect of that connection wakes
+ *   every consumer, and `pollInterval` bounds the wait (entries added by other writers than `Publisher`). A wake-up
+ *   during a read makes the consumer read again, so no entry waits for the next one.
  * - Claiming: every `claimInterval`, `XAUTOCLAIM` takes entries idle longer than `claimIdleTime` (their consumer
  *   died), as many as there are free slots; entries trimmed away are dropped from the pending list by Redis.
  *   The same tick resets the idle time of this consumer's own long-running messages (`XCLAIM … JUSTID`), so they
  *   are not claimed while being handled.
  * - Delivery counts come from Redis (`XPENDING`); a message delivered more than `maxDeliveries` times, or an entry
  *   that is not a message, goes to the dead-letter stream with its reason, atomically (a Lua script).
- * - Failures (Redis down, the group deleted) are retried with backoff, forever: the loop never dies of them.
+ * - Failures that can pass (Redis down, a failover, the group deleted) are retried with backoff, and logged once per
+ *   outage; one that cannot (`WRONGTYPE`, `NOPERM` on the topic) ends the consumer with that typed error.
  *
  * @internal
  */
-import { type Cause, Deferred, Duration, Effect, Exit, Fiber, Metric, Queue, Schedule, Scope } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Metric, Queue, Schedule, Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
-import type { RedisError } from "../../RedisError.js"
 import { fromRedis, type Message, type MessagingError } from "../../Message.js"
 import * as Combiner from "../combiner.js"
-import * as Lua from "../lua.js"
+import type { OutageLog } from "../outage.js"
 import * as Scripts from "./scripts.js"
-import { decode, deadTopicOf, keyOf, type RawEntry } from "./wire.js"
+import { decode, deadTopicOf, keyOf, type RawEntry, wakeChannelOf } from "./wire.js"
 
 /**
  * A message as a subscriber receives it: its entry id, how many times it has been delivered (1 the first time), and
@@ -56,7 +61,8 @@ export interface ConsumerOptions {
   readonly group: string
   readonly consumer: string
   readonly start: "0" | "$"
-  readonly blockTime: Duration.Duration
+  /** The longest wait for new entries without a wake-up. */
+  readonly pollInterval: Duration.Duration
   readonly batchCount: number
   readonly maxInFlight: number
   readonly claimIdleTime: Duration.Duration
@@ -66,12 +72,19 @@ export interface ConsumerOptions {
   readonly deadLetterMaxLength: number
   /** The delay before redelivering a message nacked after its n-th delivery. */
   readonly redeliveryDelay: (deliveries: number) => Duration.Duration
+  /** Where the consumers of a service report their outages. */
+  readonly outage: OutageLog
 }
 
 /** A running consumer. */
 export interface Consumer {
-  /** Received messages, in delivery order; done once the consumer stopped and they were all taken. */
-  readonly messages: Queue.Dequeue<Received, Cause.Done>
+  /**
+   * Received messages, in delivery order; done once the consumer stopped and they were all taken; failed with the
+   * error that ended the consumer (one that retrying cannot fix).
+   */
+  readonly messages: Queue.Dequeue<Received, MessagingError | Cause.Done>
+  /** Fails with the error that ended the consumer; never succeeds. */
+  readonly failure: Effect.Effect<never, MessagingError>
   /** Stops reading and claiming, and ends `messages` (those received can still be taken and acknowledged). */
   readonly stop: Effect.Effect<void>
   /** Acknowledges a message without waiting for Redis (a failed acknowledgement only means a redelivery). */
@@ -92,7 +105,7 @@ const backoff = Schedule.min([Schedule.exponential("50 millis"), Schedule.spaced
 type GroupReply = ReadonlyArray<readonly [key: Buffer, entries: ReadonlyArray<RawEntry>]> | null
 
 /** Starts a consumer in the scope; closing the scope stops it and removes it from the group if it holds nothing. */
-export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, Scope.Scope> =>
+export const start = (options: ConsumerOptions): Effect.Effect<Consumer, MessagingError, Scope.Scope> =>
   Effect.gen(function* () {
     const { redis, topic, group, consumer } = options
     const key = keyOf(options.keyPrefix, topic)
@@ -111,7 +124,8 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
       }
       return Metric.update(series, n)
     }
-    const messages = yield* Queue.unbounded<Received, Cause.Done>()
+    const messages = yield* Queue.unbounded<Received, MessagingError | Cause.Done>()
+    const ended = yield* Deferred.make<never, MessagingError>()
     /** This consumer's messages not yet acknowledged (or dead-lettered), with when each was last delivered. */
     const inFlight = new Map<string, number>()
     /** The reader, when it waits for a free slot. */
@@ -156,7 +170,17 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
         .eval(
           Scripts.deadLetter,
           [key, deadKey],
-          [group, id, reason, topic, consumer, deliveries, new Date().toISOString(), options.deadLetterMaxLength]
+          [
+            group,
+            id,
+            reason,
+            topic,
+            consumer,
+            deliveries,
+            new Date().toISOString(),
+            options.deadLetterMaxLength,
+            wakeChannelOf(deadKey)
+          ]
         )
         .pipe(
           Effect.mapError(toError),
@@ -280,37 +304,27 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
       })
     }
 
-    const readGroup = (client: RedisClient.Client, from: string, n: number, block: boolean) =>
-      Effect.tryPromise({
-        try: () =>
-          (client.xreadgroupBuffer as (...args: ReadonlyArray<string | number>) => Promise<GroupReply>)(
-            "GROUP",
-            group,
-            consumer,
-            "COUNT",
-            n,
-            ...(block ? ["BLOCK", Math.max(1, Duration.toMillis(options.blockTime))] : []),
-            "STREAMS",
-            key,
-            from
-          ),
-        catch: (cause) => toError(redis.classify(cause, "xreadgroup"))
-      }).pipe(Effect.map((reply) => reply?.[0]?.[1] ?? []))
+    /** Reads up to `n` entries after `from` (`>`: new ones) without blocking. */
+    const readGroup = (from: string, n: number) =>
+      use(
+        "xreadgroup",
+        (client) =>
+          client.xreadgroupBuffer("GROUP", group, consumer, "COUNT", n, "STREAMS", key, from) as Promise<GroupReply>
+      ).pipe(Effect.map((reply) => reply?.[0]?.[1] ?? []))
 
     /** Re-reads this consumer's own pending entries once, page by page, as slots free up. */
-    const readOwnPending = (client: RedisClient.Client) =>
-      Effect.gen(function* () {
-        let cursor = "0"
-        for (;;) {
-          const free = yield* waitForSlot
-          const entries = yield* readGroup(client, cursor, free, false)
-          const last = entries.at(-1)
-          if (last === undefined) return
-          const counts = yield* deliveryCounts(entries[0]![0].toString(), last[0].toString(), entries.length)
-          yield* deliver(entries, (id) => counts.get(id) ?? 1)
-          cursor = last[0].toString()
-        }
-      })
+    const readOwnPending = Effect.gen(function* () {
+      let cursor = "0"
+      for (;;) {
+        const free = yield* waitForSlot
+        const entries = yield* readGroup(cursor, free)
+        const last = entries.at(-1)
+        if (last === undefined) return
+        const counts = yield* deliveryCounts(entries[0]![0].toString(), last[0].toString(), entries.length)
+        yield* deliver(entries, (id) => counts.get(id) ?? 1)
+        cursor = last[0].toString()
+      }
+    })
 
     /** Takes over entries other consumers left idle, as many as there are free slots. */
     const claimOnce = Effect.gen(function* () {
@@ -374,50 +388,105 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, never, 
       })
     )
 
-    const logFailure = (what: string) => (error: MessagingError | RedisError) =>
-      Effect.logWarning(`Subscriber ${consumer} of ${topic}/${group}: ${what} failed; retrying`, error)
+    // wake-ups: a publish to the topic, or a reconnect of the subscriber connection (wake-ups may have been lost)
+    let news = false
+    let newsWaiter: Deferred.Deferred<void> | undefined
+    const wake = () => {
+      news = true
+      if (newsWaiter === undefined) return
+      Deferred.doneUnsafe(newsWaiter, Exit.void)
+      newsWaiter = undefined
+    }
+    /** Waits for a wake-up, at most `pollInterval`; returns at once when one came since the last read began. */
+    const awaitNews = Effect.suspend(() => {
+      if (news) return Effect.void
+      newsWaiter ??= Deferred.makeUnsafe<void>()
+      return Effect.timeoutOption(Deferred.await(newsWaiter), options.pollInterval)
+    })
 
+    let listening = false
+    let groupReady = false
     let startedUp = false
-    const readLoop = Effect.scoped(
-      Effect.gen(function* () {
-        const client = yield* redis.dedicated.pipe(Effect.mapError(toError))
+    /** Listens for wake-ups and creates the group; done again after a failure took the group away. */
+    const setUp = Effect.gen(function* () {
+      if (!listening) {
+        yield* Scope.provide(redis.listen([wakeChannelOf(key)], wake), scope).pipe(Effect.mapError(toError))
+        listening = true
+      }
+      if (!groupReady) {
         yield* ensureGroup
-        if (!startedUp) {
-          yield* readOwnPending(client)
-          yield* claimOnce
-          startedUp = true
-        }
-        for (;;) {
-          const free = yield* waitForSlot
-          const entries = yield* readGroup(client, ">", Math.min(free, options.batchCount), true)
-          if (entries.length > 0) yield* deliver(entries, () => 1)
-        }
-      })
-    ).pipe(Effect.tapError(logFailure("reading")), Effect.retry(backoff))
+        groupReady = true
+      }
+    })
 
-    const claimLoop = Effect.all([claimOnce, extendLeases, reportGroup], { discard: true }).pipe(
-      Effect.tapError(logFailure("claiming")),
+    /** Reads new entries while there are free slots; when the stream is drained, waits for news. */
+    const readNew = Effect.gen(function* () {
+      for (;;) {
+        const free = yield* waitForSlot
+        const wanted = Math.min(free, options.batchCount)
+        news = false
+        const entries = yield* readGroup(">", wanted)
+        yield* options.outage.succeeded
+        if (entries.length > 0) yield* deliver(entries, () => 1)
+        if (entries.length < wanted) yield* awaitNews
+      }
+    })
+
+    const recoverable = (error: MessagingError) => {
+      if (error.cause?.code === "NOGROUP") {
+        groupReady = false // the stream or its group is gone (deleted, or Redis lost its data): create it again
+        return true
+      }
+      return error.isRetryable
+    }
+    const reportFailure = (what: string) => (error: MessagingError) =>
+      recoverable(error)
+        ? options.outage.failed({ message: `${consumer} of ${topic}/${group}: ${what}: ${error.message}` })
+        : Effect.logError(`Subscriber ${consumer} of ${topic}/${group}: ${what} failed for good`, error)
+
+    const claimPass = Effect.all([claimOnce, extendLeases, reportGroup], { discard: true })
+    const readLoop = Effect.gen(function* () {
+      yield* setUp
+      if (!startedUp) {
+        yield* readOwnPending
+        yield* claimPass
+        startedUp = true
+      }
+      yield* readNew
+    }).pipe(Effect.tapError(reportFailure("reading")), Effect.retry({ schedule: backoff, while: recoverable }))
+
+    const claimLoop = claimPass.pipe(
+      Effect.tapError(reportFailure("claiming")),
       Effect.ignore,
       Effect.repeat(Schedule.spaced(options.claimInterval)),
       Effect.delay(options.claimInterval)
     )
 
-    const reader = yield* Effect.forkScoped(readLoop)
-    const claimer = yield* Effect.forkScoped(claimLoop)
+    // the first set-up runs before `start` returns: a topic that cannot be read fails the subscription at once
+    const first = yield* Effect.exit(setUp)
+    if (Exit.isFailure(first)) {
+      const error = first.cause.reasons.find(Cause.isFailReason)?.error
+      if (error !== undefined && !recoverable(error)) return yield* Effect.failCause(first.cause)
+    }
+    const reader = yield* Effect.forkScoped(
+      readLoop.pipe(Effect.catch((error) => Effect.andThen(Queue.fail(messages, error), Deferred.fail(ended, error))))
+    )
+    const claimer = yield* Effect.forkScoped(
+      Effect.andThen(
+        Effect.sync(() => startedUp),
+        claimLoop
+      )
+    )
     const stop = Effect.all([Fiber.interrupt(reader), Fiber.interrupt(claimer), Queue.end(messages)], { discard: true })
 
     yield* Effect.addFinalizer(() =>
       stop.pipe(
         // acknowledgements still on their way are written before the consumer goes
         Effect.andThen(acks.flush.pipe(Effect.timeoutOption("5 seconds"))),
-        Effect.andThen(
-          use(Scripts.removeIdleConsumer.name, (client) =>
-            Lua.runPromise(client, Scripts.removeIdleConsumer, [key], [group, consumer])
-          )
-        ),
+        Effect.andThen(redis.eval(Scripts.removeIdleConsumer, [key], [group, consumer])),
         Effect.ignore
       )
     )
 
-    return { messages, stop, acknowledge: (id) => acks.submitUnsafe(key, id) }
+    return { messages, failure: Deferred.await(ended), stop, acknowledge: (id) => acks.submitUnsafe(key, id) }
   })

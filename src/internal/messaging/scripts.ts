@@ -7,18 +7,20 @@
 import { make as script } from "../../RedisScript.js"
 
 /**
- * Appends messages, then trims once.
- * KEYS[1] stream; ARGV[1] max length (0: no trimming), ARGV[2…] uuid, payload, metadata of each message.
+ * Appends messages, trims once, and wakes the topic's subscribers (a message on its wake channel).
+ * KEYS[1] stream; ARGV[1] max length (0: no trimming), ARGV[2] wake channel, ARGV[3…] uuid, payload, metadata of
+ * each message.
  * Reply: the entry ids, in order.
  */
 export const publish = script<[stream: string], ReadonlyArray<string | number | Buffer>, Array<string>>()(
   "Publisher.publish",
   `local ids = {}
-for i = 2, #ARGV, 3 do
+for i = 3, #ARGV, 3 do
   ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'uuid', ARGV[i], 'payload', ARGV[i + 1], 'metadata', ARGV[i + 2])
 end
 local maxlen = tonumber(ARGV[1])
 if maxlen > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', maxlen) end
+redis.call('PUBLISH', ARGV[2], #ids)
 return ids`
 )
 
@@ -26,7 +28,8 @@ return ids`
  * Moves one pending message to the dead-letter stream and acknowledges it on the source, in one step. An entry that
  * was trimmed away is only acknowledged.
  * KEYS[1] source stream, KEYS[2] dead-letter stream (same hash tag); ARGV[1] group, ARGV[2] entry id, ARGV[3] reason,
- * ARGV[4] source topic, ARGV[5] consumer, ARGV[6] deliveries, ARGV[7] time (ISO), ARGV[8] dead-letter max length.
+ * ARGV[4] source topic, ARGV[5] consumer, ARGV[6] deliveries, ARGV[7] time (ISO), ARGV[8] dead-letter max length,
+ * ARGV[9] the dead-letter topic's wake channel.
  * Reply: 1 when moved, 0 when the entry was gone.
  */
 export const deadLetter = script<
@@ -39,7 +42,8 @@ export const deadLetter = script<
     consumer: string,
     deliveries: number,
     at: string,
-    maxLength: number
+    maxLength: number,
+    wakeChannel: string
   ],
   number
 >()(
@@ -57,6 +61,7 @@ if entry then
   else
     redis.call('XADD', KEYS[2], '*', unpack(fields))
   end
+  redis.call('PUBLISH', ARGV[9], 1)
   moved = 1
 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])

@@ -19,6 +19,12 @@ const deadSuffix = ":dead"
 export const keyOf = (prefix: string, topic: string): string =>
   topic.endsWith(deadSuffix) ? `${prefix}{${topic.slice(0, -deadSuffix.length)}}${deadSuffix}` : `${prefix}{${topic}}`
 
+/**
+ * The channel on which publishes to the stream `key` wake its subscribers (the publish script sends the number of
+ * entries it appended).
+ */
+export const wakeChannelOf = (key: string): string => `${key}:new`
+
 /** The dead-letter topic of a topic. */
 export const deadTopicOf = (topic: string): string => `${topic}${deadSuffix}`
 
