@@ -28,6 +28,7 @@ import {
   Fiber,
   Layer,
   Metric,
+  Option,
   Queue,
   Redacted,
   Result,
@@ -37,6 +38,7 @@ import {
   Stream
 } from "effect"
 import * as RedisClient from "./RedisClient.js"
+import { RedisError } from "./RedisError.js"
 import * as Outage from "./internal/outage.js"
 import { fail, fromRedis, ResumableStreamError } from "./internal/resumable/error.js"
 import { isSafeName, isSafeRunId, type RunKeys, runKeys } from "./internal/resumable/keys.js"
@@ -177,6 +179,13 @@ export interface Options<Defs extends ReadonlyArray<AnyDefinition>> {
   readonly heartbeatInterval?: Duration.Input | undefined
   /** A running run whose heartbeat is older than this has lost its producer. Default 5 seconds. */
   readonly producerTimeout?: Duration.Input | undefined
+  /**
+   * How long Redis may be unavailable (a failover, a restart) before a run gives up: its producer keeps what the
+   * runner appends buffered and retries, and its readers wait, for this long. A longer outage ends the run with a
+   * retryable `Redis` failure (its end is written once Redis is back). Default 30 seconds, and at least
+   * `producerTimeout`.
+   */
+  readonly outageTimeout?: Duration.Input | undefined
   /** Chunks a run's writer buffers before `append` waits for Redis (backpressure). Default 10,000. */
   readonly appendBuffer?: number | undefined
   /** Entries per XRANGE page when a reader catches up. Default 500. */
@@ -245,6 +254,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const tokenTtl = Duration.fromInputUnsafe(options.tokenTtl ?? Duration.sum(maxLifetime, completedTtl))
     const heartbeatInterval = Duration.fromInputUnsafe(options.heartbeatInterval ?? "1 second")
     const producerTimeout = Duration.fromInputUnsafe(options.producerTimeout ?? "5 seconds")
+    const outageTimeout = Duration.max(Duration.fromInputUnsafe(options.outageTimeout ?? "30 seconds"), producerTimeout)
     const pageSize = options.readPageSize ?? 500
     const appendBuffer = options.appendBuffer ?? 10_000
     const producerId = randomUUID()
@@ -281,18 +291,22 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
 
     // ---- producing ----
 
-    const finishRun = (run: LocalRun, runId: string, generation: string, terminal: Terminal) =>
+    /** Writes the end of a run, retrying while Redis is unavailable for up to `within` (forever: undefined). */
+    const finishRun = (run: LocalRun, terminal: Terminal, within: Duration.Duration | undefined) =>
       redis
         .eval(
           Scripts.finish,
           [run.keys.stream, run.keys.meta],
-          [generation, terminal.status, JSON.stringify(terminal), Duration.toMillis(completedTtl), run.keys.channel]
+          [run.generation, terminal.status, JSON.stringify(terminal), Duration.toMillis(completedTtl), run.keys.channel]
         )
         .pipe(
-          Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 6, while: (e) => e.isRetryable }),
-          Effect.mapError(fromRedis(runId)),
+          Effect.retry({
+            schedule: within === undefined ? Outage.backoff : Schedule.upTo(Outage.backoff, { duration: within }),
+            while: (e) => e.isRetryable
+          }),
+          Effect.mapError(fromRedis(run.runId)),
           Effect.flatMap((reply) =>
-            Scripts.isRefusal(reply) ? Effect.fail(refusalError(reply, runId)) : Effect.succeed(reply[0])
+            Scripts.isRefusal(reply) ? Effect.fail(refusalError(reply, run.runId)) : Effect.succeed(reply[0])
           )
         )
 
@@ -313,12 +327,15 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       const failure = exit.cause.reasons.find(Cause.isFailReason)
       if (failure !== undefined) {
         const error = failure.error
+        if (error instanceof ResumableStreamError && RunWriter.isOutage(error)) {
+          return { status: "failed", reason: "RedisUnavailable", message: error.message }
+        }
         if (definition.error !== undefined) {
           const encoded = Schema.encodeExit(definition.error)(error)
           if (Exit.isSuccess(encoded)) return { status: "failed", error: encoded.value }
         }
         const message = error instanceof Error ? error.message : String(error)
-        return { status: "failed", error: { message } }
+        return { status: "failed", message: `the runner failed: ${message}`, error: { message } }
       }
       if (Cause.hasInterruptsOnly(exit.cause)) {
         return { status: "lost", reason: "ProducerShutdown", message: "the producer shut down" }
@@ -358,6 +375,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               bufferSize: appendBuffer,
               maxBatchChunks: 1000,
               maxBatchBytes: 1024 * 1024,
+              outageTimeout,
               encode: Schema.encodeExit(definition.chunk),
               refusal: (refusal) => refusalError(refusal, runId),
               onWritten: (batch) =>
@@ -381,23 +399,43 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               )
             )
             const closed = yield* Effect.exit(writer.close)
-            return yield* Exit.isFailure(ran) ? ran : closed
+            // a writer stopped by an outage explains the run's end better than the runner's failure to append
+            const outage =
+              Exit.isFailure(closed) && Cause.findErrorOption(closed.cause).pipe(Option.exists(RunWriter.isOutage))
+            return yield* Exit.isFailure(ran) && !outage ? ran : closed
           })
         )
         const runner = body.pipe(
           Effect.onExit((exit) =>
             Effect.gen(function* () {
-              localRuns.delete(keys.meta)
               const endedElsewhere = run.stoppedBy ?? endedElsewhereBy(exit)
               if (endedElsewhere !== undefined) {
                 // cancelled, fenced or expired: whoever ended the run wrote its marker
+                localRuns.delete(keys.meta)
                 return yield* Queue.fail(live, endedElsewhere)
               }
               const terminal = terminalOf(exit, definition, timedOut)
-              const written = yield* Effect.exit(finishRun(run, runId, run.generation, terminal))
-              if (Exit.isFailure(written)) yield* Effect.logWarning(`could not record the end of run ${runId}`)
-              if (terminal.status === "completed") yield* Queue.end(live)
-              else yield* Queue.fail(live, terminalError(terminal, definition, runId))
+              const end =
+                terminal.status === "completed"
+                  ? Queue.end(live)
+                  : Queue.fail(live, terminalError(terminal, definition, runId))
+              const written = yield* Effect.exit(finishRun(run, terminal, outageTimeout))
+              if (
+                Exit.isSuccess(written) ||
+                !Cause.findErrorOption(written.cause).pipe(Option.exists((e: ResumableStreamError) => e.isRetryable))
+              ) {
+                localRuns.delete(keys.meta)
+                if (Exit.isFailure(written))
+                  yield* Effect.logWarning(`ResumableStream: could not record the end of run ${runId}`, written.cause)
+                return yield* end
+              }
+              // Redis is still away: the starter learns now; the end is written (and heartbeats go on) once it is back
+              yield* Effect.logWarning(`ResumableStream: the end of run ${runId} waits for Redis`)
+              yield* end
+              yield* finishRun(run, terminal, undefined).pipe(
+                Effect.ignore,
+                Effect.ensuring(Effect.sync(() => localRuns.delete(keys.meta)))
+              )
             })
           ),
           Effect.asVoid,
@@ -420,6 +458,15 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
           return fail("ProducerLost", terminal.message ?? "the producer stopped", runId)
         case "failed": {
           if (terminal.reason === "LifetimeExceeded") return fail("LifetimeExceeded", terminal.message ?? "", runId)
+          if (terminal.reason === "RedisUnavailable") {
+            const message = terminal.message ?? "Redis was unavailable for too long"
+            return new ResumableStreamError({
+              reason: "Redis",
+              message,
+              runId,
+              cause: new RedisError({ reason: "Connection", op: "ResumableStream.append", message })
+            })
+          }
           const decoded =
             definition.error === undefined || terminal.error === undefined
               ? undefined
@@ -521,6 +568,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
             pageSize,
             clock,
             producerTimeout,
+            outageTimeout,
             missing: secrets.length > 0 ? "Expired" : "NotFound",
             onEnd: (terminal) =>
               terminal.status === "completed"

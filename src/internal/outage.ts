@@ -1,10 +1,19 @@
 /**
- * The log of a background loop's Redis outages: one warning when the first attempt fails, one line when an attempt
+ * Riding out Redis outages in background loops: the backoff between attempts, and the log of outages: one warning when the first attempt fails, one line when an attempt
  * succeeds again (with how long it lasted and how many attempts failed), nothing for the retries in between.
  *
  * @internal
  */
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
+
+/**
+ * Delays between attempts while Redis is unavailable: 50 ms doubling, capped at 500 ms, jittered. The short cap finds
+ * a server that came back (or a new master) within half a second.
+ */
+export const backoff: Schedule.Schedule<unknown> = Schedule.min([
+  Schedule.exponential("50 millis"),
+  Schedule.spaced("500 millis")
+]).pipe(Schedule.jittered)
 
 /** What a loop reports after each attempt. */
 export interface OutageLog {

@@ -26,7 +26,7 @@ import { Cause, Deferred, Duration, Effect, Exit, Fiber, Metric, Queue, Schedule
 import type * as RedisClient from "../../RedisClient.js"
 import { fromRedis, type Message, type MessagingError } from "../../Message.js"
 import * as Combiner from "../combiner.js"
-import type { OutageLog } from "../outage.js"
+import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
 import { decode, deadTopicOf, keyOf, type RawEntry, wakeChannelOf } from "./wire.js"
 
@@ -73,7 +73,7 @@ export interface ConsumerOptions {
   /** The delay before redelivering a message nacked after its n-th delivery. */
   readonly redeliveryDelay: (deliveries: number) => Duration.Duration
   /** Where the consumers of a service report their outages. */
-  readonly outage: OutageLog
+  readonly outage: Outage.OutageLog
 }
 
 /** A running consumer. */
@@ -98,9 +98,6 @@ const claimed = Metric.counter("messaging_claimed", { description: "messages cla
 const deadLettered = Metric.counter("messaging_dead_lettered", { description: "messages moved to dead letters" })
 const pendingGauge = Metric.gauge("messaging_pending", { description: "entries delivered and not acknowledged" })
 const lagGauge = Metric.gauge("messaging_lag", { description: "entries not yet delivered to the group" })
-
-/** Waits between failed attempts of the read loop: 50 ms doubling, capped at 2 s, jittered. */
-const backoff = Schedule.min([Schedule.exponential("50 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.jittered)
 
 type GroupReply = ReadonlyArray<readonly [key: Buffer, entries: ReadonlyArray<RawEntry>]> | null
 
@@ -453,7 +450,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         startedUp = true
       }
       yield* readNew
-    }).pipe(Effect.tapError(reportFailure("reading")), Effect.retry({ schedule: backoff, while: recoverable }))
+    }).pipe(Effect.tapError(reportFailure("reading")), Effect.retry({ schedule: Outage.backoff, while: recoverable }))
 
     const claimLoop = claimPass.pipe(
       Effect.tapError(reportFailure("claiming")),

@@ -7,10 +7,14 @@
  * XRANGE from its last entry id, and entries already seen are skipped by sequence number. No connection is held per
  * reader: all readers of a process share the client's one subscriber connection and its shared connection.
  *
- * A quiet run is judged by its heartbeat, not by counting empty reads: when nothing arrived between two ticks of the
- * shared clock,
- * the reader reads the run's meta (server time) and fails with `ProducerLost` when the producer's heartbeat is older
- * than `producerTimeout`, `Expired` when the run's keys are gone, and catches up when the run has ended.
+ * A quiet run is judged by its meta, not by counting empty reads: when nothing arrived between two ticks of the shared
+ * clock, the reader reads the run's status, heartbeat age (server time) and chunk count. It catches up when the run
+ * has more chunks than it has seen (announcements were missed) or has ended, fails `Expired` when the run's keys are
+ * gone, and fails `ProducerLost` when the producer's heartbeat is older than `producerTimeout`, unless the reader
+ * itself had trouble reaching Redis within `producerTimeout` (after an outage or a failover the producer needs a
+ * moment to heartbeat again, and the new master may hold an older heartbeat).
+ *
+ * Redis failures that can pass are retried for up to `outageTimeout` (the producer buffers for as long).
  *
  * @internal
  */
@@ -20,6 +24,7 @@ import type { RedisError } from "../../RedisError.js"
 import type { PubSubEvent } from "../pubsub.js"
 import { fail, fromRedis, type ResumableStreamError } from "./error.js"
 import type { RunKeys } from "./keys.js"
+import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
 import { parseAnnouncement, parseEntry, type RawEntry, type Terminal } from "./wire.js"
 
@@ -70,6 +75,8 @@ export interface ReadOptions<A> {
   /** Ticks at the interval at which a quiet run is checked: after a tick interval without any message. */
   readonly clock: Clock
   readonly producerTimeout: Duration.Duration
+  /** How long retryable Redis failures are retried before the reader fails. */
+  readonly outageTimeout: Duration.Duration
   /** Reason when the run's keys do not exist: `Expired` for a verified token, else `NotFound`. */
   readonly missing: "NotFound" | "Expired"
   /** How the run's end becomes the end of the stream (completed) or its failure. */
@@ -79,16 +86,6 @@ export interface ReadOptions<A> {
 }
 
 type XRangeReply = Array<[string, Array<string>]>
-
-/**
- * A reader rides out a dropped connection or a failover: retryable Redis failures are retried 6 times, 50 ms to
- * 1.6 s apart (about 3 s in all); after a reconnect the pub/sub `Reconnected` event makes it catch up from Redis.
- */
-const transientRetry = {
-  schedule: Schedule.exponential("50 millis", 2),
-  times: 6,
-  while: (error: RedisError) => error.isRetryable
-}
 
 /** The decoded chunk entries of a run, from `after` to its end marker. */
 export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStreamError> =>
@@ -103,17 +100,26 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
         redisError
       )
 
-      const runStatus = redis
-        .eval(Scripts.status, [keys.meta], [])
-        .pipe(Effect.retry(transientRetry), Effect.mapError(redisError))
+      /** When the reader last had trouble reaching Redis (a failed call, a reconnect of the subscriber). */
+      let troubleAt = 0
+      const noteTrouble = () => {
+        troubleAt = Date.now()
+      }
+      // a dropped connection or a failover: retried while the producer buffers; a reconnect makes it catch up
+      const rideOut = <A>(effect: Effect.Effect<A, RedisError>) =>
+        effect.pipe(
+          Effect.tapError((error) => Effect.sync(() => error.isRetryable && noteTrouble())),
+          Effect.retry({
+            schedule: Schedule.upTo(Outage.backoff, { duration: options.outageTimeout }),
+            while: (error) => error.isRetryable
+          }),
+          Effect.mapError(redisError)
+        )
+      const runStatus = rideOut(redis.eval(Scripts.status, [keys.meta], []))
       const range = (start: string, end: string, count: number) =>
-        redis
-          .use("xrange", (c) => c.xrange(keys.stream, start, end, "COUNT", count) as Promise<XRangeReply>)
-          .pipe(
-            Effect.retry(transientRetry),
-            Effect.mapError(redisError),
-            Effect.map((reply) => reply.map(parseEntry))
-          )
+        rideOut(
+          redis.use("xrange", (c) => c.xrange(keys.stream, start, end, "COUNT", count) as Promise<XRangeReply>)
+        ).pipe(Effect.map((reply) => reply.map(parseEntry)))
 
       if ((yield* runStatus).length === 0) {
         return yield* fail(options.missing, "no such run (it never existed, or its data expired)", runId)
@@ -177,9 +183,10 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
       const judgeQuietRun = Effect.gen(function* () {
         const state = yield* runStatus
         if (state.length === 0) return yield* fail("Expired", "the run's data expired while it was read", runId)
-        const [status, age] = state
-        if (status !== "running") behind = true
-        else if (Number(age) > Duration.toMillis(options.producerTimeout)) {
+        const [status, age, chunks] = state
+        const timeout = Duration.toMillis(options.producerTimeout)
+        if (status !== "running" || Number(chunks) > lastSeq) behind = true
+        else if (Number(age) > timeout && Date.now() - troubleAt > timeout) {
           return yield* fail("ProducerLost", `no heartbeat from the producer for ${age} ms and no end marker`, runId)
         }
         return [] as Array<A>
@@ -195,6 +202,7 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
             continue
           }
           heard = true
+          if (event._tag === "Reconnected") noteTrouble()
           const entries = event._tag === "Message" ? parseAnnouncement(event.message) : undefined
           if (entries === undefined)
             behind = true // a reconnect (messages lost) or a malformed message

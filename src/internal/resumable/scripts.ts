@@ -22,11 +22,17 @@ end
 /** Reply of a state check: an error code and, for FINISHED, the status. */
 export type Refusal = readonly ["GONE"] | readonly ["FENCED"] | readonly ["FINISHED", string] | readonly ["RUNNING"]
 
+/** Reply of an append to a run that has fewer chunks than the writer wrote (a failover lost some): how many it has. */
+export type Behind = readonly ["BEHIND", number]
+
 const refusalCodes = new Set(["GONE", "FENCED", "RUNNING", "FINISHED"])
 
 /** True when a script's reply is a refusal rather than its result. */
 export const isRefusal = (reply: ReadonlyArray<unknown>): reply is Refusal =>
   typeof reply[0] === "string" && refusalCodes.has(reply[0])
+
+/** True when an append's reply says the run is behind the writer. */
+export const isBehind = (reply: ReadonlyArray<unknown>): reply is Behind => reply[0] === "BEHIND"
 
 /**
  * Claims a run for a producer.
@@ -62,15 +68,16 @@ return {generation, tonumber(redis.call('HGET', KEYS[1], 'chunks'))}
 /**
  * Appends a batch of chunks, if the caller's generation still owns the running run. Idempotent: ARGV[4] is the
  * sequence number of the batch's first chunk, and a batch already written (a retry after a lost reply) is answered
- * with its ids, not written again.
+ * with its ids, not written again. A run with fewer chunks than ARGV[4] - 1 lost writes in a failover: the reply says
+ * how many it has (`{"BEHIND", chunks}`), for the writer to write the rest again.
  * KEYS[1] stream, KEYS[2] meta; ARGV[1] generation, ARGV[2] max length (MAXLEN ~), ARGV[3] channel, ARGV[4] first
  * sequence number, ARGV[5..] data.
- * Reply: the entry ids, or a refusal (`GONE`, `FENCED`, `FINISHED status`).
+ * Reply: the entry ids, `BEHIND chunks`, or a refusal (`GONE`, `FENCED`, `FINISHED status`).
  */
 export const append = script<
   [stream: string, meta: string],
   [generation: string, maxLength: number, channel: string, firstSeq: number, ...data: Array<string>],
-  Array<string> | Refusal
+  Array<string> | Behind | Refusal
 >()(
   "ResumableStream.append",
   `
@@ -87,6 +94,7 @@ if last == first - 1 + count then
   return ids
 end
 if m[1] ~= 'running' then return {'FINISHED', m[1]} end
+if last < first - 1 then return {'BEHIND', last} end
 if last ~= first - 1 then return {'FENCED'} end
 local seq = last
 local ids = {}

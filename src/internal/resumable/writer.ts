@@ -5,15 +5,21 @@
  * per batch. Latency stays one round trip: a chunk appended while no write is in flight is written at once.
  *
  * Writes are idempotent: each batch carries the sequence number of its first chunk, so a batch retried after a lost
- * reply is recognised as already written, never duplicated. Transient Redis failures are retried; a refusal (fenced,
- * cancelled, gone) or exhausted retries stop the writer, and appends then fail with that error.
+ * reply is recognised as already written, never duplicated. Transient Redis failures (a dropped connection, a
+ * failover) are retried until `outageTimeout` has passed without a successful write; the chunks wait in the buffer
+ * meanwhile, so an outage shorter than that loses nothing. A refusal (fenced, cancelled, gone) or a longer outage
+ * stops the writer, and appends then fail with that error. When a failover lost the last writes (asynchronous
+ * replication: the new master is behind), the script says how far it got and the writer writes the missing chunks
+ * again from the ones it keeps (the last `maxBatchChunks`).
  *
  * @internal
  */
-import { Cause, Deferred, Effect, Exit, Fiber, Queue, Schedule, type Scope } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
+import type { RedisError } from "../../RedisError.js"
 import { fail, fromRedis, ResumableStreamError } from "./error.js"
 import type { RunKeys } from "./keys.js"
+import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
 
 /**
@@ -59,6 +65,8 @@ export interface WriterOptions<A> {
   /** Most chunks and bytes per write. */
   readonly maxBatchChunks: number
   readonly maxBatchBytes: number
+  /** How long transient Redis failures are retried before the writer gives up. */
+  readonly outageTimeout: Duration.Duration
   /** Encodes a chunk for storage (the value inside River's `{"item": …}`), or explains why it cannot be. */
   readonly encode: (chunk: A) => Exit.Exit<unknown, unknown>
   /** Runs with each batch once it is in Redis, in order. */
@@ -73,8 +81,8 @@ interface Pending<A> {
   readonly data: string
 }
 
-/** Transient failures are retried 6 times, 50 ms to 1.6 s apart (about 3 s in all), before the writer gives up. */
-const retry = { schedule: Schedule.exponential("50 millis", 2), times: 6 }
+/** True for a writer's error that means Redis was unavailable for too long (the run is not refused, just unwritten). */
+export const isOutage = (error: ResumableStreamError): boolean => error.reason === "Redis" && error.isRetryable
 
 /** Starts the writer of a run; its fiber lives in the scope. */
 export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, never, Scope.Scope> =>
@@ -97,7 +105,20 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
       )
     })
 
-    const writeBatch = (batch: ReadonlyArray<Pending<A>>) =>
+    /** The chunks written last (at most `maxBatchChunks`), oldest first: what a failover may have lost. */
+    let recent: Array<Pending<A>> = []
+    /** Chunks handed to `onWritten` (chunks written again after a failover are not handed on twice). */
+    let delivered = options.startSeq
+    const retryOutage = Schedule.upTo(Outage.backoff, { duration: options.outageTimeout })
+    const outageError = (error: RedisError) =>
+      new ResumableStreamError({
+        reason: "Redis",
+        message: `Redis was unavailable for longer than ${Duration.format(options.outageTimeout)}: ${error.message}`,
+        runId,
+        cause: error
+      })
+
+    const writeBatch = (batch: ReadonlyArray<Pending<A>>): Effect.Effect<void, ResumableStreamError> =>
       options.redis
         .eval(
           Scripts.append,
@@ -105,19 +126,38 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
           [options.generation, options.maxChunks, options.keys.channel, written + 1, ...batch.map((item) => item.data)]
         )
         .pipe(
-          Effect.retry({ ...retry, while: (error) => error.isRetryable }),
-          Effect.mapError(fromRedis(runId)),
+          Effect.retry({ schedule: retryOutage, while: (error) => error.isRetryable }),
+          Effect.mapError((error) => (error.isRetryable ? outageError(error) : fromRedis(runId)(error))),
           Effect.flatMap((reply) => {
+            if (Scripts.isBehind(reply)) return rewriteLost(reply[1], batch)
             if (Scripts.isRefusal(reply)) return Effect.fail(options.refusal(reply))
             const first = written + 1
             written += reply.length
-            const done = reply.map((id, index) => {
+            recent = [...recent, ...batch].slice(-options.maxBatchChunks)
+            const fresh = reply.flatMap((id, index) => {
+              const seq = first + index
+              if (seq <= delivered) return []
               const item = batch[index] as Pending<A>
-              return { id, seq: first + index, chunk: item.chunk, encoded: item.encoded }
+              return [{ id, seq, chunk: item.chunk, encoded: item.encoded }]
             })
-            return Effect.andThen(options.onWritten(done), settleWaiters)
+            delivered = Math.max(delivered, written)
+            return Effect.andThen(options.onWritten(fresh), settleWaiters)
           })
         )
+
+    /** Redis has only `stored` of the chunks written (a failover lost the rest): writes them again, then `batch`. */
+    const rewriteLost = (stored: number, batch: ReadonlyArray<Pending<A>>) => {
+      const lost = written - stored
+      if (lost <= 0 || lost > recent.length) {
+        return Effect.fail(
+          fail("Truncated", `Redis lost ${lost} written chunks after a failover, more than the writer keeps`, runId)
+        )
+      }
+      const again = recent.slice(recent.length - lost)
+      recent = recent.slice(0, recent.length - lost)
+      written = stored
+      return writeBatch([...again, ...batch])
+    }
 
     /** Takes what is buffered, up to the batch limits (one chunk at least, whatever its size). */
     const takeBatch = Effect.map(Queue.takeBetween(buffer, 1, options.maxBatchChunks), (items) => {
