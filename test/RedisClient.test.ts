@@ -3,6 +3,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Queue, Redacted, Schedule } from "effect"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as RedisClient from "../src/RedisClient.js"
+import { slotOf } from "../src/internal/slot.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { forEachTarget, TestTopology } from "./support/targets.js"
 
@@ -330,6 +331,29 @@ describe("RedisClient behind Sentinel", () => {
 
 describe("RedisClient on a cluster", () => {
   layer(RedisServer.layerCluster(), { excludeTestServices: true })("cluster routing", (it) => {
+    it.effect("the client's slot of a key is the one Redis computes (hash tags, empty tags, multi-byte text)", () =>
+      Effect.gen(function* () {
+        const cluster = yield* RedisServer.RedisCluster
+        const node = cluster.nodes[0] as RedisServer.Node
+        const keys = [
+          "foo",
+          "{user1000}.following",
+          "foo{}{bar}",
+          "foo{{bar}}zap",
+          "foo{bar}{zap}",
+          "{",
+          "}{",
+          "ключ{тег}",
+          "😀{x}",
+          ...Array.from({ length: 100 }, (_, i) => `k${i}-${Math.random().toString(36).slice(2)}`)
+        ]
+        const slots = yield* withClient(RedisClient.layer({ url: node.url }), (redis) =>
+          Effect.forEach(keys, (key) => redis.use("keyslot", (c) => c.cluster("KEYSLOT", key)))
+        )
+        assert.deepStrictEqual(keys.map(slotOf), slots.map(Number))
+      })
+    )
+
     const clusterClient = (env: Record<string, string>) =>
       RedisClient.layerConfig().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
 

@@ -68,6 +68,26 @@ forEachTarget("ResumableStream", (it) => {
     )
   )
 
+  it.effect("8 quiet runs (on every master of a Cluster) outlive producerTimeout without ProducerLost", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        // a chunk, then 2.5 s of silence (an LLM thinking: 2.5 × producerTimeout), then another, then the end
+        const runs = yield* Effect.forEach(Array.from({ length: 8 }), () =>
+          streams.start(Counter, { n: 2, delayMs: 2_500 })
+        )
+        const read = yield* Effect.forEach(
+          runs,
+          (run) => Stream.runCollect(streams.resume(Counter, run.token)).pipe(Effect.map(chunksOf)),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(
+          read,
+          runs.map(() => counted(2))
+        )
+      })
+    )
+  )
+
   it.effect("50 concurrent readers see identical sequences", () =>
     withStreams(fastOptions(), (streams) =>
       Effect.gen(function* () {

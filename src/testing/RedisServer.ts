@@ -72,8 +72,8 @@ export class RedisCluster extends Context.Service<
     /** Every node, the initial masters first. */
     readonly nodes: ReadonlyArray<Node>
     /**
-     * Waits until every running node reports `cluster_state:ok` and every slot is served by a master that runs
-     * (after a failover or a node restart, say).
+     * Waits until every running node reports `cluster_state:ok`, every slot is served by a master that runs, and
+     * every running replica is in sync with its master (after a failover or a node restart, say).
      */
     readonly awaitHealthy: Effect.Effect<void, RedisServerError>
     /** The nodes that are masters now, as the running nodes see it. */
@@ -168,28 +168,6 @@ const containerNode = Effect.gen(function* () {
   return uncontrolled(container.getHost(), container.getMappedPort(6379), "a container")
 })
 
-/**
- * One Redis node: `REDIS_URL` if set, else a `redis-server` process on a free port, else a container. `args` are
- * extra `redis-server` arguments (e.g. `["--requirepass", "secret"]`); they force a local process.
- *
- * @since 0.1.0
- */
-export const layer = (
-  options: { readonly args?: ReadonlyArray<string> | undefined } = {}
-): Layer.Layer<RedisServer, RedisServerError> =>
-  Layer.effect(
-    RedisServer,
-    Effect.gen(function* () {
-      const external = process.env.REDIS_URL
-      if (external !== undefined && external !== "" && options.args === undefined) {
-        const { host, port } = yield* Effect.try({ try: () => parseUrl(external), catch: failure("REDIS_URL") })
-        return uncontrolled(host, port, "the REDIS_URL server")
-      }
-      if (yield* Effect.promise(() => onPath("redis-server"))) return yield* spawnNode(() => options.args ?? [])
-      return yield* containerNode
-    })
-  )
-
 /** A temporary folder, removed with the scope. */
 const tempDir = (prefix: string) =>
   Effect.acquireRelease(
@@ -197,10 +175,58 @@ const tempDir = (prefix: string) =>
     (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
   )
 
+/**
+ * One Redis node: `REDIS_URL` if set, else a `redis-server` process on a free port, else a container. `args` are
+ * extra `redis-server` arguments (e.g. `["--requirepass", "secret"]`); they force a local process. `persistent`
+ * turns the append-only file on (in a folder removed with the scope), so that what the server acknowledged survives
+ * a kill and a restart, as on a production server; it too forces a local process.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  options: { readonly args?: ReadonlyArray<string> | undefined; readonly persistent?: boolean | undefined } = {}
+): Layer.Layer<RedisServer, RedisServerError> =>
+  Layer.effect(
+    RedisServer,
+    Effect.gen(function* () {
+      const external = process.env.REDIS_URL
+      const local = options.args !== undefined || options.persistent === true
+      if (external !== undefined && external !== "" && !local) {
+        const { host, port } = yield* Effect.try({ try: () => parseUrl(external), catch: failure("REDIS_URL") })
+        return uncontrolled(host, port, "the REDIS_URL server")
+      }
+      if (!(yield* Effect.promise(() => onPath("redis-server")))) return yield* containerNode
+      const persistence =
+        options.persistent === true ? ["--appendonly", "yes", "--dir", yield* tempDir("ers-aof-")] : []
+      return yield* spawnNode(() => [...persistence, ...(options.args ?? [])])
+    })
+  )
+
 const ask = (node: Node, ...command: ReadonlyArray<string>) =>
   Effect.tryPromise({ try: () => Cli.ask(node, ...command), catch: failure(`${command.join(" ")} on ${node.port}`) })
 
 const runningNodes = (nodes: ReadonlyArray<Node>) => Effect.filter(nodes, (node) => node.running)
+
+/** A replica starts its first sync at once (Redis waits 5 seconds by default, for more replicas to share it). */
+const quickSync = ["--repl-diskless-sync-delay", "0"]
+
+/**
+ * Waits until every running replica among `nodes` has its link to its master up: a replica that has not synced yet
+ * would lose everything in a failover.
+ */
+const awaitReplicasInSync = (nodes: ReadonlyArray<Node>) =>
+  awaitCondition(
+    "replicas not in sync",
+    30,
+    Effect.gen(function* () {
+      const infos = yield* Effect.forEach(yield* runningNodes(nodes), (node) => ask(node, "info", "replication"))
+      return infos
+        .map(Cli.fields)
+        .every((info) => info.get("role") !== "slave" || info.get("master_link_status") === "up")
+        ? true
+        : undefined
+    })
+  )
 
 /** Retries `check` every 100 ms for up to `seconds`, failing with `what` when it never holds. */
 const awaitCondition = <A>(what: string, seconds: number, check: Effect.Effect<A | undefined, RedisServerError>) =>
@@ -266,6 +292,7 @@ export const layerCluster = (
               `nodes-${i}-${port}.conf`,
               "--cluster-node-timeout",
               String(nodeTimeout),
+              ...quickSync,
               "--dir",
               dir,
               ...(options.args ?? [])
@@ -287,20 +314,8 @@ export const layerCluster = (
         catch: failure("redis-cli --cluster create")
       })
       const view = awaitCondition("cluster not healthy", 30, clusterView(nodes))
-      const awaitHealthy = Effect.asVoid(view)
+      const awaitHealthy = Effect.andThen(view, awaitReplicasInSync(nodes))
       yield* awaitHealthy
-      if (replicas > 0) {
-        // every replica has its data link up before the cluster is handed out
-        const linked = Effect.gen(function* () {
-          const roles = yield* Effect.forEach(nodes, (node) => ask(node, "info", "replication"))
-          const replicaInfos = roles.map(Cli.fields).filter((info) => info.get("role") === "slave")
-          return replicaInfos.length === count - (options.masters ?? 3) &&
-            replicaInfos.every((info) => info.get("master_link_status") === "up")
-            ? true
-            : undefined
-        })
-        yield* awaitCondition("replicas not in sync", 30, linked)
-      }
       const masters = Effect.map(view, ({ masters }) => masters)
       const masterOf = (key: string) =>
         Effect.gen(function* () {
@@ -362,10 +377,10 @@ export const layerSentinel = (
       const sentinelCount = options.sentinels ?? 1
       const replicaCount = options.replicas ?? 0
       const downAfter = Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.downAfter ?? "2 seconds")))
-      const master = yield* spawnNode(() => [])
+      const master = yield* spawnNode(() => quickSync)
       const replicas = yield* Effect.forEach(
         Array.from({ length: replicaCount }),
-        () => spawnNode(() => ["--replicaof", master.host, String(master.port)]),
+        () => spawnNode(() => [...quickSync, "--replicaof", master.host, String(master.port)]),
         { concurrency: "unbounded" }
       )
       const dir = yield* tempDir("ers-sentinel-")
@@ -389,6 +404,7 @@ export const layerSentinel = (
         { concurrency: "unbounded" }
       )
       const nodes = [master, ...replicas]
+      yield* awaitReplicasInSync(nodes)
       const masterInfo = (sentinel: Node) => Effect.map(ask(sentinel, "sentinel", "master", name), Cli.sentinelMaster)
       // every sentinel sees the others and the replicas, so a failover can be voted on at once
       yield* awaitCondition(
