@@ -141,8 +141,9 @@ export interface CommonOptions {
   /** A command with no reply within this time fails with a `Timeout` error. Default: none. */
   readonly commandTimeout?: Duration.Input | undefined
   /**
-   * Delays between reconnect attempts after a connection drop. Default: exponential from 50 ms, capped at 2 s,
-   * jittered, forever. When the schedule ends the client stops reconnecting and every command fails `Connection`.
+   * Delays between reconnect attempts after a connection drop. Default: exponential from 50 ms, capped at 1 s
+   * (500 ms behind Sentinel), jittered, forever. When the schedule ends the client stops reconnecting and every
+   * command fails `Connection`.
    */
   readonly reconnectSchedule?: Schedule.Schedule<unknown> | undefined
   /** RESP protocol version. Default 2; replies are parsed the same way under both. */

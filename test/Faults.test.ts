@@ -38,7 +38,7 @@ const scenario = (
     yield* Effect.sleep("2 seconds")
     const reports = yield* Effect.forEach(running, (probe) => probe.finish, { concurrency: "unbounded" })
     const lines = reports.map((report) => {
-      const back = Probes.firstAfter(report, at)
+      const back = report.workingAgain(at)
       const outage = Option.match(back, { onNone: () => "never", onSome: (t) => `${t - at} ms` })
       return `  ${report.name}: ${report.accepted} accepted, ${report.lost.length} lost, working again after ${outage} (${report.notes.join("; ")})`
     })
@@ -46,17 +46,17 @@ const scenario = (
     for (const report of reports) {
       assert.isAbove(report.accepted, 0, `${report.name} accepted nothing`)
       assert.deepStrictEqual(report.lost.slice(0, 10), [], `${report.name} lost ${report.lost.length}`)
-      const back = Probes.firstAfter(report, at)
+      const back = report.workingAgain(at)
       assert.isTrue(Option.isSome(back), `${report.name} never worked again`)
       assert.isAtMost(Option.getOrElse(back, () => Infinity) - recoveredAt, recoveryBound, report.name)
     }
   }).pipe(Effect.scoped, Effect.provide(client))
 
-/** Kills `node`, then waits with `recovered` until the topology is whole again. */
+/** Kills `node` (the fault strikes once its process is gone), then waits until the topology is whole again. */
 const kill = (node: RedisServer.Node, recovered: Effect.Effect<void, RedisServer.RedisServerError>) =>
   Effect.gen(function* () {
-    const at = Date.now()
     yield* node.kill
+    const at = Date.now()
     yield* recovered
     return { at, recoveredAt: Date.now() }
   })

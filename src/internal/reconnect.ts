@@ -30,10 +30,13 @@ export const fromSchedule = (schedule: Schedule.Schedule<unknown, unknown>): Ret
   }
 }
 
-/** The default reconnect schedule: exponential from 50 ms, capped at 2 s, jittered, forever. */
+/**
+ * The default reconnect schedule: exponential from 50 ms, capped at 1 s, jittered, forever. A server that comes back
+ * is found within about a second.
+ */
 export const defaultReconnectSchedule: Schedule.Schedule<unknown> = Schedule.min([
   Schedule.exponential("50 millis"),
-  Schedule.spaced("2 seconds")
+  Schedule.spaced("1 second")
 ]).pipe(Schedule.jittered)
 
 /**

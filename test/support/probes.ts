@@ -32,8 +32,11 @@ export interface Report {
   readonly accepted: number
   /** Accepted operations missing afterwards, by label. */
   readonly lost: ReadonlyArray<string>
-  /** When the capability succeeded (a write acknowledged, or a read delivered), in ms since the epoch. */
-  readonly successes: ReadonlyArray<number>
+  /**
+   * When the capability first succeeded after `time` (ms since the epoch): a write acknowledged; for
+   * ResumableStream, whose appends are buffered, the arrival at a reader of a chunk appended after `time`.
+   */
+  readonly workingAgain: (time: number) => Option.Option<number>
   /** What else happened (a reset, a Reconnected event). */
   readonly notes: ReadonlyArray<string>
 }
@@ -77,6 +80,12 @@ const eventually = (done: () => boolean) =>
 const missing = (count: number, has: (n: number) => boolean, label: (n: number) => string) =>
   Array.from({ length: count }, (_, n) => n).flatMap((n) => (has(n) ? [] : [label(n)]))
 
+/** The first of `successes` (times) after `time`, if any. */
+const firstAfter =
+  (successes: ReadonlyArray<number>) =>
+  (time: number): Option.Option<number> =>
+    Option.fromNullishOr(successes.find((at) => at > time))
+
 /** Dies with the failure of an effect that must not fail in a probe (its report would be meaningless). */
 const orDie = <A, E>(effect: Effect.Effect<A, E>) => Effect.orDie(effect)
 
@@ -93,17 +102,13 @@ export const eventSink: Probe = {
       let stopped = false
       const successes: Array<number> = []
       let written = 0
-      yield* Effect.forkScoped(
-        Effect.repeat(
-          Effect.flatMap(sink.stats, (stats) =>
-            Effect.sync(() => {
-              if (stats.written > written) successes.push(Date.now())
-              written = stats.written
-            })
-          ),
-          Schedule.spaced("20 millis")
-        )
+      const sample = Effect.flatMap(sink.stats, (stats) =>
+        Effect.sync(() => {
+          if (stats.written > written) successes.push(Date.now())
+          written = stats.written
+        })
       )
+      yield* Effect.forkScoped(Effect.repeat(sample, Schedule.spaced("20 millis")))
       const emitter = yield* paced(
         () => stopped,
         (n) => orDie(sink.emit({ event_type: "probe", execution_id: "probe", data: { n } }))
@@ -112,6 +117,7 @@ export const eventSink: Probe = {
         stopped = true
         const emitted = yield* Fiber.join(emitter)
         yield* persist(sink.flush).pipe(Effect.ignore)
+        yield* sample
         const events = yield* orDie(Stream.runCollect(sink.events()))
         const seen = new Set(events.map((stored) => (stored.event.data as { n?: number }).n))
         const stats = yield* sink.stats
@@ -123,7 +129,7 @@ export const eventSink: Probe = {
             (n) => seen.has(n),
             (n) => `event ${n}`
           ),
-          successes,
+          workingAgain: firstAfter(successes),
           notes: [`written ${stats.written}, failed writes ${stats.failedWrites}, dropped ${stats.dropped.overflow}`]
         }
       })
@@ -147,7 +153,6 @@ export const messaging: Probe = {
           (message) =>
             Effect.sync(() => {
               received.add(Number(Message.text(message.message)))
-              successes.push(Date.now())
             }),
           { group: "g", concurrency: 4 }
         )
@@ -177,7 +182,7 @@ export const messaging: Probe = {
             (n) => received.has(n),
             (n) => `message ${n}`
           ),
-          successes,
+          workingAgain: firstAfter(successes),
           notes: []
         }
       })
@@ -191,6 +196,7 @@ export const resumableStream: Probe = {
     Effect.gen(function* () {
       let stopped = false
       let appended = 0
+      const appendedAt: Array<number> = []
       const Counter = ResumableStream.define({
         name: "probe",
         input: Schema.Struct({}),
@@ -199,6 +205,7 @@ export const resumableStream: Probe = {
           Effect.gen(function* () {
             while (!stopped) {
               yield* writer.append(appended)
+              appendedAt.push(Date.now())
               appended += 1
               yield* Effect.sleep("5 millis")
             }
@@ -210,7 +217,7 @@ export const resumableStream: Probe = {
         heartbeatInterval: "500 millis",
         producerTimeout: "3 seconds"
       })
-      const successes: Array<number> = []
+      const arrivals: Array<readonly [appended: number, arrived: number]> = []
       const started = yield* orDie(streams.start(Counter, {}, { runId: "probe" }))
       const chunksOf = (stream: Stream.Stream<ResumableStream.Entry<number>, ResumableStream.ResumableStreamError>) =>
         Effect.forkScoped(
@@ -223,7 +230,9 @@ export const resumableStream: Probe = {
         )
       const starter = yield* chunksOf(started.stream)
       const resumer = yield* chunksOf(
-        streams.resume(Counter, started.token).pipe(Stream.tap(() => Effect.sync(() => successes.push(Date.now()))))
+        streams
+          .resume(Counter, started.token)
+          .pipe(Stream.tap((entry) => Effect.sync(() => arrivals.push([appendedAt[entry.chunk] ?? 0, Date.now()]))))
       )
       const finish = Effect.gen(function* () {
         stopped = true
@@ -241,7 +250,9 @@ export const resumableStream: Probe = {
             ? []
             : [`${who}: ${chunks.length} of ${appended} chunks, in order: ${inOrder}`]
         })
-        return { name: "ResumableStream", accepted: appended, lost, successes, notes }
+        const workingAgain = (time: number) =>
+          Option.fromNullishOr(arrivals.find(([appendedAt]) => appendedAt > time)).pipe(Option.map(([, at]) => at))
+        return { name: "ResumableStream", accepted: appended, lost, workingAgain, notes }
       })
       return { finish }
     })
@@ -307,7 +318,7 @@ export const subjectStorage: Probe = {
             // a change event may be missed only with a word about it
             ...(reconnected === 0 ? unannounced.map((p) => `change event of ${p}, no Reconnected`) : [])
           ],
-          successes,
+          workingAgain: firstAfter(successes),
           notes: [`${unannounced.length} change events missed, ${reconnected} Reconnected`]
         }
       })
@@ -331,10 +342,7 @@ export const streamAdapter: Probe = {
         board.subscribe({ groupId: "g", after: snapshot.position }).pipe(
           Stream.runForEach((event) =>
             Effect.sync(() => {
-              if (event.type === "create") {
-                created.add(event.id)
-                successes.push(Date.now())
-              }
+              if (event.type === "create") created.add(event.id)
               if (event.type === "reset") notes.push(`reset: ${event.reason}`)
             })
           ),
@@ -350,6 +358,7 @@ export const streamAdapter: Probe = {
             Effect.andThen(
               Effect.sync(() => {
                 accepted = n + 1
+                successes.push(Date.now())
               })
             ),
             Effect.ignore
@@ -376,7 +385,7 @@ export const streamAdapter: Probe = {
               (n) => `item i${n}`
             )
           ],
-          successes,
+          workingAgain: firstAfter(successes),
           notes
         }
       })
@@ -386,7 +395,3 @@ export const streamAdapter: Probe = {
 
 /** Every capability's probe. */
 export const all: ReadonlyArray<Probe> = [eventSink, messaging, resumableStream, subjectStorage, streamAdapter]
-
-/** The first success after `time`, if any. */
-export const firstAfter = (report: Report, time: number): Option.Option<number> =>
-  Option.fromNullishOr(report.successes.find((at) => at > time))
