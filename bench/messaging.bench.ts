@@ -6,6 +6,9 @@
  *     one XACK per read.
  * (b) latency at a fixed 20,000 messages/s (20 per millisecond tick, 2 seconds): p99 of publish → handler, in ms
  *     (p50 in the notes).
+ * (c) many topics: 1,000 topics with one subscription each, 10 messages published to each; figure: messages/s until
+ *     every one is handled. Ours reads them all on the client's shared connection (woken through its subscriber
+ *     connection); raw ioredis gives each subscription a connection of its own for XREADGROUP BLOCK, the usual way.
  */
 import { setTimeout as sleep } from "node:timers/promises"
 import { Effect, Fiber, Layer, ManagedRuntime } from "effect"
@@ -22,6 +25,8 @@ const consumers = 4
 const ratePerMs = 20
 const rateSeconds = 2
 const payload = "x".repeat(100)
+const manyTopics = 1_000
+const perTopic = 10
 
 const percentile = (values: Array<number>, p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -131,6 +136,83 @@ const suite: Suite = {
       }
     }
 
+    /** Handles `perTopic` messages on each of `manyTopics` topics, each topic read by a subscription of its own. */
+    const oursMany = async () => {
+      const prefix = `many${++round}-`
+      const topics = Array.from({ length: manyTopics }, (_, i) => `${prefix}${i}`)
+      let handled = 0
+      let done: () => void = () => undefined
+      const finished = new Promise<void>((resolve) => {
+        done = resolve
+      })
+      const fibers = await runtime.runPromise(
+        Effect.forEach(topics, (topic) =>
+          Effect.forkDetach(
+            subscriber.consume(
+              topic,
+              () =>
+                Effect.sync(() => {
+                  if (++handled === manyTopics * perTopic) done()
+                }),
+              { group: "g" }
+            )
+          )
+        )
+      )
+      await sleep(1000) // the subscriptions are set up (raw's groups are created before it is timed too)
+      const perTopicMessages = Array.from({ length: perTopic }, () => Message.make(payload))
+      const rate = await throughput(manyTopics * perTopic, async () => {
+        await runtime.runPromise(
+          Effect.forEach(topics, (topic) => publisher.publish(topic, ...perTopicMessages), { concurrency: 100 })
+        )
+        await finished
+      })
+      await runtime.runPromise(Effect.forEach(fibers, Fiber.interrupt, { concurrency: "unbounded" }))
+      return rate
+    }
+
+    const rawMany = async () => {
+      const prefix = `bench:rawmany${++round}-`
+      const keys = Array.from({ length: manyTopics }, (_, i) => `${prefix}{${i}}`)
+      const connections = await Promise.all(keys.map(() => new Redis(url, { protocol: 2 })))
+      await Promise.all(keys.map((key) => producer.xgroup("CREATE", key, "g", "0", "MKSTREAM")))
+      let handled = 0
+      let stop = false
+      const loops = keys.map(async (key, i) => {
+        const reader = connections[i] as Redis
+        while (!stop && handled < manyTopics * perTopic) {
+          const reply = (await reader.xreadgroup(
+            "GROUP",
+            "g",
+            "c",
+            "COUNT",
+            100,
+            "BLOCK",
+            100,
+            "STREAMS",
+            key,
+            ">"
+          )) as Array<[string, Array<[string, Array<string>]>]> | null
+          const entries = reply?.[0]?.[1] ?? []
+          if (entries.length === 0) continue
+          await reader.xack(key, "g", ...entries.map(([id]) => id))
+          handled += entries.length
+        }
+      })
+      const rate = await throughput(manyTopics * perTopic, async () => {
+        const pipeline = producer.pipeline()
+        for (const key of keys) {
+          for (let j = 0; j < perTopic; j++)
+            pipeline.xadd(key, "*", "uuid", String(j), "payload", payload, "metadata", "{}")
+        }
+        await pipeline.exec()
+        await Promise.all(loops)
+      })
+      stop = true
+      for (const connection of connections) connection.disconnect()
+      return rate
+    }
+
     return {
       scenarios: [
         {
@@ -202,6 +284,16 @@ const suite: Suite = {
             return percentile(latencies, 99)
           },
           notes: () => [`p50 latency: ours ${p50.ours.toFixed(3)} ms, raw ${p50.raw.toFixed(3)} ms (last round)`]
+        },
+        {
+          name: `${manyTopics.toLocaleString("en-US")} topics × 1 subscription, ${perTopic} messages each`,
+          unit: "msgs/s",
+          higherIsBetter: true,
+          ours: oursMany,
+          raw: rawMany,
+          notes: () => [
+            `${manyTopics.toLocaleString("en-US")} subscriptions: ours on 2 connections (shared + subscriber), raw on ${manyTopics.toLocaleString("en-US")} (one blocking reader each)`
+          ]
         }
       ],
       close: async () => {
