@@ -33,6 +33,39 @@ const percentile = (values: Array<number>, p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
 }
 
+/**
+ * A raw consumer: `XREADGROUP … BLOCK 100` and one `XACK` per read on its own connection, until the readers sharing
+ * `progress` handled `expected` entries.
+ */
+const rawReader = async (
+  reader: Redis,
+  key: string,
+  consumer: string,
+  expected: number,
+  progress: { handled: number },
+  onFields: (fields: Array<string>) => void
+) => {
+  while (progress.handled < expected) {
+    const reply = (await reader.xreadgroup(
+      "GROUP",
+      "g",
+      consumer,
+      "COUNT",
+      100,
+      "BLOCK",
+      100,
+      "STREAMS",
+      key,
+      ">"
+    )) as Array<[string, Array<[string, Array<string>]>]> | null
+    const entries = reply?.[0]?.[1] ?? []
+    if (entries.length === 0) continue
+    for (const [, fields] of entries) onFields(fields)
+    await reader.xack(key, "g", ...entries.map(([id]) => id))
+    progress.handled += entries.length
+  }
+}
+
 const suite: Suite = {
   name: "Publisher/Subscriber",
   setup: async (url) => {
@@ -89,32 +122,10 @@ const suite: Suite = {
     ) => {
       const key = `bench:raw:${++round}`
       await producer.xgroup("CREATE", key, "g", "$", "MKSTREAM")
-      let handled = 0
-      let stop = false
-      const loops = readers.map(async (reader, i) => {
-        while (!stop && handled < expected) {
-          const reply = (await reader.xreadgroup(
-            "GROUP",
-            "g",
-            `c${i}`,
-            "COUNT",
-            100,
-            "BLOCK",
-            100,
-            "STREAMS",
-            key,
-            ">"
-          )) as Array<[string, Array<[string, Array<string>]>]> | null
-          const entries = reply?.[0]?.[1] ?? []
-          if (entries.length === 0) continue
-          for (const [, fields] of entries) onFields(fields)
-          await reader.xack(key, "g", ...entries.map(([id]) => id))
-          handled += entries.length
-        }
-      })
+      const progress = { handled: 0 }
+      const loops = readers.map((reader, i) => rawReader(reader, key, `c${i}`, expected, progress, onFields))
       await produce(key)
       await Promise.all(loops)
-      stop = true
     }
 
     const messages = Array.from({ length: batch }, () => Message.make(payload))
@@ -176,29 +187,10 @@ const suite: Suite = {
       const keys = Array.from({ length: manyTopics }, (_, i) => `${prefix}{${i}}`)
       const connections = await Promise.all(keys.map(() => new Redis(url, { protocol: 2 })))
       await Promise.all(keys.map((key) => producer.xgroup("CREATE", key, "g", "0", "MKSTREAM")))
-      let handled = 0
-      let stop = false
-      const loops = keys.map(async (key, i) => {
-        const reader = connections[i] as Redis
-        while (!stop && handled < manyTopics * perTopic) {
-          const reply = (await reader.xreadgroup(
-            "GROUP",
-            "g",
-            "c",
-            "COUNT",
-            100,
-            "BLOCK",
-            100,
-            "STREAMS",
-            key,
-            ">"
-          )) as Array<[string, Array<[string, Array<string>]>]> | null
-          const entries = reply?.[0]?.[1] ?? []
-          if (entries.length === 0) continue
-          await reader.xack(key, "g", ...entries.map(([id]) => id))
-          handled += entries.length
-        }
-      })
+      const progress = { handled: 0 }
+      const loops = keys.map((key, i) =>
+        rawReader(connections[i] as Redis, key, "c", manyTopics * perTopic, progress, () => undefined)
+      )
       const rate = await throughput(manyTopics * perTopic, async () => {
         const pipeline = producer.pipeline()
         for (const key of keys) {
@@ -208,7 +200,6 @@ const suite: Suite = {
         await pipeline.exec()
         await Promise.all(loops)
       })
-      stop = true
       for (const connection of connections) connection.disconnect()
       return rate
     }

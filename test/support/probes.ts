@@ -70,6 +70,35 @@ const paced = (stopped: () => boolean, step: (n: number) => Effect.Effect<void>)
 const persist = <A, E extends { readonly isRetryable: boolean }>(write: Effect.Effect<A, E>) =>
   write.pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 1200, while: (e) => e.isRetryable }))
 
+/**
+ * Writes `write(n)` for n = 0, 1, 2…, paced, each persisted as an application would; `stop` ends the writes and
+ * returns how many were acknowledged (0…accepted-1, in order), `successes` says when.
+ */
+const pacedWrites = <E extends { readonly isRetryable: boolean }>(write: (n: number) => Effect.Effect<unknown, E>) =>
+  Effect.gen(function* () {
+    let stopped = false
+    let accepted = 0
+    const successes: Array<number> = []
+    const fiber = yield* paced(
+      () => stopped,
+      (n) =>
+        persist(write(n)).pipe(
+          Effect.andThen(
+            Effect.sync(() => {
+              accepted = n + 1
+              successes.push(Date.now())
+            })
+          ),
+          Effect.ignore
+        )
+    )
+    const stop = Effect.suspend(() => {
+      stopped = true
+      return Fiber.join(fiber)
+    }).pipe(Effect.map(() => accepted))
+    return { stop, successes }
+  })
+
 /** Waits until `done()` holds, checking every 50 ms, for up to 30 s. */
 const eventually = (done: () => boolean) =>
   Effect.suspend(() => (done() ? Effect.void : Effect.fail("not yet"))).pipe(
@@ -144,9 +173,6 @@ export const messaging: Probe = {
       const publisher = yield* Publisher.make({ keyPrefix: prefix })
       const subscriber = yield* Subscriber.make({ keyPrefix: prefix })
       const received = new Set<number>()
-      const successes: Array<number> = []
-      let accepted = 0
-      let stopped = false
       yield* Effect.forkScoped(
         subscriber.consume(
           "probe",
@@ -157,22 +183,11 @@ export const messaging: Probe = {
           { group: "g", concurrency: 4 }
         )
       )
-      const publishing = yield* paced(
-        () => stopped,
-        (n) =>
-          persist(publisher.publish("probe", Message.make(String(n), { uuid: `m-${n}` }))).pipe(
-            Effect.andThen(
-              Effect.sync(() => {
-                accepted = n + 1
-                successes.push(Date.now())
-              })
-            ),
-            Effect.ignore
-          )
+      const publishing = yield* pacedWrites((n) =>
+        publisher.publish("probe", Message.make(String(n), { uuid: `m-${n}` }))
       )
       const finish = Effect.gen(function* () {
-        stopped = true
-        yield* Fiber.join(publishing)
+        const accepted = yield* publishing.stop
         yield* eventually(() => missing(accepted, (n) => received.has(n), String).length === 0)
         return {
           name: "Publisher/Subscriber",
@@ -182,7 +197,7 @@ export const messaging: Probe = {
             (n) => received.has(n),
             (n) => `message ${n}`
           ),
-          workingAgain: firstAfter(successes),
+          workingAgain: firstAfter(publishing.successes),
           notes: []
         }
       })
@@ -278,25 +293,9 @@ export const subjectStorage: Probe = {
         )
       )
       yield* Effect.sleep("200 millis") // the subscription is in place
-      const successes: Array<number> = []
-      let accepted = 0
-      let stopped = false
-      const writing = yield* paced(
-        () => stopped,
-        (n) =>
-          persist(storage.set(subject, `p${n}`, n)).pipe(
-            Effect.andThen(
-              Effect.sync(() => {
-                accepted = n + 1
-                successes.push(Date.now())
-              })
-            ),
-            Effect.ignore
-          )
-      )
+      const writing = yield* pacedWrites((n) => storage.set(subject, `p${n}`, n))
       const finish = Effect.gen(function* () {
-        stopped = true
-        yield* Fiber.join(writing)
+        const accepted = yield* writing.stop
         const { properties } = yield* orDie(persist(storage.load(subject)))
         yield* eventually(
           () => reconnected > 0 || missing(accepted, (n) => announced.has(`p${n}`), String).length === 0
@@ -318,7 +317,7 @@ export const subjectStorage: Probe = {
             // a change event may be missed only with a word about it
             ...(reconnected === 0 ? unannounced.map((p) => `change event of ${p}, no Reconnected`) : [])
           ],
-          workingAgain: firstAfter(successes),
+          workingAgain: firstAfter(writing.successes),
           notes: [`${unannounced.length} change events missed, ${reconnected} Reconnected`]
         }
       })
@@ -336,7 +335,6 @@ export const streamAdapter: Probe = {
       const board = adapter.stream(Item)
       const created = new Set<string>()
       const notes: Array<string> = []
-      const successes: Array<number> = []
       const snapshot = yield* orDie(board.snapshot("g"))
       yield* Effect.forkScoped(
         board.subscribe({ groupId: "g", after: snapshot.position }).pipe(
@@ -349,24 +347,9 @@ export const streamAdapter: Probe = {
           Effect.catch((error) => Effect.sync(() => notes.push(`subscription failed: ${error.message}`)))
         )
       )
-      let accepted = 0
-      let stopped = false
-      const writing = yield* paced(
-        () => stopped,
-        (n) =>
-          persist(board.set("g", `i${n}`, { n })).pipe(
-            Effect.andThen(
-              Effect.sync(() => {
-                accepted = n + 1
-                successes.push(Date.now())
-              })
-            ),
-            Effect.ignore
-          )
-      )
+      const writing = yield* pacedWrites((n) => board.set("g", `i${n}`, { n }))
       const finish = Effect.gen(function* () {
-        stopped = true
-        yield* Fiber.join(writing)
+        const accepted = yield* writing.stop
         yield* eventually(() => missing(accepted, (n) => created.has(`i${n}`), String).length === 0)
         const stored = yield* orDie(persist(board.getGroup("g")))
         const ids = new Set(stored.map((item) => item.id))
@@ -385,7 +368,7 @@ export const streamAdapter: Probe = {
               (n) => `item i${n}`
             )
           ],
-          workingAgain: firstAfter(successes),
+          workingAgain: firstAfter(writing.successes),
           notes
         }
       })
