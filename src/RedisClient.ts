@@ -332,8 +332,11 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
     const topology = liveTopology(client)
     const lifecycle: Lifecycle = { closed: false }
     const dedicated = yield* makeDedicatedPool(spec, topology, maxDedicated, lifecycle)
-    const hub = yield* PubSub.make(Effect.acquireRelease(open(spec, "subscriber", topology), (c) => close(c)))
     const secrets = spec.common.secrets
+    const hub = yield* PubSub.make(
+      Effect.acquireRelease(open(spec, "subscriber", topology), (c) => close(c)),
+      secrets
+    )
     const use = makeUse(client, secrets, lifecycle)
     const service: Service = {
       mode: spec.kind,

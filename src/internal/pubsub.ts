@@ -41,9 +41,13 @@ export interface Hub {
   ) => Effect.Effect<Queue.Dequeue<PubSubEvent>, RedisError, Scope.Scope>
 }
 
-/** Makes the hub; `openConnection` opens the subscriber connection, closed with the hub's scope. */
+/**
+ * Makes the hub; `openConnection` opens the subscriber connection, closed with the hub's scope; `secrets` are
+ * scrubbed from its errors.
+ */
 export const make = (
-  openConnection: Effect.Effect<Client, RedisError, Scope.Scope>
+  openConnection: Effect.Effect<Client, RedisError, Scope.Scope>,
+  secrets: ReadonlyArray<string>
 ): Effect.Effect<Hub, never, Scope.Scope> =>
   Effect.gen(function* () {
     const hubScope = yield* Effect.scope
@@ -88,7 +92,7 @@ export const make = (
         if (fresh.length === 0) return
         yield* Effect.tryPromise({
           try: () => conn.subscribe(...fresh),
-          catch: (cause) => classify(cause, "subscribe")
+          catch: (cause) => classify(cause, "subscribe", secrets)
         }).pipe(Effect.onError(() => remove(channels, listener, false)))
       }).pipe(lock.withPermits(1))
 
