@@ -21,14 +21,22 @@
 import { Context, Duration, Effect, Layer, Logger, Option, Schedule, Schema, type Scope, Stream, Tracer } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as SinkBuffer from "./internal/sink/buffer.js"
-import { EventSinkError, fail, fromRedis } from "./internal/sink/error.js"
+import { decodeFailure, EventSinkError, fail, fromRedis } from "./internal/sink/error.js"
 import { encode, Event, type EventInput, field } from "./internal/sink/event.js"
 import type * as Script from "./internal/sink/script.js"
 import * as Telemetry from "./internal/sink/telemetry.js"
 import * as Writer from "./internal/sink/writer.js"
 
 export type { OverflowStrategy } from "./internal/sink/buffer.js"
-export { EventSinkError, EventSinkErrorReason } from "./internal/sink/error.js"
+export {
+  BufferFull,
+  CircuitOpen,
+  Closed,
+  Decode,
+  EventSinkError,
+  EventSinkErrorReason,
+  InvalidEvent
+} from "./internal/sink/error.js"
 export { Event, type EventInput } from "./internal/sink/event.js"
 export type { BreakerState, BreakerTransition } from "./internal/sink/writer.js"
 
@@ -405,7 +413,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         if (Option.isSome(decoded)) return Effect.succeed(Option.some({ id, event: decoded.value }))
         const message = `entry ${id} of ${streamKey} is not a sink event`
         return range.onInvalid === "fail"
-          ? Effect.fail(new EventSinkError({ reason: "Decode", message, entryId: id }))
+          ? Effect.fail(decodeFailure(message, id))
           : Effect.as(Effect.logWarning(`EventSink: ${message}; skipped`), Option.none())
       }
       return Stream.paginate(bound(range.from, "-"), (start: string) =>

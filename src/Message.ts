@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Schema } from "effect"
-import { RedisError } from "./RedisError.js"
+import { OutcomeUnknown, type RedisError, RedisFailure } from "./RedisError.js"
 
 /**
  * A message: `uuid` (unique; consumers deduplicate redeliveries by it), `payload` bytes and `metadata`.
@@ -40,17 +40,45 @@ export const make = (
  */
 export const text = (message: Message): string => Buffer.from(message.payload).toString("utf8")
 
+const described = { message: Schema.String }
+
 /**
- * Why a messaging operation failed.
- *
- * - `Decode`: a stream entry is not a message, or a payload does not decode (with the entry id).
- * - `UnknownType`: a bus received a message type it has no handler or schema for.
- * - `InvalidMessage`: a message cannot be encoded (a command or event that does not match its schema).
- * - `Redis`: Redis failed; `cause` is the `RedisError`.
+ * A stream entry is not a message, or a payload does not decode; `entryId` names the entry.
  *
  * @since 0.1.0
  */
-export const MessagingErrorReason = Schema.Literals(["Decode", "UnknownType", "InvalidMessage", "Redis"])
+export class Decode extends Schema.TaggedError<Decode>()("Decode", {
+  message: Schema.String,
+  entryId: Schema.optional(Schema.String)
+}) {
+  readonly isRetryable = false
+}
+
+/**
+ * A bus received a message type it has no handler or schema for.
+ *
+ * @since 0.1.0
+ */
+export class UnknownType extends Schema.TaggedError<UnknownType>()("UnknownType", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * A message cannot be encoded (a command or event that does not match its schema).
+ *
+ * @since 0.1.0
+ */
+export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("InvalidMessage", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * Why a messaging operation failed: one of the tagged classes above, `Redis` (a `RedisFailure`), or
+ * `OutcomeUnknown` (a publish whose reply was lost).
+ *
+ * @since 0.1.0
+ */
+export const MessagingErrorReason = Schema.Union([Decode, UnknownType, InvalidMessage, RedisFailure, OutcomeUnknown])
 
 /**
  * A reason of {@link MessagingError}.
@@ -60,21 +88,22 @@ export const MessagingErrorReason = Schema.Literals(["Decode", "UnknownType", "I
 export type MessagingErrorReason = typeof MessagingErrorReason.Type
 
 /**
- * A failed messaging operation: `reason` says why, `topic` and `entryId` where they are known.
+ * A failed messaging operation: `reason` says why (`Effect.catchReason("MessagingError", tag, …)`), `topic` where it
+ * is known.
  *
  * @since 0.1.0
  */
 export class MessagingError extends Schema.TaggedError<MessagingError>()("MessagingError", {
   reason: MessagingErrorReason,
-  message: Schema.String,
-  topic: Schema.optional(Schema.String),
-  entryId: Schema.optional(Schema.String),
-  /** The Redis failure, for reason `Redis`. */
-  cause: Schema.optional(RedisError)
+  topic: Schema.optional(Schema.String)
 }) {
+  /** The reason's message. */
+  override get message(): string {
+    return this.reason.message
+  }
   /** True when the same call may succeed later (a retryable Redis failure). */
   get isRetryable(): boolean {
-    return this.reason === "Redis" && this.cause?.isRetryable === true
+    return this.reason.isRetryable
   }
 }
 
@@ -86,4 +115,4 @@ export class MessagingError extends Schema.TaggedError<MessagingError>()("Messag
 export const fromRedis =
   (topic: string) =>
   (cause: RedisError): MessagingError =>
-    new MessagingError({ reason: "Redis", message: cause.message, topic, cause })
+    new MessagingError({ reason: new RedisFailure({ cause }), topic })

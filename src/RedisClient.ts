@@ -36,7 +36,7 @@ import { classify } from "./internal/errors.js"
 import * as Lua from "./internal/lua.js"
 import * as PubSub from "./internal/pubsub.js"
 import * as Spec from "./internal/spec.js"
-import { RedisError } from "./RedisError.js"
+import { Closed, PoolExhausted, RedisError } from "./RedisError.js"
 import type * as RedisScript from "./RedisScript.js"
 
 /**
@@ -195,7 +195,7 @@ interface Lifecycle {
 }
 
 const closedError = (op: string) =>
-  new RedisError({ reason: "Closed", op, message: `${op}: the RedisClient layer is closed` })
+  new RedisError({ op, reason: new Closed({ message: "the RedisClient layer is closed" }) })
 
 const makeUse =
   (client: Client, secrets: ReadonlyArray<string>, lifecycle: Lifecycle) =>
@@ -237,9 +237,11 @@ const makeDedicatedPool = (spec: ConnectionSpec, topology: Topology, max: number
       )
     )
     const exhausted = new RedisError({
-      reason: "PoolExhausted",
       op: "dedicated",
-      message: `dedicated: all ${max} dedicated connections are in use (maxDedicatedConnections) and none came free within ${Duration.format(spec.common.connectTimeout)}`
+      reason: new PoolExhausted({
+        limit: max,
+        message: `all ${max} dedicated connections are in use (maxDedicatedConnections) and none came free within ${Duration.format(spec.common.connectTimeout)}`
+      })
     })
     return Effect.gen(function* () {
       if (lifecycle.closed) return yield* closedError("dedicated")

@@ -38,9 +38,9 @@ import {
   Stream
 } from "effect"
 import * as RedisClient from "./RedisClient.js"
-import { RedisError } from "./RedisError.js"
+import { redisError } from "./internal/errors.js"
 import * as Outage from "./internal/outage.js"
-import { fail, fromRedis, ResumableStreamError } from "./internal/resumable/error.js"
+import { decodeFailure, fail, failed, fromRedis, ResumableStreamError } from "./internal/resumable/error.js"
 import { isSafeName, isSafeRunId, type RunKeys, runKeys } from "./internal/resumable/keys.js"
 import { makeClock, read } from "./internal/resumable/reader.js"
 import * as Scripts from "./internal/resumable/scripts.js"
@@ -49,7 +49,25 @@ import * as RunWriter from "./internal/resumable/writer.js"
 import type { Writer } from "./internal/resumable/writer.js"
 import { isEntryId, type Terminal } from "./internal/resumable/wire.js"
 
-export { ResumableStreamError, ResumableStreamErrorReason } from "./internal/resumable/error.js"
+export {
+  AlreadyFinished,
+  AlreadyRunning,
+  Cancelled,
+  ChunkTooLarge,
+  Decode,
+  Expired,
+  Failed,
+  Fenced,
+  InvalidInput,
+  InvalidOffset,
+  InvalidToken,
+  LifetimeExceeded,
+  NotFound,
+  ProducerLost,
+  ResumableStreamError,
+  ResumableStreamErrorReason,
+  Truncated
+} from "./internal/resumable/error.js"
 
 export type { Writer } from "./internal/resumable/writer.js"
 
@@ -315,7 +333,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       if (Exit.isSuccess(exit)) return undefined
       const failure = exit.cause.reasons.find(Cause.isFailReason)
       const error = failure?.error
-      return error instanceof ResumableStreamError && ["Fenced", "Cancelled", "Expired"].includes(error.reason)
+      return error instanceof ResumableStreamError && ["Fenced", "Cancelled", "Expired"].includes(error.reason._tag)
         ? error
         : undefined
     }
@@ -451,7 +469,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const terminalError = (terminal: Terminal, definition: AnyDefinition, runId: string) => {
       switch (terminal.status) {
         case "completed":
-          return fail("Failed", "completed", runId)
+          return failed("completed", runId, undefined)
         case "cancelled":
           return fail("Cancelled", `the run was cancelled${terminal.reason ? `: ${terminal.reason}` : ""}`, runId)
         case "lost":
@@ -460,24 +478,14 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
           if (terminal.reason === "LifetimeExceeded") return fail("LifetimeExceeded", terminal.message ?? "", runId)
           if (terminal.reason === "RedisUnavailable") {
             const message = terminal.message ?? "Redis was unavailable for too long"
-            return new ResumableStreamError({
-              reason: "Redis",
-              message,
-              runId,
-              cause: new RedisError({ reason: "Connection", op: "ResumableStream.append", message })
-            })
+            return fromRedis(runId)(redisError("ResumableStream.append", "Connection", message))
           }
           const decoded =
             definition.error === undefined || terminal.error === undefined
               ? undefined
               : Schema.decodeUnknownExit(definition.error)(terminal.error)
           const error = decoded !== undefined && Exit.isSuccess(decoded) ? decoded.value : terminal.error
-          return new ResumableStreamError({
-            reason: "Failed",
-            message: terminal.message ?? "the runner failed",
-            runId,
-            ...(error === undefined ? {} : { error })
-          })
+          return failed(terminal.message ?? "the runner failed", runId, error)
         }
       }
     }
@@ -558,8 +566,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
           }
           const definition = definitions.get(payload.name) as AnyDefinition
           const decodeItem = decode(definition)
-          const decodeError = (entryId: string, message: string) =>
-            new ResumableStreamError({ reason: "Decode", message, runId: payload.runId, entryId })
+          const decodeError = (entryId: string, message: string) => decodeFailure(message, payload.runId, entryId)
           return read({
             redis,
             keys: keysOf(payload.name, payload.runId),
@@ -625,7 +632,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         .pipe(Effect.mapError(fromRedis(payload.runId)))
       if (Scripts.isRefusal(reply)) {
         const error = refusalError(reply, payload.runId)
-        if (error.reason !== "Cancelled") return yield* error
+        if (error.reason._tag !== "Cancelled") return yield* error
       }
       const local = localRuns.get(keys.meta)
       if (local !== undefined) {

@@ -38,7 +38,7 @@ export interface Options {
 }
 
 const statusOf = (error: ResumableStreamError): number => {
-  switch (error.reason) {
+  switch (error.reason._tag) {
     case "InvalidToken":
       return 401
     case "NotFound":
@@ -58,9 +58,9 @@ const statusOf = (error: ResumableStreamError): number => {
 }
 
 const errorBody = (error: ResumableStreamError) => ({
-  reason: error.reason,
+  reason: error.reason._tag,
   message: error.message,
-  ...(error.error === undefined ? {} : { error: error.error })
+  ...(error.reason._tag === "Failed" && error.reason.error !== undefined ? { error: error.reason.error } : {})
 })
 
 const errorResponse = (error: ResumableStreamError) =>

@@ -16,7 +16,7 @@
 import { randomUUID } from "node:crypto"
 import { Context, Duration, Effect, Exit, Layer, Option, Result, Schema, type Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"
-import { StreamAdapterError } from "./internal/adapter/error.js"
+import { fail, fromRedis as redisFailure, type StreamAdapterError } from "./internal/adapter/error.js"
 import { groupKeys, groupsKey } from "./internal/adapter/keys.js"
 import * as Query from "./internal/adapter/query.js"
 import * as Scripts from "./internal/adapter/scripts.js"
@@ -25,7 +25,13 @@ import * as Combiner from "./internal/combiner.js"
 import type * as RedisScript from "./RedisScript.js"
 import type { RedisError } from "./RedisError.js"
 
-export { StreamAdapterError, StreamAdapterErrorReason } from "./internal/adapter/error.js"
+export {
+  Decode,
+  InvalidItem,
+  InvalidQuery,
+  StreamAdapterError,
+  StreamAdapterErrorReason
+} from "./internal/adapter/error.js"
 export type { Condition, Query } from "./internal/adapter/query.js"
 export type { Position } from "./internal/adapter/subscription.js"
 
@@ -250,22 +256,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       const keysOf = (groupId: string) => groupKeys(prefix, name, groupId)
       const indexKey = groupsKey(prefix, name)
 
-      const error = (reason: StreamAdapterError["reason"], message: string, groupId?: string, id?: string) =>
-        new StreamAdapterError({
-          reason,
-          message,
-          stream: name,
-          ...(groupId === undefined ? {} : { groupId }),
-          ...(id === undefined ? {} : { id })
-        })
-      const fromRedis = (groupId?: string) => (cause: RedisError) =>
-        new StreamAdapterError({
-          reason: "Redis",
-          message: cause.message,
-          stream: name,
-          cause,
-          ...(groupId === undefined ? {} : { groupId })
-        })
+      const error = (tag: Parameters<typeof fail>[0], message: string, groupId?: string, id?: string) =>
+        fail(tag, message, name, groupId, id)
+      const fromRedis = (groupId?: string) => redisFailure(name, groupId)
 
       /** An item's JSON text as `A`, or the error naming it. */
       const decodeText = (groupId: string, id: string, text: string): Result.Result<A, StreamAdapterError> => {

@@ -23,7 +23,14 @@ import { fromRedis, type SubjectStorageError } from "./internal/subjects/error.j
 import * as Handle from "./internal/subjects/handle.js"
 import { fieldOf, fromSchema, json, parseField, type PropertyRef, untyped } from "./internal/subjects/property.js"
 
-export { SubjectStorageError, SubjectStorageErrorReason } from "./internal/subjects/error.js"
+export {
+  Conflict,
+  Decode,
+  InvalidValue,
+  NotANumber,
+  SubjectStorageError,
+  SubjectStorageErrorReason
+} from "./internal/subjects/error.js"
 export type { Written } from "./internal/subjects/core.js"
 export type { SubjectHandle, Update, ValueOf } from "./internal/subjects/handle.js"
 

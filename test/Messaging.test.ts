@@ -435,7 +435,7 @@ forEachTarget("Publisher / Subscriber", (it) => {
           const redis = yield* RedisClient.RedisClient
           yield* redis.dedicated // held until the test ends
           const exhausted = yield* Effect.flip(Effect.scoped(redis.dedicated))
-          assert.strictEqual(exhausted.reason, "PoolExhausted")
+          assert.strictEqual(exhausted.reason._tag, "PoolExhausted")
           assert.include(exhausted.message, "maxDedicatedConnections")
           const topics = range(0, 33).map((i) => `pool-${i}`)
           const subscriptions = yield* Effect.forEach(topics, (topic) =>
@@ -528,7 +528,7 @@ forEachTarget("Publisher / Subscriber", (it) => {
           )
           assert.strictEqual(yield* pendingCount(`${keyPrefix}{user-commands}`, "user-service"), 0)
           const invalid = yield* Effect.flip(bus.send("DeleteUser", { id: "x" } as unknown as DeleteUser))
-          assert.strictEqual(invalid.reason, "InvalidMessage")
+          assert.strictEqual(invalid.reason._tag, "InvalidMessage")
         })
       )
   )

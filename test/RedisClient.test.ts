@@ -153,7 +153,7 @@ forEachTarget("RedisClient", (it) => {
         assert.isTrue(error._tag === "Some" && error.value.isRetryable, `typed retryable: ${String(exit)}`)
       }
       const down = yield* Effect.flip(redis.use("set", (c) => c.set(key, "v")))
-      assert.include(["Connection", "ClusterDown", "Timeout"], down.reason)
+      assert.include(["Connection", "ClusterDown", "Timeout"], down.reason._tag)
       yield* topology.startAll
       yield* eventually(redis.use("set", (c) => c.set(key, "v")))
       assert.strictEqual(yield* redis.use("get", (c) => c.get(key)), "v")
@@ -177,7 +177,7 @@ describe("RedisClient on a single node", () => {
             const error = Exit.findErrorOption(exit)
             assert.isTrue(error._tag === "Some")
             if (error._tag !== "Some") return
-            assert.strictEqual(error.value.reason, "Auth")
+            assert.strictEqual(error.value.reason._tag, "Auth")
             assert.isFalse(error.value.isRetryable)
             for (const text of [
               error.value.message,
@@ -222,7 +222,7 @@ describe("RedisClient on a single node", () => {
         const port = yield* Effect.promise(() => freeUnusedPort())
         const started = Date.now()
         const error = yield* Effect.flip(connect(RedisClient.layer({ port, connectTimeout: "2 seconds" })))
-        assert.strictEqual(error.reason, "Connection")
+        assert.strictEqual(error.reason._tag, "Connection")
         assert.isTrue(error.isRetryable)
         assert.isBelow(Date.now() - started, 2000)
       })
@@ -238,7 +238,7 @@ describe("RedisClient on a single node", () => {
         const started = Date.now()
         const error = yield* Effect.flip(connect(RedisClient.layer({ port, connectTimeout: "400 millis" })))
         const elapsed = Date.now() - started
-        assert.strictEqual(error.reason, "Timeout")
+        assert.strictEqual(error.reason._tag, "Timeout")
         assert.isAtLeast(elapsed, 350)
         assert.isBelow(elapsed, 1500)
       })
@@ -371,7 +371,7 @@ describe("RedisClient on a cluster", () => {
               { concurrency: 10 }
             )
             const error = yield* Effect.flip(redis.use("mget", (c) => c.mget(`${base}1`, `${base}2`, `${base}3`)))
-            assert.strictEqual(error.reason, "CrossSlot")
+            assert.strictEqual(error.reason._tag, "CrossSlot")
             assert.isFalse(error.isRetryable)
             const tagged = yield* redis.use("mget", (c) => c.mget(`${base}{t}1`, `${base}{t}2`))
             assert.deepStrictEqual(tagged, [null, null])

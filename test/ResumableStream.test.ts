@@ -147,9 +147,9 @@ forEachTarget("ResumableStream", (it) => {
           liveError,
           yield* Effect.flip(Stream.runCollect(streams.resume(Failing, started.token)))
         ]) {
-          assert.strictEqual(error.reason, "Failed")
-          assert.instanceOf(error.error, Boom)
-          assert.strictEqual((error.error as Boom).code, 42)
+          const failure = error.reason._tag === "Failed" ? error.reason.error : undefined
+          assert.instanceOf(failure, Boom)
+          assert.strictEqual((failure as Boom).code, 42)
         }
         const beforeError = yield* streams.resume(Failing, started.token).pipe(
           Stream.catch(() => Stream.empty),
@@ -179,18 +179,18 @@ forEachTarget("ResumableStream", (it) => {
             "v1.e30.AAAA"
           ]) {
             const error = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, bad)))
-            assert.strictEqual(error.reason, "InvalidToken", bad)
+            assert.strictEqual(error.reason._tag, "InvalidToken", bad)
           }
           // a valid token of another stream is refused, not read with the wrong chunk schema
           const otherStream = yield* Effect.flip(Stream.runCollect(streams.resume(Forever, started.token)))
-          assert.strictEqual(otherStream.reason, "InvalidToken")
+          assert.strictEqual(otherStream.reason._tag, "InvalidToken")
           return started.token
         })
       )
       const foreign = yield* withStreams({ ...options, secret: Redacted.make("another-secret") }, (streams) =>
         Effect.flip(Stream.runCollect(streams.resume(Counter, token)))
       )
-      assert.strictEqual(foreign.reason, "InvalidToken")
+      assert.strictEqual(foreign.reason._tag, "InvalidToken")
       const rotated = yield* withStreams(
         { ...options, secret: [Redacted.make("new-secret"), secret], tokenTtl: "1 minute" },
         (streams) => Stream.runCollect(streams.resume(Counter, token))
@@ -200,7 +200,7 @@ forEachTarget("ResumableStream", (it) => {
       const expired = yield* withStreams(options, (streams) =>
         Effect.flip(Stream.runCollect(streams.resume(Counter, token)))
       )
-      assert.strictEqual(expired.reason, "Expired")
+      assert.strictEqual(expired.reason._tag, "Expired")
     })
   )
 
@@ -210,19 +210,19 @@ forEachTarget("ResumableStream", (it) => {
         const started = yield* streams.start(Counter, { n: 2, delayMs: 0 })
         yield* Stream.runDrain(started.stream)
         const badOffset = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, started.token, { after: "x" })))
-        assert.strictEqual(badOffset.reason, "InvalidOffset")
+        assert.strictEqual(badOffset.reason._tag, "InvalidOffset")
         const missingOffset = yield* Effect.flip(
           Stream.runCollect(streams.resume(Counter, started.token, { after: "1-1" }))
         )
-        assert.strictEqual(missingOffset.reason, "Truncated")
+        assert.strictEqual(missingOffset.reason._tag, "Truncated")
         const unknownRun = Buffer.from(JSON.stringify({ n: "counter", r: "no-such-run", iat: 0 })).toString("base64url")
         const notFound = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, `v1.${unknownRun}`)))
-        assert.strictEqual(notFound.reason, "NotFound")
+        assert.strictEqual(notFound.reason._tag, "NotFound")
         const Other = ResumableStream.define({ ...Counter, name: "other" })
         const unregistered = yield* Effect.flip(streams.start(Other, { n: 1, delayMs: 0 }))
-        assert.strictEqual(unregistered.reason, "NotFound")
+        assert.strictEqual(unregistered.reason._tag, "NotFound")
         const badInput = yield* Effect.flip(streams.startEncoded("counter", { n: "many" }))
-        assert.strictEqual(badInput.reason, "InvalidInput")
+        assert.strictEqual(badInput.reason._tag, "InvalidInput")
       })
     )
   )
@@ -235,7 +235,7 @@ forEachTarget("ResumableStream", (it) => {
       run: (_, writer) =>
         writer.append("x".repeat(2000)).pipe(
           Effect.catchIf(
-            (error) => error.reason === "ChunkTooLarge",
+            (error) => error.reason._tag === "ChunkTooLarge",
             () => writer.append("recovered")
           )
         )
@@ -262,10 +262,10 @@ forEachTarget("ResumableStream", (it) => {
             anotherClient(topology)
           )
           const error = yield* Effect.flip(Fiber.join(reader))
-          assert.strictEqual(error.reason, "Cancelled")
+          assert.strictEqual(error.reason._tag, "Cancelled")
           assert.include(error.message, "user pressed stop")
           const liveError = yield* Effect.flip(Stream.runCollect(started.stream))
-          assert.strictEqual(liveError.reason, "Cancelled")
+          assert.strictEqual(liveError.reason._tag, "Cancelled")
           // the runner stopped: no chunk after the cancel marker, and nothing grows any more
           const length = (yield* RedisClient.RedisClient).use("xlen", (c) =>
             c.xlen(`${options.keyPrefix}forever:{${started.runId}}`)
@@ -291,11 +291,11 @@ forEachTarget("ResumableStream", (it) => {
           const takeOver = withStreams({ ...options, heartbeatInterval: "100 millis" }, (second) =>
             Effect.gen(function* () {
               const refused = yield* Effect.flip(second.start(Forever, { everyMs: 20 }, { runId }))
-              assert.strictEqual(refused.reason, "AlreadyRunning")
+              assert.strictEqual(refused.reason._tag, "AlreadyRunning")
               yield* Effect.sleep("1200 millis") // past producerTimeout since the first producer's last heartbeat
               const taken = yield* second.start(Forever, { everyMs: 20 }, { runId })
               const firstError = yield* Effect.flip(Stream.runCollect(started.stream))
-              assert.strictEqual(firstError.reason, "Fenced")
+              assert.strictEqual(firstError.reason._tag, "Fenced")
               const fromSecond = yield* Stream.runCollect(Stream.take(taken.stream, 3))
               assert.strictEqual(fromSecond.length, 3)
               // one run, one sequence: the second producer continued where the first stopped
@@ -324,7 +324,7 @@ forEachTarget("ResumableStream", (it) => {
           const killedAt = Date.now()
           const error = yield* Effect.flip(Fiber.join(reader))
           const waited = Date.now() - killedAt
-          assert.strictEqual(error.reason, "ProducerLost")
+          assert.strictEqual(error.reason._tag, "ProducerLost")
           assert.isBelow(waited, 800 + 100 + 1500, `ProducerLost after ${waited} ms`)
         })
       )
@@ -339,7 +339,7 @@ forEachTarget("ResumableStream", (it) => {
         assert.deepStrictEqual(chunksOf(yield* Stream.runCollect(streams.resume(Counter, started.token))), counted(2))
         yield* Effect.sleep("400 millis")
         const error = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, started.token)))
-        assert.strictEqual(error.reason, "Expired")
+        assert.strictEqual(error.reason._tag, "Expired")
       })
     )
   )
@@ -349,7 +349,7 @@ forEachTarget("ResumableStream", (it) => {
       Effect.gen(function* () {
         const started = yield* streams.start(Forever, { everyMs: 20 })
         const error = yield* Effect.flip(Stream.runCollect(streams.resume(Forever, started.token)))
-        assert.strictEqual(error.reason, "LifetimeExceeded")
+        assert.strictEqual(error.reason._tag, "LifetimeExceeded")
       })
     )
   )
@@ -360,7 +360,7 @@ forEachTarget("ResumableStream", (it) => {
         const started = yield* streams.start(Counter, { n: 300, delayMs: 0 })
         const live = yield* Stream.runCollect(started.stream)
         const error = yield* Effect.flip(Stream.runCollect(streams.resume(Counter, started.token)))
-        assert.strictEqual(error.reason, "Truncated")
+        assert.strictEqual(error.reason._tag, "Truncated")
         const tail = yield* Stream.runCollect(streams.resume(Counter, started.token, { after: live.at(-3)?.id }))
         assert.deepStrictEqual(chunksOf(tail), ["c298", "c299"])
       })
@@ -403,12 +403,11 @@ forEachTarget("ResumableStream", (it) => {
         const key = `${options.keyPrefix}forever:{${started.runId}}`
         const badId = yield* redis.use("xadd", (c) => c.xadd(key, "*", "data", "not json", "seq", "2"))
         const error = yield* Effect.flip(Stream.runCollect(streams.resume(Forever, started.token)))
-        assert.strictEqual(error.reason, "Decode")
-        assert.strictEqual(error.entryId, badId)
+        assert.strictEqual(error.reason._tag === "Decode" ? error.reason.entryId : undefined, badId)
         yield* redis.use("xdel", (c) => c.xdel(key, badId ?? ""))
         yield* redis.use("xadd", (c) => c.xadd(key, "*", "data", JSON.stringify({ item: "text" }), "seq", "2"))
         const wrongType = yield* Effect.flip(Stream.runCollect(streams.resume(Forever, started.token)))
-        assert.strictEqual(wrongType.reason, "Decode")
+        assert.strictEqual(wrongType.reason._tag, "Decode")
         yield* streams.cancel(started.token)
       })
     )

@@ -243,7 +243,7 @@ forEachTarget("StreamAdapter", (it, target) => {
         { where: { priority: { between: 1 } } }
       ] as const) {
         const error = yield* Effect.flip(tasks.query("q", bad as StreamAdapter.Query<Task>))
-        assert.strictEqual(error.reason, "InvalidQuery", JSON.stringify(bad))
+        assert.strictEqual(error.reason._tag, "InvalidQuery", JSON.stringify(bad))
       }
     })
   )
@@ -322,13 +322,13 @@ forEachTarget("StreamAdapter", (it, target) => {
       const items = `${keyPrefix}{tasks:g}:items`
       yield* redis.use("hset", (c) => c.hset(items, "bad", '{"title":1}', "worse", "not json"))
       const error = yield* Effect.flip(tasks.get("g", "bad"))
-      assert.strictEqual(error.reason, "Decode")
+      assert.strictEqual(error.reason._tag, "Decode")
       assert.strictEqual(error.groupId, "g")
       assert.strictEqual(error.id, "bad")
       assert.deepStrictEqual(yield* tasks.getGroup("g"), [{ id: "good", data: task("good") }])
-      assert.strictEqual((yield* Effect.flip(tasks.getGroup("g", { onInvalid: "fail" }))).reason, "Decode")
+      assert.strictEqual((yield* Effect.flip(tasks.getGroup("g", { onInvalid: "fail" }))).reason._tag, "Decode")
       const invalid = yield* Effect.flip(tasks.set("g", "x", { title: 5 } as unknown as Task))
-      assert.strictEqual(invalid.reason, "InvalidItem")
+      assert.strictEqual(invalid.reason._tag, "InvalidItem")
       assert.deepStrictEqual(yield* tasks.get("g", "x"), Option.none())
     })
   )

@@ -12,8 +12,8 @@
  */
 import { Duration, Effect } from "effect"
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
-import { RedisError } from "../RedisError.js"
-import { classify } from "./errors.js"
+import type { RedisError } from "../RedisError.js"
+import { classify, redisError } from "./errors.js"
 import { fromSchedule, type RetryStrategy } from "./reconnect.js"
 
 /** A connected ioredis client: a single node (also behind Sentinel) or a Cluster. */
@@ -169,11 +169,11 @@ export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Eff
         duration: spec.common.connectTimeout,
         orElse: () =>
           Effect.fail(
-            new RedisError({
-              reason: "Timeout",
-              op: "connect",
-              message: `connect: no ready connection within ${Duration.format(spec.common.connectTimeout)}`
-            })
+            redisError(
+              "connect",
+              "Timeout",
+              `no ready connection within ${Duration.format(spec.common.connectTimeout)}`
+            )
           )
       }),
       Effect.onError(() => Effect.sync(() => client.disconnect())),

@@ -1,15 +1,35 @@
 /**
  * The one place where ioredis failures become `RedisError`s.
  *
- * ioredis reports failures as `ReplyError`s (the server's `-CODE message` line), socket errors (`ECONNREFUSED`…), or
- * plain `Error`s with fixed texts. Everything is classified here, and every message is scrubbed of the secrets the
- * connection knows (passwords), so no error or log can leak them.
+ * ioredis reports failures as `ReplyError`s (the server's `-CODE message` line), socket and TLS errors
+ * (`ECONNREFUSED`, `CERT_HAS_EXPIRED`…), or plain `Error`s with fixed texts. The reply code decides first: a script
+ * that hit `maxmemory` answers `OOM command not allowed … script: …, on @user_script:6`, which is an out-of-memory
+ * condition, not a script bug. Every message is scrubbed of the secrets the connection knows (passwords), so no error
+ * or log can leak them.
  *
  * @internal
  */
-import { RedisError, type RedisErrorReason } from "../RedisError.js"
+import * as Reason from "../RedisError.js"
 
-const replyCodeReasons: Readonly<Record<string, RedisErrorReason>> = {
+/** The reasons a failure of a call can have (the pool and the layer's lifecycle make the others). */
+const reasons = {
+  Connection: Reason.Connection,
+  Timeout: Reason.Timeout,
+  Auth: Reason.Auth,
+  Command: Reason.Command,
+  Script: Reason.Script,
+  CrossSlot: Reason.CrossSlot,
+  ReadOnly: Reason.ReadOnly,
+  Loading: Reason.Loading,
+  ClusterDown: Reason.ClusterDown,
+  OutOfMemory: Reason.OutOfMemory,
+  Busy: Reason.Busy
+}
+
+/** The tag of a reason a call's failure can have. */
+export type CallReason = keyof typeof reasons
+
+const replyCodeReasons: Readonly<Record<string, CallReason>> = {
   WRONGPASS: "Auth",
   NOAUTH: "Auth",
   NOPERM: "Auth",
@@ -19,6 +39,7 @@ const replyCodeReasons: Readonly<Record<string, RedisErrorReason>> = {
   CLUSTERDOWN: "ClusterDown",
   TRYAGAIN: "ClusterDown",
   MASTERDOWN: "ClusterDown",
+  NOREPLICAS: "ClusterDown",
   OOM: "OutOfMemory",
   BUSY: "Busy",
   NOSCRIPT: "Script"
@@ -32,7 +53,17 @@ const socketCodes = new Set([
   "EHOSTUNREACH",
   "ENETUNREACH",
   "EPIPE",
-  "ECONNABORTED"
+  "ECONNABORTED",
+  // TLS: the handshake failed (a wrong CA, an expired or mismatched certificate, a plain-text server)
+  "EPROTO",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "ERR_SSL_WRONG_VERSION_NUMBER"
 ])
 
 const connectionTexts = [
@@ -46,10 +77,11 @@ const connectionTexts = [
   "Connection is in subscriber mode",
   "All sentinels are unreachable",
   "Redis is already connecting",
-  "socket closed"
+  "socket closed",
+  "Client network socket disconnected before secure TLS connection was established"
 ]
 
-const scriptTexts = ["Error running script", "user_script", "ERR Error compiling script"]
+const scriptTexts = ["Error running script", "user_script", "Error compiling script"]
 
 interface ErrorLike {
   readonly message?: unknown
@@ -61,20 +93,21 @@ const asErrorLike = (cause: unknown): ErrorLike =>
   typeof cause === "object" && cause !== null ? (cause as ErrorLike) : { message: String(cause) }
 
 /** The leading upper-case word of a Redis reply error (`WRONGTYPE Operation…` → `WRONGTYPE`). */
-const replyCode = (message: string): string | undefined => {
-  const match = /^([A-Z][A-Z_]+)\b/.exec(message)
-  return match?.[1]
-}
+const replyCode = (message: string): string | undefined => /^([A-Z][A-Z_]+)\b/.exec(message)?.[1]
 
-const reasonOf = (error: ErrorLike, message: string, code: string | undefined): RedisErrorReason => {
+/** What kind of failure it is: the reply code first, then the socket's code, then ioredis' own texts. */
+const reasonOf = (error: ErrorLike, message: string, code: string | undefined): CallReason => {
+  const known = code === undefined ? undefined : replyCodeReasons[code]
+  if (known !== undefined) return known
   const errno = typeof error.code === "string" ? error.code : undefined
-  if (errno === "ETIMEDOUT" || /timed? ?out/i.test(message)) return "Timeout"
+  if (errno === "ETIMEDOUT" || message === "Command timed out") return "Timeout"
   if (errno !== undefined && socketCodes.has(errno)) return "Connection"
   if (connectionTexts.some((text) => message.includes(text))) return "Connection"
   if (error.name === "MaxRetriesPerRequestError" || error.name === "ClusterAllFailedError") return "Connection"
   if (message.includes("Too many Cluster redirections")) return "ClusterDown"
+  // a reply with a code of its own (WRONGTYPE, NOGROUP…) is the command's fault, even from inside a script
+  if (code !== undefined && code !== "ERR") return "Command"
   if (scriptTexts.some((text) => message.includes(text))) return "Script"
-  if (code !== undefined && code in replyCodeReasons) return replyCodeReasons[code] as RedisErrorReason
   if (/invalid (username-)?password|AUTH failed/i.test(message)) return "Auth"
   return "Command"
 }
@@ -83,17 +116,20 @@ const reasonOf = (error: ErrorLike, message: string, code: string | undefined): 
 export const scrub = (text: string, secrets: ReadonlyArray<string>): string =>
   secrets.reduce((out, secret) => (secret.length === 0 ? out : out.split(secret).join("<redacted>")), text)
 
+/** A `RedisError` of operation `op` with the reason `tag`. */
+export const redisError = (op: string, tag: CallReason, message: string, code?: string): Reason.RedisError =>
+  new Reason.RedisError({ op, reason: new reasons[tag]({ message, ...(code === undefined ? {} : { code }) }) })
+
 /**
  * Turns anything an ioredis call rejected with into a `RedisError` for operation `op`, with secrets scrubbed.
  * A `RedisError` passes through unchanged.
  */
-export const classify = (cause: unknown, op: string, secrets: ReadonlyArray<string> = []): RedisError => {
-  if (cause instanceof RedisError) return cause
+export const classify = (cause: unknown, op: string, secrets: ReadonlyArray<string> = []): Reason.RedisError => {
+  if (cause instanceof Reason.RedisError) return cause
   const error = asErrorLike(cause)
   const raw = typeof error.message === "string" && error.message.length > 0 ? error.message : String(cause)
   const message = scrub(raw, secrets)
   const code = replyCode(message)
-  const reason = reasonOf(error, message, code)
   const errno = typeof error.code === "string" ? error.code : undefined
-  return new RedisError({ reason, op, message: `${op}: ${message}`, code: code ?? errno })
+  return redisError(op, reasonOf(error, message, code), message, code ?? errno)
 }

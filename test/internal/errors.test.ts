@@ -33,7 +33,7 @@ describe("classify", () => {
   for (const [cause, reason, retryable] of cases) {
     it(`${String(cause instanceof Error ? cause.message : cause).slice(0, 40)} → ${reason}`, () => {
       const error = classify(cause, "op")
-      assert.strictEqual(error.reason, reason)
+      assert.strictEqual(error.reason._tag, reason)
       assert.strictEqual(error.isRetryable, retryable)
       assert.isTrue(error.message.startsWith("op: "))
     })

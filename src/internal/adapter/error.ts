@@ -4,19 +4,44 @@
  * @internal
  */
 import { Schema } from "effect"
-import { RedisError } from "../../RedisError.js"
+import { OutcomeUnknown, type RedisError, RedisFailure } from "../../RedisError.js"
+
+const described = { message: Schema.String }
 
 /**
- * Why a live-state operation failed.
- *
- * - `Decode`: a stored item (or an event's data) does not match the item schema; `groupId` and `id` name it.
- * - `InvalidItem`: an item to store does not match the item schema (or is not JSON-able).
- * - `InvalidQuery`: a query's `limit` or `offset` is not a non-negative integer, or an operator is unknown.
- * - `Redis`: Redis failed; `cause` is the `RedisError`.
+ * A stored item (or an event's data) does not match the item schema; the error's `groupId` and `id` name it.
  *
  * @since 0.1.0
  */
-export const StreamAdapterErrorReason = Schema.Literals(["Decode", "InvalidItem", "InvalidQuery", "Redis"])
+export class Decode extends Schema.TaggedError<Decode>()("Decode", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * An item to store does not match the item schema (or is not JSON-able).
+ *
+ * @since 0.1.0
+ */
+export class InvalidItem extends Schema.TaggedError<InvalidItem>()("InvalidItem", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * A query's `limit` or `offset` is not a non-negative integer, or an operator is unknown.
+ *
+ * @since 0.1.0
+ */
+export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()("InvalidQuery", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * Why a live-state operation failed: one of the tagged classes above, `Redis` (a `RedisFailure`), or
+ * `OutcomeUnknown` (a write whose reply was lost).
+ *
+ * @since 0.1.0
+ */
+export const StreamAdapterErrorReason = Schema.Union([Decode, InvalidItem, InvalidQuery, RedisFailure, OutcomeUnknown])
 
 /**
  * A reason of {@link StreamAdapterError}.
@@ -26,21 +51,49 @@ export const StreamAdapterErrorReason = Schema.Literals(["Decode", "InvalidItem"
 export type StreamAdapterErrorReason = typeof StreamAdapterErrorReason.Type
 
 /**
- * A failed live-state operation.
+ * A failed live-state operation: `reason` says why (`Effect.catchReason("StreamAdapterError", tag, …)`), `stream`,
+ * `groupId` and `id` what it was about.
  *
  * @since 0.1.0
  */
 export class StreamAdapterError extends Schema.TaggedError<StreamAdapterError>()("StreamAdapterError", {
   reason: StreamAdapterErrorReason,
-  message: Schema.String,
   stream: Schema.String,
   groupId: Schema.optional(Schema.String),
-  id: Schema.optional(Schema.String),
-  /** The Redis failure, for reason `Redis`. */
-  cause: Schema.optional(RedisError)
+  id: Schema.optional(Schema.String)
 }) {
+  /** The reason's message. */
+  override get message(): string {
+    return this.reason.message
+  }
   /** True when the same call may succeed later (a retryable Redis failure). */
   get isRetryable(): boolean {
-    return this.reason === "Redis" && this.cause?.isRetryable === true
+    return this.reason.isRetryable
   }
 }
+
+const describedReasons = { Decode, InvalidItem, InvalidQuery }
+
+/** An error of stream `stream` (and group, item) with `reason`. */
+const of = (reason: StreamAdapterErrorReason, stream: string, groupId?: string, id?: string): StreamAdapterError =>
+  new StreamAdapterError({
+    reason,
+    stream,
+    ...(groupId === undefined ? {} : { groupId }),
+    ...(id === undefined ? {} : { id })
+  })
+
+/** A `StreamAdapterError` of `stream` (and group, item) with the reason `tag`. */
+export const fail = (
+  tag: keyof typeof describedReasons,
+  message: string,
+  stream: string,
+  groupId?: string,
+  id?: string
+): StreamAdapterError => of(new describedReasons[tag]({ message }), stream, groupId, id)
+
+/** Wraps a `RedisError` of `stream` (and group). */
+export const fromRedis =
+  (stream: string, groupId?: string) =>
+  (cause: RedisError): StreamAdapterError =>
+    of(new RedisFailure({ cause }), stream, groupId)

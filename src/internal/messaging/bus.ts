@@ -32,12 +32,17 @@ const marshal = (
 ): Effect.Effect<Message.Message, Message.MessagingError> => {
   const schema = definitions[name]
   if (schema === undefined) {
-    return Effect.fail(new Message.MessagingError({ reason: "UnknownType", message: `no type named ${name}`, topic }))
+    return Effect.fail(
+      new Message.MessagingError({ reason: new Message.UnknownType({ message: `no type named ${name}` }), topic })
+    )
   }
   const encoded = Schema.encodeUnknownExit(Schema.toCodecJson(schema))(value)
   if (Exit.isFailure(encoded)) {
     return Effect.fail(
-      new Message.MessagingError({ reason: "InvalidMessage", message: `a ${name} does not match its schema`, topic })
+      new Message.MessagingError({
+        reason: new Message.InvalidMessage({ message: `a ${name} does not match its schema` }),
+        topic
+      })
     )
   }
   return Effect.succeed(

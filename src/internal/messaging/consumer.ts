@@ -430,7 +430,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
     })
 
     const recoverable = (error: MessagingError) => {
-      if (error.cause?.code === "NOGROUP") {
+      if (error.reason._tag === "Redis" && error.reason.cause.code === "NOGROUP") {
         groupReady = false // the stream or its group is gone (deleted, or Redis lost its data): create it again
         return true
       }

@@ -17,7 +17,8 @@
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import { fail, fromRedis, ResumableStreamError } from "./error.js"
+import { redisError } from "../errors.js"
+import { decodeFailure, fail, fromRedis, ResumableStreamError } from "./error.js"
 import type { RunKeys } from "./keys.js"
 import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
@@ -82,7 +83,7 @@ interface Pending<A> {
 }
 
 /** True for a writer's error that means Redis was unavailable for too long (the run is not refused, just unwritten). */
-export const isOutage = (error: ResumableStreamError): boolean => error.reason === "Redis" && error.isRetryable
+export const isOutage = (error: ResumableStreamError): boolean => error.reason._tag === "Redis" && error.isRetryable
 
 /** Starts the writer of a run; its fiber lives in the scope. */
 export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, never, Scope.Scope> =>
@@ -111,12 +112,13 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
     let delivered = options.startSeq
     const retryOutage = Schedule.upTo(Outage.backoff, { duration: options.outageTimeout })
     const outageError = (error: RedisError) =>
-      new ResumableStreamError({
-        reason: "Redis",
-        message: `Redis was unavailable for longer than ${Duration.format(options.outageTimeout)}: ${error.message}`,
-        runId,
-        cause: error
-      })
+      fromRedis(runId)(
+        redisError(
+          error.op,
+          "Connection",
+          `Redis was unavailable for longer than ${Duration.format(options.outageTimeout)}: ${error.reason.message}`
+        )
+      )
 
     const writeBatch = (batch: ReadonlyArray<Pending<A>>): Effect.Effect<void, ResumableStreamError> =>
       options.redis
@@ -197,8 +199,7 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
       for (const chunk of chunks) {
         const exit = options.encode(chunk)
         if (Exit.isFailure(exit)) {
-          return fail(
-            "Decode",
+          return decodeFailure(
             `a chunk does not match the schema: ${Cause.pretty(exit.cause as Cause.Cause<unknown>)}`,
             runId
           )

@@ -1,32 +1,69 @@
 /**
- * The error of the `EventSink` module.
+ * The error of the `EventSink` module: `EventSinkError`, whose `reason` is one of the tagged classes below (match one
+ * with `Effect.catchReason("EventSinkError", tag, …)`).
  *
  * @internal
  */
 import { Schema } from "effect"
-import { RedisError } from "../../RedisError.js"
+import { type RedisError, RedisFailure } from "../../RedisError.js"
+
+const described = { message: Schema.String }
 
 /**
- * Why an event-sink operation failed.
- *
- * - `BufferFull`: the local buffer is full and the overflow strategy is `fail`; the events were not taken.
- * - `InvalidEvent`: an event cannot be encoded as JSON (a cycle, a `BigInt`) or is larger than `maxEventBytes`.
- * - `CircuitOpen`: Redis is failing and the breaker is open; `flush` cannot complete now (nothing is lost: the events
- *   stay buffered). Retryable.
- * - `Closed`: the sink's layer is closing or closed.
- * - `Decode`: a stored entry is not a sink event (reading side); `entryId` names it.
- * - `Redis`: Redis failed; `cause` is the `RedisError`.
+ * The local buffer is full and the overflow strategy is `fail`: the events were not taken.
  *
  * @since 0.1.0
  */
-export const EventSinkErrorReason = Schema.Literals([
-  "BufferFull",
-  "InvalidEvent",
-  "CircuitOpen",
-  "Closed",
-  "Decode",
-  "Redis"
-])
+export class BufferFull extends Schema.TaggedError<BufferFull>()("BufferFull", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * An event cannot be encoded as JSON (a cycle, a `BigInt`) or is larger than `maxEventBytes`.
+ *
+ * @since 0.1.0
+ */
+export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEvent", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * Redis is failing and the breaker is open: `flush` cannot complete now (nothing is lost: the events stay buffered).
+ * Retryable.
+ *
+ * @since 0.1.0
+ */
+export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen", described) {
+  readonly isRetryable = true
+}
+
+/**
+ * The sink's layer is closing or closed.
+ *
+ * @since 0.1.0
+ */
+export class Closed extends Schema.TaggedError<Closed>()("Closed", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * A stored entry is not a sink event (reading side); `entryId` names it.
+ *
+ * @since 0.1.0
+ */
+export class Decode extends Schema.TaggedError<Decode>()("Decode", {
+  message: Schema.String,
+  entryId: Schema.String
+}) {
+  readonly isRetryable = false
+}
+
+/**
+ * Why an event-sink operation failed: one of the tagged classes above, or `Redis` (a `RedisFailure`).
+ *
+ * @since 0.1.0
+ */
+export const EventSinkErrorReason = Schema.Union([BufferFull, InvalidEvent, CircuitOpen, Closed, Decode, RedisFailure])
 
 /**
  * A reason of {@link EventSinkError}.
@@ -36,27 +73,33 @@ export const EventSinkErrorReason = Schema.Literals([
 export type EventSinkErrorReason = typeof EventSinkErrorReason.Type
 
 /**
- * A failed event-sink operation: `reason` says why.
+ * A failed event-sink operation: `reason` says why (`Effect.catchReason("EventSinkError", tag, …)`).
  *
  * @since 0.1.0
  */
 export class EventSinkError extends Schema.TaggedError<EventSinkError>()("EventSinkError", {
-  reason: EventSinkErrorReason,
-  message: Schema.String,
-  /** The entry that does not decode, for reason `Decode`. */
-  entryId: Schema.optional(Schema.String),
-  /** The Redis failure, for reason `Redis`. */
-  cause: Schema.optional(RedisError)
+  reason: EventSinkErrorReason
 }) {
+  /** The reason's message. */
+  override get message(): string {
+    return this.reason.message
+  }
   /** True when the same call may succeed later: an open breaker, or a retryable Redis failure. */
   get isRetryable(): boolean {
-    return this.reason === "CircuitOpen" || (this.reason === "Redis" && this.cause?.isRetryable === true)
+    return this.reason.isRetryable
   }
 }
 
-/** An `EventSinkError` with `reason` and `message`. */
-export const fail = (reason: EventSinkErrorReason, message: string) => new EventSinkError({ reason, message })
+const describedReasons = { BufferFull, InvalidEvent, CircuitOpen, Closed }
+
+/** An `EventSinkError` with the reason `tag` and `message`. */
+export const fail = (tag: keyof typeof describedReasons, message: string): EventSinkError =>
+  new EventSinkError({ reason: new describedReasons[tag]({ message }) })
+
+/** A stored entry that is not a sink event. */
+export const decodeFailure = (message: string, entryId: string): EventSinkError =>
+  new EventSinkError({ reason: new Decode({ message, entryId }) })
 
 /** Wraps a `RedisError`. */
 export const fromRedis = (cause: RedisError): EventSinkError =>
-  new EventSinkError({ reason: "Redis", message: cause.message, cause })
+  new EventSinkError({ reason: new RedisFailure({ cause }) })

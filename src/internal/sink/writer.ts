@@ -16,7 +16,8 @@
 import { Cause, Duration, Effect, Exit, Fiber, Schedule, type Scope, Stream } from "effect"
 import * as CircuitBreaker from "effect/persistence/CircuitBreaker"
 import type * as RedisClient from "../../RedisClient.js"
-import { RedisError } from "../../RedisError.js"
+import type { RedisError } from "../../RedisError.js"
+import { redisError } from "../errors.js"
 import type { Buffer, Counters } from "./buffer.js"
 import { fail } from "./error.js"
 import * as Metrics from "./metrics.js"
@@ -136,11 +137,7 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
           duration: options.writeTimeout,
           orElse: () =>
             Effect.fail(
-              new RedisError({
-                reason: "Timeout",
-                op: Script.append.name,
-                message: `${Script.append.name}: no reply within ${Duration.format(options.writeTimeout)}`
-              })
+              redisError(Script.append.name, "Timeout", `no reply within ${Duration.format(options.writeTimeout)}`)
             )
         }),
         Effect.onExit((exit) =>

@@ -218,7 +218,7 @@ export const make = (options: CoreOptions) => {
           return outcomes.map((outcome) => Exit.map(outcome, (written) => ({ ...written, attempts })))
         })
         return yield* attempt.pipe(
-          Effect.retry({ schedule: options.retry, while: (error) => error.reason === "Conflict" })
+          Effect.retry({ schedule: options.retry, while: (error) => error.reason._tag === "Conflict" })
         )
       }).pipe(
         Effect.catch((error) =>

@@ -4,21 +4,61 @@
  * @internal
  */
 import { Schema } from "effect"
-import { RedisError } from "../../RedisError.js"
+import { OutcomeUnknown, type RedisError, RedisFailure } from "../../RedisError.js"
+
+const described = { message: Schema.String }
 
 /**
- * Why a subject-storage operation failed.
- *
- * - `Conflict`: an atomic read-modify-write (`set` with a function) kept losing to concurrent writers until its retry
- *   schedule ran out; nothing was written. Retryable.
- * - `Decode`: a stored value is not JSON or does not match its schema.
- * - `InvalidValue`: a value cannot be encoded (not JSON-able, or rejected by its schema).
- * - `NotANumber`: `increment` on a property that holds something other than a number.
- * - `Redis`: Redis failed; `cause` is the `RedisError`.
+ * An atomic read-modify-write (`set` with a function) kept losing to concurrent writers until its retry schedule ran
+ * out; nothing was written. Retryable.
  *
  * @since 0.1.0
  */
-export const SubjectStorageErrorReason = Schema.Literals(["Conflict", "Decode", "InvalidValue", "NotANumber", "Redis"])
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", described) {
+  readonly isRetryable = true
+}
+
+/**
+ * A stored value is not JSON or does not match its schema.
+ *
+ * @since 0.1.0
+ */
+export class Decode extends Schema.TaggedError<Decode>()("Decode", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * A value cannot be encoded (not JSON-able, or rejected by its schema).
+ *
+ * @since 0.1.0
+ */
+export class InvalidValue extends Schema.TaggedError<InvalidValue>()("InvalidValue", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * `increment` on a property that holds something other than a number.
+ *
+ * @since 0.1.0
+ */
+export class NotANumber extends Schema.TaggedError<NotANumber>()("NotANumber", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * Why a subject-storage operation failed: one of the tagged classes above, `Redis` (a `RedisFailure`), or
+ * `OutcomeUnknown` (a write whose reply was lost).
+ *
+ * @since 0.1.0
+ */
+export const SubjectStorageErrorReason = Schema.Union([
+  Conflict,
+  Decode,
+  InvalidValue,
+  NotANumber,
+  RedisFailure,
+  OutcomeUnknown
+])
 
 /**
  * A reason of {@link SubjectStorageError}.
@@ -28,41 +68,42 @@ export const SubjectStorageErrorReason = Schema.Literals(["Conflict", "Decode", 
 export type SubjectStorageErrorReason = typeof SubjectStorageErrorReason.Type
 
 /**
- * A failed subject-storage operation, naming the subject and, where there is one, the property.
+ * A failed subject-storage operation: `reason` says why (`Effect.catchReason("SubjectStorageError", tag, …)`),
+ * `subject` and, where there is one, `property` name what it was about.
  *
  * @since 0.1.0
  */
 export class SubjectStorageError extends Schema.TaggedError<SubjectStorageError>()("SubjectStorageError", {
   reason: SubjectStorageErrorReason,
-  message: Schema.String,
   subject: Schema.String,
-  property: Schema.optional(Schema.String),
-  /** The Redis failure, for reason `Redis`. */
-  cause: Schema.optional(RedisError)
+  property: Schema.optional(Schema.String)
 }) {
+  /** The reason's message. */
+  override get message(): string {
+    return this.reason.message
+  }
   /** True when the same call may succeed later: a conflict, or a retryable Redis failure. */
   get isRetryable(): boolean {
-    return this.reason === "Conflict" || (this.reason === "Redis" && this.cause?.isRetryable === true)
+    return this.reason.isRetryable
   }
 }
 
-/** A `SubjectStorageError` of `subject` (and `property`). */
+const describedReasons = { Conflict, Decode, InvalidValue, NotANumber }
+
+/** An error of `subject` (and `property`) with `reason`. */
+const of = (reason: SubjectStorageErrorReason, subject: string, property: string | undefined) =>
+  new SubjectStorageError({ reason, subject, ...(property === undefined ? {} : { property }) })
+
+/** A `SubjectStorageError` of `subject` (and `property`) with the reason `tag`. */
 export const fail = (
-  reason: SubjectStorageErrorReason,
+  tag: keyof typeof describedReasons,
   message: string,
   subject: string,
   property?: string
-): SubjectStorageError =>
-  new SubjectStorageError({ reason, message, subject, ...(property === undefined ? {} : { property }) })
+): SubjectStorageError => of(new describedReasons[tag]({ message }), subject, property)
 
 /** Wraps a `RedisError` of `subject`. */
 export const fromRedis =
   (subject: string, property?: string) =>
   (cause: RedisError): SubjectStorageError =>
-    new SubjectStorageError({
-      reason: "Redis",
-      message: cause.message,
-      subject,
-      cause,
-      ...(property === undefined ? {} : { property })
-    })
+    of(new RedisFailure({ cause }), subject, property)
