@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Schema } from "effect"
+import { failureReason } from "./internal/errors.js"
 import { OutcomeUnknown, type RedisError, RedisFailure } from "./RedisError.js"
 
 /**
@@ -108,11 +109,11 @@ export class MessagingError extends Schema.TaggedError<MessagingError>()("Messag
 }
 
 /**
- * Wraps a `RedisError` of `topic`.
+ * Wraps a `RedisError` (or an `OutcomeUnknown`) of `topic`.
  *
  * @since 0.1.0
  */
 export const fromRedis =
   (topic: string) =>
-  (cause: RedisError): MessagingError =>
-    new MessagingError({ reason: new RedisFailure({ cause }), topic })
+  (cause: RedisError | OutcomeUnknown): MessagingError =>
+    new MessagingError({ reason: failureReason(cause), topic })

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Exit, Layer, Metric, type Scope } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Metric, type Scope } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as Combiner from "./internal/combiner.js"
 import * as Scripts from "./internal/messaging/scripts.js"
@@ -24,6 +24,13 @@ export interface Options {
   readonly keyPrefix?: string | undefined
   /** Trim each topic to about this many entries (`MAXLEN ~`). Default: no trimming. */
   readonly maxLength?: number | undefined
+  /**
+   * How long a publish keeps trying through an outage or a failover. Its retries are idempotent (a request id the
+   * script remembers): a publish whose reply was lost is appended once. After that it fails with a retryable `Redis`
+   * reason, or `OutcomeUnknown` when an attempt's reply was lost (the messages may be in the topic). Default 10
+   * seconds.
+   */
+  readonly outageTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -63,6 +70,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const redis = yield* RedisClient.RedisClient
     const prefix = options.keyPrefix ?? ""
     const maxLength = options.maxLength ?? 0
+    const outageTimeout = Duration.fromInputUnsafe(options.outageTimeout ?? "10 seconds")
     const combiner = Combiner.make<Request, ReadonlyArray<string>, MessagingError, undefined>({
       scope: yield* Effect.scope,
       state: () => undefined,
@@ -70,7 +78,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         const topic = (batch[0] as Request).topic
         const args: Array<string | number | Buffer> = [maxLength, wakeChannelOf(key)]
         for (const request of batch) for (const message of request.messages) args.push(...fieldsOf(message))
-        return redis.eval(Scripts.publish, [key], args).pipe(
+        return redis.evalIdempotent(Scripts.publish, [key], args, { retryWithin: outageTimeout }).pipe(
           Effect.tap((ids) => Metric.update(Metric.withAttributes(published, { topic }), ids.length)),
           Effect.map((ids) => {
             let offset = 0

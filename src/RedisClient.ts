@@ -13,6 +13,7 @@
  *
  * @since 0.1.0
  */
+import { randomUUID } from "node:crypto"
 import {
   Config,
   Context,
@@ -26,17 +27,18 @@ import {
   type Queue,
   Redacted,
   Result,
-  type Schedule,
+  Schedule,
   type Scope
 } from "effect"
 import * as PersistenceRedis from "effect/persistence/Redis"
 import { Cluster } from "ioredis"
 import { type Client, type ConnectionSpec, close, open, type Topology } from "./internal/connection.js"
-import { classify } from "./internal/errors.js"
+import { classify, mayHaveRun } from "./internal/errors.js"
 import * as Lua from "./internal/lua.js"
+import * as Outage from "./internal/outage.js"
 import * as PubSub from "./internal/pubsub.js"
 import * as Spec from "./internal/spec.js"
-import { Closed, PoolExhausted, RedisError } from "./RedisError.js"
+import { Closed, OutcomeUnknown, PoolExhausted, RedisError } from "./RedisError.js"
 import type * as RedisScript from "./RedisScript.js"
 
 /**
@@ -112,8 +114,36 @@ export interface Service {
     script: RedisScript.RedisScript<Keys, Args, Reply>,
     calls: ReadonlyArray<readonly [keys: Keys, args: Args]>
   ) => Effect.Effect<ReadonlyArray<Result.Result<Reply, RedisError>>>
+  /**
+   * Runs a write script so that it is applied once however often it is sent: the script's reply is remembered in a
+   * marker key (in the slot of its keys, for `remember`, default twice `retryWithin` and at least 10 s) under a
+   * request id, and a retry finds it. Retryable failures are retried with backoff (50 ms to 500 ms) for up to
+   * `retryWithin` (default: no retry); pass the same `requestId` to make your own retries idempotent too. When the
+   * last failure is retryable and an attempt's reply was lost, it fails `OutcomeUnknown`: the write may have been
+   * applied.
+   */
+  readonly evalIdempotent: <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<RedisScript.Arg>, Reply>(
+    script: RedisScript.RedisScript<Keys, Args, Reply>,
+    keys: Keys,
+    args: Args,
+    options?: IdempotentOptions
+  ) => Effect.Effect<Reply, RedisError | OutcomeUnknown>
   /** Turns a failure of a direct `client` call (e.g. a pipeline entry) into a classified, scrubbed `RedisError`. */
   readonly classify: (cause: unknown, op: string) => RedisError
+}
+
+/**
+ * Options of `evalIdempotent`.
+ *
+ * @since 0.1.0
+ */
+export interface IdempotentOptions {
+  /** The request id; the same id is applied once. Default: a new UUID per call. */
+  readonly requestId?: string | undefined
+  /** How long retryable failures are retried. Default: not at all. */
+  readonly retryWithin?: Duration.Input | undefined
+  /** How long the reply is remembered. Default: twice `retryWithin`, at least 10 seconds. */
+  readonly remember?: Duration.Input | undefined
 }
 
 /**
@@ -345,6 +375,29 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
       client,
       use,
       eval: (script, keys, args) => use(script.name, (c) => Lua.runPromise(c, script, keys, args)),
+      evalIdempotent: (script, keys, args, options = {}) =>
+        Effect.suspend(() => {
+          const within = Duration.fromInputUnsafe(options.retryWithin ?? 0)
+          const remember =
+            options.remember === undefined
+              ? Duration.max(Duration.times(within, 2), Duration.seconds(10))
+              : Duration.fromInputUnsafe(options.remember)
+          const marker = Lua.markerKey(keys[0] ?? "", options.requestId ?? randomUUID(), Duration.toMillis(remember))
+          const once = Lua.idempotent(script)
+          let lostReply = false
+          return use(script.name, (c) => Lua.runPromise(c, once, [...keys, marker], args)).pipe(
+            Effect.tapError((error) =>
+              Effect.sync(() => {
+                lostReply ||= mayHaveRun(error)
+              })
+            ),
+            Effect.retry({
+              schedule: Schedule.upTo(Outage.backoff, { duration: within }),
+              while: (error) => error.isRetryable
+            }),
+            Effect.mapError((error) => (lostReply && error.isRetryable ? new OutcomeUnknown({ cause: error }) : error))
+          )
+        }),
       evalMany: (script, calls) =>
         Effect.map(
           Effect.result(use(script.name, (c) => Lua.runMany(c, script, calls))),

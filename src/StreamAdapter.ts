@@ -233,6 +233,12 @@ export interface Options {
    * reconnect) when no later change revealed the gap. Default 5 seconds.
    */
   readonly checkInterval?: Duration.Input | undefined
+  /**
+   * How long a write keeps trying through an outage or a failover. Its retries are idempotent (a request id the
+   * script remembers): a write whose reply was lost is applied once, with one event. After that it fails with a
+   * retryable `Redis` reason, or `OutcomeUnknown` when an attempt's reply was lost. Default 10 seconds.
+   */
+  readonly outageTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -247,6 +253,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const prefix = options.keyPrefix ?? "motia:stream:"
     const logLength = options.changeLogLength ?? 10_000
     const checkInterval = Duration.fromInputUnsafe(options.checkInterval ?? "5 seconds")
+    const outageTimeout = Duration.fromInputUnsafe(options.outageTimeout ?? "10 seconds")
 
     const stream = <A>(definition: Definition<A>): Stream<A> => {
       const name = definition.name
@@ -282,7 +289,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       ) => {
         const keys = keysOf(groupId)
         return redis
-          .eval(self, [keys.items, keys.log, keys.meta], [keys.channel, logLength, randomUUID(), ...args] as const)
+          .evalIdempotent(
+            self,
+            [keys.items, keys.log, keys.meta],
+            [keys.channel, logLength, randomUUID(), ...args] as const,
+            { retryWithin: outageTimeout }
+          )
           .pipe(Effect.mapError(fromRedis(groupId)))
       }
 

@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option, Result, Schedule, type Schema, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, Result, Schedule, type Schema, type Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import type { Written } from "./internal/subjects/core.js"
 import * as Core from "./internal/subjects/core.js"
@@ -228,6 +228,12 @@ export interface Options {
    * 100 ms, jittered, at most 50 retries.
    */
   readonly retrySchedule?: Schedule.Schedule<unknown, SubjectStorageError> | undefined
+  /**
+   * How long a write keeps trying through an outage or a failover. Its retries are idempotent (a request id the
+   * script remembers): a write whose reply was lost is applied once. After that it fails with a retryable `Redis`
+   * reason, or `OutcomeUnknown` when an attempt's reply was lost. Default 10 seconds.
+   */
+  readonly outageTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -328,6 +334,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       keyPrefix,
       channel: options.changes === true ? channel : "",
       retry: options.retrySchedule ?? defaultRetry,
+      outageTimeout: Duration.fromInputUnsafe(options.outageTimeout ?? "10 seconds"),
       scope
     })
 

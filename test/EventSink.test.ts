@@ -65,7 +65,7 @@ const batchSizes = (topology: Topology) =>
         if (args[0]?.toLowerCase() !== "evalsha") return []
         const more = /^\.\.\. \((\d+) more arguments\)$/.exec(args.at(-1) ?? "")
         const count = more === null ? args.length : args.length - 1 + Number(more[1])
-        return [count - 8] // evalsha sha numkeys key group kind approx threshold, then the events
+        return [count - 9] // evalsha sha numkeys key marker group kind approx threshold, then the events
       })
   )
 

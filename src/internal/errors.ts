@@ -112,6 +112,23 @@ const reasonOf = (error: ErrorLike, message: string, code: string | undefined): 
   return "Command"
 }
 
+/** Failures of calls that were never sent: the connection was down, and the client refused to queue them. */
+const unsentTexts = ["enableOfflineQueue", "isn't writeable"]
+
+/**
+ * True when a failed call may still have been applied: its reply was lost (a timeout, a connection that dropped while
+ * the call was on its way), as opposed to a refusal by the server or a call that was never sent.
+ */
+export const mayHaveRun = (error: Reason.RedisError): boolean =>
+  error.reason._tag === "Timeout" ||
+  (error.reason._tag === "Connection" && !unsentTexts.some((text) => error.reason.message.includes(text)))
+
+/** The reason a capability's error gives a failed write: `OutcomeUnknown` as it is, a `RedisError` wrapped. */
+export const failureReason = (
+  error: Reason.RedisError | Reason.OutcomeUnknown
+): Reason.RedisFailure | Reason.OutcomeUnknown =>
+  error._tag === "RedisError" ? new Reason.RedisFailure({ cause: error }) : error
+
 /** Replaces every occurrence of each secret in `text` with `<redacted>`. */
 export const scrub = (text: string, secrets: ReadonlyArray<string>): string =>
   secrets.reduce((out, secret) => (secret.length === 0 ? out : out.split(secret).join("<redacted>")), text)

@@ -6,9 +6,46 @@
  * @internal
  */
 import { Cluster } from "ioredis"
-import type { Arg, RedisScript } from "../RedisScript.js"
+import { type Arg, make, type RedisScript } from "../RedisScript.js"
 import type { Client } from "./connection.js"
-import { slotOf } from "./slot.js"
+import { slotOf, slotTag } from "./slot.js"
+
+/**
+ * The idempotent form of a script: it takes one more key, last, a marker in the slot of its other keys whose name
+ * ends with `:<ttl ms>`. The first run stores its reply in the marker for that long; a run that finds the marker
+ * returns the stored reply without writing again, so a call retried after a lost reply is applied once.
+ */
+const idempotentForms = new Map<string, RedisScript<ReadonlyArray<string>, ReadonlyArray<Arg>, unknown>>()
+export const idempotent = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
+  self: RedisScript<Keys, Args, Reply>
+): RedisScript<ReadonlyArray<string>, Args, Reply> => {
+  const known = idempotentForms.get(self.sha)
+  if (known !== undefined) return known as RedisScript<ReadonlyArray<string>, Args, Reply>
+  const lua = `local marker = KEYS[#KEYS]
+local done = redis.call('GET', marker)
+if done then
+  if done == '~nil' then return nil end
+  return cjson.decode(done)
+end
+local function body()
+${self.lua}
+end
+local reply = body()
+local ttl = string.match(marker, ':(%d+)$')
+if reply == nil or reply == false then
+  redis.call('SET', marker, '~nil', 'PX', ttl)
+else
+  redis.call('SET', marker, cjson.encode(reply), 'PX', ttl)
+end
+return reply`
+  const form = make<ReadonlyArray<string>, Args, Reply>()(self.name, lua)
+  idempotentForms.set(self.sha, form as RedisScript<ReadonlyArray<string>, ReadonlyArray<Arg>, unknown>)
+  return form
+}
+
+/** The marker key of request `requestId` in the slot of `key`, remembered for `ttlMs`. */
+export const markerKey = (key: string, requestId: string, ttlMs: number): string =>
+  `ers:once:{${slotTag(slotOf(key))}}:${requestId}:${Math.max(1, Math.round(ttlMs))}`
 
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT")
 

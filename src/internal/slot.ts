@@ -31,3 +31,20 @@ const hashed = (key: string): string => {
 
 /** The cluster slot of `key` (0–16383). */
 export const slotOf = (key: string): number => crc16(Buffer.from(hashed(key))) % 16384
+
+const tags = new Map<number, string>()
+
+/**
+ * A short text whose slot is `slot`: a key with `{tag}` in it lives in that slot, next to any other key of the slot
+ * (found by trying base-36 numbers in turn: about 16,000 tries, once per slot).
+ */
+export const slotTag = (slot: number): string => {
+  const known = tags.get(slot)
+  if (known !== undefined) return known
+  for (let n = 0; ; n++) {
+    const tag = n.toString(36)
+    const found = slotOf(tag)
+    if (!tags.has(found)) tags.set(found, tag)
+    if (found === slot) return tag
+  }
+}

@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { OutcomeUnknown, type RedisError, RedisFailure } from "../../RedisError.js"
+import { failureReason } from "../errors.js"
 
 const described = { message: Schema.String }
 
@@ -92,8 +93,8 @@ export const fail = (
   id?: string
 ): StreamAdapterError => of(new describedReasons[tag]({ message }), stream, groupId, id)
 
-/** Wraps a `RedisError` of `stream` (and group). */
+/** Wraps a `RedisError` (or an `OutcomeUnknown`) of `stream` (and group). */
 export const fromRedis =
   (stream: string, groupId?: string) =>
-  (cause: RedisError): StreamAdapterError =>
-    of(new RedisFailure({ cause }), stream, groupId)
+  (cause: RedisError | OutcomeUnknown): StreamAdapterError =>
+    of(failureReason(cause), stream, groupId)

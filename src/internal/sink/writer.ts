@@ -13,10 +13,11 @@
  *
  * @internal
  */
-import { Cause, Duration, Effect, Exit, Fiber, Schedule, type Scope, Stream } from "effect"
+import { randomUUID } from "node:crypto"
+import { Array as Arr, Cause, Duration, Effect, Exit, Fiber, Schedule, type Scope, Stream } from "effect"
 import * as CircuitBreaker from "effect/persistence/CircuitBreaker"
 import type * as RedisClient from "../../RedisClient.js"
-import type { RedisError } from "../../RedisError.js"
+import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
 import { redisError } from "../errors.js"
 import type { Buffer, Counters } from "./buffer.js"
 import { fail } from "./error.js"
@@ -73,10 +74,16 @@ export interface WriterOptions {
 /** Waits between failed attempts of one batch while the breaker is closed: 100 ms doubling, capped at 2 s. */
 const backoff = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.jittered)
 
-type AttemptError = RedisError | CircuitBreaker.CircuitBreakerError
+/** What one write can fail with: a lost reply is retried like a transient failure (the write is idempotent). */
+type WriteError = RedisError | OutcomeUnknown
+type AttemptError = WriteError | CircuitBreaker.CircuitBreakerError
 
-/** Breaker rejections and Redis failures that may pass are retried; data errors are not. */
-const isTransient = (error: AttemptError) => error instanceof CircuitBreaker.CircuitBreakerError || error.isRetryable
+/** Breaker rejections, lost replies and Redis failures that may pass are retried; data errors are not. */
+const isTransient = (error: AttemptError) =>
+  error instanceof CircuitBreaker.CircuitBreakerError || error instanceof OutcomeUnknown || error.isRetryable
+
+/** How long the reply to a batch is remembered: its retries within this time are not applied twice. */
+const rememberBatches = Duration.minutes(10)
 
 /** The backoff, except that an open breaker is waited out for as long as it says. */
 const retrySchedule = backoff.pipe(
@@ -130,28 +137,44 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
       buffer.settle(batch.length)
     }
 
-    /** One write of `batch`, with no breaker, within the timeout. */
+    /** The request id of each batch: every attempt to write a batch is applied once, its retries included. */
+    const requestIds = new WeakMap<ReadonlyArray<string>, string>()
+    const requestIdOf = (batch: ReadonlyArray<string>) => {
+      let id = requestIds.get(batch)
+      if (id === undefined) {
+        id = randomUUID()
+        requestIds.set(batch, id)
+      }
+      return id
+    }
+
+    /** One write of `batch`, with no breaker, within the timeout; idempotent: a batch is written once. */
     const write = (batch: ReadonlyArray<string>) =>
-      redis.eval(Script.append, [streamKey], [...leadingArgs, ...batch]).pipe(
-        Effect.timeoutOrElse({
-          duration: options.writeTimeout,
-          orElse: () =>
-            Effect.fail(
-              redisError(Script.append.name, "Timeout", `no reply within ${Duration.format(options.writeTimeout)}`)
-            )
-        }),
-        Effect.onExit((exit) =>
-          Effect.suspend(() => {
-            if (Exit.isSuccess(exit)) {
-              counters.written += batch.length
-              release(batch)
-            } else if (!Cause.hasInterruptsOnly(exit.cause)) {
-              counters.failedWrites++
-            }
-            return report
-          })
+      redis
+        .evalIdempotent(Script.append, [streamKey], [...leadingArgs, ...batch], {
+          requestId: requestIdOf(batch),
+          remember: rememberBatches
+        })
+        .pipe(
+          Effect.timeoutOrElse({
+            duration: options.writeTimeout,
+            orElse: () =>
+              Effect.fail(
+                redisError(Script.append.name, "Timeout", `no reply within ${Duration.format(options.writeTimeout)}`)
+              )
+          }),
+          Effect.onExit((exit) =>
+            Effect.suspend(() => {
+              if (Exit.isSuccess(exit)) {
+                counters.written += batch.length
+                release(batch)
+              } else if (!Cause.hasInterruptsOnly(exit.cause)) {
+                counters.failedWrites++
+              }
+              return report
+            })
+          )
         )
-      )
 
     const reject = (batch: ReadonlyArray<string>, error: AttemptError) =>
       Effect.gen(function* () {
@@ -161,10 +184,10 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
         yield* report
       })
 
-    const classify = (exit: Exit.Exit<void, RedisError>): CircuitBreaker.Outcome => {
+    const classify = (exit: Exit.Exit<void, WriteError>): CircuitBreaker.Outcome => {
       if (Exit.isSuccess(exit)) return CircuitBreaker.success
       const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
-      return failure !== undefined && failure.error.isRetryable ? CircuitBreaker.failure() : CircuitBreaker.ignored
+      return failure !== undefined && isTransient(failure.error) ? CircuitBreaker.failure() : CircuitBreaker.ignored
     }
 
     const writeThroughBreaker = (batch: ReadonlyArray<string>) =>
@@ -187,20 +210,20 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
      * Writes `events` in batches, directly, retrying transient failures, until all are written (or rejected) or
      * `within` has passed. Returns how many were not.
      */
-    const writeDirectly = (events: ReadonlyArray<string>, within: Duration.Duration) => {
+    const writeDirectly = (batches: ReadonlyArray<ReadonlyArray<string>>, within: Duration.Duration) => {
       let done = 0
+      const events = batches.reduce((sum, batch) => sum + batch.length, 0)
       return Effect.gen(function* () {
-        for (let start = 0; start < events.length; start += options.maxBatchSize) {
-          const batch = events.slice(start, start + options.maxBatchSize)
+        for (const batch of batches) {
           yield* write(batch).pipe(
-            Effect.retry({ schedule: backoff, while: (error) => error.isRetryable }),
+            Effect.retry({ schedule: backoff, while: isTransient }),
             Effect.catch((error) => reject(batch, error))
           )
           done += batch.length
         }
       }).pipe(
         Effect.timeoutOption(within),
-        Effect.map(() => events.length - done)
+        Effect.map(() => events - done)
       )
     }
 
@@ -209,11 +232,12 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
         const closeBy = Date.now() + Duration.toMillis(deadline)
         yield* buffer.drained.pipe(Effect.timeoutOption(deadline), Effect.ignore)
         yield* Fiber.interrupt(fiber)
-        // the writer's batch (if a write of it was cut short, it may be written twice: event ids tell) and the rest
-        const left = [...current, ...(yield* buffer.takeAll)]
+        // the writer's batch (with its request id: a write of it cut short is not applied twice) and the rest
+        const rest = yield* buffer.takeAll
+        const batches = [current, ...Arr.chunksOf(rest, options.maxBatchSize)].filter((batch) => batch.length > 0)
         current = []
         const within = Duration.millis(Math.max(0, closeBy - Date.now()))
-        const unwritten = yield* writeDirectly(left, within).pipe(Effect.withTracerEnabled(false))
+        const unwritten = yield* writeDirectly(batches, within).pipe(Effect.withTracerEnabled(false))
         counters.droppedShutdown += unwritten
         buffer.settle(unwritten)
         yield* report

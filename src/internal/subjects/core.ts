@@ -11,7 +11,7 @@
  *
  * @internal
  */
-import { Effect, Exit, Option, Result, type Schedule, type Scope } from "effect"
+import { type Duration, Effect, Exit, Option, Result, type Schedule, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import * as Combiner from "../combiner.js"
 import type * as RedisScript from "../../RedisScript.js"
@@ -41,6 +41,8 @@ export interface CoreOptions {
   readonly channel: string
   /** Retries of a compare-and-set that lost to another writer. */
   readonly retry: Schedule.Schedule<unknown, SubjectStorageError>
+  /** How long a write is retried (idempotently) through an outage. */
+  readonly outageTimeout: Duration.Duration
   /** Where the fibers that write combined requests live. */
   readonly scope: Scope.Scope
 }
@@ -91,7 +93,10 @@ export const make = (options: CoreOptions) => {
   const encode = <A>(subject: string, ref: PropertyRef<A>, value: A) =>
     Effect.fromResult(encodeResult(subject, ref, value))
 
-  /** Runs a subject script: KEYS = the subject's hash, ARGV = channel, subject, then `args`. */
+  /**
+   * Runs a subject script: KEYS = the subject's hash, ARGV = channel, subject, then `args`; applied once however
+   * often a lost reply makes it be sent (retried for up to `outageTimeout`).
+   */
   const runScript = <Args extends ReadonlyArray<string | number>, Reply>(
     subject: string,
     property: string | undefined,
@@ -99,7 +104,9 @@ export const make = (options: CoreOptions) => {
     args: Args
   ) =>
     redis
-      .eval(self, [keyOf(subject)], [channel, subject, ...args] as const)
+      .evalIdempotent(self, [keyOf(subject)], [channel, subject, ...args] as const, {
+        retryWithin: options.outageTimeout
+      })
       .pipe(Effect.mapError(fromRedis(subject, property)))
 
   /** Every field of the subject's hash with its stored JSON. */

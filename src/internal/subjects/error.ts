@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { OutcomeUnknown, type RedisError, RedisFailure } from "../../RedisError.js"
+import { failureReason } from "../errors.js"
 
 const described = { message: Schema.String }
 
@@ -102,8 +103,8 @@ export const fail = (
   property?: string
 ): SubjectStorageError => of(new describedReasons[tag]({ message }), subject, property)
 
-/** Wraps a `RedisError` of `subject`. */
+/** Wraps a `RedisError` (or an `OutcomeUnknown`) of `subject`. */
 export const fromRedis =
   (subject: string, property?: string) =>
-  (cause: RedisError): SubjectStorageError =>
-    of(new RedisFailure({ cause }), subject, property)
+  (cause: RedisError | OutcomeUnknown): SubjectStorageError =>
+    of(failureReason(cause), subject, property)
