@@ -361,7 +361,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         return error === undefined ? Effect.void : Effect.fail(error)
       })
 
-    const buffered = () => buffer.size() + writer.inFlight()
+    const buffered = () => buffer.pending()
 
     const flush = Effect.suspend(() => {
       if (writer.state() === "Open" && buffered() > 0) {

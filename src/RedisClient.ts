@@ -97,6 +97,12 @@ export interface Service {
     listener: (event: PubSub.PubSubEvent) => void
   ) => Effect.Effect<void, RedisError, Scope.Scope>
   /**
+   * Calls `listener` each time the shared connection is ready again after it dropped (on a Cluster, also each time
+   * it learned the topology anew, as after a failover), until the scope closes: the moment to try again what failed
+   * while Redis was away.
+   */
+  readonly onReconnect: (listener: () => void) => Effect.Effect<void, never, Scope.Scope>
+  /**
    * Runs a script (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`); a failure is a classified `RedisError` whose
    * `op` is the script's name. On a Cluster the call goes to the node of its keys.
    */
@@ -168,7 +174,11 @@ export interface CommonOptions {
   readonly tls?: boolean | import("node:tls").ConnectionOptions | undefined
   /** How long building the layer may wait for the server. Default 5 seconds. */
   readonly connectTimeout?: Duration.Input | undefined
-  /** A command with no reply within this time fails with a `Timeout` error. Default: none. */
+  /**
+   * A command on the shared or the subscriber connection with no reply within this time fails with a `Timeout`
+   * error (a server that stops answering never hangs a call). Default 5 seconds; `Duration.infinity` for none.
+   * Dedicated connections have none: their blocking commands wait as long as they are told to.
+   */
   readonly commandTimeout?: Duration.Input | undefined
   /**
    * Delays between reconnect attempts after a connection drop. Default: exponential from 50 ms, capped at 1 s
@@ -218,6 +228,9 @@ export interface SentinelOptions extends CommonOptions {
   readonly sentinelPassword?: Redacted.Redacted<string> | string | undefined
   readonly db?: number | undefined
 }
+
+/** The shared client's events after which failed calls may succeed again: a reconnect; a Cluster's new topology. */
+const reconnectEvents = ["ready", "refresh"] as const
 
 /** Whether a client's layer is closing; once it is, every call fails `Closed` instead of trying Redis. */
 interface Lifecycle {
@@ -413,6 +426,16 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
         ),
       dedicated,
       subscribe: (...channels) => hub.subscribe(channels),
+      onReconnect: (listener) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            for (const event of reconnectEvents) client.on(event, listener)
+          }),
+          () =>
+            Effect.sync(() => {
+              for (const event of reconnectEvents) client.off(event, listener)
+            })
+        ),
       listen: hub.listen,
       classify: (cause, op) => classify(cause, op, secrets)
     }
@@ -471,6 +494,14 @@ export type ConnectionConfig =
   | { readonly _tag: "Cluster"; readonly options: ClusterOptions }
   | { readonly _tag: "Sentinel"; readonly options: SentinelOptions }
 
+/** A duration given as milliseconds (`1000`) or as text (`5 seconds`). */
+const duration = (name: string) =>
+  Config.Int(name).pipe(
+    Config.map(Duration.millis),
+    Config.orElse(() => Config.Duration(name)),
+    Config.option
+  )
+
 const list = (name: string) =>
   Config.String(name).pipe(
     Config.map((text) =>
@@ -494,7 +525,7 @@ const list = (name: string) =>
  * | `REDIS_CLUSTER_NODES` | comma-separated `host:port` seeds: Cluster mode | none |
  * | `REDIS_SENTINELS`, `REDIS_SENTINEL_NAME` | comma-separated sentinels and master name: Sentinel mode | none |
  * | `REDIS_SENTINEL_PASSWORD` | password of the sentinels | none |
- * | `REDIS_CONNECT_TIMEOUT`, `REDIS_COMMAND_TIMEOUT` | durations such as `5 seconds` | 5 s, none |
+ * | `REDIS_CONNECT_TIMEOUT`, `REDIS_COMMAND_TIMEOUT` | milliseconds, or durations such as `5 seconds` | 5 s, 5 s |
  * | `REDIS_PROTOCOL` | `2` or `3` | 2 |
  * | `REDIS_MAX_DEDICATED_CONNECTIONS` | pool size for blocking commands | 32 |
  *
@@ -510,8 +541,8 @@ export const config: Config.Config<ConnectionConfig> = Config.all({
   sentinels: list("REDIS_SENTINELS"),
   sentinelName: Config.String("REDIS_SENTINEL_NAME").pipe(Config.option),
   sentinelPassword: Config.Redacted("REDIS_SENTINEL_PASSWORD").pipe(Config.option),
-  connectTimeout: Config.Duration("REDIS_CONNECT_TIMEOUT").pipe(Config.option),
-  commandTimeout: Config.Duration("REDIS_COMMAND_TIMEOUT").pipe(Config.option),
+  connectTimeout: duration("REDIS_CONNECT_TIMEOUT"),
+  commandTimeout: duration("REDIS_COMMAND_TIMEOUT"),
   protocol: Config.Literals([2, 3], "REDIS_PROTOCOL").pipe(Config.option),
   maxDedicatedConnections: Config.Int("REDIS_MAX_DEDICATED_CONNECTIONS").pipe(Config.option)
 }).pipe(

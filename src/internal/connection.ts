@@ -50,7 +50,8 @@ const roleOptions = (spec: ConnectionSpec, role: Role, retry: RetryStrategy | un
   enableOfflineQueue: role === "subscriber",
   maxRetriesPerRequest: 0,
   connectTimeout: Duration.toMillis(spec.common.connectTimeout),
-  ...(role === "shared" && spec.common.commandTimeout !== undefined
+  // a dedicated connection runs blocking commands, which wait as long as they are told to
+  ...(role !== "dedicated" && spec.common.commandTimeout !== undefined
     ? { commandTimeout: Duration.toMillis(spec.common.commandTimeout) }
     : {}),
   retryStrategy: retry === undefined ? () => null : retry.retryStrategy

@@ -35,6 +35,12 @@ const tlsOption = (tls: boolean | TlsOptions | undefined): TlsOptions | undefine
 const defined = <T extends object>(record: T): T =>
   Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as T
 
+/** The command timeout: 5 seconds by default, none when infinite. */
+const commandTimeoutOf = (input: Duration.Input | undefined): Duration.Duration | undefined => {
+  const timeout = Duration.fromInputUnsafe(input ?? "5 seconds")
+  return Duration.isFinite(timeout) ? timeout : undefined
+}
+
 /** Resolves the options shared by all modes, with their defaults. */
 export const common = (
   input: CommonInput,
@@ -44,7 +50,7 @@ export const common = (
   const password = reveal(input.password)
   const spec: CommonSpec = {
     connectTimeout: Duration.fromInputUnsafe(input.connectTimeout ?? "5 seconds"),
-    commandTimeout: input.commandTimeout === undefined ? undefined : Duration.fromInputUnsafe(input.commandTimeout),
+    commandTimeout: commandTimeoutOf(input.commandTimeout),
     reconnect: input.reconnectSchedule ?? reconnect,
     secrets: [password, ...extraSecrets].filter((s): s is string => s !== undefined && s.length > 0)
   }

@@ -41,8 +41,11 @@ export interface Counters {
 export interface Buffer {
   /** Takes `events` in, applying the overflow strategy; fails `BufferFull` (strategy `fail`) taking none of them. */
   readonly offer: (events: ReadonlyArray<string>) => EventSinkError | undefined
-  /** Events waiting in the queue (not counting a batch being written). */
-  readonly size: () => number
+  /**
+   * Events accepted that have not left yet (not written, not dropped): those in the queue, the batch being
+   * assembled and the batch being written.
+   */
+  readonly pending: () => number
   /**
    * Waits for the next batch: at least one event, and up to `maxBatchSize`; returns as soon as the batch is full,
    * `linger` passed since its first event, or someone is waiting for a flush.
@@ -154,7 +157,7 @@ export const make = (options: {
 
     return {
       offer,
-      size: () => Queue.sizeUnsafe(queue),
+      pending: () => counters.accepted - settled,
       takeBatch,
       takeAll: Queue.clear(queue),
       settle,

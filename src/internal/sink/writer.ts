@@ -21,6 +21,7 @@ import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
 import { redisError } from "../errors.js"
 import type { Buffer, Counters } from "./buffer.js"
 import { fail } from "./error.js"
+import * as Breaker from "./breaker.js"
 import * as Metrics from "./metrics.js"
 import * as Script from "./script.js"
 
@@ -47,8 +48,6 @@ export interface Writer {
   readonly state: () => BreakerState
   /** The latest transitions, oldest first (at most 100). */
   readonly transitions: () => ReadonlyArray<BreakerTransition>
-  /** Events taken from the buffer and not yet written (the current batch). */
-  readonly inFlight: () => number
   /**
    * Stops the writer: lets it flush what is buffered, then writes the rest directly (bypassing the breaker) until
    * `deadline` has passed. Returns the number of events that could not be written.
@@ -105,13 +104,13 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
     const breaker = yield* CircuitBreaker.make({
       tripPolicy: CircuitBreaker.consecutive(options.failureThreshold),
       openDuration: options.openDuration
-    }).pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
+    }).pipe(Effect.provideService(CircuitBreaker.CircuitBreakerStore, yield* Breaker.makeStore(redis)))
     let state: BreakerState = "Closed"
     let history: Array<BreakerTransition> = []
     let transitionCount = 0
     let current: ReadonlyArray<string> = []
     const report = Metrics.reporter(streamKey, counters, () => ({
-      buffered: buffer.size() + current.length,
+      buffered: buffer.pending(),
       state,
       transitions: transitionCount
     }))
@@ -125,11 +124,31 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
           if (transition.to === "Open") {
             buffer.failWaiters(fail("CircuitOpen", `Redis is failing: the breaker is open for ${streamKey}`))
           }
-          return report
+          return Effect.andThen(logTransition(transition), report)
         })
       ),
       Effect.forkScoped({ startImmediately: true })
     )
+
+    /** One line when the breaker opens after working, one when it closes again: an outage, not each probe. */
+    let openedAt = 0
+    const logTransition = (transition: CircuitBreaker.Transition) =>
+      Effect.suspend(() => {
+        if (transition.from === "Closed" && transition.to === "Open") {
+          openedAt = Date.now()
+          return Effect.logWarning(
+            `EventSink ${streamKey}: Redis is failing (${counters.failedWrites} failed writes so far); the breaker ` +
+              `opened and events stay buffered (${buffer.pending()})`
+          )
+        }
+        if (transition.to === "Closed") {
+          return Effect.logInfo(
+            `EventSink ${streamKey}: Redis answers again after ${Date.now() - openedAt} ms; the breaker closed ` +
+              `(${buffer.pending()} events buffered)`
+          )
+        }
+        return Effect.void
+      })
 
     /** Settles a batch that left for good (written or rejected): no longer the writer's, never written again. */
     const release = (batch: ReadonlyArray<string>) => {
@@ -247,7 +266,6 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
     return {
       state: () => state,
       transitions: () => history,
-      inFlight: () => current.length,
       close
     }
   })
