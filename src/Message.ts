@@ -35,6 +35,27 @@ export const make = (
 })
 
 /**
+ * How a message came to a dead-letter topic: the fields the dead-letter move adds (`dead_reason`, `dead_topic`,
+ * `dead_id`, `dead_group`, `dead_consumer`, `dead_deliveries`, `dead_at`).
+ *
+ * @since 0.1.0
+ */
+export interface DeadLetterInfo {
+  /** Why it was dead-lettered (a handler's failure, too many deliveries, not a message). */
+  readonly reason: string
+  /** The topic it came from, and its entry id there. */
+  readonly topic: string
+  readonly id: string
+  /** The group and consumer that gave up on it. */
+  readonly group: string
+  readonly consumer: string
+  /** How many times it had been delivered. */
+  readonly deliveries: number
+  /** When it was moved (ISO time). */
+  readonly at: string
+}
+
+/**
  * The payload as UTF-8 text.
  *
  * @since 0.1.0

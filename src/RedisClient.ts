@@ -181,8 +181,8 @@ export interface CommonOptions {
    */
   readonly commandTimeout?: Duration.Input | undefined
   /**
-   * Delays between reconnect attempts after a connection drop. Default: exponential from 50 ms, capped at 1 s
-   * (500 ms behind Sentinel), jittered, forever. When the schedule ends the client stops reconnecting and every
+   * Delays between reconnect attempts after a connection drop. Default: exponential from 50 ms, capped at 500 ms,
+   * jittered, forever. When the schedule ends the client stops reconnecting and every
    * command fails `Connection`.
    */
   readonly reconnectSchedule?: Schedule.Schedule<unknown> | undefined

@@ -47,7 +47,7 @@ import * as Scripts from "./internal/resumable/scripts.js"
 import * as Token from "./internal/resumable/token.js"
 import * as RunWriter from "./internal/resumable/writer.js"
 import type { Writer } from "./internal/resumable/writer.js"
-import { isEntryId, type Terminal } from "./internal/resumable/wire.js"
+import { isEntryId, isStartId, type Terminal } from "./internal/resumable/wire.js"
 
 export {
   AlreadyFinished,
@@ -571,7 +571,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
             redis,
             keys: keysOf(payload.name, payload.runId),
             runId: payload.runId,
-            after,
+            after: after === undefined || isStartId(after) ? undefined : after,
             pageSize,
             clock,
             producerTimeout,

@@ -17,9 +17,9 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Layer, Schedule, Stream } from "effect"
+import { ByteSize, Duration, Effect, Layer, Result, Schedule, Stream } from "effect"
 import { Sse } from "effect/encoding"
-import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpIncomingMessage, HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { ResumableStream, type ResumableStreamError } from "./ResumableStream.js"
 import { isEntryId } from "./internal/resumable/wire.js"
 
@@ -35,6 +35,8 @@ export interface Options {
   readonly keepAlive?: Duration.Input | undefined
   /** The `retry:` delay suggested to EventSource clients. Default 1 second. */
   readonly retry?: Duration.Input | undefined
+  /** The largest request body (a stream's input) accepted; a larger one gets 413. Default 1 MiB. */
+  readonly maxBodyBytes?: number | undefined
 }
 
 const statusOf = (error: ResumableStreamError): number => {
@@ -69,6 +71,12 @@ const errorResponse = (error: ResumableStreamError) =>
 const badRequest = (message: string) =>
   HttpServerResponse.jsonUnsafe({ reason: "InvalidInput", message }, { status: 400 })
 
+const tooLarge = (limit: number) =>
+  HttpServerResponse.jsonUnsafe(
+    { reason: "InvalidInput", message: `the body is larger than ${limit} bytes (maxBodyBytes)` },
+    { status: 413 }
+  )
+
 const event = (name: string, data: unknown, id?: string): string =>
   Sse.encoder.write({ _tag: "Event", event: name, id, data: JSON.stringify(data) })
 
@@ -94,6 +102,7 @@ export const routes = (options: Options = {}): Layer.Layer<never, never, HttpRou
       const base = options.path ?? "/streams"
       const keepAlive = Duration.fromInputUnsafe(options.keepAlive ?? "15 seconds")
       const retryMs = Duration.toMillis(Duration.fromInputUnsafe(options.retry ?? "1 second"))
+      const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
 
       /** SSE response of `body`: a `retry:` hint, the events, keep-alive comments while it is quiet. */
       const sse = (body: Stream.Stream<string>) => {
@@ -121,9 +130,16 @@ export const routes = (options: Options = {}): Layer.Layer<never, never, HttpRou
       const start = HttpRouter.add("POST", under(base, "/:name"), (request) =>
         Effect.gen(function* () {
           const { name } = yield* HttpRouter.params
-          const input = yield* Effect.option(request.json)
-          if (input._tag === "None") return badRequest("the body must be the stream's input as JSON")
-          const started = yield* streams.startEncoded(name ?? "", input.value)
+          if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) return tooLarge(maxBodyBytes)
+          const input = yield* Effect.result(
+            request.json.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)))
+          )
+          if (Result.isFailure(input)) {
+            return String(input.failure.cause).includes("maxBytes exceeded")
+              ? tooLarge(maxBodyBytes)
+              : badRequest("the body must be the stream's input as JSON")
+          }
+          const started = yield* streams.startEncoded(name ?? "", input.success)
           return sse(
             Stream.concat(
               Stream.make(event("start", { token: started.token, runId: started.runId })),

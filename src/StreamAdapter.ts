@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Context, Duration, Effect, Exit, Layer, Option, Result, Schema, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Option, Result, Schedule, Schema, type Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import { fail, fromRedis as redisFailure, type StreamAdapterError } from "./internal/adapter/error.js"
 import { groupKeys, groupsKey } from "./internal/adapter/keys.js"
@@ -22,6 +22,7 @@ import * as Query from "./internal/adapter/query.js"
 import * as Scripts from "./internal/adapter/scripts.js"
 import { type Position, type RawEvent, subscribe } from "./internal/adapter/subscription.js"
 import * as Combiner from "./internal/combiner.js"
+import * as Outage from "./internal/outage.js"
 import type * as RedisScript from "./RedisScript.js"
 import type { RedisError } from "./RedisError.js"
 
@@ -88,6 +89,7 @@ export interface Stored<A> extends Item<A> {
 interface SetRequest<A> {
   readonly groupId: string
   readonly id: string
+  /** The item as stored: decoded back from its JSON (what `get` returns). */
   readonly data: A
   readonly json: string
 }
@@ -334,12 +336,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
               })
               const created = stored.filter((item) => item.type === "create").length
               // the index of groups lives in another slot: written when the group got its first items
-              const indexed =
-                created > 0 && Number(reply.at(-1)) === created
-                  ? redis
-                      .use("sadd", (client) => client.sadd(indexKey, groupId))
-                      .pipe(Effect.mapError(fromRedis(groupId)))
-                  : Effect.void
+              const indexed = created > 0 && Number(reply.at(-1)) === created ? index(groupId) : Effect.void
               return Effect.as(
                 indexed,
                 stored.map((item) => Exit.succeed(item))
@@ -350,15 +347,38 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         }
       })
 
+      /**
+       * Adds a group to the index of groups (another slot, so not in the group's script). The items are written by
+       * then: a failure is retried through an outage, then logged, and never fails the writes (`listGroups` misses
+       * the group until its next first item).
+       */
+      const index = (groupId: string) =>
+        redis
+          .use("sadd", (client) => client.sadd(indexKey, groupId))
+          .pipe(
+            Effect.retry({
+              schedule: Schedule.upTo(Outage.backoff, { duration: outageTimeout }),
+              while: (e) => e.isRetryable
+            }),
+            Effect.catch((e) => Effect.logWarning(`StreamAdapter: group ${name}/${groupId} not indexed`, e)),
+            Effect.asVoid
+          )
+
       const set = (groupId: string, id: string, data: A) =>
         Effect.suspend(() => {
+          const invalid = () =>
+            error("InvalidItem", `item ${id} of group ${groupId} does not match the ${name} schema`, groupId, id)
           const encoded = encodeItem(data)
-          if (Result.isFailure(encoded)) {
-            return Effect.fail(
-              error("InvalidItem", `item ${id} of group ${groupId} does not match the ${name} schema`, groupId, id)
-            )
-          }
-          return sets.submit(keysOf(groupId).items, { groupId, id, data, json: JSON.stringify(encoded.success) })
+          if (Result.isFailure(encoded)) return Effect.fail(invalid())
+          // what get will return: the item through its schema (extra fields dropped, defaults applied)
+          const stored = decodeItem(encoded.success)
+          if (Result.isFailure(stored)) return Effect.fail(invalid())
+          return sets.submit(keysOf(groupId).items, {
+            groupId,
+            id,
+            data: stored.success,
+            json: JSON.stringify(encoded.success)
+          })
         })
 
       const remove = (groupId: string, id: string) =>
@@ -413,12 +433,17 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
       const listGroups = redis.use("smembers", (client) => client.smembers(indexKey)).pipe(Effect.mapError(fromRedis()))
 
+      // out of the index, unless a set of another instance filled the group again meanwhile (then back in: that set
+      // may have indexed it before this removal)
       const clear = (groupId: string) =>
         write(groupId, Scripts.clear, []).pipe(
           Effect.andThen(
             redis.use("srem", (client) => client.srem(indexKey, groupId)).pipe(Effect.mapError(fromRedis(groupId)))
           ),
-          Effect.asVoid
+          Effect.andThen(
+            redis.use("hlen", (client) => client.hlen(keysOf(groupId).items)).pipe(Effect.mapError(fromRedis(groupId)))
+          ),
+          Effect.flatMap((left) => (left > 0 ? index(groupId) : Effect.void))
         )
 
       const query = (groupId: string, q: Query.Query<A>) => {

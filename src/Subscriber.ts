@@ -202,12 +202,19 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             handler(received).pipe(
               Effect.matchCauseEffect({
                 onSuccess: () => Effect.sync(() => consumer.acknowledge(received.id)),
-                onFailure: (cause) =>
-                  Cause.hasInterruptsOnly(cause)
-                    ? Effect.void // shut down mid-way: left pending, another consumer takes it over
-                    : received.deliveries >= (consumeOptions.maxDeliveries ?? 10)
-                      ? received.deadLetter(reasonOf(cause))
-                      : received.nack()
+                onFailure: (cause) => {
+                  // shut down mid-way: left pending, another consumer takes it over
+                  if (Cause.hasInterruptsOnly(cause)) return Effect.void
+                  const reason = reasonOf(cause)
+                  const last = received.deliveries >= (consumeOptions.maxDeliveries ?? 10)
+                  return Effect.andThen(
+                    Effect.logWarning(
+                      `Subscriber: the handler failed on message ${received.id} of ${topic}/${consumeOptions.group} ` +
+                        `(delivery ${received.deliveries}): ${reason}; ${last ? "dead-lettered" : "given back"}`
+                    ),
+                    last ? received.deadLetter(reason) : received.nack()
+                  )
+                }
               }),
               Effect.catch((error) =>
                 Effect.logWarning(`Subscriber: could not settle message ${received.id} of ${topic}`, error)

@@ -31,19 +31,10 @@ export const fromSchedule = (schedule: Schedule.Schedule<unknown, unknown>): Ret
 }
 
 /**
- * The default reconnect schedule: exponential from 50 ms, capped at 1 s, jittered, forever. A server that comes back
- * is found within about a second.
+ * The default reconnect schedule: exponential from 50 ms, capped at 500 ms, jittered, forever. A server that comes
+ * back, or the new master of a failover, is found within about half a second.
  */
 export const defaultReconnectSchedule: Schedule.Schedule<unknown> = Schedule.min([
-  Schedule.exponential("50 millis"),
-  Schedule.spaced("1 second")
-]).pipe(Schedule.jittered)
-
-/**
- * The default reconnect schedule behind Sentinel: exponential from 50 ms, capped at 500 ms, jittered, forever. A
- * failover moves the master within seconds; a short cap finds the new one soon after the sentinels name it.
- */
-export const sentinelReconnectSchedule: Schedule.Schedule<unknown> = Schedule.min([
   Schedule.exponential("50 millis"),
   Schedule.spaced("500 millis")
 ]).pipe(Schedule.jittered)

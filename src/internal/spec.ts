@@ -9,7 +9,7 @@ import type { ConnectionOptions as TlsOptions } from "node:tls"
 import { Duration, Redacted, type Schedule } from "effect"
 import type { ClusterNode } from "ioredis"
 import type { CommonSpec, ConnectionSpec, NodeOptions } from "./connection.js"
-import { defaultReconnectSchedule, sentinelReconnectSchedule } from "./reconnect.js"
+import { defaultReconnectSchedule } from "./reconnect.js"
 
 /** A value that may be given plainly or wrapped in `Redacted`. */
 export type Secret = string | Redacted.Redacted<string>
@@ -42,16 +42,12 @@ const commandTimeoutOf = (input: Duration.Input | undefined): Duration.Duration 
 }
 
 /** Resolves the options shared by all modes, with their defaults. */
-export const common = (
-  input: CommonInput,
-  extraSecrets: ReadonlyArray<string | undefined> = [],
-  reconnect: Schedule.Schedule<unknown> = defaultReconnectSchedule
-) => {
+export const common = (input: CommonInput, extraSecrets: ReadonlyArray<string | undefined> = []) => {
   const password = reveal(input.password)
   const spec: CommonSpec = {
     connectTimeout: Duration.fromInputUnsafe(input.connectTimeout ?? "5 seconds"),
     commandTimeout: commandTimeoutOf(input.commandTimeout),
-    reconnect: input.reconnectSchedule ?? reconnect,
+    reconnect: input.reconnectSchedule ?? defaultReconnectSchedule,
     secrets: [password, ...extraSecrets].filter((s): s is string => s !== undefined && s.length > 0)
   }
   const options: NodeOptions = defined({
@@ -173,7 +169,7 @@ export interface SentinelInput extends CommonInput {
 /** Builds the spec of a connection to the master Sentinel names `name`. */
 export const sentinel = (input: SentinelInput): ConnectionSpec => {
   const sentinelPassword = reveal(input.sentinelPassword)
-  const { spec, options } = common(input, [sentinelPassword], sentinelReconnectSchedule)
+  const { spec, options } = common(input, [sentinelPassword])
   return {
     kind: "sentinel",
     common: spec,

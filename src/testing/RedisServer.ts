@@ -179,18 +179,23 @@ const tempDir = (prefix: string) =>
  * One Redis node: `REDIS_URL` if set, else a `redis-server` process on a free port, else a container. `args` are
  * extra `redis-server` arguments (e.g. `["--requirepass", "secret"]`); they force a local process. `persistent`
  * turns the append-only file on (in a folder removed with the scope), so that what the server acknowledged survives
- * a kill and a restart, as on a production server; it too forces a local process.
+ * a kill and a restart, as on a production server; it too forces a local process. `tls` makes the node speak TLS
+ * only, with the given certificate and key files (its `url` is then `rediss://`; clients need not present one).
  *
  * @since 0.1.0
  */
 export const layer = (
-  options: { readonly args?: ReadonlyArray<string> | undefined; readonly persistent?: boolean | undefined } = {}
+  options: {
+    readonly args?: ReadonlyArray<string> | undefined
+    readonly persistent?: boolean | undefined
+    readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string } | undefined
+  } = {}
 ): Layer.Layer<RedisServer, RedisServerError> =>
   Layer.effect(
     RedisServer,
     Effect.gen(function* () {
       const external = process.env.REDIS_URL
-      const local = options.args !== undefined || options.persistent === true
+      const local = options.args !== undefined || options.persistent === true || options.tls !== undefined
       if (external !== undefined && external !== "" && !local) {
         const { host, port } = yield* Effect.try({ try: () => parseUrl(external), catch: failure("REDIS_URL") })
         return uncontrolled(host, port, "the REDIS_URL server")
@@ -198,7 +203,18 @@ export const layer = (
       if (!(yield* Effect.promise(() => onPath("redis-server")))) return yield* containerNode
       const persistence =
         options.persistent === true ? ["--appendonly", "yes", "--dir", yield* tempDir("ers-aof-")] : []
-      return yield* spawnNode(() => [...persistence, ...(options.args ?? [])])
+      const tls = options.tls
+      const tlsArgs = (port: number) =>
+        tls === undefined
+          ? []
+          : ["--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.cert, "--tls-key-file", tls.key].concat([
+              "--tls-ca-cert-file",
+              tls.ca,
+              "--tls-auth-clients",
+              "no"
+            ])
+      const node = yield* spawnNode((port) => [...tlsArgs(port), ...persistence, ...(options.args ?? [])])
+      return tls === undefined ? node : { ...node, url: node.url.replace(/^redis:/, "rediss:") }
     })
   )
 

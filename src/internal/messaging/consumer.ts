@@ -24,7 +24,7 @@
  */
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Metric, Queue, Schedule, Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
-import { fromRedis, type Message, type MessagingError } from "../../Message.js"
+import { type DeadLetterInfo, fromRedis, type Message, type MessagingError } from "../../Message.js"
 import * as Combiner from "../combiner.js"
 import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
@@ -42,6 +42,8 @@ export interface Received {
   readonly topic: string
   readonly message: Message
   readonly deliveries: number
+  /** For an entry of a dead-letter topic: why it got there, from where, after how many deliveries. */
+  readonly deadLettered: DeadLetterInfo | undefined
   /** Acknowledges the message: it will not be delivered again. */
   readonly ack: Effect.Effect<void, MessagingError>
   /**
@@ -238,11 +240,17 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       )
 
     /** A received message; its effects are made when used (most messages only ever get a quiet acknowledgement). */
-    const receive = (id: string, message: Message, deliveries: number): Received => ({
+    const receive = (
+      id: string,
+      message: Message,
+      deliveries: number,
+      deadLettered: DeadLetterInfo | undefined
+    ): Received => ({
       id,
       topic,
       message,
       deliveries,
+      deadLettered,
       get ack() {
         return acknowledgement(id)
       },
@@ -273,7 +281,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
           } else if (options.maxDeliveries !== undefined && deliveries > options.maxDeliveries) {
             rejected.push([id, `delivered ${deliveries} times, more than ${options.maxDeliveries}`, deliveries])
           } else {
-            accepted.push(receive(id, decoded.message, deliveries))
+            accepted.push(receive(id, decoded.message, deliveries, decoded.deadLettered))
           }
         }
         const deliverAccepted = Effect.sync(() => {

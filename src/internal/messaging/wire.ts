@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import type { Message } from "../../Message.js"
+import type { DeadLetterInfo, Message } from "../../Message.js"
 
 /** The suffix of a dead-letter topic. */
 const deadSuffix = ":dead"
@@ -40,18 +40,36 @@ export const fieldsOf = (message: Message): [uuid: string, payload: Buffer, meta
 /** A raw entry of a group read: its id and fields as Buffers. */
 export type RawEntry = readonly [id: Buffer | string, fields: ReadonlyArray<Buffer> | null]
 
-/** A decoded entry: the message, or why it is not one. */
-export type Decoded = { readonly message: Message } | { readonly problem: string }
+/** A decoded entry: the message (and how it came to the dead letters, for a dead letter), or why it is not one. */
+export type Decoded =
+  { readonly message: Message; readonly deadLettered: DeadLetterInfo | undefined } | { readonly problem: string }
+
+/** The dead-letter fields of an entry, when it has them. */
+const deadLetterInfo = (dead: ReadonlyMap<string, string>): DeadLetterInfo | undefined => {
+  const reason = dead.get("dead_reason")
+  if (reason === undefined) return undefined
+  return {
+    reason,
+    topic: dead.get("dead_topic") ?? "",
+    id: dead.get("dead_id") ?? "",
+    group: dead.get("dead_group") ?? "",
+    consumer: dead.get("dead_consumer") ?? "",
+    deliveries: Number(dead.get("dead_deliveries") ?? 0),
+    at: dead.get("dead_at") ?? ""
+  }
+}
 
 /** Decodes the fields of an entry into a message. */
 export const decode = (fields: ReadonlyArray<Buffer>): Decoded => {
   let uuid: string | undefined
   let payload: Uint8Array | undefined
   let metadata: Record<string, string> = {}
+  const dead = new Map<string, string>()
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = (fields[i] as Buffer).toString()
     const value = fields[i + 1] as Buffer
-    if (name === "uuid") uuid = value.toString()
+    if (name.startsWith("dead_")) dead.set(name, value.toString())
+    else if (name === "uuid") uuid = value.toString()
     else if (name === "payload") payload = value
     else if (name === "metadata") {
       try {
@@ -65,5 +83,5 @@ export const decode = (fields: ReadonlyArray<Buffer>): Decoded => {
     }
   }
   if (uuid === undefined || payload === undefined) return { problem: "the entry has no uuid or payload field" }
-  return { message: { uuid, payload, metadata } }
+  return { message: { uuid, payload, metadata }, deadLettered: deadLetterInfo(dead) }
 }

@@ -66,6 +66,10 @@ const signatureMatches = (signature: string, body: string, secrets: ReadonlyArra
   return matched
 }
 
+/** True for base64url text that decodes and encodes back to itself. */
+const isCanonical = (text: string): boolean =>
+  /^[A-Za-z0-9_-]+$/.test(text) && Buffer.from(text, "base64url").toString("base64url") === text
+
 /** Reads and checks a token at time `now` (ms). */
 export const verify = (
   token: string,
@@ -75,9 +79,12 @@ export const verify = (
   const parts = token.split(".")
   if (parts[0] !== "v1" || parts.length < 2 || parts.length > 3 || token.length > 4096) return { problem: "Malformed" }
   const body = parts[1] as string
-  if (!/^[A-Za-z0-9_-]+$/.test(body)) return { problem: "Malformed" }
+  const signature = parts[2]
+  // base64url exactly as `issue` writes it: no other characters, no padding, nothing a decoder would skip
+  if (!isCanonical(body) || (signature !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(signature))) {
+    return { problem: "Malformed" }
+  }
   if (secrets.length > 0) {
-    const signature = parts[2]
     if (signature === undefined) return { problem: "Unsigned" }
     if (!signatureMatches(signature, body, secrets)) return { problem: "BadSignature" }
   }

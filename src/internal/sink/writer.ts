@@ -84,13 +84,19 @@ const isTransient = (error: AttemptError) =>
 /** How long the reply to a batch is remembered: its retries within this time are not applied twice. */
 const rememberBatches = Duration.minutes(10)
 
-/** The backoff, except that an open breaker is waited out for as long as it says. */
+/**
+ * How often an open breaker is asked again. Asking costs no Redis call; the breaker's store admits the probe as soon
+ * as the client reports Redis back, or when the open time is over.
+ */
+const openPoll = Duration.millis(100)
+
+/** The backoff, except that an open breaker is asked again every `openPoll` until it admits the probe. */
 const retrySchedule = backoff.pipe(
   Schedule.setInputType<AttemptError>(),
   Schedule.modifyDelay(({ duration, input }) =>
     Effect.succeed(
       input instanceof CircuitBreaker.CircuitBreakerError && input.reason._tag === "CircuitOpen"
-        ? Duration.max(input.reason.retryAfter, Duration.millis(1))
+        ? Duration.max(Duration.min(input.reason.retryAfter, openPoll), Duration.millis(1))
         : duration
     )
   )
