@@ -99,6 +99,20 @@ forEachTarget("EventSink", (it) => {
     })
   )
 
+  it.effect("stats count as buffered the events of a batch still being assembled", () =>
+    withSink(sinkOptions({ flushInterval: "5 seconds", maxBatchSize: 100 }), (sink) =>
+      Effect.gen(function* () {
+        yield* sink.emitAll(numbered(0, 10))
+        yield* Effect.sleep("100 millis") // the writer took them and waits for the batch to fill
+        const stats = yield* sink.stats
+        assert.deepStrictEqual([stats.written, stats.buffered], [0, 10])
+        yield* sink.flush
+        const flushed = yield* sink.stats
+        assert.deepStrictEqual([flushed.written, flushed.buffered], [10, 0])
+      })
+    )
+  )
+
   it.effect("no batch that reaches Redis holds more than maxBatchSize events", () =>
     Effect.gen(function* () {
       const topology = yield* TestTopology

@@ -234,6 +234,16 @@ forEachTarget("Publisher / Subscriber", (it) => {
             .subscribe(Subscriber.deadLetterTopic("t"), { group: "ops", ...fast })
             .pipe(Stream.take(1), Stream.runCollect)
           assert.strictEqual(again === undefined ? undefined : Message.text(again.message), "poison")
+          // read as a message, a dead letter says where it came from and why
+          assert.deepStrictEqual(again?.deadLettered, {
+            reason: "Error: cannot digest",
+            topic: "t",
+            id: poisonId ?? "",
+            group: "g",
+            consumer: letter.dead_consumer ?? "",
+            deliveries: 3,
+            at: letter.dead_at ?? ""
+          })
         })
       )
   )

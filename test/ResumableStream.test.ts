@@ -88,6 +88,43 @@ forEachTarget("ResumableStream", (it) => {
     )
   )
 
+  it.effect("a token with any character inserted, or an offset beyond Redis' ids, is refused; 0-0 reads it all", () =>
+    withStreams(fastOptions({ secret }), (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Counter, { n: 3, delayMs: 0 })
+        yield* Stream.runDrain(started.stream)
+        const token = started.token
+        const mutants = Array.from({ length: token.length }, (_, at) =>
+          ["=", "!", " ", "\n", "*", "+", "/"].map((junk) => `${token.slice(0, at)}${junk}${token.slice(at)}`)
+        ).flat()
+        const reasons = yield* Effect.forEach(mutants, (mutant) =>
+          Effect.map(Effect.flip(streams.cancel(mutant)), (error) => error.reason._tag)
+        )
+        assert.isTrue(
+          reasons.every((reason) => reason === "InvalidToken"),
+          `${reasons.filter((reason) => reason !== "InvalidToken").length} of ${mutants.length} accepted`
+        )
+        const beyond = yield* Effect.flip(
+          Stream.runDrain(streams.resume(Counter, token, { after: "18446744073709551616-0" }))
+        )
+        assert.strictEqual(beyond.reason._tag, "InvalidOffset")
+        const all = yield* Stream.runCollect(streams.resume(Counter, token, { after: "0-0" }))
+        assert.deepStrictEqual(chunksOf(all), counted(3))
+      })
+    )
+  )
+
+  it.effect("one run id in two streams is two runs: cancelling one leaves the other running", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const forever = yield* streams.start(Forever, { everyMs: 5 }, { runId: "shared-id" })
+        const counter = yield* streams.start(Counter, { n: 20, delayMs: 10 }, { runId: "shared-id" })
+        yield* streams.cancel(forever.token)
+        assert.deepStrictEqual(chunksOf(yield* Stream.runCollect(counter.stream)), counted(20))
+      })
+    )
+  )
+
   it.effect("50 concurrent readers see identical sequences", () =>
     withStreams(fastOptions(), (streams) =>
       Effect.gen(function* () {

@@ -126,6 +126,23 @@ forEachTarget("ResumableStream over HTTP", (it) => {
           yield* status(`${baseUrl}/streams/counter/resume?token=${token}`, { headers: { "last-event-id": "x" } }),
           400
         )
+        assert.strictEqual(
+          yield* status(`${baseUrl}/streams/counter/resume?token=${token}&after=18446744073709551616-0`),
+          400
+        )
+        const fromZero = yield* collect(`${baseUrl}/streams/counter/resume?token=${token}&after=0-0`)
+        assert.deepStrictEqual(chunks(fromZero.events), counted(0, 1))
+        // a body larger than maxBodyBytes (1 MiB by default): 413, with or without a content length
+        const large = JSON.stringify({ n: 1, delayMs: 0, padding: "x".repeat(5 * 1024 * 1024) })
+        assert.strictEqual(yield* status(`${baseUrl}/streams/counter`, { method: "POST", body: large }), 413)
+        const chunked = new ReadableStream({
+          start: (controller) => {
+            controller.enqueue(new TextEncoder().encode(large))
+            controller.close()
+          }
+        })
+        const streamed = { method: "POST", body: chunked, duplex: "half" } as RequestInit
+        assert.strictEqual(yield* status(`${baseUrl}/streams/counter`, streamed), 413)
         yield* Effect.sleep("400 millis")
         assert.strictEqual(yield* status(`${baseUrl}/streams/counter/resume?token=${token}`), 410)
         assert.strictEqual(yield* status(`${baseUrl}/streams/counter?token=${token}`, { method: "DELETE" }), 410)

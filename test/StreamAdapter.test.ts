@@ -96,6 +96,39 @@ forEachTarget("StreamAdapter", (it, target) => {
       })
   )
 
+  it.effect("set returns the item as stored, the same as get: what the schema does not know is not in it", () =>
+    Effect.gen(function* () {
+      const tasks = yield* tasksOn(RedisServer.uniquePrefix("stored"))
+      const withExtra = { ...task("a"), secret: "not in the schema" } as Task
+      const stored = yield* tasks.set("g", "a", withExtra)
+      assert.deepStrictEqual(stored.data, task("a"))
+      assert.deepStrictEqual(Option.getOrUndefined(yield* tasks.get("g", "a")), stored.data)
+    })
+  )
+
+  it.effect("a clear racing sets of another instance: a group with items is always listed", () =>
+    Effect.gen(function* () {
+      const keyPrefix = RedisServer.uniquePrefix("race")
+      const tasks = yield* tasksOn(keyPrefix)
+      yield* withOtherInstance(keyPrefix, (other) =>
+        Effect.forEach(
+          Array.from({ length: 30 }, (_, round) => round),
+          (round) =>
+            Effect.gen(function* () {
+              yield* tasks.set("g", "seed", task("seed"))
+              yield* Effect.all([tasks.clear("g"), other.set("g", `r${round}`, task("r"))], {
+                concurrency: "unbounded"
+              })
+              const items = yield* tasks.getGroup("g")
+              const listed = (yield* tasks.listGroups).includes("g")
+              assert.strictEqual(listed, items.length > 0, `round ${round}: ${items.length} items, listed ${listed}`)
+            }),
+          { discard: true }
+        )
+      )
+    })
+  )
+
   it.effect("concurrent creates of one id from two instances: exactly one create event", () =>
     Effect.gen(function* () {
       const keyPrefix = RedisServer.uniquePrefix("sa")
