@@ -16,6 +16,7 @@
  *
  * @since 0.1.0
  */
+
 import { Effect } from "effect"
 import * as Bus from "./internal/messaging/bus.js"
 import type { MessagingError } from "./Message.js"

@@ -18,6 +18,7 @@
  *
  * @since 0.1.0
  */
+
 import { Context, Duration, Effect, Layer, Logger, Option, Schedule, Schema, type Scope, Stream, Tracer } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as SinkBuffer from "./internal/sink/buffer.js"

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+
 import { randomUUID } from "node:crypto"
 import { Schema } from "effect"
 import { failureReason } from "./internal/errors.js"

@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+
 import { Context, Duration, Effect, Exit, Layer, Metric, type Scope } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as Combiner from "./internal/combiner.js"

@@ -13,6 +13,7 @@
  *
  * @since 0.1.0
  */
+
 import { randomUUID } from "node:crypto"
 import {
   Config,

@@ -8,6 +8,7 @@
  *
  * @since 0.1.0
  */
+
 import { Schema } from "effect"
 
 const replyFields = {

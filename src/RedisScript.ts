@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+
 import { createHash } from "node:crypto"
 
 /**

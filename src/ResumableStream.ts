@@ -18,6 +18,7 @@
  *
  * @since 0.1.0
  */
+
 import { randomUUID } from "node:crypto"
 import {
   Cause,

@@ -17,6 +17,7 @@
  *
  * @since 0.1.0
  */
+
 import { ByteSize, Duration, Effect, Layer, Result, Schedule, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import { HttpIncomingMessage, HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"

@@ -13,6 +13,7 @@
  *
  * @since 0.1.0
  */
+
 import { randomUUID } from "node:crypto"
 import { Context, Duration, Effect, Exit, Layer, Option, Result, Schedule, Schema, type Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"

@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+
 import { Context, Duration, Effect, Layer, Option, Result, Schedule, type Schema, type Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import type { Written } from "./internal/subjects/core.js"

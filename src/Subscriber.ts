@@ -18,6 +18,7 @@
  *
  * @since 0.1.0
  */
+
 import { hostname } from "node:os"
 import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Queue, type Schedule, Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"

@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+
 export * as CommandBus from "./CommandBus.js"
 export * as EventBus from "./EventBus.js"
 export * as EventSink from "./EventSink.js"

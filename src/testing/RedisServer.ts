@@ -393,13 +393,15 @@ export const layerSentinel = (
       const sentinelCount = options.sentinels ?? 1
       const replicaCount = options.replicas ?? 0
       const downAfter = Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.downAfter ?? "2 seconds")))
-      const master = yield* spawnNode(() => quickSync)
+      // a replica keeps the data its master sent in a file of its folder: a temporary one, not the working folder
+      const dir = yield* tempDir("ers-sentinel-")
+      const dataOf = (port: number) => [...quickSync, "--dir", dir, "--dbfilename", `dump-${port}.rdb`]
+      const master = yield* spawnNode(dataOf)
       const replicas = yield* Effect.forEach(
         Array.from({ length: replicaCount }),
-        () => spawnNode(() => [...quickSync, "--replicaof", master.host, String(master.port)]),
+        () => spawnNode((port) => [...dataOf(port), "--replicaof", master.host, String(master.port)]),
         { concurrency: "unbounded" }
       )
-      const dir = yield* tempDir("ers-sentinel-")
       const sentinels = yield* Effect.forEach(
         Array.from({ length: sentinelCount }, (_, i) => i),
         (i) =>
