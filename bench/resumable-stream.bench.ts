@@ -38,7 +38,7 @@ const suite: Suite = {
   name: "ResumableStream",
   setup: async (url) => {
     const runtime = ManagedRuntime.make(
-      ResumableStream.layer({ streams: [Tail], keyPrefix: "bench:rs:" }).pipe(
+      ResumableStream.layer({ streams: [Tail], keyPrefix: "bench:rs:", unsignedTokens: true }).pipe(
         Layer.provideMerge(RedisClient.layer({ url }))
       )
     )

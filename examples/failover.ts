@@ -90,7 +90,11 @@ program
   .pipe(
     Effect.scoped,
     Effect.provide(
-      Layer.mergeAll(ResumableStream.layer({ streams: [Answer] }), Publisher.layer(), Subscriber.layer()).pipe(
+      Layer.mergeAll(
+        ResumableStream.layer({ streams: [Answer], unsignedTokens: true }),
+        Publisher.layer(),
+        Subscriber.layer()
+      ).pipe(
         Layer.provideMerge(Client),
         Layer.provideMerge(RedisServer.layerCluster({ replicas: 1, nodeTimeout: "1 second" }))
       )

@@ -9,7 +9,8 @@
  * Redis: REDIS_URL, or a redis-server started for the example when it is unset.
  */
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { Config, Effect, Layer, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+import { Config, Effect, Layer, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
 import * as ResumableStream from "../src/ResumableStream.js"
@@ -80,10 +81,12 @@ const Page = HttpRouter.add("GET", "/", HttpServerResponse.html(page))
 const Server = Layer.unwrap(
   Effect.gen(function* () {
     const port = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
+    const secret = yield* Config.Redacted("STREAM_SECRET").pipe(Config.withDefault(Redacted.make(randomUUID())))
     const redis = yield* RedisServer.RedisServer
     yield* Effect.log(`Redis at ${redis.url}; open http://localhost:${port}`)
     return HttpRouter.serve(Layer.mergeAll(Page, ResumableStreamHttp.routes()), { disableLogger: true }).pipe(
-      Layer.provide(ResumableStream.layer({ streams: [Chat] })),
+      // tokens are signed with STREAM_SECRET, or with a secret of this run of the example
+      Layer.provide(ResumableStream.layer({ streams: [Chat], secret })),
       Layer.provide(NodeHttpServer.layer(createServer, { port }))
     )
   })

@@ -41,7 +41,14 @@ import {
 import * as RedisClient from "./RedisClient.js"
 import { redisError } from "./internal/errors.js"
 import * as Outage from "./internal/outage.js"
-import { decodeFailure, fail, failed, fromRedis, ResumableStreamError } from "./internal/resumable/error.js"
+import {
+  decodeFailure,
+  fail,
+  failed,
+  fromRedis,
+  isDescribedReason,
+  ResumableStreamError
+} from "./internal/resumable/error.js"
 import { isSafeName, isSafeRunId, type RunKeys, runKeys } from "./internal/resumable/keys.js"
 import { makeClock, read } from "./internal/resumable/reader.js"
 import * as Scripts from "./internal/resumable/scripts.js"
@@ -84,7 +91,8 @@ export interface Definition<I, A, E, R> {
   readonly input: Schema.Codec<I, unknown>
   readonly chunk: Schema.Codec<A, unknown>
   readonly error?: Schema.Codec<E, unknown> | undefined
-  readonly run: (input: I, writer: Writer<A>) => Effect.Effect<void, E, R>
+  /** The runner; it may fail with its own `E` or with what the writer fails with (`ChunkTooLarge`, `Cancelled`…). */
+  readonly run: (input: I, writer: Writer<A>) => Effect.Effect<void, E | ResumableStreamError, R>
 }
 
 /**
@@ -129,6 +137,14 @@ export interface Started<A> {
 }
 
 /**
+ * How a run ended: `completed`, `failed` (the runner failed, or Redis was away too long), `cancelled`, or `lost` (its
+ * producer shut down without finishing it).
+ *
+ * @since 0.1.0
+ */
+export type RunStatus = Terminal["status"]
+
+/**
  * The `ResumableStream` service.
  *
  * @since 0.1.0
@@ -147,7 +163,11 @@ export interface Service {
     options?: { readonly after?: string | undefined }
   ) => Stream.Stream<Entry<A>, ResumableStreamError>
   /** Cancels a run wherever its producer runs, recording `reason`. Cancelling a cancelled run succeeds. */
-  readonly cancel: (token: string, reason?: string) => Effect.Effect<void, ResumableStreamError>
+  /**
+   * Cancels a run wherever its producer runs, recording `reason`, and returns the run's final status: `cancelled`,
+   * or how it had already ended (cancelling a finished run changes nothing).
+   */
+  readonly cancel: (token: string, reason?: string) => Effect.Effect<RunStatus, ResumableStreamError>
   /** `start` by name with unknown input, chunks in their encoded (JSON) form: for HTTP endpoints. */
   readonly startEncoded: (name: string, input: unknown) => Effect.Effect<Started<unknown>, ResumableStreamError>
   /** `resume` without decoding, chunks in their encoded (JSON) form: for HTTP endpoints. */
@@ -184,6 +204,12 @@ export interface Options<Defs extends ReadonlyArray<AnyDefinition>> {
    * can read the run.
    */
   readonly secret?: Redacted.Redacted<string> | ReadonlyArray<Redacted.Redacted<string>> | undefined
+  /**
+   * Issue unsigned tokens when no `secret` is given (anyone who can guess a run id can read or cancel the run).
+   * Default false: the layer refuses to build without a non-empty secret, so a missing environment variable is caught
+   * at start, not by the first reader.
+   */
+  readonly unsignedTokens?: boolean | undefined
   /** How long a signed token is valid. Default: `maxLifetime` + `completedTtl`. */
   readonly tokenTtl?: Duration.Input | undefined
   /** Chunks kept per run (MAXLEN ~); a reader behind the trimmed part fails `Truncated`. Default 100,000. */
@@ -255,7 +281,7 @@ const refusalError = (refusal: Scripts.Refusal, runId: string): ResumableStreamE
  */
 export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
   options: Options<Defs>
-): Effect.Effect<Service, never, RedisClient.RedisClient | Scope.Scope | Services<Defs>> =>
+): Effect.Effect<Service, ResumableStreamError, RedisClient.RedisClient | Scope.Scope | Services<Defs>> =>
   Effect.gen(function* () {
     const redis = yield* RedisClient.RedisClient
     const context = yield* Effect.context<Services<Defs>>()
@@ -263,9 +289,23 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const prefix = options.keyPrefix ?? "river:stream:"
     if (prefix.includes("{") || prefix.includes("}")) yield* Effect.die(new Error("keyPrefix must not contain braces"))
     const definitions = new Map<string, AnyDefinition>(options.streams.map((d) => [d.name, d]))
+    if (definitions.size < options.streams.length) {
+      const names = options.streams.map((d) => d.name)
+      const twice = names.filter((name, index) => names.indexOf(name) !== index)
+      return yield* fail("InvalidInput", `two streams are named ${twice.join(", ")}: names must be unique`)
+    }
     const secrets = (
       options.secret === undefined ? [] : Redacted.isRedacted(options.secret) ? [options.secret] : options.secret
     ).map(Redacted.value)
+    if (secrets.some((secret) => secret.length === 0)) {
+      return yield* fail("InvalidInput", "a token secret is empty (is its environment variable set?)")
+    }
+    if (secrets.length === 0 && options.unsignedTokens !== true) {
+      return yield* fail(
+        "InvalidInput",
+        "no token secret: give `secret`, or `unsignedTokens: true` for unsigned tokens"
+      )
+    }
     const maxChunks = options.maxChunks ?? 100_000
     const maxChunkBytes = options.maxChunkBytes ?? 1024 * 1024
     const maxLifetime = Duration.fromInputUnsafe(options.maxLifetime ?? "1 hour")
@@ -346,8 +386,10 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       const failure = exit.cause.reasons.find(Cause.isFailReason)
       if (failure !== undefined) {
         const error = failure.error
-        if (error instanceof ResumableStreamError && RunWriter.isOutage(error)) {
-          return { status: "failed", reason: "RedisUnavailable", message: error.message }
+        if (error instanceof ResumableStreamError) {
+          // the writer's own failure (a chunk too large, an outage…): readers get the same reason
+          const reason = RunWriter.isOutage(error) ? "RedisUnavailable" : error.reason._tag
+          return { status: "failed", reason, message: error.message }
         }
         if (definition.error !== undefined) {
           const encoded = Schema.encodeExit(definition.error)(error)
@@ -476,7 +518,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         case "lost":
           return fail("ProducerLost", terminal.message ?? "the producer stopped", runId)
         case "failed": {
-          if (terminal.reason === "LifetimeExceeded") return fail("LifetimeExceeded", terminal.message ?? "", runId)
+          if (isDescribedReason(terminal.reason)) return fail(terminal.reason, terminal.message ?? "", runId)
           if (terminal.reason === "RedisUnavailable") {
             const message = terminal.message ?? "Redis was unavailable for too long"
             return fromRedis(runId)(redisError("ResumableStream.append", "Connection", message))
@@ -632,14 +674,16 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         )
         .pipe(Effect.mapError(fromRedis(payload.runId)))
       if (Scripts.isRefusal(reply)) {
-        const error = refusalError(reply, payload.runId)
-        if (error.reason._tag !== "Cancelled") return yield* error
+        // over already: cancelling changes nothing, and says how it ended
+        if (reply[0] === "FINISHED") return reply[1] as RunStatus
+        return yield* refusalError(reply, payload.runId)
       }
       const local = localRuns.get(keys.meta)
       if (local !== undefined) {
         local.stoppedBy = fail("Cancelled", `the run was cancelled${reason ? `: ${reason}` : ""}`, payload.runId)
         if (local.fiber !== undefined) yield* Fiber.interrupt(local.fiber)
       }
+      return "cancelled" satisfies RunStatus
     })
 
     const nameOf = (token: string) => Effect.map(verify(token), (payload) => payload.name)
@@ -654,5 +698,5 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
  */
 export const layer = <const Defs extends ReadonlyArray<AnyDefinition>>(
   options: Options<Defs>
-): Layer.Layer<ResumableStream, never, RedisClient.RedisClient | Services<Defs>> =>
+): Layer.Layer<ResumableStream, ResumableStreamError, RedisClient.RedisClient | Services<Defs>> =>
   Layer.effect(ResumableStream, make(options))

@@ -7,7 +7,8 @@
  * - `GET {path}/:name/resume?token=…[&after=<entry id>]` resumes as SSE. A `Last-Event-ID` header (what a browser
  *   `EventSource` sends when it reconnects) wins over `after`, so a reconnecting EventSource continues exactly where
  *   it stopped.
- * - `DELETE {path}/:name?token=…[&reason=…]` cancels the run: 204.
+ * - `DELETE {path}/:name?token=…[&reason=…]` cancels the run: 200 with `{ status }`, the run's final status
+ *   (`cancelled`, or how it had already ended: cancelling is idempotent).
  *
  * A token or input that is refused before streaming gets an HTTP status and a JSON `{ reason, message }` body
  * (400 bad input, 401 bad token, 404 unknown stream, 410 expired); a failure found while streaming (the run failed,
@@ -178,7 +179,9 @@ export const routes = (options: Options = {}): Layer.Layer<never, never, HttpRou
       })
 
       const cancel = withToken("DELETE", "/:name", (request, token) =>
-        Effect.as(streams.cancel(token, searchParam(request, "reason")), HttpServerResponse.empty({ status: 204 }))
+        Effect.map(streams.cancel(token, searchParam(request, "reason")), (status) =>
+          HttpServerResponse.jsonUnsafe({ status })
+        )
       )
 
       return Layer.mergeAll(start, resume, cancel)

@@ -139,7 +139,7 @@ layer(RedisServer.layer({ args: ["--maxmemory", "3mb", "--maxmemory-policy", "no
             Publisher.layer({ keyPrefix, ...quick }),
             SubjectStorage.layer({ keyPrefix, ...quick }),
             StreamAdapter.layer({ keyPrefix, ...quick }),
-            ResumableStream.layer({ streams: [Count], keyPrefix })
+            ResumableStream.layer({ streams: [Count], keyPrefix, unsignedTokens: true })
           ).pipe(Layer.provide(RedisClient.layer({ url: node.url })))
         )
       )

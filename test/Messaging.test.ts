@@ -131,6 +131,18 @@ forEachTarget("Publisher / Subscriber", (it) => {
     )
   )
 
+  it.effect("messages taken from a subscription that ended can still be acknowledged", () =>
+    withMessaging(({ publisher, subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        yield* publisher.publish("t", ...numbered(0, 3))
+        const taken = yield* subscriber.subscribe("t", { group: "g", ...fast }).pipe(Stream.take(2), Stream.runCollect)
+        yield* Effect.forEach(taken, (received) => received.ack).pipe(Effect.timeout("5 seconds"))
+        // the two taken are acknowledged; the third, read but never taken, stays pending for another consumer
+        assert.strictEqual(yield* pendingCount(`${keyPrefix}{t}`, "g"), 1)
+      })
+    )
+  )
+
   it.effect("nack redelivers at once, with the delivery count; a delayed nack waits", () =>
     withMessaging(({ publisher, subscriber }) =>
       Effect.gen(function* () {

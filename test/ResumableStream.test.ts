@@ -285,6 +285,54 @@ forEachTarget("ResumableStream", (it) => {
     ).pipe(Effect.provide(ResumableStream.layer({ ...fastOptions(), streams: [Big], maxChunkBytes: 1000 })))
   })
 
+  it.effect("a runner that lets the writer's failure through ends the run with that reason, for every reader", () => {
+    const Big = ResumableStream.define({
+      name: "big",
+      input: Schema.Struct({}),
+      chunk: Schema.String,
+      run: (_, writer) => Effect.andThen(writer.append("small"), writer.append("x".repeat(2000)))
+    })
+    return Effect.flatMap(ResumableStream.ResumableStream, (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Big, {})
+        const live = yield* Effect.flip(Stream.runCollect(started.stream))
+        const resumed = yield* Effect.flip(Stream.runCollect(streams.resume(Big, started.token)))
+        assert.deepStrictEqual([live.reason._tag, resumed.reason._tag], ["ChunkTooLarge", "ChunkTooLarge"])
+        assert.include(resumed.message, "bytes exceeds 1000")
+      })
+    ).pipe(Effect.provide(ResumableStream.layer({ ...fastOptions(), streams: [Big], maxChunkBytes: 1000 })))
+  })
+
+  it.effect("cancelling is idempotent: a cancelled or finished run reports how it ended", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const running = yield* streams.start(Forever, { everyMs: 10 })
+        assert.strictEqual(yield* streams.cancel(running.token), "cancelled")
+        assert.strictEqual(yield* streams.cancel(running.token), "cancelled")
+        const done = yield* streams.start(Counter, { n: 2, delayMs: 0 })
+        yield* Stream.runDrain(done.stream)
+        assert.strictEqual(yield* streams.cancel(done.token), "completed")
+      })
+    )
+  )
+
+  it.effect("the layer refuses to build without a secret, with an empty one, or with two streams of one name", () =>
+    Effect.gen(function* () {
+      const build = (options: ResumableStream.Options<ReadonlyArray<ResumableStream.AnyDefinition>>) =>
+        Effect.flip(Effect.scoped(ResumableStream.make(options)))
+      const missing = yield* build({ streams: [Counter] })
+      const empty = yield* build({ streams: [Counter], secret: Redacted.make(process.env.NO_SUCH_SECRET ?? "") })
+      const twice = yield* build({ streams: [Counter, Counter], unsignedTokens: true })
+      assert.deepStrictEqual(
+        [missing, empty, twice].map((error) => error.reason._tag),
+        ["InvalidInput", "InvalidInput", "InvalidInput"]
+      )
+      assert.include(missing.message, "secret")
+      assert.include(empty.message, "empty")
+      assert.include(twice.message, "counter")
+    })
+  )
+
   it.effect("cancel from a second instance stops the runner and readers get Cancelled", () =>
     Effect.gen(function* () {
       const topology = yield* TestTopology

@@ -61,5 +61,6 @@ export const testOptions = (
   keyPrefix: RedisServer.uniquePrefix(label),
   heartbeatInterval: "100 millis",
   producerTimeout: "1 second",
+  unsignedTokens: true,
   ...overrides
 })

@@ -116,7 +116,7 @@ const firstAfter =
     Option.fromNullishOr(successes.find((at) => at > time))
 
 /** Dies with the failure of an effect that must not fail in a probe (its report would be meaningless). */
-const orDie = <A, E>(effect: Effect.Effect<A, E>) => Effect.orDie(effect)
+const orDie = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.orDie(effect)
 
 export const eventSink: Probe = {
   name: "EventSink",
@@ -226,12 +226,15 @@ export const resumableStream: Probe = {
             }
           })
       })
-      const streams = yield* ResumableStream.make({
-        streams: [Counter],
-        keyPrefix: prefix,
-        heartbeatInterval: "500 millis",
-        producerTimeout: "3 seconds"
-      })
+      const streams = yield* orDie(
+        ResumableStream.make({
+          streams: [Counter],
+          keyPrefix: prefix,
+          heartbeatInterval: "500 millis",
+          producerTimeout: "3 seconds",
+          unsignedTokens: true
+        })
+      )
       const arrivals: Array<readonly [appended: number, arrived: number]> = []
       const started = yield* orDie(streams.start(Counter, {}, { runId: "probe" }))
       const chunksOf = (stream: Stream.Stream<ResumableStream.Entry<number>, ResumableStream.ResumableStreamError>) =>

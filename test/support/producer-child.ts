@@ -20,9 +20,12 @@ const program = Effect.gen(function* () {
 Effect.runPromise(
   program.pipe(
     Effect.provide(
-      ResumableStream.layer({ streams: [Forever], keyPrefix, heartbeatInterval: "100 millis" }).pipe(
-        Layer.provide(client)
-      )
+      ResumableStream.layer({
+        streams: [Forever],
+        keyPrefix,
+        heartbeatInterval: "100 millis",
+        unsignedTokens: true
+      }).pipe(Layer.provide(client))
     )
   )
 ).catch(() => process.exit(1))

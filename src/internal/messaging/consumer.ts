@@ -229,7 +229,15 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         )
       })
 
-    const acknowledgement = (id: string) => acks.submit(key, id)
+    /** Set when the consumer is closed: an acknowledgement then goes to Redis directly (nothing batches it any more). */
+    let closed = false
+    const acknowledgement = (id: string) =>
+      closed
+        ? use("xack", (client) => client.xack(key, group, id)).pipe(
+            Effect.tap(() => Effect.sync(() => release(id))),
+            Effect.asVoid
+          )
+        : acks.submit(key, id)
     const giveBack = (id: string, deliveries: number, nackOptions?: { readonly delay?: Duration.Input | undefined }) =>
       nack(
         id,
@@ -486,6 +494,11 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
 
     yield* Effect.addFinalizer(() =>
       stop.pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            closed = true
+          })
+        ),
         // acknowledgements still on their way are written before the consumer goes
         Effect.andThen(acks.flush.pipe(Effect.timeoutOption("5 seconds"))),
         Effect.andThen(redis.eval(Scripts.removeIdleConsumer, [key], [group, consumer])),

@@ -221,6 +221,10 @@ const describedReasons = {
 /** The tags of the reasons that carry only a message. */
 export type DescribedReason = keyof typeof describedReasons
 
+/** True for the tag of a reason that carries only a message (as a terminal entry records it). */
+export const isDescribedReason = (tag: string | undefined): tag is DescribedReason =>
+  tag !== undefined && Object.hasOwn(describedReasons, tag)
+
 const withRun = (reason: ResumableStreamErrorReason, runId: string | undefined) =>
   new ResumableStreamError({ reason, ...(runId === undefined ? {} : { runId }) })
 
