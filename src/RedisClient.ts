@@ -193,6 +193,12 @@ export interface CommonOptions {
   readonly connectionName?: string | undefined
   /** Size of the dedicated-connection pool (blocking commands, WATCH). Default 32. */
   readonly maxDedicatedConnections?: number | undefined
+  /**
+   * Build the layer without waiting for Redis: the connections are made (and remade) in the background, and calls fail
+   * with a retryable `Connection` error until Redis answers, so an application starts while Redis is down (an
+   * `EventSink` buffers meanwhile). Default false: building waits up to `connectTimeout` and fails typed.
+   */
+  readonly connectInBackground?: boolean | undefined
 }
 
 /**
@@ -503,6 +509,9 @@ const duration = (name: string) =>
     Config.option
   )
 
+const defaultUrlText = "redis://127.0.0.1:6379"
+const defaultUrl = Redacted.make(defaultUrlText)
+
 const list = (name: string) =>
   Config.String(name).pipe(
     Config.map((text) =>
@@ -529,6 +538,7 @@ const list = (name: string) =>
  * | `REDIS_CONNECT_TIMEOUT`, `REDIS_COMMAND_TIMEOUT` | milliseconds, or durations such as `5 seconds` | 5 s, 5 s |
  * | `REDIS_PROTOCOL` | `2` or `3` | 2 |
  * | `REDIS_MAX_DEDICATED_CONNECTIONS` | pool size for blocking commands | 32 |
+ * | `REDIS_CONNECT_IN_BACKGROUND` | `true`: start without waiting for Redis | false |
  *
  * @since 0.1.0
  */
@@ -545,7 +555,8 @@ export const config: Config.Config<ConnectionConfig> = Config.all({
   connectTimeout: duration("REDIS_CONNECT_TIMEOUT"),
   commandTimeout: duration("REDIS_COMMAND_TIMEOUT"),
   protocol: Config.Literals([2, 3], "REDIS_PROTOCOL").pipe(Config.option),
-  maxDedicatedConnections: Config.Int("REDIS_MAX_DEDICATED_CONNECTIONS").pipe(Config.option)
+  maxDedicatedConnections: Config.Int("REDIS_MAX_DEDICATED_CONNECTIONS").pipe(Config.option),
+  connectInBackground: Config.Boolean("REDIS_CONNECT_IN_BACKGROUND").pipe(Config.option)
 }).pipe(
   Config.map((c): ConnectionConfig => {
     const common: CommonOptions = {
@@ -555,7 +566,8 @@ export const config: Config.Config<ConnectionConfig> = Config.all({
       connectTimeout: Option.getOrUndefined(c.connectTimeout),
       commandTimeout: Option.getOrUndefined(c.commandTimeout),
       protocol: Option.getOrUndefined(c.protocol),
-      maxDedicatedConnections: Option.getOrUndefined(c.maxDedicatedConnections)
+      maxDedicatedConnections: Option.getOrUndefined(c.maxDedicatedConnections),
+      connectInBackground: Option.getOrUndefined(c.connectInBackground)
     }
     if (Option.isSome(c.clusterNodes)) return { _tag: "Cluster", options: { ...common, nodes: c.clusterNodes.value } }
     if (Option.isSome(c.sentinels)) {
@@ -574,7 +586,7 @@ export const config: Config.Config<ConnectionConfig> = Config.all({
       _tag: "Single",
       options: {
         ...common,
-        url: Option.getOrElse(c.url, () => Redacted.make("redis://127.0.0.1:6379")),
+        url: Option.getOrElse(c.url, () => defaultUrl),
         db: Option.getOrUndefined(c.db)
       }
     }
@@ -598,7 +610,13 @@ export const layerConfig = (
         case "Sentinel":
           return layerSentinel(c.options)
         case "Single":
-          return layer(c.options)
+          // said once: an application that forgot REDIS_URL should not look for its data on the wrong server
+          return c.options.url === defaultUrl
+            ? Layer.merge(
+                layer(c.options),
+                Layer.effectDiscard(Effect.logInfo(`RedisClient: REDIS_URL is not set; using ${defaultUrlText}`))
+              )
+            : layer(c.options)
       }
     })
   )

@@ -40,6 +40,7 @@ import {
 } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import { redisError } from "./internal/errors.js"
+import { issueOf } from "./internal/issue.js"
 import * as Outage from "./internal/outage.js"
 import {
   decodeFailure,
@@ -580,7 +581,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       if (definition === undefined) return yield* fail("NotFound", `no stream named "${name}"`)
       const decoded = Schema.decodeUnknownExit(definition.input)(input)
       if (Exit.isFailure(decoded)) {
-        return yield* fail("InvalidInput", `input does not match the schema: ${Cause.pretty(decoded.cause)}`)
+        return yield* fail("InvalidInput", `input does not match the schema: ${issueOf(decoded.cause)}`)
       }
       return yield* launch(definition, decoded.value, randomUUID(), true)
     })
@@ -656,7 +657,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
           const decoded = decodeChunk(item)
           return Exit.isSuccess(decoded)
             ? Result.succeed(decoded.value)
-            : Result.fail(`a stored chunk does not match the schema: ${Cause.pretty(decoded.cause)}`)
+            : Result.fail(`a stored chunk does not match the schema: ${issueOf(decoded.cause)}`)
         },
         definition.name
       )

@@ -23,6 +23,7 @@ import * as Query from "./internal/adapter/query.js"
 import * as Scripts from "./internal/adapter/scripts.js"
 import { type Position, type RawEvent, subscribe } from "./internal/adapter/subscription.js"
 import * as Combiner from "./internal/combiner.js"
+import { oneLine } from "./internal/issue.js"
 import * as Outage from "./internal/outage.js"
 import type * as RedisScript from "./RedisScript.js"
 import type { RedisError } from "./RedisError.js"
@@ -281,8 +282,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         return decodeValue(groupId, id, raw)
       }
       const decodeValue = (groupId: string, id: string, raw: unknown): Result.Result<A, StreamAdapterError> =>
-        Result.mapError(decodeItem(raw), () =>
-          error("Decode", `item ${id} of group ${groupId} does not match the ${name} schema`, groupId, id)
+        Result.mapError(decodeItem(raw), (issue) =>
+          error(
+            "Decode",
+            `item ${id} of group ${groupId} does not match the ${name} schema: ${oneLine(issue)}`,
+            groupId,
+            id
+          )
         )
 
       const write = <Args extends ReadonlyArray<string | number>, Reply>(
@@ -367,13 +373,18 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
       const set = (groupId: string, id: string, data: A) =>
         Effect.suspend(() => {
-          const invalid = () =>
-            error("InvalidItem", `item ${id} of group ${groupId} does not match the ${name} schema`, groupId, id)
+          const invalid = (issue: Schema.SchemaError) =>
+            error(
+              "InvalidItem",
+              `item ${id} of group ${groupId} does not match the ${name} schema: ${oneLine(issue)}`,
+              groupId,
+              id
+            )
           const encoded = encodeItem(data)
-          if (Result.isFailure(encoded)) return Effect.fail(invalid())
+          if (Result.isFailure(encoded)) return Effect.fail(invalid(encoded.failure))
           // what get will return: the item through its schema (extra fields dropped, defaults applied)
           const stored = decodeItem(encoded.success)
-          if (Result.isFailure(stored)) return Effect.fail(invalid())
+          if (Result.isFailure(stored)) return Effect.fail(invalid(stored.failure))
           return sets.submit(keysOf(groupId).items, {
             groupId,
             id,

@@ -308,6 +308,34 @@ layer(
 })
 
 layer(RedisServer.layer({ args: [] }), { excludeTestServices: true, timeout: 90_000 })("a long outage", (it) => {
+  it.effect("an application starts while Redis is down (connectInBackground): calls fail typed, the sink buffers", () =>
+    Effect.gen(function* () {
+      const node = yield* RedisServer.RedisServer
+      const streamKey = `${prefix()}{sink}`
+      yield* node.kill
+      yield* Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        const sink = yield* EventSink.EventSink
+        const down = yield* Effect.flip(redis.use("ping", (c) => c.ping()))
+        assert.strictEqual(down.reason._tag, "Connection")
+        assert.isTrue(down.isRetryable)
+        for (let n = 0; n < 10; n++) yield* sink.emit({ event_type: "early", data: { n } })
+        yield* node.start
+        yield* sink.flush.pipe(
+          Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50, while: (error) => error.isRetryable })
+        )
+        assert.strictEqual((yield* sink.stats).written, 10)
+        assert.strictEqual(yield* redis.use("ping", (c) => c.ping()), "PONG")
+      }).pipe(
+        Effect.provide(
+          EventSink.layer({ streamKey, flushInterval: "10 millis" }).pipe(
+            Layer.provideMerge(RedisClient.layer({ url: node.url, connectInBackground: true }))
+          )
+        )
+      )
+    })
+  )
+
   it.effect("after 20 s without Redis, the sink writes again within 1 s of its return, and loses nothing", () =>
     Effect.gen(function* () {
       const node = yield* RedisServer.RedisServer

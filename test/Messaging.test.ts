@@ -551,6 +551,7 @@ forEachTarget("Publisher / Subscriber", (it) => {
           assert.strictEqual(yield* pendingCount(`${keyPrefix}{user-commands}`, "user-service"), 0)
           const invalid = yield* Effect.flip(bus.send("DeleteUser", { id: "x" } as unknown as DeleteUser))
           assert.strictEqual(invalid.reason._tag, "InvalidMessage")
+          assert.include(invalid.message, "Expected") // what is wrong, from the Schema
         })
       )
   )

@@ -362,6 +362,7 @@ forEachTarget("StreamAdapter", (it, target) => {
       assert.strictEqual((yield* Effect.flip(tasks.getGroup("g", { onInvalid: "fail" }))).reason._tag, "Decode")
       const invalid = yield* Effect.flip(tasks.set("g", "x", { title: 5 } as unknown as Task))
       assert.strictEqual(invalid.reason._tag, "InvalidItem")
+      assert.include(invalid.message, "Expected") // what is wrong, from the Schema
       assert.deepStrictEqual(yield* tasks.get("g", "x"), Option.none())
     })
   )

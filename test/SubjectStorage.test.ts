@@ -240,9 +240,12 @@ forEachTarget("SubjectStorage", (it) => {
           assert.strictEqual(wrongType.reason._tag, "Decode")
           assert.strictEqual(wrongType.property, "age")
           assert.strictEqual(wrongType.subject, "u1")
+          assert.include(wrongType.message, "Expected") // what is wrong, from the Schema
           assert.strictEqual((yield* Effect.flip(users.load("u1"))).property, "age")
           yield* raw((c) => c.hset(`s:${opts.keyPrefix}u1`, "pname", "not json"))
-          assert.strictEqual((yield* Effect.flip(storage.get("u1", "name"))).reason._tag, "Decode")
+          const notJson = yield* Effect.flip(storage.get("u1", "name"))
+          assert.strictEqual(notJson.reason._tag, "Decode")
+          assert.include(notJson.message, "not JSON")
           // the other properties still read
           assert.deepStrictEqual(yield* users.get("u1", "lastLogin"), Option.some(login))
         })

@@ -39,6 +39,8 @@ export interface CommonSpec {
   readonly reconnect: Parameters<typeof fromSchedule>[0]
   /** Values to scrub from every error message (passwords). */
   readonly secrets: ReadonlyArray<string>
+  /** Connect the shared and subscriber connections in the background instead of waiting for them. */
+  readonly background: boolean
 }
 
 /** What a client is opened for; see the module header. */
@@ -139,7 +141,7 @@ const build = (
 
 /**
  * Opens a client for `role` and waits until it is ready, or fails with a typed `RedisError` within the connect
- * timeout. On a Cluster, `topology` gives the nodes to reach (the live ones first); without it, the seeds. The
+ * timeout (with `background`, the shared and subscriber connections are returned at once and connect meanwhile). On a Cluster, `topology` gives the nodes to reach (the live ones first); without it, the seeds. The
  * client reconnects on the spec's schedule only after it has been ready once; a failed first connect
  * is torn down, not left reconnecting in the background.
  */
@@ -157,10 +159,16 @@ export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Eff
       ready = true
       retry?.reset()
     })
+    // in the background, a first connect that fails is retried like a dropped connection
+    const background = spec.common.background && role !== "dedicated"
     if (retry !== undefined) {
-      const gated = (times: number) => (ready ? retry.retryStrategy(times) : null)
+      const gated = (times: number) => (ready || background ? retry.retryStrategy(times) : null)
       if (client instanceof Cluster) client.options.clusterRetryStrategy = gated
       else client.options.retryStrategy = gated
+    }
+    if (background) {
+      client.connect().catch(() => undefined) // commands fail with a retryable Connection error until it is ready
+      return Effect.succeed(client)
     }
     return Effect.tryPromise({
       try: () => client.connect(),

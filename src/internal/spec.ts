@@ -24,6 +24,7 @@ export interface CommonInput {
   readonly reconnectSchedule?: Schedule.Schedule<unknown> | undefined
   readonly protocol?: 2 | 3 | undefined
   readonly connectionName?: string | undefined
+  readonly connectInBackground?: boolean | undefined
 }
 
 const reveal = (secret: Secret | undefined): string | undefined =>
@@ -48,7 +49,8 @@ export const common = (input: CommonInput, extraSecrets: ReadonlyArray<string | 
     connectTimeout: Duration.fromInputUnsafe(input.connectTimeout ?? "5 seconds"),
     commandTimeout: commandTimeoutOf(input.commandTimeout),
     reconnect: input.reconnectSchedule ?? defaultReconnectSchedule,
-    secrets: [password, ...extraSecrets].filter((s): s is string => s !== undefined && s.length > 0)
+    secrets: [password, ...extraSecrets].filter((s): s is string => s !== undefined && s.length > 0),
+    background: input.connectInBackground === true
   }
   const options: NodeOptions = defined({
     username: input.username,

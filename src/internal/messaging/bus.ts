@@ -9,6 +9,7 @@ import { Effect, Exit, Schema } from "effect"
 import * as Message from "../../Message.js"
 import * as Publisher from "../../Publisher.js"
 import * as Subscriber from "../../Subscriber.js"
+import { issueOf } from "../issue.js"
 import type { Received } from "./consumer.js"
 
 /** The schemas of a bus, by type name. */
@@ -40,7 +41,9 @@ const marshal = (
   if (Exit.isFailure(encoded)) {
     return Effect.fail(
       new Message.MessagingError({
-        reason: new Message.InvalidMessage({ message: `a ${name} does not match its schema` }),
+        reason: new Message.InvalidMessage({
+          message: `a ${name} does not match its schema: ${issueOf(encoded.cause)}`
+        }),
         topic
       })
     )

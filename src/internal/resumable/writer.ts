@@ -18,6 +18,7 @@ import { Cause, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule, type S
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { redisError } from "../errors.js"
+import { issueOf } from "../issue.js"
 import { decodeFailure, fail, fromRedis, ResumableStreamError } from "./error.js"
 import type { RunKeys } from "./keys.js"
 import * as Outage from "../outage.js"
@@ -200,7 +201,7 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
         const exit = options.encode(chunk)
         if (Exit.isFailure(exit)) {
           return decodeFailure(
-            `a chunk does not match the schema: ${Cause.pretty(exit.cause as Cause.Cause<unknown>)}`,
+            `a chunk does not match the schema: ${issueOf(exit.cause as Cause.Cause<unknown>)}`,
             runId
           )
         }

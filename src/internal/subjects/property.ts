@@ -6,6 +6,7 @@
  * @internal
  */
 import { Exit, Result, Schema } from "effect"
+import { issueOf } from "../issue.js"
 
 /** Turns values of one property into stored JSON text and back. */
 export interface Codec<A> {
@@ -59,14 +60,16 @@ export const fromSchema = <A>(schema: Schema.Codec<A, unknown>): Codec<A> => {
   return {
     encode: (value) => {
       const encoded = encode(value)
-      return Exit.isSuccess(encoded) ? json.encode(encoded.value) : Result.fail("it does not match the schema")
+      return Exit.isSuccess(encoded)
+        ? json.encode(encoded.value)
+        : Result.fail(`it does not match the schema: ${issueOf(encoded.cause)}`)
     },
     decode: (text) =>
       Result.flatMap(json.decode(text), (raw) => {
         const decoded = decode(raw)
         return Exit.isSuccess(decoded)
           ? Result.succeed(decoded.value)
-          : Result.fail("the stored value does not match the schema")
+          : Result.fail(`the stored value does not match the schema: ${issueOf(decoded.cause)}`)
       })
   }
 }
