@@ -50,7 +50,8 @@ import {
   isDescribedReason,
   ResumableStreamError
 } from "./internal/resumable/error.js"
-import { isSafeName, isSafeRunId, type RunKeys, runKeys } from "./internal/resumable/keys.js"
+import * as Names from "./internal/names.js"
+import { type RunKeys, runKeys } from "./internal/resumable/keys.js"
 import { makeClock, read } from "./internal/resumable/reader.js"
 import * as Scripts from "./internal/resumable/scripts.js"
 import * as Token from "./internal/resumable/token.js"
@@ -109,7 +110,7 @@ export type AnyDefinition = Definition<any, any, any, any>
  * @since 0.1.0
  */
 export const define = <I, A, E = never, R = never>(definition: Definition<I, A, E, R>): Definition<I, A, E, R> => {
-  if (!isSafeName(definition.name)) throw new Error(`invalid stream name "${definition.name}"`)
+  if (!Names.isSafe(definition.name)) throw new Error(`invalid stream name "${definition.name}" (${Names.rule})`)
   return definition
 }
 
@@ -571,7 +572,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         return yield* fail("NotFound", `stream "${definition.name}" is not registered in this layer`)
       }
       const runId = startOptions?.runId ?? randomUUID()
-      if (!isSafeRunId(runId)) return yield* fail("InvalidInput", "a run id must be 1–128 characters of [A-Za-z0-9_-]")
+      if (!Names.isSafe(runId)) return yield* fail("InvalidInput", `a run id must be ${Names.rule}`)
       const started = yield* launch(definition, input, runId, false)
       return started as Started<A>
     })

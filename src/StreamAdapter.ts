@@ -24,6 +24,7 @@ import * as Scripts from "./internal/adapter/scripts.js"
 import { type Position, type RawEvent, subscribe } from "./internal/adapter/subscription.js"
 import * as Combiner from "./internal/combiner.js"
 import { oneLine } from "./internal/issue.js"
+import * as Names from "./internal/names.js"
 import * as Outage from "./internal/outage.js"
 import type * as RedisScript from "./RedisScript.js"
 import type { RedisError } from "./RedisError.js"
@@ -54,7 +55,7 @@ export interface Definition<A> {
  * @since 0.1.0
  */
 export const define = <A>(definition: Definition<A>): Definition<A> => {
-  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(definition.name)) throw new Error(`invalid stream name "${definition.name}"`)
+  if (!Names.isSafe(definition.name)) throw new Error(`invalid stream name "${definition.name}" (${Names.rule})`)
   return definition
 }
 
@@ -157,7 +158,7 @@ export interface CustomEvent {
  *
  * @since 0.1.0
  */
-export interface Stream<A> {
+export interface Handle<A> {
   readonly name: string
   /** The item, if there is one. Fails `Decode` (naming group and id) when it does not match the schema. */
   readonly get: (groupId: string, id: string) => Effect.Effect<Option.Option<A>, StreamAdapterError>
@@ -212,7 +213,7 @@ export interface Stream<A> {
  * @since 0.1.0
  */
 export interface Service {
-  readonly stream: <A>(definition: Definition<A>) => Stream<A>
+  readonly stream: <A>(definition: Definition<A>) => Handle<A>
 }
 
 /**
@@ -259,7 +260,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const checkInterval = Duration.fromInputUnsafe(options.checkInterval ?? "5 seconds")
     const outageTimeout = Duration.fromInputUnsafe(options.outageTimeout ?? "10 seconds")
 
-    const stream = <A>(definition: Definition<A>): Stream<A> => {
+    const stream = <A>(definition: Definition<A>): Handle<A> => {
       const name = definition.name
       const codec = Schema.toCodecJson(definition.item)
       const encodeItem = Schema.encodeUnknownResult(codec)
@@ -559,7 +560,7 @@ export const layer = (options: Options = {}): Layer.Layer<StreamAdapter, never, 
   Layer.effect(StreamAdapter, make(options))
 
 /**
- * Connection settings of {@link layerRedis}: Motia's adapter configuration, Effect-native (the reconnect strategy is a
+ * Connection settings of {@link layerWithOwnClient}: Motia's adapter configuration, Effect-native (the reconnect strategy is a
  * `Schedule`).
  *
  * @since 0.1.0
@@ -580,7 +581,7 @@ export interface ConnectionOptions extends Options {
  *
  * @since 0.1.0
  */
-export const layerRedis = (options: ConnectionOptions = {}): Layer.Layer<StreamAdapter, RedisError> =>
+export const layerWithOwnClient = (options: ConnectionOptions = {}): Layer.Layer<StreamAdapter, RedisError> =>
   layer(options).pipe(
     Layer.provide(
       RedisClient.layer({

@@ -30,7 +30,7 @@ const tasksOn = (keyPrefix: string) => Effect.map(StreamAdapter.make({ keyPrefix
 /** The same on a second, independent client: another instance of the application. */
 const withOtherInstance = <A, E, R>(
   keyPrefix: string,
-  f: (tasks: StreamAdapter.Stream<Task>) => Effect.Effect<A, E, R>
+  f: (tasks: StreamAdapter.Handle<Task>) => Effect.Effect<A, E, R>
 ) =>
   Effect.flatMap(TestTopology, (topology) =>
     Effect.flatMap(StreamAdapter.StreamAdapter, (adapter) => f(adapter.stream(Tasks))).pipe(
@@ -42,7 +42,7 @@ const withOtherInstance = <A, E, R>(
  * Follows a group (or one of its items) from its current state: takes a snapshot, subscribes after its position, and
  * collects the events into a queue from a fiber of its own.
  */
-const follow = (tasks: StreamAdapter.Stream<Task>, groupId: string, id?: string) =>
+const follow = (tasks: StreamAdapter.Handle<Task>, groupId: string, id?: string) =>
   Effect.gen(function* () {
     const { position } = yield* tasks.snapshot(groupId)
     const received = yield* Queue.unbounded<StreamAdapter.ChangeEvent<Task>>()
@@ -134,7 +134,7 @@ forEachTarget("StreamAdapter", (it, target) => {
       const keyPrefix = RedisServer.uniquePrefix("sa")
       const tasks = yield* tasksOn(keyPrefix)
       const { received, fiber } = yield* follow(tasks, "g")
-      const writes = (handle: StreamAdapter.Stream<Task>, from: number) =>
+      const writes = (handle: StreamAdapter.Handle<Task>, from: number) =>
         Effect.forEach(
           Array.from({ length: 10 }, (_, i) => from + i),
           (i) => handle.set("g", "same", task(`v${i}`)),
@@ -390,7 +390,7 @@ forEachTarget("StreamAdapter", (it, target) => {
     })
   )
 
-  it.effect("layerRedis connects from Motia's options (single node: host, port, database)", () =>
+  it.effect("layerWithOwnClient connects from Motia's options (single node: host, port, database)", () =>
     Effect.gen(function* () {
       const topology = yield* TestTopology
       const node = topology.nodes[0] as RedisServer.Node
@@ -405,7 +405,9 @@ forEachTarget("StreamAdapter", (it, target) => {
       const stored = yield* Effect.flatMap(StreamAdapter.StreamAdapter, (adapter) =>
         adapter.stream(Tasks).set("g", "1", task("via options"))
       ).pipe(
-        Effect.provide(StreamAdapter.layerRedis({ host: node.host, port: node.port, database: 2, keyPrefix: "opt:" }))
+        Effect.provide(
+          StreamAdapter.layerWithOwnClient({ host: node.host, port: node.port, database: 2, keyPrefix: "opt:" })
+        )
       )
       assert.strictEqual(stored.type, "create")
       const redis = yield* RedisClient.RedisClient

@@ -10,7 +10,7 @@
  * @internal
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { isSafeName, isSafeRunId } from "./keys.js"
+import { isSafe } from "../names.js"
 
 /** What a token says. */
 export interface TokenPayload {
@@ -50,7 +50,7 @@ const parsePayload = (body: string): TokenPayload | undefined => {
   }
   if (typeof value !== "object" || value === null) return undefined
   const { n, r, iat, exp } = value as Record<string, unknown>
-  if (typeof n !== "string" || !isSafeName(n) || typeof r !== "string" || !isSafeRunId(r)) return undefined
+  if (typeof n !== "string" || !isSafe(n) || typeof r !== "string" || !isSafe(r)) return undefined
   if (typeof iat !== "number" || (exp !== undefined && typeof exp !== "number")) return undefined
   return { name: n, runId: r, issuedAt: iat, expiresAt: exp }
 }
