@@ -12,6 +12,7 @@ import { Context, Duration, Effect, Exit, Layer, Metric, type Scope } from "effe
 import * as RedisClient from "./RedisClient.js"
 import * as Combiner from "./internal/combiner.js"
 import * as Scripts from "./internal/messaging/scripts.js"
+import * as Trace from "./internal/trace.js"
 import { fieldsOf, keyOf, wakeChannelOf } from "./internal/messaging/wire.js"
 import { fromRedis, type Message, type MessagingError } from "./Message.js"
 
@@ -61,6 +62,16 @@ interface Request {
   readonly messages: ReadonlyArray<Message>
 }
 
+/** The messages with the publishing span's context in their metadata (unless they carry one of their own). */
+const withTraceparent = (messages: ReadonlyArray<Message>, traceparent: string | undefined) =>
+  traceparent === undefined
+    ? messages
+    : messages.map((message) =>
+        Trace.traceparentKey in message.metadata
+          ? message
+          : { ...message, metadata: { ...message.metadata, [Trace.traceparentKey]: traceparent } }
+      )
+
 /**
  * Builds the publisher on the `RedisClient` in context.
  *
@@ -95,7 +106,16 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     })
     return {
       publish: (topic, ...messages) =>
-        messages.length === 0 ? Effect.succeed([]) : combiner.submit(keyOf(prefix, topic), { topic, messages })
+        messages.length === 0
+          ? Effect.succeed([])
+          : Effect.flatMap(Trace.currentTraceparent, (traceparent) =>
+              combiner.submit(keyOf(prefix, topic), { topic, messages: withTraceparent(messages, traceparent) })
+            ).pipe(
+              Effect.withSpan("Publisher.publish", {
+                kind: "producer",
+                attributes: { "messaging.destination.name": topic, "messaging.batch.message_count": messages.length }
+              })
+            )
     } satisfies Service
   })
 

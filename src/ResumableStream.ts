@@ -468,7 +468,13 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
             return yield* Exit.isFailure(ran) && !outage ? ran : closed
           })
         )
+        // the runner outlives `start`, in a span of its own that continues start's trace
+        const startSpan = yield* Effect.option(Effect.currentSpan)
         const runner = body.pipe(
+          Effect.withSpan(`ResumableStream.run ${definition.name}`, {
+            parent: Option.getOrUndefined(startSpan),
+            attributes: { "resumable_stream.run_id": runId }
+          }),
           Effect.onExit((exit) =>
             Effect.gen(function* () {
               const endedElsewhere = run.stoppedBy ?? endedElsewhereBy(exit)

@@ -25,6 +25,7 @@ import { type Position, type RawEvent, subscribe } from "./internal/adapter/subs
 import * as Combiner from "./internal/combiner.js"
 import { oneLine } from "./internal/issue.js"
 import * as Names from "./internal/names.js"
+import { traced } from "./internal/spans.js"
 import * as Outage from "./internal/outage.js"
 import type * as RedisScript from "./RedisScript.js"
 import type { RedisError } from "./RedisError.js"
@@ -522,7 +523,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           }
         })
 
-      return {
+      const handle: Handle<A> = {
         name,
         get,
         set,
@@ -546,6 +547,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             Stream.flatMap((change) => Stream.fromIterable(Option.toArray(change)))
           )
       }
+      return traced("StreamAdapter", handle, ["get", "set", "delete", "getGroup", "snapshot", "clear", "query", "send"])
     }
 
     return { stream } satisfies Service

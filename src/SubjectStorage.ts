@@ -21,6 +21,7 @@ import * as RedisClient from "./RedisClient.js"
 import type { Written } from "./internal/subjects/core.js"
 import * as Core from "./internal/subjects/core.js"
 import { fromRedis, type SubjectStorageError } from "./internal/subjects/error.js"
+import { traced } from "./internal/spans.js"
 import * as Handle from "./internal/subjects/handle.js"
 import { fieldOf, fromSchema, json, parseField, type PropertyRef, untyped } from "./internal/subjects/property.js"
 
@@ -263,19 +264,23 @@ const subjects = <Props, Key>(core: Core.Core, resolve: (key: Key) => PropertyRe
       return Result.isSuccess(encoded) ? core.store(subject, encoded.success) : Effect.fail(encoded.failure)
     })
   const increment = (subject: string, property: Key, by = 1) => core.increment(subject, resolve(property), by)
-  return {
-    get: (subject, property) => core.get(subject, resolve(property)),
-    exists: (subject, property) => core.exists(subject, property === undefined ? undefined : resolve(property)),
-    set: (subject, property, value) =>
-      Handle.isFunction(value)
-        ? core.update(subject, resolve(property), value)
-        : core.set(subject, resolve(property), value),
-    increment,
-    decrement: (subject, property, by = 1) => increment(subject, property, -by),
-    delete: (subject, property) => core.remove(subject, resolve(property)),
-    store,
-    subject: (subject) => Handle.make<Props, Key>(core, subject, resolve)
-  }
+  return traced(
+    "SubjectStorage",
+    {
+      get: (subject, property) => core.get(subject, resolve(property)),
+      exists: (subject, property) => core.exists(subject, property === undefined ? undefined : resolve(property)),
+      set: (subject, property, value) =>
+        Handle.isFunction(value)
+          ? core.update(subject, resolve(property), value)
+          : core.set(subject, resolve(property), value),
+      increment,
+      decrement: (subject, property, by = 1) => increment(subject, property, -by),
+      delete: (subject, property) => core.remove(subject, resolve(property)),
+      store,
+      subject: (subject) => Handle.make<Props, Key>(core, subject, resolve)
+    },
+    ["get", "exists", "set", "increment", "decrement", "delete", "store"]
+  )
 }
 
 const resolveUntyped = (property: PropertyName): PropertyRef<unknown> =>
@@ -393,9 +398,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
     return {
       ...subjects<Record<string, unknown>, PropertyName>(core, resolveUntyped),
-      load,
-      extendedProperties: (subject) => Effect.map(load(subject), (loaded) => loaded.extended),
-      flush: core.flush,
+      ...traced(
+        "SubjectStorage",
+        {
+          load,
+          extendedProperties: (subject: string) => Effect.map(load(subject), (loaded) => loaded.extended),
+          flush: core.flush
+        },
+        ["load", "extendedProperties", "flush"]
+      ),
       typed,
       changes,
       conflicts: Effect.sync(core.conflicts)

@@ -20,10 +20,24 @@
  */
 
 import { hostname } from "node:os"
-import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Queue, type Schedule, Scope, Stream } from "effect"
+import {
+  Cause,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Queue,
+  type Schedule,
+  Scope,
+  Stream
+} from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as Consumer from "./internal/messaging/consumer.js"
 import * as Outage from "./internal/outage.js"
+import * as Trace from "./internal/trace.js"
 import { deadTopicOf } from "./internal/messaging/wire.js"
 import { nthDelay } from "./internal/schedules.js"
 import type { MessagingError } from "./Message.js"
@@ -201,6 +215,17 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           let stopping = false
           const handle = (received: Consumer.Received) =>
             handler(received).pipe(
+              // the handler's span continues the publisher's trace (W3C traceparent in the metadata)
+              Effect.withSpan(`Subscriber.handle ${topic}`, {
+                kind: "consumer",
+                parent: Option.getOrUndefined(Trace.parentOf(received.message.metadata[Trace.traceparentKey])),
+                attributes: {
+                  "messaging.destination.name": topic,
+                  "messaging.consumer.group.name": consumeOptions.group,
+                  "messaging.message.id": received.id,
+                  "messaging.message.delivery_count": received.deliveries
+                }
+              }),
               Effect.matchCauseEffect({
                 onSuccess: () => Effect.sync(() => consumer.acknowledge(received.id)),
                 onFailure: (cause) => {

@@ -110,7 +110,10 @@ forEachTarget("Publisher / Subscriber", (it) => {
         )
         assert.strictEqual(first?.message.uuid, binary.uuid)
         assert.deepStrictEqual(Array.from(first?.message.payload ?? []), [0, 255, 10, 13, 0, 128])
-        assert.deepStrictEqual(first?.message.metadata, { type: "raw" })
+        // the metadata as given, plus the publishing span's trace context
+        const { traceparent, ...given } = first?.message.metadata ?? {}
+        assert.deepStrictEqual(given, { type: "raw" })
+        assert.match(traceparent ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
         const numbers = rest.map(numberOf)
         // concurrent publishes of 50 each land as whole batches, and the consumer reads the stream in its order
         assert.deepStrictEqual(
@@ -492,6 +495,27 @@ forEachTarget("Publisher / Subscriber", (it) => {
         assert.isBelow(Date.now() - started, 15_000)
       }
     })
+  )
+
+  it.effect("one trace from a publish to the handler in another process (W3C traceparent in the metadata)", () =>
+    withMessaging(({ publisher, keyPrefix }) =>
+      Effect.gen(function* () {
+        const topology = yield* TestTopology
+        const child = yield* spawnChild("test/support/trace-child.ts", topology, [keyPrefix, "traced"])
+        const published = yield* Effect.gen(function* () {
+          const [id] = yield* publisher.publish("traced", Message.make("order"))
+          const span = yield* Effect.currentSpan
+          return { id, traceId: span.traceId }
+        }).pipe(Effect.withSpan("checkout"))
+        const line = yield* firstLine(child).pipe(Effect.timeout("20 seconds"))
+        const [traceId, parentId] = line.split(" ")
+        assert.strictEqual(traceId, published.traceId)
+        assert.notStrictEqual(parentId, "none")
+        const [entry] = yield* entriesOf(`${keyPrefix}{traced}`)
+        const metadata = JSON.parse(entry?.metadata ?? "{}") as Record<string, string>
+        assert.match(metadata.traceparent ?? "", new RegExp(`^00-${published.traceId}-${parentId}-01$`))
+      })
+    )
   )
 
   it.effect("publish and consume through the layers", () =>

@@ -125,6 +125,29 @@ forEachTarget("ResumableStream", (it) => {
     )
   )
 
+  it.effect("the runner's span continues the trace of start", () => {
+    const spans: Array<{ readonly traceId: string; readonly name: string }> = []
+    const Traced = ResumableStream.define({
+      name: "traced",
+      input: Schema.Struct({}),
+      chunk: Schema.String,
+      run: (_, writer) =>
+        Effect.gen(function* () {
+          const span = yield* Effect.currentSpan
+          spans.push({ traceId: span.traceId, name: span.name })
+          yield* writer.append("done")
+        })
+    })
+    return Effect.flatMap(ResumableStream.ResumableStream, (streams) =>
+      Effect.gen(function* () {
+        const started = yield* streams.start(Traced, {})
+        const caller = yield* Effect.currentSpan
+        yield* Stream.runDrain(started.stream)
+        assert.deepStrictEqual(spans, [{ traceId: caller.traceId, name: "ResumableStream.run traced" }])
+      }).pipe(Effect.withSpan("request"))
+    ).pipe(Effect.provide(ResumableStream.layer({ ...fastOptions(), streams: [Traced] })))
+  })
+
   it.effect("50 concurrent readers see identical sequences", () =>
     withStreams(fastOptions(), (streams) =>
       Effect.gen(function* () {

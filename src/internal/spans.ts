@@ -1,0 +1,20 @@
+/**
+ * Spans for the public operations of a service: each named method runs in a span `Module.method`, so a trace shows
+ * what the application asked of Redis, whatever the capability.
+ *
+ * @internal
+ */
+import { Effect } from "effect"
+
+type Operation = (...args: ReadonlyArray<never>) => Effect.Effect<unknown, unknown, unknown>
+
+/** `service` with each of `methods` (functions returning an Effect) running in a span `${module}.${method}`. */
+export const traced = <S extends object>(module: string, service: S, methods: ReadonlyArray<keyof S & string>): S => {
+  const spanned: Record<string, unknown> = { ...(service as Record<string, unknown>) }
+  for (const method of methods) {
+    const operation = service[method] as unknown as Operation
+    const name = `${module}.${method}`
+    spanned[method] = (...args: ReadonlyArray<never>) => Effect.withSpan(operation(...args), name)
+  }
+  return spanned as S
+}
