@@ -37,7 +37,7 @@ export {
   EventSinkError,
   EventSinkErrorReason,
   InvalidEvent
-} from "./internal/sink/error.js"
+} from "./EventSinkError.js"
 export { Event, type EventInput } from "./internal/sink/event.js"
 export type { BreakerState, BreakerTransition } from "./internal/sink/writer.js"
 

@@ -56,7 +56,6 @@ import { makeClock, read } from "./internal/resumable/reader.js"
 import * as Scripts from "./internal/resumable/scripts.js"
 import * as Token from "./internal/resumable/token.js"
 import * as RunWriter from "./internal/resumable/writer.js"
-import type { Writer } from "./internal/resumable/writer.js"
 import { isEntryId, isStartId, type Terminal } from "./internal/resumable/wire.js"
 
 export {
@@ -77,9 +76,22 @@ export {
   ResumableStreamError,
   ResumableStreamErrorReason,
   Truncated
-} from "./internal/resumable/error.js"
+} from "./ResumableStreamError.js"
 
-export type { Writer } from "./internal/resumable/writer.js"
+/**
+ * What a runner writes with. `append` and `appendAll` encode and check the chunks and buffer them; they return at
+ * once unless the buffer is full (backpressure), and fail `ChunkTooLarge` or `Decode` for a bad chunk, or with the
+ * error that stopped the run's writes (`Fenced`, `Cancelled`, `Expired`, `Redis`). `flush` waits until everything
+ * appended so far is in Redis. The runner's end flushes by itself.
+ *
+ * @since 0.1.0
+ */
+export interface Writer<A> {
+  readonly runId: string
+  readonly append: (chunk: A) => Effect.Effect<void, ResumableStreamError>
+  readonly appendAll: (chunks: Iterable<A>) => Effect.Effect<void, ResumableStreamError>
+  readonly flush: Effect.Effect<void, ResumableStreamError>
+}
 
 /**
  * A named kind of stream: its input and chunk schemas, the schema of its runner's typed failure (optional; without

@@ -21,7 +21,7 @@ import { fail, fromRedis as redisFailure, type StreamAdapterError } from "./inte
 import { groupKeys, groupsKey } from "./internal/adapter/keys.js"
 import * as Query from "./internal/adapter/query.js"
 import * as Scripts from "./internal/adapter/scripts.js"
-import { type Position, type RawEvent, subscribe } from "./internal/adapter/subscription.js"
+import { type RawEvent, subscribe } from "./internal/adapter/subscription.js"
 import * as Combiner from "./internal/combiner.js"
 import { oneLine } from "./internal/issue.js"
 import * as Names from "./internal/names.js"
@@ -36,9 +36,13 @@ export {
   InvalidQuery,
   StreamAdapterError,
   StreamAdapterErrorReason
-} from "./internal/adapter/error.js"
+} from "./StreamAdapterError.js"
 export type { Condition, Query } from "./internal/adapter/query.js"
-export type { Position } from "./internal/adapter/subscription.js"
+/** A position in a group's history: the epoch and the last version seen (epoch empty: before the group's first write). */
+export interface Position {
+  readonly epoch: string
+  readonly version: number
+}
 
 /**
  * A kind of live state: its name (part of Redis keys: letters, digits, `_ . -`) and its item schema.

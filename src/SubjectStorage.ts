@@ -32,7 +32,7 @@ export {
   NotANumber,
   SubjectStorageError,
   SubjectStorageErrorReason
-} from "./internal/subjects/error.js"
+} from "./SubjectStorageError.js"
 export type { Written } from "./internal/subjects/core.js"
 export type { SubjectHandle, Update, ValueOf } from "./internal/subjects/handle.js"
 

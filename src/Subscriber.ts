@@ -40,9 +40,32 @@ import * as Outage from "./internal/outage.js"
 import * as Trace from "./internal/trace.js"
 import { deadTopicOf } from "./internal/messaging/wire.js"
 import { nthDelay } from "./internal/schedules.js"
-import type { MessagingError } from "./Message.js"
+import type { DeadLetterInfo, Message, MessagingError } from "./Message.js"
 
-export type { Received } from "./internal/messaging/consumer.js"
+/**
+ * A message as a subscriber receives it: its entry id, how many times it has been delivered (1 the first time), and
+ * what to do with it. An unacknowledged message is delivered again: to this consumer after `nack`, to another one
+ * after `claimIdleTime` when this one dies.
+ *
+ * @since 0.1.0
+ */
+export interface Received {
+  readonly id: string
+  readonly topic: string
+  readonly message: Message
+  readonly deliveries: number
+  /** For an entry of a dead-letter topic: why it got there, from where, after how many deliveries. */
+  readonly deadLettered: DeadLetterInfo | undefined
+  /** Acknowledges the message: it will not be delivered again. */
+  readonly ack: Effect.Effect<void, MessagingError>
+  /**
+   * Gives the message back: it is delivered again at once, or after `delay` (default: the subscription's
+   * `redeliveryDelay` for this delivery count). Past `maxDeliveries` it goes to the dead-letter stream instead.
+   */
+  readonly nack: (options?: { readonly delay?: Duration.Input | undefined }) => Effect.Effect<void, MessagingError>
+  /** Moves the message to the dead-letter stream with `reason`, acknowledging it, in one step. */
+  readonly deadLetter: (reason: string) => Effect.Effect<void, MessagingError>
+}
 
 /**
  * Options of a subscription.
@@ -99,14 +122,14 @@ export interface ConsumeOptions extends SubscribeOptions {
  */
 export interface Service {
   /** The messages of `topic` for a consumer of `options.group`, until the stream is interrupted. */
-  readonly subscribe: (topic: string, options: SubscribeOptions) => Stream.Stream<Consumer.Received, MessagingError>
+  readonly subscribe: (topic: string, options: SubscribeOptions) => Stream.Stream<Received, MessagingError>
   /**
    * Handles the messages of `topic` until interrupted; see the module header. Fails only when the topic cannot be
    * read at all (a failure retrying cannot fix, such as `WRONGTYPE` or `NOPERM`).
    */
   readonly consume: <E, R>(
     topic: string,
-    handler: (received: Consumer.Received) => Effect.Effect<void, E, R>,
+    handler: (received: Received) => Effect.Effect<void, E, R>,
     options: ConsumeOptions
   ) => Effect.Effect<never, MessagingError, R>
 }
@@ -197,7 +220,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
     const consume = <E, R>(
       topic: string,
-      handler: (received: Consumer.Received) => Effect.Effect<void, E, R>,
+      handler: (received: Received) => Effect.Effect<void, E, R>,
       consumeOptions: ConsumeOptions
     ): Effect.Effect<never, MessagingError, R> =>
       Effect.scoped(
@@ -213,7 +236,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           // the workers run in a scope of their own, so that an interrupted `consume` can let them finish
           const workers = yield* Scope.make()
           let stopping = false
-          const handle = (received: Consumer.Received) =>
+          const handle = (received: Received) =>
             handler(received).pipe(
               // the handler's span continues the publisher's trace (W3C traceparent in the metadata)
               Effect.withSpan(`Subscriber.handle ${topic}`, {

@@ -18,6 +18,7 @@ import type { RedisError } from "../../RedisError.js"
 import type { PubSubEvent } from "../pubsub.js"
 import type { StreamAdapterError } from "./error.js"
 import type { GroupKeys } from "./keys.js"
+import type { Position } from "../../StreamAdapter.js"
 
 /** An event as stored and published (see `scripts.ts`), or a `reset` made here. */
 export interface RawEvent {
@@ -29,12 +30,6 @@ export interface RawEvent {
   readonly previous?: unknown
   /** For `reset`: why. */
   readonly reason?: "restarted" | "truncated"
-}
-
-/** A position in a group's history: the epoch and the last version seen (epoch empty: before the group's first write). */
-export interface Position {
-  readonly epoch: string
-  readonly version: number
 }
 
 /** What a subscription needs. */

@@ -10,7 +10,7 @@ import * as Message from "../../Message.js"
 import * as Publisher from "../../Publisher.js"
 import * as Subscriber from "../../Subscriber.js"
 import { issueOf } from "../issue.js"
-import type { Received } from "./consumer.js"
+import type { Received } from "../../Subscriber.js"
 
 /** The schemas of a bus, by type name. */
 export type Definitions = Readonly<Record<string, Schema.Codec<any, any>>>

@@ -29,31 +29,7 @@ import * as Combiner from "../combiner.js"
 import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
 import { decode, deadTopicOf, keyOf, type RawEntry, wakeChannelOf } from "./wire.js"
-
-/**
- * A message as a subscriber receives it: its entry id, how many times it has been delivered (1 the first time), and
- * what to do with it. An unacknowledged message is delivered again: to this consumer after `nack`, to another one
- * after `claimIdleTime` when this one dies.
- *
- * @since 0.1.0
- */
-export interface Received {
-  readonly id: string
-  readonly topic: string
-  readonly message: Message
-  readonly deliveries: number
-  /** For an entry of a dead-letter topic: why it got there, from where, after how many deliveries. */
-  readonly deadLettered: DeadLetterInfo | undefined
-  /** Acknowledges the message: it will not be delivered again. */
-  readonly ack: Effect.Effect<void, MessagingError>
-  /**
-   * Gives the message back: it is delivered again at once, or after `delay` (default: the subscription's
-   * `redeliveryDelay` for this delivery count). Past `maxDeliveries` it goes to the dead-letter stream instead.
-   */
-  readonly nack: (options?: { readonly delay?: Duration.Input | undefined }) => Effect.Effect<void, MessagingError>
-  /** Moves the message to the dead-letter stream with `reason`, acknowledging it, in one step. */
-  readonly deadLetter: (reason: string) => Effect.Effect<void, MessagingError>
-}
+import type { Received } from "../../Subscriber.js"
 
 /** What a consumer needs. */
 export interface ConsumerOptions {

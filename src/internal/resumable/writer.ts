@@ -23,21 +23,7 @@ import { decodeFailure, fail, fromRedis, ResumableStreamError } from "./error.js
 import type { RunKeys } from "./keys.js"
 import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
-
-/**
- * What a runner writes with. `append` and `appendAll` encode and check the chunks and buffer them; they return at
- * once unless the buffer is full (backpressure), and fail `ChunkTooLarge` or `Decode` for a bad chunk, or with the
- * error that stopped the run's writes (`Fenced`, `Cancelled`, `Expired`, `Redis`). `flush` waits until everything
- * appended so far is in Redis. The runner's end flushes by itself.
- *
- * @since 0.1.0
- */
-export interface Writer<A> {
-  readonly runId: string
-  readonly append: (chunk: A) => Effect.Effect<void, ResumableStreamError>
-  readonly appendAll: (chunks: Iterable<A>) => Effect.Effect<void, ResumableStreamError>
-  readonly flush: Effect.Effect<void, ResumableStreamError>
-}
+import type { Writer } from "../../ResumableStream.js"
 
 /** A chunk as written: its entry id and sequence number, and the chunk (decoded, and as encoded). */
 export interface Written<A> {

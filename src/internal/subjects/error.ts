@@ -3,91 +3,25 @@
  *
  * @internal
  */
-import { Schema } from "effect"
-import { OutcomeUnknown, type RedisError, RedisFailure } from "../../RedisError.js"
+import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
 import { failureReason } from "../errors.js"
-
-const described = { message: Schema.String }
-
-/**
- * An atomic read-modify-write (`set` with a function) kept losing to concurrent writers until its retry schedule ran
- * out; nothing was written. Retryable.
- *
- * @since 0.1.0
- */
-export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", described) {
-  readonly isRetryable = true
-}
-
-/**
- * A stored value is not JSON or does not match its schema.
- *
- * @since 0.1.0
- */
-export class Decode extends Schema.TaggedError<Decode>()("Decode", described) {
-  readonly isRetryable = false
-}
-
-/**
- * A value cannot be encoded (not JSON-able, or rejected by its schema).
- *
- * @since 0.1.0
- */
-export class InvalidValue extends Schema.TaggedError<InvalidValue>()("InvalidValue", described) {
-  readonly isRetryable = false
-}
-
-/**
- * `increment` on a property that holds something other than a number.
- *
- * @since 0.1.0
- */
-export class NotANumber extends Schema.TaggedError<NotANumber>()("NotANumber", described) {
-  readonly isRetryable = false
-}
-
-/**
- * Why a subject-storage operation failed: one of the tagged classes above, `Redis` (a `RedisFailure`), or
- * `OutcomeUnknown` (a write whose reply was lost).
- *
- * @since 0.1.0
- */
-export const SubjectStorageErrorReason = Schema.Union([
+import {
   Conflict,
   Decode,
   InvalidValue,
   NotANumber,
-  RedisFailure,
-  OutcomeUnknown
-])
+  SubjectStorageErrorReason,
+  SubjectStorageError
+} from "../../SubjectStorageError.js"
 
-/**
- * A reason of {@link SubjectStorageError}.
- *
- * @since 0.1.0
- */
-export type SubjectStorageErrorReason = typeof SubjectStorageErrorReason.Type
-
-/**
- * A failed subject-storage operation: `reason` says why (`Effect.catchReason("SubjectStorageError", tag, …)`),
- * `subject` and, where there is one, `property` name what it was about.
- *
- * @since 0.1.0
- */
-export class SubjectStorageError extends Schema.TaggedError<SubjectStorageError>()("SubjectStorageError", {
-  reason: SubjectStorageErrorReason,
-  subject: Schema.String,
-  property: Schema.optional(Schema.String)
-}) {
-  /** The reason's message. */
-  override get message(): string {
-    return this.reason.message
-  }
-  /** True when the same call may succeed later: a conflict, or a retryable Redis failure. */
-  get isRetryable(): boolean {
-    return this.reason.isRetryable
-  }
-}
+export {
+  Conflict,
+  Decode,
+  InvalidValue,
+  NotANumber,
+  SubjectStorageErrorReason,
+  SubjectStorageError
+} from "../../SubjectStorageError.js"
 
 const describedReasons = { Conflict, Decode, InvalidValue, NotANumber }
 
