@@ -37,6 +37,7 @@ import { type Client, type ConnectionSpec, close, open, type Topology } from "./
 import { classify, mayHaveRun } from "./internal/errors.js"
 import * as Lua from "./internal/lua.js"
 import * as Outage from "./internal/outage.js"
+import * as Persistence from "./internal/persistence.js"
 import * as PubSub from "./internal/pubsub.js"
 import * as Spec from "./internal/spec.js"
 import { Closed, OutcomeUnknown, PoolExhausted, RedisError } from "./RedisError.js"
@@ -316,46 +317,6 @@ const makeDedicatedPool = (spec: ConnectionSpec, topology: Topology, max: number
   })
 
 /**
- * `call`, except that `SCRIPT LOAD` on a Cluster goes to every master: `EVALSHA` runs on the node of its keys, which
- * must know the script.
- */
-const callRouted = (client: Client, command: string, args: ReadonlyArray<string>): Promise<unknown> => {
-  if (client instanceof Cluster && command.toUpperCase() === "SCRIPT" && args[0]?.toUpperCase() === "LOAD") {
-    return Promise.all(client.nodes("master").map((node) => node.call(command, ...args))).then((shas) => shas[0])
-  }
-  return client.call(command, ...args)
-}
-
-const makePersistenceRedis = (
-  service: Service,
-  spec: ConnectionSpec,
-  topology: Topology,
-  hub: PubSub.Hub,
-  max: number,
-  lifecycle: Lifecycle
-) => {
-  const wrap = <A, R>(effect: Effect.Effect<A, RedisError, R>) =>
-    Effect.mapError(effect, (cause) => new PersistenceRedis.RedisError({ cause }))
-  const sendWith =
-    (client: Client) =>
-    <A>(command: string, ...args: ReadonlyArray<string>) =>
-      wrap(makeUse(client, spec.common.secrets, lifecycle)(command, (c) => callRouted(c, command, args) as Promise<A>))
-  return PersistenceRedis.make({
-    send: sendWith(service.client),
-    subscribe: (channel, onMessage) =>
-      wrap(
-        hub.listen([channel], (event) => {
-          if (event._tag === "Message") onMessage({ channel: event.channel, message: event.message })
-        })
-      ).pipe(Effect.as(Effect.never)),
-    connect: wrap(open(spec, "dedicated", topology)).pipe(
-      Effect.map((client) => ({ send: sendWith(client), close: Effect.sync(() => client.disconnect()) }))
-    ),
-    pool: { maxConnections: max }
-  })
-}
-
-/**
  * The nodes a Cluster client knows now (connected ones first), for the connections derived from it; none for a
  * single node or Sentinel, whose connections find the server by themselves.
  */
@@ -446,7 +407,13 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
       listen: hub.listen,
       classify: (cause, op) => classify(cause, op, secrets)
     }
-    const redis = yield* makePersistenceRedis(service, spec, topology, hub, maxDedicated, lifecycle)
+    const redis = yield* Persistence.make({
+      shared: client,
+      use: (connection) => makeUse(connection, secrets, lifecycle),
+      hub,
+      connect: open(spec, "dedicated", topology),
+      maxConnections: maxDedicated
+    })
     // the first finalizer to run: from now on every call fails `Closed` (a loop left running stops retrying)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {

@@ -105,6 +105,8 @@ const reasonOf = (error: ErrorLike, message: string, code: string | undefined): 
   if (connectionTexts.some((text) => message.includes(text))) return "Connection"
   if (error.name === "MaxRetriesPerRequestError" || error.name === "ClusterAllFailedError") return "Connection"
   if (message.includes("Too many Cluster redirections")) return "ClusterDown"
+  // a script that reaches a key it did not declare, in another slot
+  if (message.includes("attempted to access a non local key")) return "CrossSlot"
   // a reply with a code of its own (WRONGTYPE, NOGROUP…) is the command's fault, even from inside a script
   if (code !== undefined && code !== "ERR") return "Command"
   if (scriptTexts.some((text) => message.includes(text))) return "Script"
