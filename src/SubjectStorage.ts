@@ -18,7 +18,7 @@
 
 import { Context, Duration, Effect, Layer, Option, Result, Schedule, type Schema, type Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"
-import type { Written } from "./internal/subjects/core.js"
+import type { Staging } from "./internal/subjects/transaction.js"
 import * as Core from "./internal/subjects/core.js"
 import { fromRedis, type SubjectStorageError } from "./internal/subjects/error.js"
 import { traced } from "./internal/spans.js"
@@ -27,13 +27,14 @@ import { fieldOf, fromSchema, json, parseField, type PropertyRef, untyped } from
 
 export {
   Conflict,
+  CrossSlot,
   Decode,
   InvalidValue,
   NotANumber,
+  NotWatched,
   SubjectStorageError,
   SubjectStorageErrorReason
 } from "./SubjectStorageError.js"
-export type { Written } from "./internal/subjects/core.js"
 export type { SubjectHandle, Update, ValueOf } from "./internal/subjects/handle.js"
 
 /**
@@ -87,6 +88,76 @@ export interface StoreChanges<Props, Key> {
   readonly updates?: Iterable<Entry<Props, Key>> | undefined
   readonly deletes?: Iterable<Key> | undefined
 }
+
+/**
+ * A value written and the one it replaced.
+ *
+ * @since 0.1.0
+ */
+export interface Written<A> {
+  readonly value: A
+  readonly previous: Option.Option<A>
+  /** Compare-and-set attempts its write took (1 unless writers in other processes interfered). */
+  readonly attempts: number
+}
+
+/**
+ * What a committed transaction returns: the function's value, the attempts it took (1 unless other writers
+ * interfered), and how many properties it wrote or deleted.
+ *
+ * @since 0.1.0
+ */
+export interface Transacted<A> {
+  readonly value: A
+  readonly attempts: number
+  readonly written: number
+}
+
+/**
+ * The reads and staged writes of one attempt of a `transaction`. Reads see the snapshot taken under WATCH (and this
+ * attempt's own staged writes); writes are staged and committed together by MULTI/EXEC when the function returns,
+ * only if no watched subject changed meanwhile. Every subject used must be one the transaction declared
+ * (`NotWatched` otherwise).
+ *
+ * @since 0.1.0
+ */
+export interface Transaction<Props, Key> {
+  /** The property's value in the snapshot (or as this attempt staged it); `None` when it is not set. */
+  readonly get: <K extends Key>(
+    subject: string,
+    property: K
+  ) => Effect.Effect<Option.Option<Handle.ValueOf<Props, K>>, SubjectStorageError>
+  /** Stages a value (encoded now: a value that cannot be stored fails here, and the transaction writes nothing). */
+  readonly set: <K extends Key>(
+    subject: string,
+    property: K,
+    value: Handle.ValueOf<Props, K>
+  ) => Effect.Effect<void, SubjectStorageError>
+  /** Stages the deletion of a property; false when it is not set. */
+  readonly delete: (subject: string, property: Key) => Effect.Effect<boolean, SubjectStorageError>
+  /** Stages sets and deletions, as `store` takes them. */
+  readonly store: (subject: string, changes: StoreChanges<Props, Key>) => Effect.Effect<void, SubjectStorageError>
+  /** Stages the deletion of the whole subject (properties set afterwards are written anew); false when it is empty. */
+  readonly flush: (subject: string) => Effect.Effect<boolean, SubjectStorageError>
+}
+
+/**
+ * Options of one `transaction`.
+ *
+ * @since 0.1.0
+ */
+export interface TransactionOptions {
+  /** Retries of an attempt that lost to another writer. Default: the storage's `retrySchedule`. */
+  readonly retrySchedule?: Schedule.Schedule<unknown, SubjectStorageError> | undefined
+}
+
+/**
+ * The name of a subject in hash tag `tag`: `{tag}name`. Subjects of one transaction must share a Cluster slot;
+ * subjects named with the same tag do (the key stays `s:{keyPrefix}{subject}`, KRules' layout).
+ *
+ * @since 0.1.0
+ */
+export const tagged = (tag: string, name: string): string => `{${tag}}${name}`
 
 /**
  * A committed change, as every instance receives it (with `changes: true` on the writers). `Reconnected`: the
@@ -147,6 +218,19 @@ export interface Subjects<Props, Key> {
   readonly store: (subject: string, changes: StoreChanges<Props, Key>) => Effect.Effect<number, SubjectStorageError>
   /** A handle with a local cache whose changes are written together by its `store` (last writer wins). */
   readonly subject: (subject: string) => Handle.SubjectHandle<Props, Key>
+  /**
+   * Runs `f` as one atomic transaction over `subjects` (WATCH/MULTI/EXEC on a dedicated connection): `f` reads the
+   * subjects as they are and stages writes, which commit together, with their change events, only if no subject
+   * changed in between; otherwise `f` runs again on a fresh snapshot after the retry schedule's delay (keep it free
+   * of other effects), and when the schedule gives up the transaction fails `Conflict` naming the subjects. A failure
+   * of `f` writes nothing and is the transaction's failure. On a Cluster the subjects must share a slot (see
+   * {@link tagged}); others fail `CrossSlot` before anything is sent.
+   */
+  readonly transaction: <A, E, R>(
+    subjects: ReadonlyArray<string>,
+    f: (transaction: Transaction<Props, Key>) => Effect.Effect<A, E, R>,
+    options?: TransactionOptions
+  ) => Effect.Effect<Transacted<A>, E | SubjectStorageError, R>
 }
 
 /**
@@ -236,6 +320,13 @@ export interface Options {
    * reason, or `OutcomeUnknown` when an attempt's reply was lost. Default 10 seconds.
    */
   readonly outageTimeout?: Duration.Input | undefined
+  /**
+   * Expiry of subjects: a subject is deleted this long after its last write (or its first, with
+   * `refreshTtl: false`), and then loads empty. Default none: subjects live until deleted.
+   */
+  readonly ttl?: Duration.Input | undefined
+  /** Whether every write sets the subject's `ttl` anew (true, the default) or only the write that creates it. */
+  readonly refreshTtl?: boolean | undefined
 }
 
 /**
@@ -264,6 +355,19 @@ const subjects = <Props, Key>(core: Core.Core, resolve: (key: Key) => PropertyRe
       return Result.isSuccess(encoded) ? core.store(subject, encoded.success) : Effect.fail(encoded.failure)
     })
   const increment = (subject: string, property: Key, by = 1) => core.increment(subject, resolve(property), by)
+  const transactionOf = (staging: Staging): Transaction<Props, Key> => ({
+    get: (subject, property) => staging.get(subject, resolve(property)),
+    set: (subject, property, value) => staging.set(subject, resolve(property), value),
+    delete: (subject, property) => staging.delete(subject, resolve(property)),
+    store: (subject, changes) =>
+      Effect.gen(function* () {
+        for (const [key, value] of [...(changes.inserts ?? []), ...(changes.updates ?? [])]) {
+          yield* staging.set(subject, resolve(key as Key), value)
+        }
+        for (const key of changes.deletes ?? []) yield* staging.delete(subject, resolve(key))
+      }),
+    flush: staging.flush
+  })
   return traced(
     "SubjectStorage",
     {
@@ -277,9 +381,11 @@ const subjects = <Props, Key>(core: Core.Core, resolve: (key: Key) => PropertyRe
       decrement: (subject, property, by = 1) => increment(subject, property, -by),
       delete: (subject, property) => core.remove(subject, resolve(property)),
       store,
-      subject: (subject) => Handle.make<Props, Key>(core, subject, resolve)
+      subject: (subject) => Handle.make<Props, Key>(core, subject, resolve),
+      transaction: (names, f, options) =>
+        core.transaction(names, (staging) => f(transactionOf(staging)), options?.retrySchedule)
     },
-    ["get", "exists", "set", "increment", "decrement", "delete", "store"]
+    ["get", "exists", "set", "increment", "decrement", "delete", "store", "transaction"]
   )
 }
 
@@ -341,7 +447,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       channel: options.changes === true ? channel : "",
       retry: options.retrySchedule ?? defaultRetry,
       outageTimeout: Duration.fromInputUnsafe(options.outageTimeout ?? "10 seconds"),
-      scope
+      scope,
+      expiry:
+        options.ttl === undefined
+          ? undefined
+          : { ttl: Duration.fromInputUnsafe(options.ttl), refresh: options.refreshTtl ?? true }
     })
 
     const load = (subject: string) =>
@@ -351,7 +461,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         for (const [field, text] of Object.entries(fields)) {
           const property = parseField(field)
           if (property === undefined) continue
-          const value = core.decodeResult(subject, untyped(property.name, property.extended), text)
+          const value = core.decodeStored(subject, untyped(property.name, property.extended), text)
           if (Result.isFailure(value)) return Effect.fail(value.failure)
           ;(property.extended ? extendedProperties : properties)[property.name] = value.success
         }

@@ -11,8 +11,8 @@ import { OutcomeUnknown, RedisFailure } from "./RedisError.js"
 const described = { message: Schema.String }
 
 /**
- * An atomic read-modify-write (`set` with a function) kept losing to concurrent writers until its retry schedule ran
- * out; nothing was written. Retryable.
+ * An atomic read-modify-write (`set` with a function) or a `transaction` kept losing to concurrent writers until its
+ * retry schedule ran out; nothing was written. Retryable.
  *
  * @since 0.1.0
  */
@@ -48,6 +48,25 @@ export class NotANumber extends Schema.TaggedError<NotANumber>()("NotANumber", d
 }
 
 /**
+ * A transaction's subjects live in different Cluster slots, where WATCH and MULTI cannot span them: nothing was sent.
+ * Name subjects of one transaction with a shared hash tag (`SubjectStorage.tagged`).
+ *
+ * @since 0.1.0
+ */
+export class CrossSlot extends Schema.TaggedError<CrossSlot>()("CrossSlot", described) {
+  readonly isRetryable = false
+}
+
+/**
+ * A transaction read or wrote a subject it did not declare (and so does not watch): nothing was written.
+ *
+ * @since 0.1.0
+ */
+export class NotWatched extends Schema.TaggedError<NotWatched>()("NotWatched", described) {
+  readonly isRetryable = false
+}
+
+/**
  * Why a subject-storage operation failed: one of the tagged classes above, `Redis` (a `RedisFailure`), or
  * `OutcomeUnknown` (a write whose reply was lost).
  *
@@ -58,6 +77,8 @@ export const SubjectStorageErrorReason = Schema.Union([
   Decode,
   InvalidValue,
   NotANumber,
+  CrossSlot,
+  NotWatched,
   RedisFailure,
   OutcomeUnknown
 ])

@@ -11,21 +11,15 @@
  *
  * @internal
  */
-import { type Duration, Effect, Exit, Option, Result, type Schedule, type Scope } from "effect"
+import { Duration, Effect, Exit, Option, Result, type Schedule, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import * as Combiner from "../combiner.js"
 import type * as RedisScript from "../../RedisScript.js"
 import { fail, fromRedis, type SubjectStorageError } from "./error.js"
-import type { PropertyRef } from "./property.js"
+import { decodeStored, decodeStoredOption, encodeStored, type PropertyRef } from "./property.js"
 import * as Scripts from "./scripts.js"
-
-/** A value written and the one it replaced. */
-export interface Written<A> {
-  readonly value: A
-  readonly previous: Option.Option<A>
-  /** Compare-and-set attempts its write took (1 unless writers in other processes interfered). */
-  readonly attempts: number
-}
+import * as Transaction from "./transaction.js"
+import type { Written } from "../../SubjectStorage.js"
 
 /** The fields one `store` writes: `sets` as field/JSON pairs, and the fields to delete. */
 export interface FieldChanges {
@@ -45,7 +39,22 @@ export interface CoreOptions {
   readonly outageTimeout: Duration.Duration
   /** Where the fibers that write combined requests live. */
   readonly scope: Scope.Scope
+  /** Expiry of every subject written, if any, and whether each write sets it anew. */
+  readonly expiry: Expiry | undefined
 }
+
+/** A subject's time to live: set by every write (`refresh`), or only when the subject has none yet. */
+export interface Expiry {
+  readonly ttl: Duration.Duration
+  readonly refresh: boolean
+}
+
+/** An expiry's time to live in whole milliseconds (at least 1). */
+const expiryMillis = (expiry: Expiry): number => Math.max(1, Math.round(Duration.toMillis(expiry.ttl)))
+
+/** The expiry argument of the scripts: empty for none, else `<ms>:1|0`. */
+const expirySpec = (expiry: Expiry | undefined): string =>
+  expiry === undefined ? "" : `${expiryMillis(expiry)}:${expiry.refresh ? 1 : 0}`
 
 interface UpdateRequest {
   readonly subject: string
@@ -65,46 +74,30 @@ export type Core = ReturnType<typeof make>
 /** Makes the core operations. */
 export const make = (options: CoreOptions) => {
   const { redis, channel } = options
+  const expiry = expirySpec(options.expiry)
   /** Counts compare-and-set attempts that another writer won. */
   let conflicts = 0
 
   const keyOf = (subject: string) => `s:${options.keyPrefix}${subject}`
 
-  const decodeResult = <A>(subject: string, ref: PropertyRef<A>, json: string): Result.Result<A, SubjectStorageError> =>
-    Result.mapError(ref.codec.decode(json), (why) =>
-      fail("Decode", `property ${ref.name} of subject ${subject}: ${why}`, subject, ref.name)
-    )
-
-  const decodeOptionResult = <A>(subject: string, ref: PropertyRef<A>, json: string | null) =>
-    json === null ? Result.succeed(Option.none<A>()) : Result.map(decodeResult(subject, ref, json), Option.some)
-
-  const encodeResult = <A>(
-    subject: string,
-    ref: PropertyRef<A>,
-    value: A
-  ): Result.Result<string, SubjectStorageError> =>
-    Result.mapError(ref.codec.encode(value), (why) =>
-      fail("InvalidValue", `property ${ref.name} of subject ${subject} cannot be stored: ${why}`, subject, ref.name)
-    )
-
   const decode = <A>(subject: string, ref: PropertyRef<A>, json: string) =>
-    Effect.fromResult(decodeResult(subject, ref, json))
+    Effect.fromResult(decodeStored(subject, ref, json))
 
   const encode = <A>(subject: string, ref: PropertyRef<A>, value: A) =>
-    Effect.fromResult(encodeResult(subject, ref, value))
+    Effect.fromResult(encodeStored(subject, ref, value))
 
   /**
-   * Runs a subject script: KEYS = the subject's hash, ARGV = channel, subject, then `args`; applied once however
-   * often a lost reply makes it be sent (retried for up to `outageTimeout`).
+   * Runs a subject script: KEYS = the subject's hash, ARGV = channel, subject, expiry, then `args`; applied once
+   * however often a lost reply makes it be sent (retried for up to `outageTimeout`).
    */
   const runScript = <Args extends ReadonlyArray<string | number>, Reply>(
     subject: string,
     property: string | undefined,
-    self: RedisScript.RedisScript<[hash: string], readonly [string, string, ...Args], Reply>,
+    self: RedisScript.RedisScript<[hash: string], readonly [string, string, string, ...Args], Reply>,
     args: Args
   ) =>
     redis
-      .evalIdempotent(self, [keyOf(subject)], [channel, subject, ...args] as const, {
+      .evalIdempotent(self, [keyOf(subject)], [channel, subject, expiry, ...args] as const, {
         retryWithin: options.outageTimeout
       })
       .pipe(Effect.mapError(fromRedis(subject, property)))
@@ -117,7 +110,7 @@ export const make = (options: CoreOptions) => {
     redis.use("hget", (client) => client.hget(keyOf(subject), field)).pipe(Effect.mapError(fromRedis(subject)))
 
   const get = <A>(subject: string, ref: PropertyRef<A>) =>
-    Effect.flatMap(getRaw(subject, ref.field), (json) => Effect.fromResult(decodeOptionResult(subject, ref, json)))
+    Effect.flatMap(getRaw(subject, ref.field), (json) => Effect.fromResult(decodeStoredOption(subject, ref, json)))
 
   const exists = (subject: string, ref?: PropertyRef<any>) =>
     redis
@@ -137,7 +130,7 @@ export const make = (options: CoreOptions) => {
   ): Result.Result<FieldChanges, SubjectStorageError> => {
     const fields: Array<string> = []
     for (const [ref, value] of sets) {
-      const json = encodeResult(subject, ref, value)
+      const json = encodeStored(subject, ref, value)
       if (Result.isFailure(json)) return Result.fail(json.failure)
       fields.push(ref.field, json.success)
     }
@@ -147,8 +140,8 @@ export const make = (options: CoreOptions) => {
   /** Writes field changes atomically (a no-op when there are none); returns how many properties it wrote. */
   const store = (subject: string, { sets, deletes }: FieldChanges) => {
     if (sets.length === 0 && deletes.length === 0) return Effect.succeed(0)
-    // without events or deletions, one HSET is the atomic write
-    if (channel === "" && deletes.length === 0) {
+    // without events, deletions or expiry, one HSET is the atomic write
+    if (channel === "" && deletes.length === 0 && expiry === "") {
       return redis
         .use("hset", (client) => client.hset(keyOf(subject), ...sets))
         .pipe(Effect.as(sets.length / 2), Effect.mapError(fromRedis(subject)))
@@ -160,16 +153,19 @@ export const make = (options: CoreOptions) => {
     Effect.gen(function* () {
       const json = yield* encode(subject, ref, value)
       const old = yield* runScript(subject, ref.name, Scripts.set, [ref.field, json])
-      const previous = yield* Effect.fromResult(decodeOptionResult(subject, ref, old))
+      const previous = yield* Effect.fromResult(decodeStoredOption(subject, ref, old))
       return { value, previous, attempts: 1 } satisfies Written<A>
     })
 
-  /** Applies a batch of update functions, in order, to `current`: each one's outcome, and the JSON to commit. */
+  /**
+   * Applies a batch of update functions, in order, to `current`: each one's outcome, and the JSON each successful one
+   * produced (the last is the one to commit).
+   */
   const applyUpdates = (batch: ReadonlyArray<UpdateRequest>, current: string | null) => {
     let json = current
-    let applied = 0
+    const values: Array<string> = []
     const outcomes = batch.map(({ subject, ref, f }) => {
-      const previous = decodeOptionResult(subject, ref, json)
+      const previous = decodeStoredOption(subject, ref, json)
       if (Result.isFailure(previous)) return Exit.fail(previous.failure)
       let value: unknown
       try {
@@ -177,13 +173,13 @@ export const make = (options: CoreOptions) => {
       } catch (defect) {
         return Exit.die(defect)
       }
-      const encoded = encodeResult(subject, ref, value)
+      const encoded = encodeStored(subject, ref, value)
       if (Result.isFailure(encoded)) return Exit.fail(encoded.failure)
       json = encoded.success
-      applied++
+      values.push(json)
       return Exit.succeed({ value, previous: previous.success })
     })
-    return { outcomes, json, applied }
+    return { outcomes, json, values }
   }
 
   const updates = Combiner.make<
@@ -202,13 +198,13 @@ export const make = (options: CoreOptions) => {
         let attempts = 0
         const attempt = Effect.gen(function* () {
           attempts++
-          const { outcomes, json, applied } = applyUpdates(batch, current)
-          if (applied > 0) {
+          const { outcomes, json, values } = applyUpdates(batch, current)
+          if (values.length > 0) {
             const reply = yield* runScript(subject, ref.name, Scripts.compareAndSet, [
               ref.field,
               current === null ? "0" : "1",
               current ?? "",
-              json ?? ""
+              ...values
             ])
             if (reply[0] === 0) {
               conflicts++
@@ -249,8 +245,10 @@ export const make = (options: CoreOptions) => {
     write: (_key, batch) =>
       Effect.gen(function* () {
         const { subject, ref } = batch[0] as IncrementRequest
-        const total = batch.reduce((sum, request) => sum + request.by, 0)
-        const reply = yield* runScript(subject, ref.name, Scripts.increment, [ref.field, total])
+        const reply = yield* runScript(subject, ref.name, Scripts.increment, [
+          ref.field,
+          ...batch.map((request) => request.by)
+        ])
         if (reply[0] === "NAN") {
           return yield* fail(
             "NotANumber",
@@ -274,6 +272,25 @@ export const make = (options: CoreOptions) => {
   const remove = (subject: string, ref: PropertyRef<any>) =>
     Effect.map(runScript(subject, ref.name, Scripts.remove, [ref.field]), (old) => old !== null)
 
+  const run = Transaction.make({
+    redis,
+    channel,
+    keyOf,
+    expiry:
+      options.expiry === undefined ? undefined : { ms: expiryMillis(options.expiry), refresh: options.expiry.refresh },
+    outageTimeout: options.outageTimeout,
+    onConflict: () => {
+      conflicts++
+    }
+  })
+
+  /** Runs `f` in a transaction over `subjects`, retried on `retry` (default: the storage's schedule). */
+  const transaction = <A, E, R>(
+    subjects: ReadonlyArray<string>,
+    f: (staging: Transaction.Staging) => Effect.Effect<A, E, R>,
+    retry: Schedule.Schedule<unknown, SubjectStorageError> = options.retry
+  ) => run(subjects, f, retry)
+
   const flush = (subject: string) =>
     Effect.map(runScript(subject, undefined, Scripts.flush, []), (existed) => existed === 1)
 
@@ -281,7 +298,7 @@ export const make = (options: CoreOptions) => {
     keyOf,
     fields,
     decode,
-    decodeResult,
+    decodeStored,
     encode,
     encodeChanges,
     get,
@@ -292,6 +309,7 @@ export const make = (options: CoreOptions) => {
     increment,
     remove,
     flush,
+    transaction,
     conflicts: () => conflicts
   }
 }

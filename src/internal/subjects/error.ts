@@ -7,23 +7,27 @@ import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
 import { failureReason } from "../errors.js"
 import {
   Conflict,
+  CrossSlot,
   Decode,
   InvalidValue,
   NotANumber,
+  NotWatched,
   SubjectStorageErrorReason,
   SubjectStorageError
 } from "../../SubjectStorageError.js"
 
 export {
   Conflict,
+  CrossSlot,
   Decode,
   InvalidValue,
   NotANumber,
+  NotWatched,
   SubjectStorageErrorReason,
   SubjectStorageError
 } from "../../SubjectStorageError.js"
 
-const describedReasons = { Conflict, Decode, InvalidValue, NotANumber }
+const describedReasons = { Conflict, CrossSlot, Decode, InvalidValue, NotANumber, NotWatched }
 
 /** An error of `subject` (and `property`) with `reason`. */
 const of = (reason: SubjectStorageErrorReason, subject: string, property: string | undefined) =>

@@ -5,8 +5,9 @@
  *
  * @internal
  */
-import { Exit, Result, Schema } from "effect"
+import { Exit, Option, Result, Schema } from "effect"
 import { issueOf } from "../issue.js"
+import { fail, type SubjectStorageError } from "./error.js"
 
 /** Turns values of one property into stored JSON text and back. */
 export interface Codec<A> {
@@ -81,3 +82,31 @@ export const untyped = (name: string, extended = false): PropertyRef<unknown> =>
   field: fieldOf(name, extended),
   codec: json
 })
+
+/** The stored JSON of a property of `subject` as its value, or a `Decode` error naming them. */
+export const decodeStored = <A>(
+  subject: string,
+  ref: PropertyRef<A>,
+  json: string
+): Result.Result<A, SubjectStorageError> =>
+  Result.mapError(ref.codec.decode(json), (why) =>
+    fail("Decode", `property ${ref.name} of subject ${subject}: ${why}`, subject, ref.name)
+  )
+
+/** {@link decodeStored} of a value that may be absent (null or undefined: none). */
+export const decodeStoredOption = <A>(
+  subject: string,
+  ref: PropertyRef<A>,
+  json: string | null | undefined
+): Result.Result<Option.Option<A>, SubjectStorageError> =>
+  json == null ? Result.succeed(Option.none<A>()) : Result.map(decodeStored(subject, ref, json), Option.some)
+
+/** A value of a property of `subject` as stored JSON, or an `InvalidValue` error naming them. */
+export const encodeStored = <A>(
+  subject: string,
+  ref: PropertyRef<A>,
+  value: A
+): Result.Result<string, SubjectStorageError> =>
+  Result.mapError(ref.codec.encode(value), (why) =>
+    fail("InvalidValue", `property ${ref.name} of subject ${subject} cannot be stored: ${why}`, subject, ref.name)
+  )
