@@ -6,15 +6,20 @@
  * (c) load, one at a time and 100 in flight: HGETALL of a 20-property subject, each value JSON-parsed, split into
  *     default and extended, on both sides.
  * (d) store, the same way: 20 properties written at once; raw baseline: HSET of the same JSON-encoded fields.
+ * (e) transfers between two subjects, 50 concurrent writers × 100, through `transaction`; raw baseline: KRules'
+ *     algorithm, WATCH both hashes, HGET both balances, MULTI/HSET/HSET/EXEC, retried at once on a nil EXEC, one
+ *     connection per writer. Retries per committed transfer are reported for both.
  */
 import { Effect, Layer, ManagedRuntime, Option } from "effect"
 import { Redis } from "ioredis"
 import * as RedisClient from "../dist/RedisClient.js"
 import * as SubjectStorage from "../dist/SubjectStorage.js"
-import { latencyMicros, type Suite, throughput } from "./harness.js"
+import { latencyMicros, type Scenario, type Suite, throughput } from "./harness.js"
 
 const writers = 50
 const perWriter = 200
+const transfersPerWriter = 100
+const transfers = writers * transfersPerWriter
 const total = writers * perWriter
 const subjects = 5_000
 const sequential = 2_000
@@ -39,6 +44,13 @@ const suite: Suite = {
     let round = 0
     let watchRetries = 0
     let watchCommits = 0
+    // separate instances of the application: their transactions do not wait for each other in-process
+    const instanceRuntimes = Array.from({ length: writers }, () =>
+      ManagedRuntime.make(SubjectStorage.layer({ keyPrefix: "bench:" }).pipe(Layer.provide(RedisClient.layer({ url }))))
+    )
+    const instances = await Promise.all(
+      instanceRuntimes.map((instance) => instance.runPromise(SubjectStorage.SubjectStorage))
+    )
 
     const plusOne = (previous: Option.Option<unknown>) => (Option.getOrElse(previous, () => 0) as number) + 1
 
@@ -61,6 +73,82 @@ const suite: Suite = {
           .exec()
         if (result !== null) return
         watchRetries++
+      }
+    }
+
+    /**
+     * Transfers of 1 between two subjects by `writers` concurrent writers, writer i on `storages[i]` (modulo), against
+     * KRules' algorithm: WATCH both, read both, MULTI/EXEC the two new balances, a nil EXEC retried at once.
+     */
+    const transferScenario = (label: string, storages: ReadonlyArray<SubjectStorage.Service>): Scenario => {
+      const retries = { ours: 0, raw: 0 }
+      const commits = { ours: 0, raw: 0 }
+      const conflicts = () =>
+        run(
+          Effect.map(
+            Effect.forEach(storages, (s) => s.conflicts),
+            (all) => all.reduce((a, b) => a + b, 0)
+          )
+        )
+      const rawTransfer = async (client: Redis, from: string, to: string) => {
+        for (;;) {
+          await client.watch(from, to)
+          const [a, b] = await Promise.all([client.hget(from, "pbalance"), client.hget(to, "pbalance")])
+          const result = await client
+            .multi()
+            .hset(from, "pbalance", String(Number(a ?? 0) - 1))
+            .hset(to, "pbalance", String(Number(b ?? 0) + 1))
+            .exec()
+          if (result !== null) return
+          retries.raw++
+        }
+      }
+      const perSuccess = (side: "ours" | "raw") => (retries[side] / Math.max(1, commits[side])).toFixed(2)
+      return {
+        name: `two-subject transfers, ${writers}-way contended ×${transfersPerWriter}, ${label}, vs WATCH/MULTI/EXEC loop`,
+        unit: "transfers/s",
+        higherIsBetter: true,
+        ours: async () => {
+          const tag = `t${++round}`
+          const [from, to] = [SubjectStorage.tagged(tag, "a"), SubjectStorage.tagged(tag, "b")]
+          const transfer = (storage: SubjectStorage.Service) =>
+            storage.transaction([from, to], (tx) =>
+              Effect.gen(function* () {
+                const a = Option.getOrElse(yield* tx.get(from, "balance"), () => 0) as number
+                const b = Option.getOrElse(yield* tx.get(to, "balance"), () => 0) as number
+                yield* tx.set(from, "balance", a - 1)
+                yield* tx.set(to, "balance", b + 1)
+              })
+            )
+          const before = await conflicts()
+          const measured = await throughput(transfers, () =>
+            run(
+              Effect.forEach(
+                Array.from({ length: writers }, (_, i) => storages[i % storages.length] as SubjectStorage.Service),
+                (storage) =>
+                  Effect.forEach(Array.from({ length: transfersPerWriter }), () => transfer(storage), {
+                    discard: true
+                  }),
+                { concurrency: "unbounded", discard: true }
+              )
+            )
+          )
+          retries.ours += (await conflicts()) - before
+          commits.ours += transfers
+          return measured
+        },
+        raw: () => {
+          const tag = `bench:transfer${++round}`
+          commits.raw += transfers
+          return throughput(transfers, () =>
+            Promise.all(
+              watchers.map(async (client) => {
+                for (let i = 0; i < transfersPerWriter; i++) await rawTransfer(client, `${tag}:a`, `${tag}:b`)
+              })
+            )
+          )
+        },
+        notes: () => [`retries per committed transfer: ours ${perSuccess("ours")}, raw ${perSuccess("raw")}`]
       }
     }
 
@@ -118,6 +206,8 @@ const suite: Suite = {
           },
           notes: () => [`raw WATCH: ${(watchRetries / Math.max(1, watchCommits)).toFixed(1)} retries per success`]
         },
+        transferScenario("one instance", [storage]),
+        transferScenario(`${writers} instances`, instances),
         {
           name: `increment, ${writers}-way contended ×${perWriter}, vs EVALSHA HGET+HSET`,
           unit: "updates/s",
@@ -207,7 +297,7 @@ const suite: Suite = {
       close: async () => {
         raw.disconnect()
         for (const client of watchers) client.disconnect()
-        await runtime.dispose()
+        await Promise.all([runtime, ...instanceRuntimes].map((each) => each.dispose()))
       }
     }
   }

@@ -1,9 +1,10 @@
 /**
  * `npm run example:subjects`: a rule engine's per-subject state in Redis hashes (KRules' format). 200 concurrent
- * "login" events update one user's counters atomically, a typed view reads them back, another instance of the
- * application watches the changes, and the raw hash shows the wire format.
+ * "login" events update one user's counters atomically, a typed view reads them back, 200 concurrent transactions
+ * move credit between two users (never below zero, the sum conserved), another instance of the application watches
+ * the changes, and the raw hash shows the wire format.
  */
-import { Console, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Console, Data, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
 import * as SubjectStorage from "../src/SubjectStorage.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
@@ -21,6 +22,49 @@ const onLogin = (storage: SubjectStorage.Service, user: string, at: Date) =>
     // a read-modify-write: the function gets the committed value, so no update is lost
     yield* users.set(user, "score", (previous) => Math.min(100, Option.getOrElse(previous, () => 0) + 3))
     yield* users.set(user, "lastLogin", at)
+  })
+
+/** A transfer the payer's credit does not cover: the transaction writes nothing. */
+class Overdraft extends Data.TaggedError("Overdraft")<{}> {}
+
+const Wallet = SubjectStorage.define({ properties: { credit: Schema.Number } })
+// one hash tag: both wallets in one Cluster slot, as a transaction over them requires there
+const wallets = [SubjectStorage.tagged("wallets", "ann"), SubjectStorage.tagged("wallets", "bob")] as const
+
+/** Moves `amount` of credit from one wallet to the other, atomically; an overdraft is refused. */
+const transfer = (storage: SubjectStorage.Service, from: string, to: string, amount: number) =>
+  storage.typed(Wallet).transaction(wallets, (tx) =>
+    Effect.gen(function* () {
+      const payer = Option.getOrElse(yield* tx.get(from, "credit"), () => 0)
+      const payee = Option.getOrElse(yield* tx.get(to, "credit"), () => 0)
+      if (payer < amount) return yield* new Overdraft()
+      yield* tx.set(from, "credit", payer - amount)
+      yield* tx.set(to, "credit", payee + amount)
+    })
+  )
+
+/** 200 concurrent transfers between the two wallets, in random directions. */
+const transfers = (storage: SubjectStorage.Service) =>
+  Effect.gen(function* () {
+    const [ann, bob] = wallets
+    yield* storage.typed(Wallet).set(ann, "credit", 50)
+    yield* storage.typed(Wallet).set(bob, "credit", 50)
+    const outcomes = yield* Effect.forEach(
+      Array.from({ length: 200 }, (_, i): readonly [string, string] => (i % 2 === 0 ? [ann, bob] : [bob, ann])),
+      ([from, to]) => Effect.result(transfer(storage, from, to, 1 + Math.floor(Math.random() * 20))),
+      { concurrency: "unbounded" }
+    )
+    const refused = outcomes.filter((outcome) => outcome._tag === "Failure").length
+    const credit = (wallet: string) =>
+      Effect.map(
+        storage.typed(Wallet).get(wallet, "credit"),
+        Option.getOrElse(() => 0)
+      )
+    const [a, b] = yield* Effect.all([credit(ann), credit(bob)])
+    yield* Console.log(
+      `200 concurrent transfers: ${200 - refused} committed, ${refused} refused as overdrafts; ` +
+        `ann=${a}, bob=${b}, sum=${a + b}`
+    )
   })
 
 const program = Effect.gen(function* () {
@@ -43,6 +87,7 @@ const program = Effect.gen(function* () {
       `last login ${user.lastLogin?.toISOString()}`
   )
   yield* Fiber.join(watcher).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+  yield* transfers(storage)
 
   const raw = yield* redis.use("hgetall", (client) => client.hgetall("s:example:user-123"))
   yield* Console.log("the hash, as KRules reads it:", raw)

@@ -387,8 +387,14 @@ forEachTarget("SubjectStorage", (it) => {
           yield* storage.set("s", "n", 1)
           yield* topology.killAll
           const errors = yield* Effect.forEach(
-            [storage.set("s", "n", plusOne), storage.increment("s", "m"), storage.load("s")] as const,
-            (effect) => Effect.flip(effect as Effect.Effect<unknown, SubjectStorage.SubjectStorageError>)
+            [
+              storage.set("s", "n", plusOne),
+              storage.increment("s", "m"),
+              storage.load("s"),
+              storage.transaction(["s"], (tx) => tx.set("s", "n", 2))
+            ] as const,
+            (effect) => Effect.flip(effect as Effect.Effect<unknown, SubjectStorage.SubjectStorageError>),
+            { concurrency: "unbounded" }
           )
           for (const error of errors) {
             assert.strictEqual(error.reason._tag, "Redis")
