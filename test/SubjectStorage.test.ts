@@ -2,19 +2,8 @@ import { assert } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
 import * as SubjectStorage from "../src/SubjectStorage.js"
-import * as RedisServer from "../src/testing/RedisServer.js"
+import { options, raw, withStorage } from "./support/subjects.js"
 import { anotherClient, forEachTarget, TestTopology } from "./support/targets.js"
-
-const options = (overrides: SubjectStorage.Options = {}): SubjectStorage.Options => ({
-  keyPrefix: RedisServer.uniquePrefix("subjects"),
-  ...overrides
-})
-
-/** Runs `f` with a storage built from `opts` on the suite's client. */
-const withStorage = <A, E, R>(
-  opts: SubjectStorage.Options,
-  f: (storage: SubjectStorage.Service) => Effect.Effect<A, E, R>
-) => Effect.flatMap(SubjectStorage.make(opts), f)
 
 /** Runs `f` with a storage on a second, independent client: another instance of the application. */
 const withOtherInstance = <A, E, R>(
@@ -26,9 +15,6 @@ const withOtherInstance = <A, E, R>(
       Effect.provide(SubjectStorage.layer(opts).pipe(Layer.provide(anotherClient(topology))))
     )
   )
-
-const raw = <A>(f: (client: RedisClient.Client) => Promise<A>) =>
-  Effect.flatMap(RedisClient.RedisClient, (redis) => redis.use("raw", f))
 
 const User = SubjectStorage.define({
   properties: { name: Schema.String, age: Schema.Number, visits: Schema.Number },

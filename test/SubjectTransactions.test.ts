@@ -3,22 +3,9 @@ import { Cause, Data, Deferred, Effect, Exit, Fiber, Layer, Option, Queue, Sched
 import * as RedisClient from "../src/RedisClient.js"
 import * as SubjectStorage from "../src/SubjectStorage.js"
 import { slotOf } from "../src/internal/slot.js"
-import * as RedisServer from "../src/testing/RedisServer.js"
 import { outputOf, spawnChild } from "./support/child.js"
+import { options, raw, withStorage } from "./support/subjects.js"
 import { anotherClient, forEachTarget, TestTopology } from "./support/targets.js"
-
-const options = (overrides: SubjectStorage.Options = {}): SubjectStorage.Options => ({
-  keyPrefix: RedisServer.uniquePrefix("tx"),
-  ...overrides
-})
-
-const withStorage = <A, E, R>(
-  opts: SubjectStorage.Options,
-  f: (storage: SubjectStorage.Service) => Effect.Effect<A, E, R>
-) => Effect.flatMap(SubjectStorage.make(opts), f)
-
-const raw = <A>(f: (client: RedisClient.Client) => Promise<A>) =>
-  Effect.flatMap(RedisClient.RedisClient, (redis) => redis.use("raw", f))
 
 const alice = SubjectStorage.tagged("bank", "alice")
 const bob = SubjectStorage.tagged("bank", "bob")
