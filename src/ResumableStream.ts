@@ -247,8 +247,16 @@ export interface Options<Defs extends ReadonlyArray<AnyDefinition>> {
   readonly outageTimeout?: Duration.Input | undefined
   /** Chunks a run's writer buffers before `append` waits for Redis (backpressure). Default 10,000. */
   readonly appendBuffer?: number | undefined
-  /** Entries per XRANGE page when a reader catches up. Default 500. */
+  /** Most entries per XRANGE page when a reader catches up. Default 500. */
   readonly readPageSize?: number | undefined
+  /** About how many bytes of entries an XRANGE page holds (fewer entries per page when they are large). Default 4 MiB. */
+  readonly readPageBytes?: number | undefined
+  /**
+   * Most bytes of chunks waiting for a slow consumer, per reader and for the starter's own stream. A consumer that
+   * falls further behind stops receiving live chunks and reads them from Redis instead, from where it is, without gap
+   * or duplicate: memory stays bounded however far behind it falls. Default 4 MiB.
+   */
+  readonly liveBufferBytes?: number | undefined
 }
 
 /**
@@ -261,6 +269,15 @@ export type Services<Defs extends ReadonlyArray<AnyDefinition>> =
 
 const runsStarted = Metric.counter("resumable_stream_runs_started", { description: "runs started" })
 const chunksAppended = Metric.counter("resumable_stream_chunks_appended", { description: "chunks appended" })
+const liveOverflows = Metric.counter("resumable_stream_live_overflows", {
+  description: "times a slow consumer's live buffer filled up and it went on reading from Redis"
+})
+
+/** A chunk waiting in the starter's own stream, and its stored size. */
+interface LiveChunk {
+  readonly entry: Entry<unknown>
+  readonly bytes: number
+}
 
 /** A run produced by this instance. */
 interface LocalRun {
@@ -329,6 +346,9 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const producerTimeout = Duration.fromInputUnsafe(options.producerTimeout ?? "5 seconds")
     const outageTimeout = Duration.max(Duration.fromInputUnsafe(options.outageTimeout ?? "30 seconds"), producerTimeout)
     const pageSize = options.readPageSize ?? 500
+    const pageBytes = options.readPageBytes ?? 4 * 1024 * 1024
+    const liveBufferBytes = options.liveBufferBytes ?? 4 * 1024 * 1024
+    const countOverflow = () => Effect.runSync(Metric.update(liveOverflows, 1))
     const appendBuffer = options.appendBuffer ?? 10_000
     const producerId = randomUUID()
     /** Local runs by their meta key (a run id may be reused by another stream). */
@@ -434,7 +454,15 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
           .pipe(Effect.mapError(fromRedis(runId)))
         if (Scripts.isRefusal(claimed)) return yield* refusalError(claimed, runId)
         const run: LocalRun = { runId, keys, generation: String(claimed[0]), fiber: undefined, stoppedBy: undefined }
-        const live = yield* Queue.unbounded<Entry<unknown>, ResumableStreamError | Cause.Done>()
+        // the starter's own stream: written chunks, up to `liveBufferBytes` waiting for the caller; past that, the
+        // caller reads the rest from Redis after the last chunk it took
+        const live = yield* Queue.unbounded<LiveChunk, ResumableStreamError | Cause.Done>()
+        let liveBytes = 0
+        let overflowed = false
+        let lastTaken: string | undefined
+        /** Ends the starter's stream with the run (from Redis when it overflowed: the end marker is there). */
+        const endLive = (error?: ResumableStreamError) =>
+          overflowed || error === undefined ? Queue.end(live) : Queue.fail(live, error)
         let timedOut = false
         // the runner, then its writer's close (what it appended is written before the end marker)
         const body = Effect.scoped(
@@ -455,8 +483,15 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               refusal: (refusal) => refusalError(refusal, runId),
               onWritten: (batch) =>
                 Effect.suspend(() => {
-                  for (const { id, seq, chunk, encoded } of batch) {
-                    Queue.offerUnsafe(live, { id, seq, chunk: liveEncoded ? encoded : chunk })
+                  for (const { id, seq, chunk, encoded, bytes } of batch) {
+                    if (overflowed) break
+                    if (liveBytes + bytes > liveBufferBytes) {
+                      overflowed = true
+                      countOverflow()
+                      break
+                    }
+                    liveBytes += bytes
+                    Queue.offerUnsafe(live, { entry: { id, seq, chunk: liveEncoded ? encoded : chunk }, bytes })
                   }
                   return Metric.update(chunksAppended, batch.length)
                 })
@@ -493,13 +528,12 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               if (endedElsewhere !== undefined) {
                 // cancelled, fenced or expired: whoever ended the run wrote its marker
                 localRuns.delete(keys.meta)
-                return yield* Queue.fail(live, endedElsewhere)
+                return yield* endLive(endedElsewhere)
               }
               const terminal = terminalOf(exit, definition, timedOut)
-              const end =
-                terminal.status === "completed"
-                  ? Queue.end(live)
-                  : Queue.fail(live, terminalError(terminal, definition, runId))
+              const end = endLive(
+                terminal.status === "completed" ? undefined : terminalError(terminal, definition, runId)
+              )
               const written = yield* Effect.exit(finishRun(run, terminal, outageTimeout))
               if (
                 Exit.isSuccess(written) ||
@@ -525,8 +559,24 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         localRuns.set(keys.meta, run)
         run.fiber = yield* Effect.forkIn(runner, layerScope)
         yield* Metric.update(runsStarted, 1)
-        const stream = Stream.fromQueue(live).pipe(Stream.ensuring(Queue.shutdown(live)))
-        return { runId, token: tokenFor(definition.name, runId), stream } satisfies Started<unknown>
+        const token = tokenFor(definition.name, runId)
+        const rest = Stream.suspend(() =>
+          !overflowed
+            ? Stream.empty
+            : liveEncoded
+              ? resumeEncoded(token, { after: lastTaken })
+              : resume(definition as AnyDefinition, token, { after: lastTaken })
+        )
+        const stream = Stream.fromQueue(live).pipe(
+          Stream.map(({ entry, bytes }) => {
+            liveBytes -= bytes
+            lastTaken = entry.id
+            return entry
+          }),
+          Stream.concat(rest),
+          Stream.ensuring(Queue.shutdown(live))
+        )
+        return { runId, token, stream } satisfies Started<unknown>
       })
 
     const terminalError = (terminal: Terminal, definition: AnyDefinition, runId: string) => {
@@ -636,6 +686,10 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
             runId: payload.runId,
             after: after === undefined || isStartId(after) ? undefined : after,
             pageSize,
+            pageBytes,
+            maxInboxBytes: liveBufferBytes,
+            maxEntryBytes: maxChunkBytes,
+            onOverflow: countOverflow,
             clock,
             producerTimeout,
             outageTimeout,

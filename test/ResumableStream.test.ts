@@ -6,7 +6,7 @@ import * as ResumableStream from "../src/ResumableStream.js"
 import * as Scripts from "../src/internal/resumable/scripts.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { all, Boom, Counter, Failing, Forever, testOptions } from "./support/definitions.js"
-import { firstLine, spawnChild } from "./support/child.js"
+import { firstLine, outputOf, spawnChild } from "./support/child.js"
 import { anotherClient, forEachTarget, type Topology, TestTopology } from "./support/targets.js"
 
 type Options = Omit<ResumableStream.Options<typeof all>, "streams">
@@ -196,6 +196,36 @@ forEachTarget("ResumableStream", (it) => {
         assert.isAtMost(during, topology.nodes.length + 1, `${during} connections`)
       })
     )
+  )
+
+  it.effect(
+    "consumers 100,000 chunks behind hold at most their live buffer, then still get every chunk in order",
+    () =>
+      Effect.gen(function* () {
+        const topology = yield* TestTopology
+        const bound = 4 * 1024 * 1024
+        // 100,000 chunks of 1 KB (100 MB) while the starter's stream and a reader stall (in a process of their own)
+        const child = yield* spawnChild(
+          "test/support/backlog-child.ts",
+          topology,
+          [RedisServer.uniquePrefix("backlog"), "100000", "1000", String(bound)],
+          ["--expose-gc"]
+        )
+        const output = yield* outputOf(child).pipe(Effect.timeout("60 seconds"))
+        assert.strictEqual(output.code, 0)
+        const report = JSON.parse(output.lines[0] ?? "{}") as {
+          growth: number
+          overflows: number
+          starterInOrder: boolean
+          readerInOrder: boolean
+        }
+        assert.isTrue(report.starterInOrder, "the starter's stream: 1…100,000 in order")
+        assert.isTrue(report.readerInOrder, "the reader: 1…100,000 in order")
+        assert.isAtLeast(report.overflows, 2, "both fell back to reading from Redis")
+        // each holds at most `bound` (unbounded, they held 100 MB each: ~217 MB of growth)
+        assert.isBelow(report.growth, 2 * bound + 16 * 1024 * 1024)
+      }),
+    90_000
   )
 
   it.effect("a failing runner: live caller and readers get its typed error, also on resume after the fact", () =>

@@ -10,11 +10,15 @@ import * as RedisClient from "../../src/RedisClient.js"
 import type { RedisError } from "../../src/RedisError.js"
 import type { Topology } from "./targets.js"
 
-/** Runs `script` (a TypeScript file) with `mode target …args`; killed with SIGKILL when the scope closes. */
+/**
+ * Runs `script` (a TypeScript file) with `mode target …args` (and Node options `nodeArgs`); killed with SIGKILL when
+ * the scope closes.
+ */
 export const spawnChild = (
   script: string,
   topology: Topology,
-  args: ReadonlyArray<string>
+  args: ReadonlyArray<string>,
+  nodeArgs: ReadonlyArray<string> = []
 ): Effect.Effect<ChildProcessByStdio<null, Readable, null>, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
@@ -22,7 +26,7 @@ export const spawnChild = (
         topology.kind === "cluster"
           ? ["cluster", topology.nodes.map((node) => `${node.host}:${node.port}`).join(",")]
           : ["single", topology.nodes[0]?.url ?? ""]
-      return spawn(process.execPath, ["--import", "tsx", script, ...target, ...args], {
+      return spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...target, ...args], {
         stdio: ["ignore", "pipe", "inherit"]
       })
     }),

@@ -16,6 +16,11 @@
  *
  * Redis failures that can pass are retried for up to `outageTimeout` (the producer buffers for as long).
  *
+ * Memory is bounded: announcements wait in the reader's inbox only up to `maxInboxBytes`; a reader that falls further
+ * behind drops what arrives after that and reads from Redis instead, from its last entry (no gap, no duplicate).
+ * Catch-up pages hold about `pageBytes`: their entry count is sized from the largest entry of the previous page (the
+ * first from the largest an entry can be).
+ *
  * @internal
  */
 import { Duration, Effect, Option, Queue, Result, Schedule, type Scope, Stream } from "effect"
@@ -71,7 +76,16 @@ export interface ReadOptions<A> {
   readonly runId: string
   /** Read entries after this id; from the start when undefined. */
   readonly after: string | undefined
+  /** Most entries per catch-up page. */
   readonly pageSize: number
+  /** About how many bytes of entries a catch-up page holds. */
+  readonly pageBytes: number
+  /** Most bytes of announcements waiting in the inbox; beyond, the reader reads from Redis instead. */
+  readonly maxInboxBytes: number
+  /** Called each time the inbox overflowed and the reader fell back to reading from Redis. */
+  readonly onOverflow: () => void
+  /** The largest an entry can be (a run's `maxChunkBytes`): sizes the first catch-up page. */
+  readonly maxEntryBytes: number
   /** Ticks at the interval at which a quiet run is checked: after a tick interval without any message. */
   readonly clock: Clock
   readonly producerTimeout: Duration.Duration
@@ -94,9 +108,24 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
       const { redis, keys, runId } = options
       const redisError = fromRedis(runId)
       const inbox = yield* Queue.unbounded<InboxEvent>()
+      /** Bytes of the announcements in the inbox. */
+      let inboxBytes = 0
+      /** Announcements were dropped since the reader last took its inbox: it must read from Redis. */
+      let overflowed = false
       yield* options.clock.register(inbox)
       yield* Effect.mapError(
-        redis.listen([keys.channel], (event) => void Queue.offerUnsafe(inbox, event)),
+        redis.listen([keys.channel], (event) => {
+          if (event._tag === "Message") {
+            if (overflowed) return
+            if (inboxBytes + event.message.length > options.maxInboxBytes) {
+              overflowed = true
+              options.onOverflow()
+              return
+            }
+            inboxBytes += event.message.length
+          }
+          Queue.offerUnsafe(inbox, event)
+        }),
         redisError
       )
 
@@ -174,9 +203,16 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
       const conclude = (then: Effect.Effect<void, ResumableStreamError>) =>
         Effect.as(then.pipe(Effect.ensuring(Effect.sync(() => (finished = true)))), [] as Array<A>)
 
+      /** The largest entry of the previous page; before any, the largest there can be. */
+      let largestEntry = options.maxEntryBytes
       const catchUp = Effect.gen(function* () {
-        const page = yield* range(lastId === "0-0" ? "-" : `(${lastId}`, "+", options.pageSize)
-        behind = page.length === options.pageSize
+        const count = Math.max(1, Math.min(options.pageSize, Math.floor(options.pageBytes / largestEntry)))
+        const page = yield* range(lastId === "0-0" ? "-" : `(${lastId}`, "+", count)
+        largestEntry = page.reduce(
+          (largest, entry) => Math.max(largest, entry._tag === "Chunk" ? entry.data.length : 0),
+          page.length > 0 ? 1 : largestEntry
+        )
+        behind = page.length === count
         return deliver(page)
       })
 
@@ -194,6 +230,10 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
 
       const listen = Effect.gen(function* () {
         const events = yield* Queue.takeAll(inbox)
+        if (overflowed) {
+          overflowed = false
+          behind = true
+        }
         const announced: Array<RawEntry> = []
         let ticked = false
         for (const event of events) {
@@ -201,6 +241,7 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
             ticked = true
             continue
           }
+          if (event._tag === "Message") inboxBytes -= event.message.length
           heard = true
           if (event._tag === "Reconnected") noteTrouble()
           const entries = event._tag === "Message" ? parseAnnouncement(event.message) : undefined

@@ -25,12 +25,14 @@ import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
 import type { Writer } from "../../ResumableStream.js"
 
-/** A chunk as written: its entry id and sequence number, and the chunk (decoded, and as encoded). */
+/** A chunk as written: its entry id and sequence number, the chunk (decoded, and as encoded) and its stored size. */
 export interface Written<A> {
   readonly id: string
   readonly seq: number
   readonly chunk: A
   readonly encoded: unknown
+  /** Length of its stored JSON. */
+  readonly bytes: number
 }
 
 /** The writer plus what the service needs: `close` writes what is buffered and stops. */
@@ -127,7 +129,7 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
               const seq = first + index
               if (seq <= delivered) return []
               const item = batch[index] as Pending<A>
-              return [{ id, seq, chunk: item.chunk, encoded: item.encoded }]
+              return [{ id, seq, chunk: item.chunk, encoded: item.encoded, bytes: item.data.length }]
             })
             delivered = Math.max(delivered, written)
             return Effect.andThen(options.onWritten(fresh), settleWaiters)
