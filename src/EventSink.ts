@@ -51,6 +51,11 @@ export interface Options {
   readonly streamKey?: string | undefined
   /** Events the local buffer holds while Redis is slow or down. Default 10,000. */
   readonly bufferSize?: number | undefined
+  /**
+   * Bytes of encoded events (their JSON text) the local buffer holds; the overflow strategy applies beyond either
+   * limit. Default 64 MiB.
+   */
+  readonly bufferBytes?: number | undefined
   /** What `emit` does when the buffer is full. Default `dropOldest`. */
   readonly overflowStrategy?: SinkBuffer.OverflowStrategy | undefined
   /** Most events per write. Default 500. */
@@ -267,6 +272,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
     const buffer = yield* SinkBuffer.make({
       capacity: Math.max(1, options.bufferSize ?? 10_000),
+      capacityBytes: Math.max(1, options.bufferBytes ?? 64 * 1024 * 1024),
       strategy: options.overflowStrategy ?? "dropOldest",
       maxBatchSize,
       linger: Duration.fromInputUnsafe(options.flushInterval ?? "250 millis"),

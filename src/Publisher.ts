@@ -86,6 +86,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const combiner = Combiner.make<Request, ReadonlyArray<string>, MessagingError, undefined>({
       scope: yield* Effect.scope,
       state: () => undefined,
+      weigh: (request) => request.messages.reduce((bytes, message) => bytes + message.payload.byteLength, 0),
       write: (key, batch) => {
         const topic = (batch[0] as Request).topic
         const args: Array<string | number | Buffer> = [maxLength, wakeChannelOf(key)]

@@ -329,6 +329,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       const sets = Combiner.make<SetRequest<A>, Stored<A>, StreamAdapterError, undefined>({
         scope,
         state: () => undefined,
+        weigh: (request) => request.json.length,
         write: (_key, batch) => {
           const groupId = (batch[0] as SetRequest<A>).groupId
           return write(

@@ -171,6 +171,33 @@ forEachTarget("EventSink", (it) => {
     })
   )
 
+  it.effect("bufferBytes bounds the buffer in bytes: dropOldest keeps the newest events that fit, fail refuses", () =>
+    Effect.gen(function* () {
+      const bufferBytes = 20_000
+      const big = (from: number, to: number) =>
+        numbered(from, to).map((event) => ({ ...event, data: { ...event.data, pad: "x".repeat(1000) } }))
+      const options = sinkOptions({ bufferSize: 10_000, bufferBytes, overflowStrategy: "dropOldest" })
+      const stats = yield* withSink(options, (sink) =>
+        Effect.sync(() => big(0, 100).forEach(sink.emitUnsafe)).pipe(
+          Effect.andThen(sink.flush),
+          Effect.andThen(sink.stats)
+        )
+      )
+      const written = yield* rawEvents(options.streamKey as string)
+      const numbers = written.map((entry) => entry.event.data.n as number)
+      const writtenBytes = written.reduce((sum, entry) => sum + (entry.fields.event as string).length, 0)
+      assert.isAtMost(writtenBytes, bufferBytes)
+      assert.isAtLeast(numbers.length, 10)
+      assert.deepStrictEqual(numbers, range(100 - numbers.length, 100))
+      assert.strictEqual(stats.dropped.overflow, 100 - numbers.length)
+
+      const failing = sinkOptions({ bufferSize: 10_000, bufferBytes, overflowStrategy: "fail" })
+      const error = yield* withSink(failing, (sink) => Effect.flip(sink.emitAll(big(0, 100))))
+      assert.strictEqual(error.reason._tag, "BufferFull")
+      assert.deepStrictEqual(yield* numbersOf(failing.streamKey as string), [])
+    })
+  )
+
   it.effect("fail refuses what does not fit with a typed BufferFull, and takes nothing of it", () =>
     Effect.gen(function* () {
       const options = sinkOptions({ bufferSize: 100, overflowStrategy: "fail" })

@@ -1,7 +1,9 @@
 /**
  * Request combining per key: while one batch of a key is being written, later requests of that key queue up and go
  * together in the next batch (group commit). One fiber per busy key writes its batches one after another, so a key's
- * writes never overlap, and each request gets its own result. Idle keys hold nothing.
+ * writes never overlap, and each request gets its own result. Idle keys hold nothing. A batch holds at most
+ * `maxBatch` requests and about `maxBatchBytes` (as `weigh` counts them; one request at least), so a burst becomes
+ * several bounded writes rather than one long script that blocks Redis.
  *
  * @internal
  */
@@ -32,7 +34,32 @@ export const make = <Req, Res, E, S>(options: {
   readonly scope: Scope.Scope
   readonly state: () => S
   readonly write: (key: string, batch: ReadonlyArray<Req>, state: S) => Effect.Effect<ReadonlyArray<Exit.Exit<Res, E>>>
+  /** Most requests per batch. Default 1,000. */
+  readonly maxBatch?: number | undefined
+  /** The size of a request, in bytes, for `maxBatchBytes`. Default: 0 (only the count limits a batch). */
+  readonly weigh?: ((request: Req) => number) | undefined
+  /** Most bytes per batch (a request larger than this goes alone). Default 1 MiB. */
+  readonly maxBatchBytes?: number | undefined
 }): Combiner<Req, Res, E> => {
+  const maxBatch = options.maxBatch ?? 1000
+  const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024
+  const weigh = options.weigh
+
+  /** Takes the next batch off the front of `queue`, within the limits. */
+  const nextBatch = (queue: Array<Pending<Req, Res, E>>) => {
+    let count = Math.min(queue.length, maxBatch)
+    if (weigh !== undefined) {
+      let bytes = 0
+      for (let index = 0; index < count; index++) {
+        bytes += weigh((queue[index] as Pending<Req, Res, E>).request)
+        if (index > 0 && bytes > maxBatchBytes) {
+          count = index
+          break
+        }
+      }
+    }
+    return queue.splice(0, count)
+  }
   const queues = new Map<string, Array<Pending<Req, Res, E>>>()
   /** Resolved whenever the last busy key becomes idle. */
   let idle = Deferred.makeUnsafe<void>()
@@ -48,7 +75,7 @@ export const make = <Req, Res, E, S>(options: {
     Effect.gen(function* () {
       const state = options.state()
       while (queue.length > 0) {
-        const batch = queue.splice(0)
+        const batch = nextBatch(queue)
         const exit = yield* Effect.exit(
           options.write(
             key,

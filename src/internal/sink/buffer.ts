@@ -1,7 +1,7 @@
 /**
- * The sink's local buffer: a bounded Effect `Queue` of encoded events with the chosen overflow strategy, how batches
- * are taken from it (by size or after a linger, whichever first), and the progress that tells `flush` when every
- * event accepted so far has left it.
+ * The sink's local buffer: an Effect `Queue` of encoded events bounded in count and in bytes (the length of their JSON
+ * text) with the chosen overflow strategy, how batches are taken from it (by size or after a linger, whichever first),
+ * and the progress that tells `flush` when every event accepted so far has left it.
  *
  * Events leave the buffer in the order they entered, whether written or dropped, so "everything accepted before
  * `flush` has left" is simply "the count of settled events reached the count accepted at the call".
@@ -71,15 +71,19 @@ interface Waiter {
 /** Makes the buffer. `counters` is updated in place. */
 export const make = (options: {
   readonly capacity: number
+  /** Most bytes of encoded events buffered. */
+  readonly capacityBytes: number
   readonly strategy: OverflowStrategy
   readonly maxBatchSize: number
   readonly linger: Duration.Duration
   readonly counters: Counters
 }): Effect.Effect<Buffer> =>
   Effect.gen(function* () {
-    const { capacity, strategy, maxBatchSize, linger, counters } = options
-    const queue =
-      strategy === "dropOldest" ? yield* Queue.sliding<string>(capacity) : yield* Queue.dropping<string>(capacity)
+    const { capacity, capacityBytes, strategy, maxBatchSize, linger, counters } = options
+    // never full by itself: `offer` makes room (or refuses) before it offers
+    const queue = yield* Queue.unbounded<string>()
+    /** Bytes of the events in the queue. */
+    let bytes = 0
     let settled = 0
     let waiters: Array<Waiter> = []
     // a lingering takeBatch waits on `wake`, for `needed` more events
@@ -93,33 +97,85 @@ export const make = (options: {
       Deferred.doneUnsafe(current, Exit.void)
     }
 
+    const sizeOf = (events: ReadonlyArray<string>) => events.reduce((sum, event) => sum + event.length, 0)
+    const fits = (count: number, size: number) =>
+      Queue.sizeUnsafe(queue) + count <= capacity && bytes + size <= capacityBytes
+
+    /** Drops the oldest buffered event (it leaves the buffer unwritten). */
+    const dropOldest = () => {
+      const oldest = Queue.takeUnsafe(queue)
+      if (oldest === undefined || Exit.isFailure(oldest)) return false
+      bytes -= oldest.value.length
+      counters.droppedOverflow += 1
+      settled += 1
+      return true
+    }
+
+    /** The new events that fit after the buffered ones, in order (`dropNewest`: the first ones). */
+    const fittingPrefix = (events: ReadonlyArray<string>) => {
+      let count = 0
+      let size = 0
+      for (const event of events) {
+        if (!fits(count + 1, size + event.length)) break
+        count += 1
+        size += event.length
+      }
+      return events.slice(0, count)
+    }
+
     const offer = (events: ReadonlyArray<string>): EventSinkError | undefined => {
-      const free = capacity - Queue.sizeUnsafe(queue)
-      if (strategy === "fail" && events.length > free) {
+      const size = sizeOf(events)
+      if (strategy === "fail" && !fits(events.length, size)) {
         counters.refused += events.length
-        return fail("BufferFull", `the buffer holds ${capacity} events and has room for ${Math.max(0, free)}`)
+        return fail(
+          "BufferFull",
+          `the buffer holds at most ${capacity} events and ${capacityBytes} bytes; it has ${Queue.sizeUnsafe(queue)} events and ${bytes} bytes`
+        )
       }
+      let taken = events
       if (strategy === "dropOldest") {
-        const dropped = Math.max(0, events.length - free)
-        Queue.offerAllUnsafe(queue, events)
-        counters.accepted += events.length
-        counters.droppedOverflow += dropped
-        // the oldest buffered events left without being written
-        settled += dropped
-      } else {
-        const rejected = Queue.offerAllUnsafe(queue, events).length
-        counters.accepted += events.length - rejected
-        counters.droppedOverflow += rejected
+        while (!fits(events.length, size) && dropOldest()) {
+          // made room by dropping the oldest buffered event
+        }
+        // new events that alone exceed the buffer: the oldest of them go too
+        if (!fits(events.length, size)) taken = events.slice(events.length - fittingSuffixLength(events))
+      } else if (strategy === "dropNewest") {
+        taken = fittingPrefix(events)
       }
+      Queue.offerAllUnsafe(queue, taken)
+      bytes += taken === events ? size : sizeOf(taken)
+      counters.accepted += strategy === "dropOldest" ? events.length : taken.length
+      const dropped = events.length - taken.length
+      counters.droppedOverflow += dropped
+      // new events dropped by `dropOldest` were accepted and left unwritten at once
+      if (strategy === "dropOldest") settled += dropped
       if (needed > 0 && Queue.sizeUnsafe(queue) >= needed) hurry()
       return undefined
     }
 
+    /** How many of the last events fit in an empty buffer. */
+    const fittingSuffixLength = (events: ReadonlyArray<string>) => {
+      let count = 0
+      let size = 0
+      for (let index = events.length - 1; index >= 0; index--) {
+        size += (events[index] as string).length
+        if (count + 1 > capacity || size > capacityBytes) break
+        count += 1
+      }
+      return count
+    }
+
+    /** Records that `events` left the queue. */
+    const removed = (events: ReadonlyArray<string>) => {
+      bytes -= sizeOf(events)
+      return events
+    }
+
     const takeAvailable = (max: number) =>
-      Queue.sizeUnsafe(queue) === 0 ? Effect.succeed([]) : Queue.takeBetween(queue, 1, max)
+      Queue.sizeUnsafe(queue) === 0 ? Effect.succeed([]) : Effect.map(Queue.takeBetween(queue, 1, max), removed)
 
     const takeBatch = Effect.gen(function* () {
-      const first = yield* Queue.takeBetween(queue, 1, maxBatchSize)
+      const first = removed(yield* Queue.takeBetween(queue, 1, maxBatchSize))
       const missing = maxBatchSize - first.length
       if (missing === 0 || Duration.isZero(linger) || waiters.length > 0) return first
       const woken = wake
@@ -159,7 +215,7 @@ export const make = (options: {
       offer,
       pending: () => counters.accepted - settled,
       takeBatch,
-      takeAll: Queue.clear(queue),
+      takeAll: Effect.map(Queue.clear(queue), removed),
       settle,
       drained,
       failWaiters,
