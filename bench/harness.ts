@@ -1,25 +1,36 @@
 /**
- * The benchmark harness: every scenario measures our implementation and raw ioredis doing the same work, in the same
- * run, alternating, and reports the median of each and their ratio.
+ * The benchmark harness: every scenario measures our implementation, raw ioredis and, where one exists, the real npm
+ * package users would pick instead (the peer) doing the same work, in the same run, in rotating order, and reports
+ * the median of each and the ratios.
  *
  * A bench file (`bench/*.bench.ts`) default-exports a `Suite`: a name and a function that gets a Redis URL and returns
- * its scenarios. Figures are "higher is better" (throughput) or "lower is better" (latency); the ratio is always
- * oriented so that > 1 means ours beats raw.
+ * its scenarios. Figures are "higher is better" (throughput) or "lower is better" (latency); the ratios are always
+ * oriented so that > 1 means ours beats the other side.
  */
 
 /** One measured figure of one side. */
 export type Measure = () => Promise<number>
 
-/** One scenario: the same work done by our code and by raw ioredis. */
+/** A real npm package doing the scenario's work, measured beside ours and raw ioredis. */
+export interface Peer {
+  /** The package, e.g. `bullmq 6.7.0`. */
+  readonly name: string
+  readonly measure: Measure
+}
+
+/** One scenario: the same work done by our code, by raw ioredis and by a peer package. */
 export interface Scenario {
   readonly name: string
   /** Unit of the figures, e.g. `ops/s` or `µs/op`. */
   readonly unit: string
   readonly higherIsBetter: boolean
   readonly ours: Measure
-  readonly raw: Measure
-  /** Extra notes to print under the table (e.g. connections used). */
-  readonly notes?: () => ReadonlyArray<string>
+  /** Raw ioredis doing the same work; absent when raw code has no equivalent worth measuring. */
+  readonly raw?: Measure
+  /** The real package doing the same work; absent when none exists or it cannot do this work (say why in notes). */
+  readonly peer?: Peer
+  /** Extra notes to print under the table (e.g. connections used); may measure something once. */
+  readonly notes?: () => ReadonlyArray<string> | Promise<ReadonlyArray<string>>
 }
 
 /** What a bench file exports. */
@@ -31,14 +42,18 @@ export interface Suite {
   ) => Promise<{ readonly scenarios: ReadonlyArray<Scenario>; readonly close: () => Promise<void> }>
 }
 
-/** A measured scenario. */
+/** A measured scenario; `null` where a side was not measured. */
 export interface Result {
   readonly scenario: string
   readonly unit: string
   readonly ours: number
-  readonly raw: number
+  readonly raw: number | null
   /** > 1 means ours is better than raw. */
-  readonly ratio: number
+  readonly ratio: number | null
+  readonly peerName: string | null
+  readonly peer: number | null
+  /** > 1 means ours is better than the peer. */
+  readonly ratioPeer: number | null
 }
 
 const median = (values: ReadonlyArray<number>): number => {
@@ -49,29 +64,49 @@ const median = (values: ReadonlyArray<number>): number => {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
 }
 
-/** Runs a scenario `rounds` times, alternating raw and ours, after one warm-up of each. */
+/** The `p`th percentile (0–100) of `values`. */
+export const percentile = (values: ReadonlyArray<number>, p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+}
+
+/**
+ * Runs a scenario `rounds` times after one warm-up of each side. The order of the sides rotates from round to round
+ * (raw, ours, peer; then ours, peer, raw; …), so no side always runs first or right after another.
+ */
 export const measure = async (scenario: Scenario, rounds: number): Promise<Result> => {
-  await scenario.raw()
-  await scenario.ours()
-  const ours: Array<number> = []
-  const raw: Array<number> = []
+  const candidates = [
+    { side: "raw", measure: scenario.raw },
+    { side: "ours", measure: scenario.ours },
+    { side: "peer", measure: scenario.peer?.measure }
+  ] as const
+  const sides = candidates.flatMap(({ side, measure: m }) =>
+    m === undefined ? [] : [{ side, measure: m, figures: [] as Array<number> }]
+  )
+  for (const { measure: m } of sides) await m() // warm-up
   for (let round = 0; round < rounds; round++) {
-    if (round % 2 === 0) {
-      raw.push(await scenario.raw())
-      ours.push(await scenario.ours())
-    } else {
-      ours.push(await scenario.ours())
-      raw.push(await scenario.raw())
+    for (let i = 0; i < sides.length; i++) {
+      const { measure: m, figures } = sides[(round + i) % sides.length] as (typeof sides)[number]
+      figures.push(await m())
     }
   }
-  const o = median(ours)
-  const r = median(raw)
+  const medianOf = (side: (typeof candidates)[number]["side"]) => {
+    const figures = sides.find((s) => s.side === side)?.figures
+    return figures === undefined ? null : median(figures)
+  }
+  const o = medianOf("ours") as number
+  const ratioTo = (other: number | null) => (other === null ? null : scenario.higherIsBetter ? o / other : other / o)
+  const r = medianOf("raw")
+  const p = medianOf("peer")
   return {
     scenario: scenario.name,
     unit: scenario.unit,
     ours: o,
     raw: r,
-    ratio: scenario.higherIsBetter ? o / r : r / o
+    ratio: ratioTo(r),
+    peerName: scenario.peer?.name ?? null,
+    peer: p,
+    ratioPeer: ratioTo(p)
   }
 }
 
@@ -87,6 +122,48 @@ export const latencyMicros = async (count: number, work: () => Promise<unknown>)
   const started = performance.now()
   await work()
   return ((performance.now() - started) * 1000) / count
+}
+
+/** Runs `f(0)` … `f(count - 1)` with at most `limit` of them in flight (the promise-side `concurrency: limit`). */
+export const inFlight = async (count: number, limit: number, f: (i: number) => Promise<unknown>): Promise<void> => {
+  let next = 0
+  const lane = async () => {
+    while (next < count) await f(next++)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, lane))
+}
+
+/**
+ * Calls `send(count)` so that `perMs` operations per millisecond are sent for `seconds`: each tick sends what is due
+ * (awaited, so a side that cannot keep up falls behind, and its latencies show it).
+ */
+export const atFixedRate = async (
+  perMs: number,
+  seconds: number,
+  send: (count: number) => Promise<unknown>
+): Promise<void> => {
+  const start = performance.now()
+  const target = perMs * 1000 * seconds
+  let sent = 0
+  while (sent < target) {
+    const due = Math.min(target, Math.floor((performance.now() - start) * perMs))
+    if (due > sent) {
+      const count = due - sent
+      sent = due
+      await send(count)
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+  }
+}
+
+/** A promise with its `resolve` at hand. */
+export const deferred = <A = void>() => {
+  let resolve: (value: A) => void = () => undefined
+  const promise = new Promise<A>((r) => {
+    resolve = r
+  })
+  return { promise, resolve }
 }
 
 /** Formats a figure with thousands separators and sensible precision. */

@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- filter]`: runs every bench/*.bench.ts (or those whose suite or scenario name contains the
- * filter) against a Redis of its own (REDIS_URL if set, else a redis-server started for the run), prints a table of
- * ours vs raw ioredis with the ratio, and writes bench/results.json. Each bench file runs in a Node process of its own
+ * filter) against a Redis of its own (REDIS_URL if set, else a redis-server started for the run), prints a markdown
+ * table of ours, raw ioredis and the real peer package (where one exists) with the ratios, and writes
+ * bench/results.json. Each bench file runs in a Node process of its own
  * (one suite's heap and garbage collection never weigh on another's figures). Benches import the library from dist/
  * (built by `npm run bench`), the JavaScript users run, not the TypeScript sources through tsx's transform.
  */
@@ -38,7 +39,7 @@ const runFile = async (file: string, url: string, out: string) => {
       process.stderr.write(`running ${label}…\n`)
       const result = await measure(scenario, rounds)
       results.push({ ...result, scenario: label })
-      for (const note of scenario.notes?.() ?? []) notes.push(`${label}: ${note}`)
+      for (const note of (await scenario.notes?.()) ?? []) notes.push(`${label}: ${note}`)
     }
   } finally {
     await close()
@@ -77,12 +78,24 @@ const main = async () => {
   } finally {
     await redis.close()
   }
-  const rows = results.map((r) => [r.scenario, r.unit, format(r.ours), format(r.raw), `${r.ratio.toFixed(2)}×`])
-  const header = ["scenario", "unit", "ours", "raw ioredis", "ratio (>1 = ours better)"]
+  const figure = (value: number | null) => (value === null ? "—" : format(value))
+  const ratio = (value: number | null) => (value === null ? "—" : `${value.toFixed(2)}×`)
+  const rows = results.map((r) => [
+    r.scenario,
+    r.unit,
+    figure(r.ours),
+    figure(r.raw),
+    ratio(r.ratio),
+    r.peerName ?? "—",
+    figure(r.peer),
+    ratio(r.ratioPeer)
+  ])
+  const header = ["scenario", "unit", "ours", "raw ioredis", "×raw", "peer (package)", "peer figure", "×peer"]
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)))
   const line = (cells: ReadonlyArray<string>) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`
   console.log(
-    `\n${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}, median of ${rounds} rounds\n`
+    `\n${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}, median of ${rounds} rounds, ` +
+      `sides in rotating order after a warm-up of each; × = ratio, > 1 means ours is better\n`
   )
   console.log(line(header))
   console.log(line(widths.map((w) => "-".repeat(w))))
