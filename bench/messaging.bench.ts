@@ -1,37 +1,34 @@
 /**
- * Publisher / Subscriber against raw ioredis doing the same work, one group of 4 consumers (each on its own
- * connection) and 1 producer:
+ * Publisher / Subscriber against raw ioredis and BullMQ (the job queue teams pick for this) doing the same work, one
+ * group of 4 consumers and 1 producer:
  * (a) end to end: 100,000 messages published in batches of 500 while the consumers take and acknowledge them;
- *     figure: messages/s until every one is acknowledged. Raw: pipelined XADD batches, XREADGROUP COUNT 100 BLOCK and
- *     one XACK per read.
- * (b) latency at a fixed 20,000 messages/s (20 per millisecond tick, 2 seconds): p99 of publish → handler, in ms
- *     (p50 in the notes).
+ *     figure: messages/s until every one is handled. Raw: pipelined XADD batches, 4 connections each running
+ *     XREADGROUP COUNT 100 BLOCK and one XACK per read. BullMQ: `Queue.addBulk` of 500 jobs, 4 `Worker`s of
+ *     concurrency 16 (ours: 4 consumers of concurrency 16), each on its own ioredis connections.
+ * (b) latency at a fixed rate (5,000 messages/s with BullMQ, and 20,000 messages/s, beyond BullMQ's throughput, ours
+ *     and raw only), for 2 seconds: p99 of publish → handler, in ms (p50 in the notes).
  * (c) many topics: 1,000 topics with one subscription each, 10 messages published to each; figure: messages/s until
  *     every one is handled. Ours reads them all on the client's shared connection (woken through its subscriber
  *     connection); raw ioredis gives each subscription a connection of its own for XREADGROUP BLOCK, the usual way.
  */
 import { setTimeout as sleep } from "node:timers/promises"
+import { Queue, Worker } from "bullmq"
 import { Effect, Fiber, Layer, ManagedRuntime } from "effect"
 import { Redis } from "ioredis"
 import * as Message from "../dist/Message.js"
 import * as Publisher from "../dist/Publisher.js"
 import * as RedisClient from "../dist/RedisClient.js"
 import * as Subscriber from "../dist/Subscriber.js"
-import { type Suite, throughput } from "./harness.js"
+import { atFixedRate, deferred, percentile, type Scenario, type Suite, throughput } from "./harness.js"
 
 const total = 100_000
 const batch = 500
 const consumers = 4
-const ratePerMs = 20
+const concurrency = 16
 const rateSeconds = 2
 const payload = "x".repeat(100)
 const manyTopics = 1_000
 const perTopic = 10
-
-const percentile = (values: Array<number>, p: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
-}
 
 /**
  * A raw consumer: `XREADGROUP … BLOCK 100` and one `XACK` per read on its own connection, until the readers sharing
@@ -78,8 +75,9 @@ const suite: Suite = {
     const subscriber = await runtime.runPromise(Subscriber.Subscriber)
     const producer = new Redis(url, { protocol: 2 })
     const readers = Array.from({ length: consumers }, () => new Redis(url, { protocol: 2 }))
+    const { hostname, port } = new URL(url)
+    const bullConnection = { host: hostname, port: Number(port), maxRetriesPerRequest: null }
     let round = 0
-    const p50 = { ours: 0, raw: 0 }
 
     /** Runs 4 `consume`rs of a fresh topic while `produce` publishes; resolves when `expected` were handled. */
     const ours = async (
@@ -89,10 +87,7 @@ const suite: Suite = {
     ) => {
       const topic = `t${++round}`
       let handled = 0
-      let done: () => void = () => undefined
-      const finished = new Promise<void>((resolve) => {
-        done = resolve
-      })
+      const finished = deferred()
       const fibers = await runtime.runPromise(
         Effect.forEach(Array.from({ length: consumers }), (_, i) =>
           Effect.forkDetach(
@@ -101,16 +96,16 @@ const suite: Suite = {
               (received) =>
                 Effect.sync(() => {
                   onMessage(received)
-                  if (++handled === expected) done()
+                  if (++handled === expected) finished.resolve()
                 }),
-              { group: "g", consumer: `c${i}`, concurrency: 16, maxInFlight: 400, start: "$" }
+              { group: "g", consumer: `c${i}`, concurrency, maxInFlight: 400, start: "$" }
             )
           )
         )
       )
       await sleep(50) // groups created
       await produce(topic)
-      await finished
+      await finished.promise
       await runtime.runPromise(Effect.forEach(fibers, Fiber.interrupt))
     }
 
@@ -128,34 +123,49 @@ const suite: Suite = {
       await Promise.all(loops)
     }
 
-    const messages = Array.from({ length: batch }, () => Message.make(payload))
-
-    /** Publishes at `ratePerMs` messages per millisecond for `rateSeconds`, via `send`. */
-    const atFixedRate = async (send: (count: number) => Promise<unknown>) => {
-      const start = performance.now()
-      let sent = 0
-      const target = ratePerMs * 1000 * rateSeconds
-      while (sent < target) {
-        const due = Math.min(target, Math.floor((performance.now() - start) * ratePerMs))
-        if (due > sent) {
-          const count = due - sent
-          sent = due
-          await send(count)
-        } else {
-          await sleep(1)
-        }
-      }
+    /**
+     * BullMQ: a fresh queue, 4 `Worker`s of concurrency 16 (each with its own ioredis connections, as BullMQ requires:
+     * `maxRetriesPerRequest: null`) while `produce` adds jobs through the `Queue`; resolves when `expected` were
+     * processed. Completed jobs are removed (`removeOnComplete`), as in production.
+     */
+    const bull = async (
+      expected: number,
+      produce: (queue: Queue) => Promise<void>,
+      onData: (data: { sent?: number }) => void
+    ) => {
+      const name = `bench-bull-${++round}`
+      const queue = new Queue(name, { connection: bullConnection, defaultJobOptions: { removeOnComplete: true } })
+      let handled = 0
+      const finished = deferred()
+      const workers = Array.from(
+        { length: consumers },
+        () =>
+          new Worker(
+            name,
+            async (job) => {
+              onData(job.data as { sent?: number })
+              if (++handled === expected) finished.resolve()
+            },
+            { connection: bullConnection, concurrency }
+          )
+      )
+      await Promise.all([queue.waitUntilReady(), ...workers.map((worker) => worker.waitUntilReady())])
+      await produce(queue)
+      await finished.promise
+      await Promise.all(workers.map((worker) => worker.close()))
+      await queue.close()
+      if (handled !== expected) throw new Error(`BullMQ processed ${handled} of ${expected}`)
     }
+
+    const messages = Array.from({ length: batch }, () => Message.make(payload))
+    const jobs = Array.from({ length: batch }, () => ({ name: "m", data: { payload } }))
 
     /** Handles `perTopic` messages on each of `manyTopics` topics, each topic read by a subscription of its own. */
     const oursMany = async () => {
       const prefix = `many${++round}-`
       const topics = Array.from({ length: manyTopics }, (_, i) => `${prefix}${i}`)
       let handled = 0
-      let done: () => void = () => undefined
-      const finished = new Promise<void>((resolve) => {
-        done = resolve
-      })
+      const finished = deferred()
       const fibers = await runtime.runPromise(
         Effect.forEach(topics, (topic) =>
           Effect.forkDetach(
@@ -163,7 +173,7 @@ const suite: Suite = {
               topic,
               () =>
                 Effect.sync(() => {
-                  if (++handled === manyTopics * perTopic) done()
+                  if (++handled === manyTopics * perTopic) finished.resolve()
                 }),
               { group: "g" }
             )
@@ -176,7 +186,7 @@ const suite: Suite = {
         await runtime.runPromise(
           Effect.forEach(topics, (topic) => publisher.publish(topic, ...perTopicMessages), { concurrency: 100 })
         )
-        await finished
+        await finished.promise
       })
       await runtime.runPromise(Effect.forEach(fibers, Fiber.interrupt, { concurrency: "unbounded" }))
       return rate
@@ -202,6 +212,84 @@ const suite: Suite = {
       })
       for (const connection of connections) connection.disconnect()
       return rate
+    }
+
+    /** p99 of publish → handler at `perMs` messages per millisecond, with BullMQ beside ours and raw if `withBull`. */
+    const latency = (perMs: number, withBull: boolean): Scenario => {
+      const expected = perMs * 1000 * rateSeconds
+      const p50 = { ours: 0, raw: 0, bull: 0 }
+      /** Records p50 of `latencies` for `side` and returns p99. */
+      const figures = (side: keyof typeof p50, latencies: Array<number>) => {
+        if (latencies.length !== expected) throw new Error(`${side} handled ${latencies.length} of ${expected}`)
+        p50[side] = percentile(latencies, 50)
+        return percentile(latencies, 99)
+      }
+      // ours: publish of the messages due at each tick, the send time in their metadata
+      const oursLatency = async () => {
+        const latencies: Array<number> = []
+        await ours(
+          expected,
+          (topic) =>
+            atFixedRate(perMs, rateSeconds, (count) => {
+              const sent = String(performance.now())
+              const fresh = Array.from({ length: count }, () => Message.make(payload, { metadata: { sent } }))
+              return runtime.runPromise(publisher.publish(topic, ...fresh))
+            }),
+          (received) => latencies.push(performance.now() - Number(received.message.metadata.sent))
+        )
+        return figures("ours", latencies)
+      }
+      // raw: one pipeline of XADDs per tick
+      const rawLatency = async () => {
+        const latencies: Array<number> = []
+        await raw(
+          expected,
+          (key) =>
+            atFixedRate(perMs, rateSeconds, (count) => {
+              const sent = String(performance.now())
+              const pipeline = producer.pipeline()
+              for (let j = 0; j < count; j++) {
+                pipeline.xadd(key, "*", "uuid", String(j), "payload", payload, "metadata", JSON.stringify({ sent }))
+              }
+              return pipeline.exec()
+            }),
+          (fields) => latencies.push(performance.now() - Number(JSON.parse(fields[5] as string).sent))
+        )
+        return figures("raw", latencies)
+      }
+      // BullMQ: one addBulk per tick
+      const bullLatency = async () => {
+        const latencies: Array<number> = []
+        await bull(
+          expected,
+          (queue) =>
+            atFixedRate(perMs, rateSeconds, (count) => {
+              const sent = performance.now()
+              return queue.addBulk(Array.from({ length: count }, () => ({ name: "m", data: { payload, sent } })))
+            }),
+          (data) => latencies.push(performance.now() - (data.sent as number))
+        )
+        return figures("bull", latencies)
+      }
+      const ms = (value: number) => `${value.toFixed(3)} ms`
+      return {
+        name: `p99 latency at ${perMs}k msgs/s`,
+        unit: "ms",
+        higherIsBetter: false,
+        ours: oursLatency,
+        raw: rawLatency,
+        ...(withBull ? { peer: { name: "bullmq 6.7.0", measure: bullLatency } } : {}),
+        notes: () => [
+          `p50 latency: ours ${ms(p50.ours)}, raw ${ms(p50.raw)}` +
+            (withBull ? `, BullMQ ${ms(p50.bull)}` : "") +
+            " (last round)",
+          ...(withBull
+            ? []
+            : [
+                "BullMQ not run at this rate: its end-to-end throughput (first scenario) is below it, so its latency would grow with the backlog"
+              ])
+        ]
+      }
     }
 
     return {
@@ -235,47 +323,26 @@ const suite: Suite = {
                 },
                 () => undefined
               )
-            )
-        },
-        {
-          name: `p99 latency at ${ratePerMs}k msgs/s`,
-          unit: "ms",
-          higherIsBetter: false,
-          ours: async () => {
-            const latencies: Array<number> = []
-            await ours(
-              ratePerMs * 1000 * rateSeconds,
-              (topic) =>
-                atFixedRate((count) => {
-                  const sent = String(performance.now())
-                  const fresh = Array.from({ length: count }, () => Message.make(payload, { metadata: { sent } }))
-                  return runtime.runPromise(publisher.publish(topic, ...fresh))
-                }),
-              (received) => latencies.push(performance.now() - Number(received.message.metadata.sent))
-            )
-            p50.ours = percentile(latencies, 50)
-            return percentile(latencies, 99)
+            ),
+          peer: {
+            name: "bullmq 6.7.0",
+            measure: () =>
+              throughput(total, () =>
+                bull(
+                  total,
+                  async (queue) => {
+                    for (let i = 0; i < total; i += batch) await queue.addBulk(jobs)
+                  },
+                  () => undefined
+                )
+              )
           },
-          raw: async () => {
-            const latencies: Array<number> = []
-            await raw(
-              ratePerMs * 1000 * rateSeconds,
-              (key) =>
-                atFixedRate((count) => {
-                  const sent = String(performance.now())
-                  const pipeline = producer.pipeline()
-                  for (let j = 0; j < count; j++) {
-                    pipeline.xadd(key, "*", "uuid", String(j), "payload", payload, "metadata", JSON.stringify({ sent }))
-                  }
-                  return pipeline.exec()
-                }),
-              (fields) => latencies.push(performance.now() - Number(JSON.parse(fields[5] as string).sent))
-            )
-            p50.raw = percentile(latencies, 50)
-            return percentile(latencies, 99)
-          },
-          notes: () => [`p50 latency: ours ${p50.ours.toFixed(3)} ms, raw ${p50.raw.toFixed(3)} ms (last round)`]
+          notes: () => [
+            "BullMQ's connections: 1 for the Queue, 2 per Worker; each side's count of handled messages is checked"
+          ]
         },
+        latency(5, true),
+        latency(20, false),
         {
           name: `${manyTopics.toLocaleString("en-US")} topics × 1 subscription, ${perTopic} messages each`,
           unit: "msgs/s",
@@ -283,6 +350,7 @@ const suite: Suite = {
           ours: oursMany,
           raw: rawMany,
           notes: () => [
+            "no BullMQ figure: a queue per topic would take 1,000 Workers (2,000 connections)",
             `${manyTopics.toLocaleString("en-US")} subscriptions: ours on 2 connections (shared + subscriber), raw on ${manyTopics.toLocaleString("en-US")} (one blocking reader each)`
           ]
         }
