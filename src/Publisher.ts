@@ -12,6 +12,7 @@ import { Context, Duration, Effect, Exit, Layer, Metric, type Scope } from "effe
 import * as RedisClient from "./RedisClient.js"
 import * as Combiner from "./internal/combiner.js"
 import * as Scripts from "./internal/messaging/scripts.js"
+import { noStackTrace } from "./internal/spans.js"
 import * as Trace from "./internal/trace.js"
 import { fieldsOf, keyOf, wakeChannelOf } from "./internal/messaging/wire.js"
 import { fromRedis, type Message, type MessagingError } from "./Message.js"
@@ -112,10 +113,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           : Effect.flatMap(Trace.currentTraceparent, (traceparent) =>
               combiner.submit(keyOf(prefix, topic), { topic, messages: withTraceparent(messages, traceparent) })
             ).pipe(
-              Effect.withSpan("Publisher.publish", {
-                kind: "producer",
-                attributes: { "messaging.destination.name": topic, "messaging.batch.message_count": messages.length }
-              })
+              Effect.withSpan(
+                "Publisher.publish",
+                {
+                  kind: "producer",
+                  attributes: { "messaging.destination.name": topic, "messaging.batch.message_count": messages.length }
+                },
+                noStackTrace
+              )
             )
     } satisfies Service
   })

@@ -94,6 +94,11 @@ export interface Stored<A> extends Item<A> {
   readonly position: Position
 }
 
+interface ReadRequest {
+  readonly groupId: string
+  readonly id: string
+}
+
 interface SetRequest<A> {
   readonly groupId: string
   readonly id: string
@@ -315,15 +320,30 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
       const positionOf = (reply: Scripts.WriteReply): Position => ({ epoch: reply[2], version: Number(reply[1]) })
 
-      const get = (groupId: string, id: string) =>
-        redis
-          .use("hget", (client) => client.hget(keysOf(groupId).items, id))
-          .pipe(
-            Effect.mapError(fromRedis(groupId)),
-            Effect.flatMap((text) =>
-              text === null ? Effect.succeedNone : Effect.asSome(Effect.fromResult(decodeText(groupId, id, text)))
+      // concurrent gets of one group go to Redis as one HMGET; each caller gets its own item
+      const reads = Combiner.make<ReadRequest, Option.Option<A>, StreamAdapterError, undefined>({
+        scope,
+        state: () => undefined,
+        write: (key, batch) => {
+          const groupId = (batch[0] as ReadRequest).groupId
+          return redis
+            .use("hmget", (client) => client.hmget(key, ...batch.map((request) => request.id)))
+            .pipe(
+              Effect.map((texts) =>
+                batch.map(({ id }, index) => {
+                  const text = texts[index]
+                  if (text === null || text === undefined) return Exit.succeed(Option.none())
+                  const decoded = decodeText(groupId, id, text)
+                  return Result.isSuccess(decoded)
+                    ? Exit.succeed(Option.some(decoded.success))
+                    : Exit.fail(decoded.failure)
+                })
+              ),
+              Effect.catch((cause) => Effect.succeed(batch.map(() => Exit.fail(fromRedis(groupId)(cause)))))
             )
-          )
+        }
+      })
+      const get = (groupId: string, id: string) => reads.submit(keysOf(groupId).items, { groupId, id })
 
       // concurrent sets of one group go to Redis together, in order, each with its own version and event
       const sets = Combiner.make<SetRequest<A>, Stored<A>, StreamAdapterError, undefined>({
@@ -340,7 +360,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             Effect.flatMap((reply) => {
               const epoch = String(reply[0])
               const stored = batch.map((request, index): Stored<A> => {
-                const at = 1 + index * 3
+                const at = 1 + index * 2
                 return {
                   id: request.id,
                   data: request.data,
@@ -480,53 +500,54 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           positionOf
         )
 
-      /** A raw event as a typed change; none for one that does not decode (reported) or concerns another item. */
-      const toChange = (groupId: string, onlyId: string | undefined) => (raw: RawEvent) =>
-        Effect.suspend((): Effect.Effect<Option.Option<ChangeEvent<A>>> => {
-          const position = { epoch: raw.epoch, version: raw.version }
-          if (raw.type === "reset") {
-            return Effect.succeedSome({ type: "reset", position, groupId, reason: raw.reason ?? "restarted" })
+      /** A raw event as a typed change; undefined for one of another item, or the error of one that does not decode. */
+      const changeOf = (
+        groupId: string,
+        onlyId: string | undefined,
+        raw: RawEvent
+      ): ChangeEvent<A> | StreamAdapterError | undefined => {
+        const position = { epoch: raw.epoch, version: raw.version }
+        if (raw.type === "reset") return { type: "reset", position, groupId, reason: raw.reason ?? "restarted" }
+        if (raw.type === "clear") return { type: "clear", position, groupId }
+        if (onlyId !== undefined && raw.id !== onlyId) return undefined
+        if (raw.type === "event") {
+          const event = raw.data as CustomEvent
+          return { type: "event", position, groupId, ...(raw.id === undefined ? {} : { id: raw.id }), event }
+        }
+        const id = raw.id ?? ""
+        const data = raw.data === undefined ? undefined : decodeValue(groupId, id, raw.data)
+        if (data !== undefined && Result.isFailure(data)) return data.failure
+        const previous = raw.previous === undefined ? undefined : decodeValue(groupId, id, raw.previous)
+        if (previous !== undefined && Result.isFailure(previous)) return previous.failure
+        switch (raw.type) {
+          case "create":
+            return { type: "create", position, groupId, id, data: data?.success as A }
+          case "update":
+            return { type: "update", position, groupId, id, data: data?.success as A, previous: previous?.success as A }
+          default:
+            return { type: "delete", position, groupId, id, previous: previous?.success as A }
+        }
+      }
+
+      /** A batch of raw events as typed changes; those that do not decode are skipped with a warning each. */
+      const changesOf =
+        (groupId: string, onlyId: string | undefined) =>
+        (events: ReadonlyArray<RawEvent>): Effect.Effect<ReadonlyArray<ChangeEvent<A>>> => {
+          const changes: Array<ChangeEvent<A>> = []
+          const invalid: Array<StreamAdapterError> = []
+          for (const raw of events) {
+            const change = changeOf(groupId, onlyId, raw)
+            if (change !== undefined && "_tag" in change) invalid.push(change)
+            else if (change !== undefined) changes.push(change)
           }
-          if (raw.type === "clear") return Effect.succeedSome({ type: "clear", position, groupId })
-          if (onlyId !== undefined && raw.id !== onlyId) return Effect.succeedNone
-          if (raw.type === "event") {
-            const event = raw.data as CustomEvent
-            return Effect.succeedSome({
-              type: "event",
-              position,
-              groupId,
-              ...(raw.id === undefined ? {} : { id: raw.id }),
-              event
-            })
-          }
-          const id = raw.id ?? ""
-          const data = raw.data === undefined ? undefined : decodeValue(groupId, id, raw.data)
-          const previous = raw.previous === undefined ? undefined : decodeValue(groupId, id, raw.previous)
-          const bad = [data, previous].find((result) => result !== undefined && Result.isFailure(result))
-          if (bad !== undefined && Result.isFailure(bad)) {
-            return Effect.as(
-              Effect.logWarning(`StreamAdapter: an event ${bad.failure.message}; skipped`),
-              Option.none()
-            )
-          }
-          const value = (result: Result.Result<A, StreamAdapterError> | undefined) =>
-            (result as Result.Success<A, StreamAdapterError>).success
-          switch (raw.type) {
-            case "create":
-              return Effect.succeedSome({ type: "create", position, groupId, id, data: value(data) })
-            case "update":
-              return Effect.succeedSome({
-                type: "update",
-                position,
-                groupId,
-                id,
-                data: value(data),
-                previous: value(previous)
-              })
-            default:
-              return Effect.succeedSome({ type: "delete", position, groupId, id, previous: value(previous) })
-          }
-        })
+          if (invalid.length === 0) return Effect.succeed(changes)
+          return Effect.as(
+            Effect.forEach(invalid, (bad) => Effect.logWarning(`StreamAdapter: an event ${bad.message}; skipped`), {
+              discard: true
+            }),
+            changes
+          )
+        }
 
       const handle: Handle<A> = {
         name,
@@ -546,11 +567,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             after: channel.after,
             pageSize: 1_000,
             checkInterval,
-            toError: fromRedis(channel.groupId)
-          }).pipe(
-            Stream.mapEffect(toChange(channel.groupId, channel.id)),
-            Stream.flatMap((change) => Stream.fromIterable(Option.toArray(change)))
-          )
+            toError: fromRedis(channel.groupId),
+            deliver: changesOf(channel.groupId, channel.id)
+          })
       }
       return traced("StreamAdapter", handle, ["get", "set", "delete", "getGroup", "snapshot", "clear", "query", "send"])
     }

@@ -37,6 +37,7 @@ import {
 import * as RedisClient from "./RedisClient.js"
 import * as Consumer from "./internal/messaging/consumer.js"
 import * as Outage from "./internal/outage.js"
+import { noStackTrace } from "./internal/spans.js"
 import * as Trace from "./internal/trace.js"
 import { deadTopicOf } from "./internal/messaging/wire.js"
 import { nthDelay } from "./internal/schedules.js"
@@ -239,16 +240,20 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           const handle = (received: Received) =>
             handler(received).pipe(
               // the handler's span continues the publisher's trace (W3C traceparent in the metadata)
-              Effect.withSpan(`Subscriber.handle ${topic}`, {
-                kind: "consumer",
-                parent: Option.getOrUndefined(Trace.parentOf(received.message.metadata[Trace.traceparentKey])),
-                attributes: {
-                  "messaging.destination.name": topic,
-                  "messaging.consumer.group.name": consumeOptions.group,
-                  "messaging.message.id": received.id,
-                  "messaging.message.delivery_count": received.deliveries
-                }
-              }),
+              Effect.withSpan(
+                `Subscriber.handle ${topic}`,
+                {
+                  kind: "consumer",
+                  parent: Option.getOrUndefined(Trace.parentOf(received.message.metadata[Trace.traceparentKey])),
+                  attributes: {
+                    "messaging.destination.name": topic,
+                    "messaging.consumer.group.name": consumeOptions.group,
+                    "messaging.message.id": received.id,
+                    "messaging.message.delivery_count": received.deliveries
+                  }
+                },
+                noStackTrace
+              ),
               Effect.matchCauseEffect({
                 onSuccess: () => Effect.sync(() => consumer.acknowledge(received.id)),
                 onFailure: (cause) => {

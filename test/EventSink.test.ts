@@ -1,11 +1,10 @@
 import { assert } from "@effect/vitest"
 import { type Duration, Effect, Layer, Logger, Schedule, Schema, Stream } from "effect"
-import { Redis } from "ioredis"
 import * as EventSink from "../src/EventSink.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { entriesOf } from "./support/streams.js"
-import { forEachTarget, type Topology, TestTopology } from "./support/targets.js"
+import { forEachTarget, onEveryNode, type Topology, TestTopology } from "./support/targets.js"
 
 /** Options for one test: a stream of its own, and short timings. */
 const sinkOptions = (overrides: EventSink.Options = {}): EventSink.Options => ({
@@ -39,21 +38,6 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 /** Polls `condition` every 20 ms until it holds, for at most `within`. */
 const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>, within: Duration.Input = "15 seconds") =>
   condition.pipe(Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (ok) => ok }), Effect.timeout(within))
-
-/** Runs a raw command on every node of the topology. */
-const onEveryNode = <A>(topology: Topology, f: (node: Redis) => Promise<A>) =>
-  Effect.promise(() =>
-    Promise.all(
-      topology.nodes.map(async (node) => {
-        const client = new Redis(node.url, { protocol: 2 })
-        try {
-          return await f(client)
-        } finally {
-          client.disconnect()
-        }
-      })
-    )
-  )
 
 /** Events per script call that reached Redis, from the slow log (every command logged; long argument lists abridged). */
 const batchSizes = (topology: Topology) =>

@@ -3,7 +3,7 @@ import { Effect, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "e
 import * as RedisClient from "../src/RedisClient.js"
 import * as StreamAdapter from "../src/StreamAdapter.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
-import { anotherClient, forEachTarget, TestTopology } from "./support/targets.js"
+import { anotherClient, commandCalls, forEachTarget, TestTopology } from "./support/targets.js"
 
 const Task = Schema.Struct({
   title: Schema.String,
@@ -343,6 +343,32 @@ forEachTarget("StreamAdapter", (it, target) => {
         top.map((item) => item.data.title),
         ["task 1009", "task 1019", "task 1029"]
       )
+    })
+  )
+
+  it.effect("100 concurrent gets of a group go to Redis as a few HMGETs, each caller getting its own item", () =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
+      yield* Effect.forEach(
+        Array.from({ length: 50 }, (_, i) => i),
+        (i) => tasks.set("g", `t${i}`, task(`task ${i}`)),
+        { concurrency: "unbounded", discard: true }
+      )
+      const [hmgetBefore, hgetBefore] = [yield* commandCalls(topology, "hmget"), yield* commandCalls(topology, "hget")]
+      const items = yield* Effect.forEach(
+        Array.from({ length: 100 }, (_, i) => i),
+        (i) => tasks.get("g", `t${i}`),
+        { concurrency: "unbounded" }
+      )
+      const hmgets = (yield* commandCalls(topology, "hmget")) - hmgetBefore
+      assert.deepStrictEqual(
+        items.map((item) => Option.getOrUndefined(item)?.title),
+        Array.from({ length: 100 }, (_, i) => (i < 50 ? `task ${i}` : undefined))
+      )
+      assert.isAtLeast(hmgets, 1)
+      assert.isAtMost(hmgets, 3)
+      assert.strictEqual((yield* commandCalls(topology, "hget")) - hgetBefore, 0)
     })
   )
 

@@ -1,10 +1,14 @@
 /**
  * Spans for the public operations of a service: each named method runs in a span `Module.method`, so a trace shows
- * what the application asked of Redis, whatever the capability.
+ * what the application asked of Redis, whatever the capability. No stack trace is captured: it would point here, at
+ * a cost on every call.
  *
  * @internal
  */
 import { Effect } from "effect"
+
+/** Span options that skip the stack trace (it would point at our wrapper, at a cost on every call). */
+export const noStackTrace = { captureStackTrace: false } as const
 
 type Operation = (...args: ReadonlyArray<never>) => Effect.Effect<unknown, unknown, unknown>
 
@@ -14,7 +18,7 @@ export const traced = <S extends object>(module: string, service: S, methods: Re
   for (const method of methods) {
     const operation = service[method] as unknown as Operation
     const name = `${module}.${method}`
-    spanned[method] = (...args: ReadonlyArray<never>) => Effect.withSpan(operation(...args), name)
+    spanned[method] = (...args: ReadonlyArray<never>) => Effect.withSpan(operation(...args), name, noStackTrace)
   }
   return spanned as S
 }

@@ -4,6 +4,7 @@
  */
 import { layer, type Vitest } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
+import { Redis } from "ioredis"
 import type * as PersistenceRedis from "effect/persistence/Redis"
 import * as RedisClient from "../../src/RedisClient.js"
 import type { RedisError } from "../../src/RedisError.js"
@@ -97,3 +98,26 @@ export const forEachTarget = (
     )
   }
 }
+
+/** Runs a raw command on every node of the topology. */
+export const onEveryNode = <A>(topology: Topology, f: (node: Redis) => Promise<A>) =>
+  Effect.promise(() =>
+    Promise.all(
+      topology.nodes.map(async (node) => {
+        const client = new Redis(node.url, { protocol: 2 })
+        try {
+          return await f(client)
+        } finally {
+          client.disconnect()
+        }
+      })
+    )
+  )
+
+/** How many times the servers of the topology ran `command` so far (INFO commandstats, summed over the nodes). */
+export const commandCalls = (topology: Topology, command: string) =>
+  Effect.map(
+    onEveryNode(topology, (node) => node.info("commandstats")),
+    (infos) =>
+      infos.reduce((sum, info) => sum + Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0), 0)
+  )

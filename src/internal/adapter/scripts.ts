@@ -6,7 +6,9 @@
  * Every script takes KEYS = items, log, meta (one hash tag) and ARGV[1] = channel, ARGV[2] = log max length,
  * ARGV[3] = an epoch to adopt if the group has none yet. Event JSON (built from the stored JSON, not re-encoded):
  * `{"epoch":e,"version":v,"type":t,"id":i,"data":…,"previous":…}`; `type` is `create`, `update`, `delete`, `clear` or
- * `event` (a custom event, whose `data` is `{"type":…,"data":…}`).
+ * `event` (a custom event, whose `data` is `{"type":…,"data":…}`). A script's events are published together, as one
+ * message holding the JSON array of them (a batch of sets is one message, not one per item); the version is read and
+ * written once per script, and the log trimmed once.
  *
  * @internal
  */
@@ -20,20 +22,23 @@ local items, log, meta = KEYS[1], KEYS[2], KEYS[3]
 local channel, maxlen = ARGV[1], tonumber(ARGV[2])
 redis.call('HSETNX', meta, 'epoch', ARGV[3])
 local epoch = redis.call('HGET', meta, 'epoch')
+local version = tonumber(redis.call('HGET', meta, 'version') or '0')
+local events = {}
 local function record(kind, id, data, previous)
-  local version = redis.call('HINCRBY', meta, 'version', 1)
+  version = version + 1
   local event = '{"epoch":' .. cjson.encode(epoch) .. ',"version":' .. version .. ',"type":"' .. kind .. '"'
   if id then event = event .. ',"id":' .. cjson.encode(id) end
   if data then event = event .. ',"data":' .. data end
   if previous then event = event .. ',"previous":' .. previous end
   event = event .. '}'
-  if maxlen > 0 then
-    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '0-' .. version, 'event', event)
-  else
-    redis.call('XADD', log, '0-' .. version, 'event', event)
-  end
-  redis.call('PUBLISH', channel, event)
+  redis.call('XADD', log, '0-' .. version, 'event', event)
+  events[#events + 1] = event
   return version
+end
+local function commit()
+  redis.call('HSET', meta, 'version', version)
+  if maxlen > 0 then redis.call('XTRIM', log, 'MAXLEN', '~', maxlen) end
+  redis.call('PUBLISH', channel, '[' .. table.concat(events, ',') .. ']')
 end
 `
 
@@ -42,8 +47,7 @@ type Common = [channel: string, maxLength: number, epoch: string]
 
 /**
  * Creates or updates items, in order, each with its own version and event. ARGV[4…] id and item JSON of each.
- * Reply: the epoch, then for each item its type, version and previous JSON (nil when created), then the number of
- * items the group has after them.
+ * Reply: the epoch, then for each item its type and version, then the number of items the group has after them.
  */
 export const set = script<
   Keys,
@@ -59,8 +63,8 @@ for i = 4, #ARGV, 2 do
   local kind = previous and 'update' or 'create'
   reply[#reply + 1] = kind
   reply[#reply + 1] = record(kind, ARGV[i], ARGV[i + 1], previous or nil)
-  reply[#reply + 1] = previous
 end
+commit()
 reply[#reply + 1] = redis.call('HLEN', items)
 return reply`
 )
@@ -72,7 +76,9 @@ export const remove = script<Keys, [...Common, id: string], WriteReply | null>()
 local previous = redis.call('HGET', items, ARGV[4])
 if not previous then return nil end
 redis.call('HDEL', items, ARGV[4])
-return { 'delete', record('delete', ARGV[4], nil, previous), epoch, previous }`
+record('delete', ARGV[4], nil, previous)
+commit()
+return { 'delete', version, epoch, previous }`
 )
 
 /** Deletes every item of the group (one `clear` event). Reply: a write reply (previous: the number of items). */
@@ -81,7 +87,9 @@ export const clear = script<Keys, Common, WriteReply>()(
   `${prelude}
 local count = redis.call('HLEN', items)
 redis.call('DEL', items)
-return { 'clear', record('clear', nil, nil, nil), epoch, tostring(count) }`
+record('clear', nil, nil, nil)
+commit()
+return { 'clear', version, epoch, tostring(count) }`
 )
 
 /** Sends a custom event. ARGV[4] item id or empty, ARGV[5] the event JSON (`{"type":…,"data":…}`). */
@@ -89,5 +97,7 @@ export const send = script<Keys, [...Common, id: string, event: string], WriteRe
   "StreamAdapter.send",
   `${prelude}
 local id = ARGV[4] ~= '' and ARGV[4] or nil
-return { 'event', record('event', id, ARGV[5], nil), epoch, nil }`
+record('event', id, ARGV[5], nil)
+commit()
+return { 'event', version, epoch, nil }`
 )

@@ -12,7 +12,7 @@
  *
  * @internal
  */
-import { type Duration, Effect, Schedule, Semaphore, Stream } from "effect"
+import { Array as Arr, type Duration, Effect, type Pull, Queue, Schedule, Stream } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import type { PubSubEvent } from "../pubsub.js"
@@ -32,8 +32,17 @@ export interface RawEvent {
   readonly reason?: "restarted" | "truncated"
 }
 
+/** A periodic check of the group's version, queued with the live events. */
+interface Check {
+  readonly _tag: "Check"
+}
+const checkSignal: Check = { _tag: "Check" }
+
+/** What the subscription's fiber handles: a pub/sub event or a check. */
+type Signal = PubSubEvent | Check
+
 /** What a subscription needs. */
-export interface SubscriptionOptions {
+export interface SubscriptionOptions<B> {
   readonly redis: RedisClient.Service
   readonly keys: GroupKeys
   /** Where to resume from; none: from now. */
@@ -42,23 +51,36 @@ export interface SubscriptionOptions {
   /** How often the group's version is checked, in case pub/sub lost a message and nothing followed it. */
   readonly checkInterval: Duration.Duration
   readonly toError: (cause: RedisError) => StreamAdapterError
+  /** What the subscriber gets of a batch of events (typed, filtered). */
+  readonly deliver: (events: ReadonlyArray<RawEvent>) => Effect.Effect<ReadonlyArray<B>>
 }
 
-const parse = (text: string): RawEvent | undefined => {
+const isEvent = (value: unknown): value is RawEvent =>
+  typeof value === "object" &&
+  value !== null &&
+  typeof (value as RawEvent).version === "number" &&
+  typeof (value as RawEvent).epoch === "string"
+
+/** The events of a published message (a JSON array of events), or of a log entry (one event); none when malformed. */
+const parse = (text: string): ReadonlyArray<RawEvent> => {
   try {
-    const event = JSON.parse(text) as RawEvent
-    return typeof event.version === "number" && typeof event.epoch === "string" ? event : undefined
+    const value: unknown = JSON.parse(text)
+    return Array.isArray(value) ? value.filter(isEvent) : isEvent(value) ? [value] : []
   } catch {
-    return undefined
+    return []
   }
 }
 
-/** The group's events, from `after` (or now) on, live, until the stream is interrupted. */
-export const subscribe = (options: SubscriptionOptions): Stream.Stream<RawEvent, StreamAdapterError> =>
+/** The group's events, from `after` (or now) on, live, until the stream is interrupted, as `deliver` makes them. */
+export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, StreamAdapterError> =>
   Stream.unwrap(
     Effect.gen(function* () {
       const { redis, keys, toError } = options
-      const live = yield* redis.subscribe(keys.channel).pipe(Effect.mapError(toError))
+      // live messages and periodic checks go through one queue (subscribed before anything is read), handled in order by the stream's own fiber
+      const inbox = yield* Queue.unbounded<Signal>()
+      yield* redis
+        .listen([keys.channel], (event) => void Queue.offerUnsafe(inbox, event))
+        .pipe(Effect.mapError(toError))
 
       /** The group's current epoch and version (none: never written). */
       const current = redis
@@ -79,10 +101,7 @@ export const subscribe = (options: SubscriptionOptions): Stream.Stream<RawEvent,
             const page = yield* redis
               .use("xrange", (client) => client.xrange(keys.log, start, "+", "COUNT", options.pageSize))
               .pipe(Effect.mapError(toError))
-            for (const [, fields] of page) {
-              const event = fields[1] === undefined ? undefined : parse(fields[1])
-              if (event !== undefined) events.push(event)
-            }
+            for (const [, fields] of page) if (fields[1] !== undefined) events.push(...parse(fields[1]))
             const last = page.at(-1)
             if (last === undefined || page.length < options.pageSize) return events
             start = `(${last[0]}`
@@ -96,7 +115,7 @@ export const subscribe = (options: SubscriptionOptions): Stream.Stream<RawEvent,
       }
 
       /** Everything after the last version seen, per the log; a reset when the group's epoch changed. */
-      const catchUp = Effect.gen(function* () {
+      const catchUp: Effect.Effect<ReadonlyArray<RawEvent>, StreamAdapterError> = Effect.gen(function* () {
         const now = yield* current
         if (now === undefined) return []
         if (now.epoch !== position.epoch) {
@@ -129,20 +148,11 @@ export const subscribe = (options: SubscriptionOptions): Stream.Stream<RawEvent,
         if (now !== undefined) start.push(...(yield* catchUp))
       }
 
-      const onLive = (event: PubSubEvent): Effect.Effect<ReadonlyArray<RawEvent>, StreamAdapterError> => {
-        if (event._tag === "Reconnected") return catchUp
-        const parsed = parse(event.message)
-        if (parsed === undefined) return Effect.succeed([])
-        // the next version of the same epoch goes straight through; a gap or a new epoch asks the log and the meta
-        if (parsed.epoch === position.epoch && parsed.version <= position.version) return Effect.succeed([])
-        if (parsed.epoch === position.epoch && parsed.version === position.version + 1) {
-          return Effect.succeed(accept([parsed]))
-        }
-        return catchUp
-      }
-
-      // live messages and the periodic check both move the position: one at a time
-      const turn = Semaphore.makeUnsafe(1)
+      // after a reconnect the servers may still be loading or electing: retry what failed for a moment
+      const retried = <A>(effect: Effect.Effect<A, StreamAdapterError>) =>
+        effect.pipe(
+          Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 8, while: (error) => error.isRetryable })
+        )
       // a check while Redis is unreachable finds nothing to do: the next one, or the reconnect, catches up
       const check = catchUp.pipe(
         Effect.catchIf(
@@ -150,20 +160,45 @@ export const subscribe = (options: SubscriptionOptions): Stream.Stream<RawEvent,
           () => Effect.succeed([])
         )
       )
-      // after a reconnect the servers may still be loading or electing: retry what failed for a moment
-      const retried = <A>(effect: Effect.Effect<A, StreamAdapterError>) =>
-        effect.pipe(
-          Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 8, while: (error) => error.isRetryable })
-        )
-      return Stream.concat(
-        Stream.fromIterable(start),
-        Stream.merge(
-          Stream.fromQueue(live).pipe(Stream.mapEffect((event) => turn.withPermits(1)(retried(onLive(event))))),
-          Stream.tick(options.checkInterval).pipe(
-            Stream.drop(1), // the first tick is immediate
-            Stream.mapEffect(() => turn.withPermits(1)(check))
-          )
-        ).pipe(Stream.flatMap((events) => Stream.fromIterable(events)))
+
+      /**
+       * What a batch of signals delivers. The next version of the same epoch goes straight through; a gap, a new
+       * epoch or a reconnect asks the log (which holds everything published so far, so the rest of the batch too);
+       * a periodic check asks the meta and the log.
+       */
+      const handle = (signals: ReadonlyArray<Signal>): Effect.Effect<ReadonlyArray<RawEvent>, StreamAdapterError> => {
+        const events: Array<RawEvent> = []
+        let checking = false
+        for (const signal of signals) {
+          if (signal._tag === "Check") {
+            checking = true
+            continue
+          }
+          if (signal._tag === "Reconnected") return Effect.map(retried(catchUp), (missed) => [...events, ...missed])
+          for (const event of parse(signal.message)) {
+            if (event.epoch === position.epoch && event.version <= position.version) continue
+            if (event.epoch !== position.epoch || event.version !== position.version + 1) {
+              return Effect.map(retried(catchUp), (missed) => [...events, ...missed])
+            }
+            position = { epoch: event.epoch, version: event.version }
+            events.push(event)
+          }
+        }
+        return checking ? Effect.map(check, (missed) => [...events, ...missed]) : Effect.succeed(events)
+      }
+
+      yield* Effect.sleep(options.checkInterval).pipe(
+        Effect.andThen(Queue.offer(inbox, checkSignal)),
+        Effect.forever,
+        Effect.forkScoped
       )
+      const first = yield* options.deliver(start)
+      const next: Pull.Pull<Arr.NonEmptyReadonlyArray<B>, StreamAdapterError> = Effect.gen(function* () {
+        for (;;) {
+          const delivered = yield* options.deliver(yield* handle(yield* Queue.takeAll(inbox)))
+          if (Arr.isReadonlyArrayNonEmpty(delivered)) return delivered
+        }
+      })
+      return Stream.concat(Stream.fromIterable(first), Stream.fromPull(Effect.succeed(next)))
     })
   )

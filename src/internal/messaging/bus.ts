@@ -6,6 +6,7 @@
  * @internal
  */
 import { Effect, Exit, Schema } from "effect"
+import { noStackTrace } from "../spans.js"
 import * as Message from "../../Message.js"
 import * as Publisher from "../../Publisher.js"
 import * as Subscriber from "../../Subscriber.js"
@@ -80,7 +81,7 @@ export const make = (
         marshal(definitions, topic, name, value).pipe(
           Effect.flatMap((message) => publisher.publish(topic, message)),
           Effect.map((ids) => ids[0] as string),
-          Effect.withSpan(span, { attributes: { topic, name } })
+          Effect.withSpan(span, { attributes: { topic, name } }, noStackTrace)
         ),
       consume: (handlers, options) => subscriber.consume(topic, dispatch(definitions, handlers, skipUnhandled), options)
     }
