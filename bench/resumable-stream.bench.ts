@@ -1,37 +1,85 @@
 /**
- * ResumableStream against raw ioredis doing the same work:
- * (a) live tailing: 100 runs of 1,000 chunks, each appended and awaited one by one, with one reader per run started
- *     at the same time; figure = chunks delivered per second to the readers. Raw baselines: one connection doing a
- *     multiplexed XREAD over all keys (COUNT 100 per key), and one connection per reader.
- * (b) resuming a finished run of 10,000 chunks from the start; raw baseline: XRANGE paging (COUNT 1000), JSON-parsing
- *     each chunk as ours does.
+ * ResumableStream against raw ioredis and Vercel's `resumable-stream` (its ioredis entry point, given a publisher and a
+ * subscriber connection to the bench server) doing the same work. Every producer appends 1,000 chunks one by one,
+ * each awaited (ours: `writer.append`; raw: `XADD`; the peer pulls its `makeStream` one chunk at a time).
+ * (a) the starter's own stream: 100 runs at once, each read by the caller that started it (ours: the stream `start`
+ *     returns; peer: the stream `createNewResumableStream` returns; raw: each producer hands its chunks on after its
+ *     XADD); chunks/s.
+ * (b) the same, plus a second reader per run joining through Redis (ours: `resume`; peer: `resumeExistingStream`);
+ *     chunks/s delivered to the second readers. Raw: one connection doing a multiplexed XREAD over all keys (COUNT 100
+ *     per key), or one connection per reader.
+ * (c) time to first chunk for readers joining a run held halfway (500 of 1,000 chunks stored): 1 reader, and 20 at
+ *     once (p50 of the 20); ms. Raw: `XRANGE - + COUNT 500` (our page size) and the first entry parsed.
+ * (d) resuming a finished run of 10,000 chunks from the start; raw: XRANGE paging (COUNT 1000), JSON-parsing each
+ *     chunk as ours does. The peer cannot: a finished stream is gone (its chunks only ever lived in the producer).
  */
-import { Effect, Layer, ManagedRuntime, Schema, Stream } from "effect"
-import { Redis } from "ioredis"
+import { spawn } from "node:child_process"
+import { once } from "node:events"
+import { createInterface } from "node:readline"
 import { setTimeout as sleep } from "node:timers/promises"
+import { fileURLToPath } from "node:url"
+import { Cause, Effect, Exit, Layer, ManagedRuntime, Option, Stream } from "effect"
+import { Redis } from "ioredis"
+import { createResumableStreamContext } from "resumable-stream/ioredis"
 import * as RedisClient from "../dist/RedisClient.js"
 import * as ResumableStream from "../dist/ResumableStream.js"
-import { type Suite, throughput } from "./harness.js"
+import { deferred, percentile, type Scenario, type Suite, throughput } from "./harness.js"
+import { chunkText, countPeerChunks, type Pause, pauses, peerChunks, Tail } from "./support/resumable.js"
 
 const runs = 100
 const chunksPerRun = 1_000
+const half = chunksPerRun / 2
+const joinersAtOnce = 20
 const resumeChunks = 10_000
-const chunkText = (i: number) => `token-${i} `
+const peerName = "resumable-stream 2.2.13"
+const crashingProducer = fileURLToPath(new URL("./support/crashing-producer.ts", import.meta.url))
+/** Connections the bench itself holds: admin, rawReader, and the peer's publisher and subscriber. */
+const benchConnections = 4
 
-const Tail = ResumableStream.define({
-  name: "tail",
-  input: Schema.Struct({ n: Schema.Number }),
-  chunk: Schema.String,
-  run: ({ n }, writer) =>
-    Effect.gen(function* () {
-      for (let i = 0; i < n; i++) yield* writer.append(chunkText(i))
-    })
-})
+type XReadReply = Array<[string, Array<[string, Array<string>]>]> | null
 
 /** Number of client connections the server sees. */
 const connectedClients = async (admin: Redis) => {
   const info = await admin.info("clients")
   return Number(/connected_clients:(\d+)/.exec(info)?.[1] ?? 0)
+}
+
+/** A pause at chunk `at`, with its `reached` signal and its `release`. */
+const holdAt = (at: number) => {
+  const reached = deferred()
+  const release = deferred()
+  const pause: Pause = { at, reached: reached.resolve, until: release.promise }
+  return { pause, reached: reached.promise, release: release.resolve }
+}
+
+/** Throws unless every reader got every chunk of its run. */
+const expectAll = (side: string, counts: ReadonlyArray<number>) => {
+  const short = counts.filter((count) => count !== chunksPerRun)
+  if (short.length > 0) throw new Error(`${side}: ${short.length} readers missed chunks (got ${short[0]})`)
+}
+
+/** Times `join` `readers` times at once; returns the p50 of their times to first chunk, in ms. */
+const timeToFirstChunk = async (readers: number, join: () => Promise<string>) => {
+  const times = await Promise.all(
+    Array.from({ length: readers }, async () => {
+      const started = performance.now()
+      const first = await join()
+      if (!first.startsWith(chunkText(0))) throw new Error(`a joiner's first chunk was ${first.slice(0, 20)}`)
+      return performance.now() - started
+    })
+  )
+  return percentile(times, 50)
+}
+
+/** Runs the crashing producer in a child process, kills it (SIGKILL) once halfway, and returns its token or id. */
+const killedHalfway = async (side: "ours" | "peer", url: string) => {
+  const child = spawn(process.execPath, ["--import", "tsx", crashingProducer, side, url, String(chunksPerRun)], {
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  const [line] = (await once(createInterface({ input: child.stdout }), "line")) as [string]
+  child.kill("SIGKILL")
+  await once(child, "exit")
+  return line
 }
 
 const suite: Suite = {
@@ -42,63 +90,116 @@ const suite: Suite = {
         Layer.provideMerge(RedisClient.layer({ url }))
       )
     )
-    const streams = await runtime.runPromise(ResumableStream.ResumableStream)
+    const run = <A, E>(effect: Effect.Effect<A, E, ResumableStream.ResumableStream | RedisClient.RedisClient>) =>
+      runtime.runPromise(effect)
+    const streams = await run(ResumableStream.ResumableStream)
     const admin = new Redis(url, { protocol: 2 })
-    const rawReader = new Redis(url, { protocol: 2 }) // for (b)
+    const rawReader = new Redis(url, { protocol: 2 }) // for (c) and (d)
+    // the peer: one context on a publisher and a subscriber connection, as an application would hold it
+    const peerConnections = [new Redis(url, { protocol: 2 }), new Redis(url, { protocol: 2 })] as const
+    const vercel = createResumableStreamContext({
+      waitUntil: null,
+      keyPrefix: "bench:vercel",
+      publisher: peerConnections[0],
+      subscriber: peerConnections[1]
+    })
     const connections = { ours: 0, multiplexed: 0, perReader: 0 }
-    let rawRound = 0
+    let round = 0
 
-    const ours = () =>
+    const count = <E>(stream: Stream.Stream<unknown, E>) =>
+      Stream.runFold(
+        stream,
+        () => 0,
+        (n) => n + 1
+      )
+
+    // ours, (a) and (b): 100 runs started at once; each starter reads its own stream, each joiner `resume`s
+    const ours = (joiners: boolean) => () =>
       throughput(runs * chunksPerRun, () =>
-        runtime.runPromise(
+        run(
           Effect.gen(function* () {
             const started = yield* Effect.forEach(Array.from({ length: runs }), () =>
-              streams.start(Tail, { n: chunksPerRun })
+              streams.start(Tail, { n: chunksPerRun, pause: "" })
             )
             const sample = Effect.promise(async () => {
-              connections.ours = (await connectedClients(admin)) - 2 // less admin and rawReader
+              connections.ours = (await connectedClients(admin)) - benchConnections
             })
-            const readers = Effect.forEach(
-              started,
-              (run) =>
-                Stream.runFold(
-                  streams.resume(Tail, run.token),
-                  () => 0,
-                  (count) => count + 1
-                ),
-              { concurrency: "unbounded" }
-            )
-            const [counts] = yield* Effect.all([readers, Effect.delay(sample, "20 millis")], {
+            const starters = Effect.forEach(started, (s) => count(s.stream), { concurrency: "unbounded" })
+            const second = Effect.forEach(started, (s) => count(streams.resume(Tail, s.token)), {
               concurrency: "unbounded"
             })
-            if (counts.some((count) => count !== chunksPerRun)) throw new Error("a reader missed chunks")
+            const [own, theirs] = yield* Effect.all(
+              [starters, joiners ? second : Effect.succeed(null), Effect.delay(sample, "20 millis")],
+              { concurrency: "unbounded" }
+            )
+            expectAll("ours (starters)", own)
+            if (theirs !== null) expectAll("ours (joiners)", theirs)
           })
         )
       )
 
-    /** Raw producers: one XADD per chunk, awaited, 100 runs at once, on one connection. */
-    const produceRaw = async (keys: ReadonlyArray<string>) => {
+    // the peer, (a) and (b): the same with createNewResumableStream and resumeExistingStream
+    const peer = (joiners: boolean) => () =>
+      throughput(runs * chunksPerRun, async () => {
+        const prefix = `v${++round}`
+        const counts = await Promise.all(
+          Array.from({ length: runs }, async (_, i) => {
+            const id = `${prefix}-${i}`
+            // with a joiner, the producer waits at its first chunk until the joiner is in: a run that no one has
+            // joined goes on in memory and ends within milliseconds, after which the peer cannot join it at all
+            const hold = holdAt(0)
+            const own = await vercel.createNewResumableStream(id, () =>
+              peerChunks(chunksPerRun, joiners ? hold.pause : undefined)
+            )
+            if (own === null) throw new Error(`resumable-stream refused ${id}`)
+            if (!joiners) return countPeerChunks(own)
+            const second = await vercel.resumeExistingStream(id)
+            hold.release()
+            if (second === null || second === undefined) throw new Error(`resumable-stream could not join ${id}`)
+            const [mine, theirs] = await Promise.all([countPeerChunks(own), countPeerChunks(second)])
+            expectAll("peer (starters)", [mine])
+            return theirs
+          })
+        )
+        expectAll("peer", counts)
+      })
+
+    /** Raw producers: one XADD per chunk, awaited, 100 runs at once, on one connection; `onChunk` after each. */
+    const produceRaw = async (keys: ReadonlyArray<string>, onChunk: (key: string) => void = () => undefined) => {
       const producer = new Redis(url, { protocol: 2 })
       await Promise.all(
         keys.map(async (key) => {
           for (let i = 0; i < chunksPerRun; i++) {
             await producer.xadd(key, "*", "data", JSON.stringify({ item: chunkText(i) }))
+            onChunk(key)
           }
         })
       )
       producer.disconnect()
     }
-    /** Connections open `afterMs` into a raw round, less admin, rawReader and those our layer keeps open. */
+    const rawKeys = () => {
+      round += 1
+      return Array.from({ length: runs }, (_, i) => `bench:rs:raw:${round}:${i}`)
+    }
+    /** Connections open `afterMs` into a raw round, less the bench's and those our layer keeps open. */
     const rawConnectionsAfter = async (afterMs: number) => {
       await sleep(afterMs)
-      return (await connectedClients(admin)) - 2 - connections.ours
+      return (await connectedClients(admin)) - benchConnections - connections.ours
     }
 
-    type XReadReply = Array<[string, Array<[string, Array<string>]>]> | null
+    // raw (a): the producer is the starter; it hands each chunk on once XADD returns
+    const rawOwn = () => {
+      const keys = rawKeys()
+      return throughput(runs * chunksPerRun, async () => {
+        const counts = new Map(keys.map((key) => [key, 0]))
+        await produceRaw(keys, (key) => counts.set(key, (counts.get(key) as number) + 1))
+        expectAll("raw", [...counts.values()])
+      })
+    }
 
+    // raw (b): one connection, one multiplexed XREAD over every run's key
     const rawMultiplexed = () => {
-      const keys = Array.from({ length: runs }, (_, i) => `bench:rs:raw:${rawRound}:${i}`)
-      rawRound += 1
+      const keys = rawKeys()
       return throughput(runs * chunksPerRun, async () => {
         const reader = new Redis(url, { protocol: 2 })
         const lastIds = new Map(keys.map((key) => [key, "0-0"]))
@@ -131,15 +232,16 @@ const suite: Suite = {
         })
         await Promise.all([read(), produceRaw(keys), sample])
         reader.disconnect()
+        expectAll("raw multiplexed", [...counts.values()])
       })
     }
 
+    // raw (b): one connection and one XREAD BLOCK loop per reader
     const rawPerReader = () => {
-      const keys = Array.from({ length: runs }, (_, i) => `bench:rs:raw:${rawRound}:${i}`)
-      rawRound += 1
+      const keys = rawKeys()
       return throughput(runs * chunksPerRun, async () => {
         const readers = keys.map(() => new Redis(url, { protocol: 2 }))
-        const read = (reader: Redis, key: string) => async () => {
+        const read = async (reader: Redis, key: string) => {
           let lastId = "0-0"
           let count = 0
           while (count < chunksPerRun) {
@@ -152,57 +254,180 @@ const suite: Suite = {
               }
             }
           }
+          return count
         }
         const sample = rawConnectionsAfter(50).then((count) => {
           connections.perReader = count
         })
-        await Promise.all([...keys.map((key, i) => read(readers[i] as Redis, key)()), produceRaw(keys), sample])
+        const [counts] = await Promise.all([
+          Promise.all(keys.map((key, i) => read(readers[i] as Redis, key))),
+          produceRaw(keys),
+          sample
+        ])
         for (const reader of readers) reader.disconnect()
+        expectAll("raw per reader", counts)
       })
     }
 
-    // (b): one finished run of 10k chunks, read from the start
-    const finished = await runtime.runPromise(
+    // (c) ours: a run held halfway, its starter reading meanwhile; joiners `resume` it and take the first chunk
+    const oursJoin = (readers: number) => async () => {
+      const id = `join${++round}`
+      const hold = holdAt(half)
+      pauses.set(id, hold.pause)
+      const started = await run(streams.start(Tail, { n: chunksPerRun, pause: id }))
+      const starter = run(count(started.stream))
+      await hold.reached
+      const p50 = await timeToFirstChunk(readers, async () =>
+        Option.match(await run(Stream.runHead(streams.resume(Tail, started.token))), {
+          onNone: () => "",
+          onSome: (entry) => entry.chunk
+        })
+      )
+      hold.release()
+      expectAll("ours (starter)", [await starter])
+      pauses.delete(id)
+      return p50
+    }
+    // (c) the peer: the same with resumeExistingStream; a joiner reads one message, then cancels
+    const peerJoin = (readers: number) => async () => {
+      const id = `join${++round}`
+      const hold = holdAt(half)
+      const own = await vercel.createNewResumableStream(id, () => peerChunks(chunksPerRun, hold.pause))
+      if (own === null) throw new Error(`resumable-stream refused ${id}`)
+      const starter = countPeerChunks(own)
+      await hold.reached
+      const p50 = await timeToFirstChunk(readers, async () => {
+        const stream = await vercel.resumeExistingStream(id)
+        if (stream === null || stream === undefined) throw new Error(`resumable-stream could not join ${id}`)
+        const reader = stream.getReader()
+        const { value } = await reader.read()
+        await reader.cancel()
+        return value ?? ""
+      })
+      hold.release()
+      expectAll("peer (starter)", [await starter])
+      return p50
+    }
+    // (c) raw: the first half stored (not timed); a joiner reads the first page of the backlog
+    const rawJoin = (readers: number) => async () => {
+      const key = `bench:rs:rawjoin:${++round}`
+      const pipeline = rawReader.pipeline()
+      for (let i = 0; i < half; i++) pipeline.xadd(key, "*", "data", JSON.stringify({ item: chunkText(i) }))
+      await pipeline.exec()
+      return timeToFirstChunk(readers, async () => {
+        const page = await rawReader.xrange(key, "-", "+", "COUNT", 500)
+        return (JSON.parse(page[0]?.[1][1] ?? "{}") as { item?: string }).item ?? ""
+      })
+    }
+
+    // (d): one finished run of 10k chunks, read from the start
+    const finished = await run(
       Effect.gen(function* () {
-        const started = yield* streams.start(Tail, { n: resumeChunks })
+        const started = yield* streams.start(Tail, { n: resumeChunks, pause: "" })
         yield* Stream.runDrain(started.stream)
         return started
       })
     )
     const finishedKey = `bench:rs:tail:{${finished.runId}}`
 
-    const tailing = { unit: "chunks/s", higherIsBetter: true, ours }
+    /** Ours after the producer's death: chunks a resumer gets, and how its stream ends (20 s at most). */
+    const oursAfterCrash = async () => {
+      const token = await killedHalfway("ours", url)
+      const started = performance.now()
+      let received = 0
+      const exit = await runtime.runPromiseExit(
+        Stream.runForEach(streams.resume(Tail, token), () =>
+          Effect.sync(() => {
+            received += 1
+          })
+        ).pipe(Effect.timeout("20 seconds"))
+      )
+      const seconds = ((performance.now() - started) / 1000).toFixed(1)
+      const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+      const ending =
+        error instanceof ResumableStream.ResumableStreamError
+          ? `then fails ${error.reason._tag} after ${seconds} s`
+          : error === undefined
+            ? "then ends"
+            : `then nothing more for ${seconds} s`
+      return `ours recovers ${received} chunks, ${ending}`
+    }
+    /** The peer after the producer's death: chunks a resumer gets, and how `resumeExistingStream` ends. */
+    const peerAfterCrash = async () => {
+      const id = await killedHalfway("peer", url)
+      const started = performance.now()
+      const seconds = () => ((performance.now() - started) / 1000).toFixed(1)
+      try {
+        const stream = await vercel.resumeExistingStream(id)
+        if (stream === null || stream === undefined) return `${peerName} recovers 0 chunks (stream ${stream})`
+        const timeout = sleep(20_000).then(() => -1)
+        const received = await Promise.race([countPeerChunks(stream), timeout])
+        return `${peerName} recovers ${received < 0 ? "? (still waiting after 20 s)" : received} chunks`
+      } catch (error) {
+        return `${peerName} recovers 0 chunks: resumeExistingStream rejects after ${seconds()} s (${String(error)})`
+      }
+    }
+
+    const tailing = { unit: "chunks/s", higherIsBetter: true } as const
     const connectionNote = (raw: () => number) => () => [
-      `connections: ours ${connections.ours}, raw ${raw()} (the raw count includes its producers' connection)`
+      `connections: ours ${connections.ours}, raw ${raw()} (the raw count includes its producers' connection), ${peerName} 2 (publisher + subscriber)`
     ]
+    const joining = (readers: number): Scenario => ({
+      name:
+        readers === 1
+          ? `time to first chunk, 1 reader joining a run halfway (raw: XRANGE)`
+          : `time to first chunk, ${readers} readers joining a run halfway at once, p50 (raw: XRANGE)`,
+      unit: "ms",
+      higherIsBetter: false,
+      ours: oursJoin(readers),
+      raw: rawJoin(readers),
+      peer: { name: peerName, measure: peerJoin(readers) },
+      notes: () => [
+        `first chunk checked on every side; ours: subscribe, then the backlog from Redis in pages of 500; ${peerName}: the joiner subscribes and publishes a request, the live producer answers with its whole in-memory backlog as one message; raw: one XRANGE of the stored half on one connection`
+      ]
+    })
     return {
       scenarios: [
         {
           ...tailing,
-          name: `tail ${runs} runs × ${chunksPerRun / 1000}k, vs raw multiplexed XREAD`,
-          raw: rawMultiplexed,
-          notes: connectionNote(() => connections.multiplexed)
+          name: `starter's own stream, ${runs} runs × ${chunksPerRun / 1000}k (raw: XADD, then hand on)`,
+          ours: ours(false),
+          raw: rawOwn,
+          peer: { name: peerName, measure: peer(false) },
+          notes: () => [
+            `${peerName} keeps chunks in the producer's memory and writes nothing to Redis per chunk while no one has joined; ours and raw store every chunk in a Redis stream`
+          ]
         },
         {
           ...tailing,
-          name: `tail ${runs} runs × ${chunksPerRun / 1000}k, vs raw connection per reader`,
-          raw: rawPerReader,
-          notes: connectionNote(() => connections.perReader)
+          name: `second reader through Redis, ${runs} runs × ${chunksPerRun / 1000}k (raw: multiplexed XREAD)`,
+          ours: ours(true),
+          raw: rawMultiplexed,
+          peer: { name: peerName, measure: peer(true) },
+          notes: () => [
+            ...connectionNote(() => connections.multiplexed)(),
+            `${peerName}'s producer waits at its first chunk until its second reader has joined (resumeExistingStream answered): unjoined, a run goes on in memory and is over before a reader can join (resumeExistingStream then returns null); ours' and raw's readers just start with the producers`
+          ]
         },
         {
-          name: `resume a finished ${resumeChunks / 1000}k-chunk run`,
+          ...tailing,
+          name: `second reader through Redis, ${runs} runs × ${chunksPerRun / 1000}k (raw: connection per reader)`,
+          ours: ours(true),
+          raw: rawPerReader,
+          peer: { name: peerName, measure: peer(true) },
+          notes: connectionNote(() => connections.perReader)
+        },
+        joining(1),
+        joining(joinersAtOnce),
+        {
+          name: `resume a finished ${resumeChunks / 1000}k-chunk run (raw: XRANGE paging)`,
           unit: "entries/s",
           higherIsBetter: true,
           ours: () =>
-            throughput(resumeChunks + 1, () =>
-              runtime.runPromise(
-                Stream.runFold(
-                  streams.resume(Tail, finished.token),
-                  () => 0,
-                  (count) => count + 1
-                )
-              )
-            ),
+            throughput(resumeChunks + 1, async () => {
+              const n = await run(count(streams.resume(Tail, finished.token)))
+              if (n !== resumeChunks) throw new Error(`resumed ${n} of ${resumeChunks}`)
+            }),
           raw: () =>
             throughput(resumeChunks + 1, async () => {
               let start = "-"
@@ -213,12 +438,17 @@ const suite: Suite = {
                 if (page.length < 1000 || last === undefined) break
                 start = `(${last[0]}`
               }
-            })
+            }),
+          notes: async () => [
+            `no ${peerName} figure: it cannot replay a finished stream (resumeExistingStream returns null once done; its chunks only lived in the producer's memory)`,
+            `producer killed (SIGKILL) halfway through a ${chunksPerRun}-chunk run, a reader resuming from the start: ${await oursAfterCrash()}; ${await peerAfterCrash()}`
+          ]
         }
       ],
       close: async () => {
         admin.disconnect()
         rawReader.disconnect()
+        for (const connection of peerConnections) connection.disconnect()
         await runtime.dispose()
       }
     }
