@@ -1,5 +1,6 @@
 /**
  * RedisClient overhead: the same SET and GET work through `RedisClient.use` (Effect) and through raw ioredis.
+ * No peer package: the comparison that matters here is the client ours wraps (ioredis) itself.
  */
 import { Effect, ManagedRuntime } from "effect"
 import { Redis } from "ioredis"

@@ -9,6 +9,7 @@
  * (e) transfers between two subjects, 50 concurrent writers × 100, through `transaction`; raw baseline: KRules'
  *     algorithm, WATCH both hashes, HGET both balances, MULTI/HSET/HSET/EXEC, retried at once on a nil EXEC, one
  *     connection per writer. Retries per committed transfer are reported for both.
+ * No peer package: KRules, whose algorithms the raw baselines follow, is a Python library (no npm package does this).
  */
 import { Effect, Layer, ManagedRuntime, Option } from "effect"
 import { Redis } from "ioredis"
