@@ -366,16 +366,17 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
           const marker = Lua.markerKey(keys[0] ?? "", options.requestId ?? randomUUID(), Duration.toMillis(remember))
           const once = Lua.idempotent(script)
           let lostReply = false
-          return use(script.name, (c) => Lua.runPromise(c, once, [...keys, marker], args)).pipe(
+          const attempt = use(script.name, (c) => Lua.runPromise(c, once, [...keys, marker], args)).pipe(
             Effect.tapError((error) =>
               Effect.sync(() => {
                 lostReply ||= mayHaveRun(error)
               })
-            ),
-            Effect.retry({
-              schedule: Schedule.upTo(Outage.backoff, { duration: within }),
-              while: (error) => error.isRetryable
-            }),
+            )
+          )
+          return Outage.retryAfterFailure(attempt, {
+            schedule: Schedule.upTo(Outage.backoff, { duration: within }),
+            while: (error) => error.isRetryable
+          }).pipe(
             Effect.mapError((error) => (lostReply && error.isRetryable ? new OutcomeUnknown({ cause: error }) : error))
           )
         }),

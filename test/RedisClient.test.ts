@@ -3,9 +3,10 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Queue, Redacted, Schedule } from "effect"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as RedisClient from "../src/RedisClient.js"
+import * as RedisScript from "../src/RedisScript.js"
 import { slotOf } from "../src/internal/slot.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
-import { forEachTarget, TestTopology } from "./support/targets.js"
+import { commandCalls, forEachTarget, onEveryNode, TestTopology } from "./support/targets.js"
 
 const prefix = () => RedisServer.uniquePrefix("client")
 
@@ -29,6 +30,32 @@ forEachTarget("RedisClient", (it) => {
       yield* redis.use("set", (c) => c.set(key, "v"))
       assert.strictEqual(yield* redis.use("get", (c) => c.get(key)), "v")
     })
+  )
+
+  it.effect(
+    "a script the servers do not know: 200 concurrent calls compile it once per node, all get their reply",
+    () =>
+      Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        const topology = yield* TestTopology
+        const key = `${prefix()}{one-slot}counter`
+        const increment = RedisScript.make<[string], [number], number>()(
+          `test.incr.${prefix()}`,
+          "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+        )
+        yield* onEveryNode(topology, (node) => node.script("FLUSH"))
+        const evalsBefore = yield* commandCalls(topology, "eval")
+        const replies = yield* Effect.forEach(
+          Array.from({ length: 200 }, () => 1),
+          (by) => redis.eval(increment, [key], [by]),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(
+          [...replies].sort((a, b) => a - b),
+          Array.from({ length: 200 }, (_, i) => i + 1)
+        )
+        assert.strictEqual((yield* commandCalls(topology, "eval")) - evalsBefore, 1)
+      })
   )
 
   it.effect("20 concurrent blocking reads on dedicated connections do not delay the shared connection", () =>

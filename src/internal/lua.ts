@@ -49,16 +49,37 @@ export const markerKey = (key: string, requestId: string, ttlMs: number): string
 
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT")
 
-/** Runs a script once on `client`; `EVAL`s it when the server answers `NOSCRIPT`. */
+/** The `EVAL` in flight per script that a server did not know (it loads the script there). */
+const loading = new Map<string, Promise<unknown>>()
+
+/**
+ * Runs a script once on `client`. When the server answers `NOSCRIPT` (a fresh server, a failover), one call `EVAL`s it
+ * (which loads it) while the calls that hit `NOSCRIPT` meanwhile wait for that and retry `EVALSHA`, so a burst after a
+ * restart compiles the script once, not once per call; a call that still gets `NOSCRIPT` (another node) `EVAL`s it.
+ */
 export const runPromise = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
   client: Client,
   self: RedisScript<Keys, Args, Reply>,
   keys: Keys,
   args: Args
-): Promise<Reply> =>
-  (client.evalsha(self.sha, keys.length, ...keys, ...args) as Promise<Reply>).catch((error: unknown) =>
-    isNoScript(error) ? (client.eval(self.lua, keys.length, ...keys, ...args) as Promise<Reply>) : Promise.reject(error)
-  )
+): Promise<Reply> => {
+  const evalsha = () => client.evalsha(self.sha, keys.length, ...keys, ...args) as Promise<Reply>
+  const evaluate = () => client.eval(self.lua, keys.length, ...keys, ...args) as Promise<Reply>
+  const orEval = (error: unknown) => (isNoScript(error) ? evaluate() : Promise.reject(error))
+  return evalsha().catch((error: unknown) => {
+    if (!isNoScript(error)) return Promise.reject(error)
+    const inFlight = loading.get(self.sha)
+    if (inFlight !== undefined) return inFlight.then(evalsha).catch(orEval)
+    const loaded = evaluate()
+    const settled = loaded.then(
+      () => undefined,
+      () => undefined
+    )
+    loading.set(self.sha, settled)
+    void settled.then(() => loading.delete(self.sha))
+    return loaded
+  })
+}
 
 /** The outcome of one call of a batch: its reply, or what it failed with. */
 export type Outcome<Reply> = readonly [error: unknown, reply: Reply | undefined]

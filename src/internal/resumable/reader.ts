@@ -136,14 +136,13 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
       }
       // a dropped connection or a failover: retried while the producer buffers; a reconnect makes it catch up
       const rideOut = <A>(effect: Effect.Effect<A, RedisError>) =>
-        effect.pipe(
-          Effect.tapError((error) => Effect.sync(() => error.isRetryable && noteTrouble())),
-          Effect.retry({
+        Outage.retryAfterFailure(
+          Effect.tapError(effect, (error) => Effect.sync(() => error.isRetryable && noteTrouble())),
+          {
             schedule: Schedule.upTo(Outage.backoff, { duration: options.outageTimeout }),
             while: (error) => error.isRetryable
-          }),
-          Effect.mapError(redisError)
-        )
+          }
+        ).pipe(Effect.mapError(redisError))
       const runStatus = rideOut(redis.eval(Scripts.status, [keys.meta], []))
       const range = (start: string, end: string, count: number) =>
         rideOut(

@@ -85,6 +85,7 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
     const waiters: Array<{ readonly target: number; readonly done: Deferred.Deferred<void, ResumableStreamError> }> = []
 
     const settleWaiters = Effect.suspend(() => {
+      if (waiters.length === 0) return Effect.void
       const ready = waiters.filter((waiter) => stoppedBy !== undefined || waiter.target <= written)
       for (const waiter of ready) waiters.splice(waiters.indexOf(waiter), 1)
       return Effect.forEach(
@@ -95,7 +96,10 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
       )
     })
 
-    /** The chunks written last (at most `maxBatchChunks`), oldest first: what a failover may have lost. */
+    /**
+     * The chunks written last (at least the last `maxBatchChunks`, at most twice as many: trimmed now and then, not
+     * copied on every write), oldest first: what a failover may have lost.
+     */
     let recent: Array<Pending<A>> = []
     /** Chunks handed to `onWritten` (chunks written again after a failover are not handed on twice). */
     let delivered = options.startSeq
@@ -109,32 +113,32 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
         )
       )
 
-    const writeBatch = (batch: ReadonlyArray<Pending<A>>): Effect.Effect<void, ResumableStreamError> =>
-      options.redis
-        .eval(
-          Scripts.append,
-          [options.keys.stream, options.keys.meta],
-          [options.generation, options.maxChunks, options.keys.channel, written + 1, ...batch.map((item) => item.data)]
-        )
-        .pipe(
-          Effect.retry({ schedule: retryOutage, while: (error) => error.isRetryable }),
-          Effect.mapError((error) => (error.isRetryable ? outageError(error) : fromRedis(runId)(error))),
-          Effect.flatMap((reply) => {
-            if (Scripts.isBehind(reply)) return rewriteLost(reply[1], batch)
-            if (Scripts.isRefusal(reply)) return Effect.fail(options.refusal(reply))
-            const first = written + 1
-            written += reply.length
-            recent = [...recent, ...batch].slice(-options.maxBatchChunks)
-            const fresh = reply.flatMap((id, index) => {
-              const seq = first + index
-              if (seq <= delivered) return []
-              const item = batch[index] as Pending<A>
-              return [{ id, seq, chunk: item.chunk, encoded: item.encoded, bytes: item.data.length }]
-            })
-            delivered = Math.max(delivered, written)
-            return Effect.andThen(options.onWritten(fresh), settleWaiters)
+    const writeBatch = (batch: ReadonlyArray<Pending<A>>): Effect.Effect<void, ResumableStreamError> => {
+      const attempt = options.redis.eval(
+        Scripts.append,
+        [options.keys.stream, options.keys.meta],
+        [options.generation, options.maxChunks, options.keys.channel, written + 1, ...batch.map((item) => item.data)]
+      )
+      return Outage.retryAfterFailure(attempt, { schedule: retryOutage, while: (error) => error.isRetryable }).pipe(
+        Effect.mapError((error) => (error.isRetryable ? outageError(error) : fromRedis(runId)(error))),
+        Effect.flatMap((reply) => {
+          if (Scripts.isBehind(reply)) return rewriteLost(reply[1], batch)
+          if (Scripts.isRefusal(reply)) return Effect.fail(options.refusal(reply))
+          const first = written + 1
+          written += reply.length
+          for (const item of batch) recent.push(item)
+          if (recent.length > 2 * options.maxBatchChunks) recent.splice(0, recent.length - options.maxBatchChunks)
+          const fresh = reply.flatMap((id, index) => {
+            const seq = first + index
+            if (seq <= delivered) return []
+            const item = batch[index] as Pending<A>
+            return [{ id, seq, chunk: item.chunk, encoded: item.encoded, bytes: item.data.length }]
           })
-        )
+          delivered = Math.max(delivered, written)
+          return Effect.andThen(options.onWritten(fresh), settleWaiters)
+        })
+      )
+    }
 
     /** Redis has only `stored` of the chunks written (a failover lost the rest): writes them again, then `batch`. */
     const rewriteLost = (stored: number, batch: ReadonlyArray<Pending<A>>) => {
