@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Option, Queue, Result, Schedule, Schema, Stream } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
 import * as SubjectStorage from "../src/SubjectStorage.js"
 import { options, raw, withStorage } from "./support/subjects.js"
@@ -33,6 +33,42 @@ forEachTarget("SubjectStorage", (it) => {
         assert.deepStrictEqual(loaded.extended, {})
       })
     )
+  )
+
+  it.effect("200 concurrent loads: each gets its own subject; one whose key is not a hash fails alone, typed", () =>
+    Effect.gen(function* () {
+      const opts = options()
+      yield* withStorage(opts, (storage) =>
+        Effect.gen(function* () {
+          const subjects = Array.from({ length: 200 }, (_, i) => `user-${i}`)
+          yield* Effect.forEach(subjects, (subject, i) => storage.store(subject, { inserts: [["n", i]] }), {
+            concurrency: 50,
+            discard: true
+          })
+          yield* raw((client) => client.set(`s:${opts.keyPrefix}not-a-hash`, "x"))
+          const loads = yield* Effect.forEach(
+            [...subjects, "not-a-hash", "nobody"],
+            (subject) => Effect.result(storage.load(subject)),
+            { concurrency: "unbounded" }
+          )
+          assert.deepStrictEqual(
+            loads.slice(0, 200).map((load) => (Result.isSuccess(load) ? load.success.properties.n : "failed")),
+            subjects.map((_, i) => i)
+          )
+          const wrongType = loads[200]
+          assert.isTrue(wrongType !== undefined && Result.isFailure(wrongType))
+          if (wrongType !== undefined && Result.isFailure(wrongType)) {
+            assert.strictEqual(wrongType.failure.reason._tag, "Redis")
+            assert.strictEqual(wrongType.failure.subject, "not-a-hash")
+          }
+          const nobody = loads[201]
+          assert.deepStrictEqual(nobody !== undefined && Result.isSuccess(nobody) ? nobody.success : undefined, {
+            properties: {},
+            extended: {}
+          })
+        })
+      )
+    })
   )
 
   it.effect("a hash written in the seed's format loads; what we write is the seed's format", () =>

@@ -5,9 +5,9 @@
  *
  * @internal
  */
-import { Cluster } from "ioredis"
 import { type Arg, make, type RedisScript } from "../RedisScript.js"
 import type { Client } from "./connection.js"
+import * as Pipelined from "./pipelined.js"
 import { slotOf, slotTag } from "./slot.js"
 
 /**
@@ -82,26 +82,7 @@ export const runPromise = <Keys extends ReadonlyArray<string>, Args extends Read
 }
 
 /** The outcome of one call of a batch: its reply, or what it failed with. */
-export type Outcome<Reply> = readonly [error: unknown, reply: Reply | undefined]
-
-/**
- * The calls' indexes grouped so that each group can be one pipeline: everything on a single node; on a Cluster, by
- * the nodes that serve the first key's slot (calls without keys, or whose slot is not mapped yet, go alone).
- */
-const groupsOf = (client: Client, firstKeys: ReadonlyArray<string | undefined>): Array<Array<number>> => {
-  if (!(client instanceof Cluster)) return [firstKeys.map((_, index) => index)]
-  const groups = new Map<string, Array<number>>()
-  const alone: Array<Array<number>> = []
-  firstKeys.forEach((key, index) => {
-    const nodes = key === undefined ? undefined : client.slots[slotOf(key)]
-    if (nodes === undefined || nodes.length === 0) return void alone.push([index])
-    const group = nodes.join(",")
-    const members = groups.get(group)
-    if (members === undefined) groups.set(group, [index])
-    else members.push(index)
-  })
-  return [...groups.values(), ...alone]
-}
+export type Outcome<Reply> = Pipelined.Outcome<Reply>
 
 /**
  * Runs one script over many key/argument sets: one pipelined round trip per node. Entries the server answered
@@ -112,34 +93,20 @@ export const runMany = async <Keys extends ReadonlyArray<string>, Args extends R
   self: RedisScript<Keys, Args, Reply>,
   calls: ReadonlyArray<readonly [Keys, Args]>
 ): Promise<Array<Outcome<Reply>>> => {
-  const outcomes: Array<Outcome<Reply>> = calls.map(() => [undefined, undefined])
-  const runGroup = async (indexes: ReadonlyArray<number>) => {
-    const pipeline = client.pipeline()
-    for (const index of indexes) {
+  // a call's first key routes it (a call without keys goes alone)
+  const routes = calls.map(([keys]) => keys[0])
+  const first = await Pipelined.pipelined<Reply>(client, routes, (pipeline, _route, index) => {
+    const [keys, args] = calls[index] as readonly [Keys, Args]
+    pipeline.evalsha(self.sha, keys.length, ...keys, ...args)
+  })
+  return Promise.all(
+    first.map(async ([error, reply], index): Promise<Outcome<Reply>> => {
+      if (error === undefined || !isNoScript(error)) return [error, reply]
       const [keys, args] = calls[index] as readonly [Keys, Args]
-      pipeline.evalsha(self.sha, keys.length, ...keys, ...args)
-    }
-    const results = await pipeline.exec().catch((error: unknown) => indexes.map(() => [error, undefined] as const))
-    await Promise.all(
-      indexes.map(async (index, position) => {
-        const [error, reply] = results?.[position] ?? [new Error("no reply in the pipeline"), undefined]
-        if (error === null || error === undefined || !isNoScript(error)) {
-          outcomes[index] = [error ?? undefined, reply as Reply | undefined]
-          return
-        }
-        const [keys, args] = calls[index] as readonly [Keys, Args]
-        outcomes[index] = await runPromise(client, self, keys, args).then(
-          (value): Outcome<Reply> => [undefined, value],
-          (retryError: unknown): Outcome<Reply> => [retryError, undefined]
-        )
-      })
-    )
-  }
-  await Promise.all(
-    groupsOf(
-      client,
-      calls.map(([keys]) => keys[0])
-    ).map(runGroup)
+      return runPromise(client, self, keys, args).then(
+        (value): Outcome<Reply> => [undefined, value],
+        (retryError: unknown): Outcome<Reply> => [retryError, undefined]
+      )
+    })
   )
-  return outcomes
 }

@@ -1,6 +1,7 @@
 /**
  * The operations of subject storage on property references (field + codec), shared by the plain-JSON and the
- * Schema-typed APIs. Reads are single commands; writes are one command or one Lua script (see `scripts.ts`).
+ * Schema-typed APIs. Reads are single commands, except whole-subject reads, which arriving together go as one pipeline
+ * (per node); writes are one command or one Lua script (see `scripts.ts`).
  *
  * Atomic read-modify-writes (`update`) and increments are combined per field within this process (group commit):
  * while one write of a field is in flight, later requests for that field queue up; the next write applies them in
@@ -14,6 +15,7 @@
 import { Duration, Effect, Exit, Option, Result, type Schedule, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import * as Combiner from "../combiner.js"
+import * as Pipelined from "../pipelined.js"
 import type * as RedisScript from "../../RedisScript.js"
 import { fail, fromRedis, type SubjectStorageError } from "./error.js"
 import { decodeStored, decodeStoredOption, encodeStored, type PropertyRef } from "./property.js"
@@ -102,9 +104,33 @@ export const make = (options: CoreOptions) => {
       })
       .pipe(Effect.mapError(fromRedis(subject, property)))
 
+  // concurrent reads of whole subjects go to Redis together: one pipeline (per node) of HGETALLs per batch
+  const reads = Combiner.make<string, Record<string, string>, SubjectStorageError, undefined>({
+    scope: options.scope,
+    state: () => undefined,
+    write: (_key, subjects) =>
+      redis
+        .use("hgetall", (client) =>
+          Pipelined.pipelined<Record<string, string>>(
+            client,
+            subjects.map(keyOf),
+            (pipeline, key) => void pipeline.hgetall(key as string)
+          )
+        )
+        .pipe(
+          Effect.map((outcomes) =>
+            outcomes.map(([error, reply], index) =>
+              error === undefined
+                ? Exit.succeed(reply ?? {})
+                : Exit.fail(fromRedis(subjects[index] as string)(redis.classify(error, "hgetall")))
+            )
+          ),
+          Effect.catch((error) => Effect.succeed(subjects.map((subject) => Exit.fail(fromRedis(subject)(error)))))
+        )
+  })
+
   /** Every field of the subject's hash with its stored JSON. */
-  const fields = (subject: string) =>
-    redis.use("hgetall", (client) => client.hgetall(keyOf(subject))).pipe(Effect.mapError(fromRedis(subject)))
+  const fields = (subject: string) => reads.submit("", subject)
 
   const getRaw = (subject: string, field: string) =>
     redis.use("hget", (client) => client.hget(keyOf(subject), field)).pipe(Effect.mapError(fromRedis(subject)))
