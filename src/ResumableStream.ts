@@ -51,6 +51,7 @@ import {
   ResumableStreamError
 } from "./internal/resumable/error.js"
 import * as Names from "./internal/names.js"
+import * as ActiveIndex from "./internal/resumable/active.js"
 import { type RunKeys, runKeys } from "./internal/resumable/keys.js"
 import { makeClock, read } from "./internal/resumable/reader.js"
 import * as Scripts from "./internal/resumable/scripts.js"
@@ -159,31 +160,74 @@ export interface Started<A> {
 export type RunStatus = Terminal["status"]
 
 /**
+ * Where a run is: `running` (its producer heartbeats), or how it ended; `lost` also for a run marked running whose
+ * producer stopped heartbeating.
+ *
+ * @since 0.1.0
+ */
+export type RunState = "running" | RunStatus
+
+/**
+ * The running run of a key (see `start`'s `key`).
+ *
+ * @since 0.1.0
+ */
+export interface ActiveRun {
+  readonly runId: string
+  readonly token: string
+}
+
+/**
+ * Options of `start`.
+ *
+ * @since 0.1.0
+ */
+export interface StartOptions {
+  /** The run's id (URL-safe, ≤ 128 chars). Default: a UUID. */
+  readonly runId?: string | undefined
+  /**
+   * What the run answers, e.g. a chat id: at most one run per key runs at a time. Starting another while one runs
+   * fails `AlreadyRunning`; a run that ended (or lost its producer) gives way. `active` finds the key's run.
+   */
+  readonly key?: string | undefined
+}
+
+/**
  * The `ResumableStream` service.
  *
  * @since 0.1.0
  */
 export interface Service {
-  /** Starts a run of `definition` in the background. `runId` (URL-safe, ≤ 128 chars) defaults to a UUID. */
+  /** Starts a run of `definition` in the background. */
   readonly start: <I, A, E, R>(
     definition: Definition<I, A, E, R>,
     input: I,
-    options?: { readonly runId?: string | undefined }
+    options?: StartOptions
   ) => Effect.Effect<Started<A>, ResumableStreamError>
+  /** The running run of `key` of a stream (by definition or name), if any. */
+  readonly active: (
+    stream: AnyDefinition | string,
+    key: string
+  ) => Effect.Effect<Option.Option<ActiveRun>, ResumableStreamError>
+  /** Where the run of `token` is: running, or how it ended. Fails `Expired`/`NotFound` when its data is gone. */
+  readonly status: (token: string) => Effect.Effect<RunState, ResumableStreamError>
   /** Reads a run from the start, or from after entry `after`, live until its end marker or a typed error. */
   readonly resume: <I, A, E, R>(
     definition: Definition<I, A, E, R>,
     token: string,
     options?: { readonly after?: string | undefined }
   ) => Stream.Stream<Entry<A>, ResumableStreamError>
-  /** Cancels a run wherever its producer runs, recording `reason`. Cancelling a cancelled run succeeds. */
   /**
    * Cancels a run wherever its producer runs, recording `reason`, and returns the run's final status: `cancelled`,
    * or how it had already ended (cancelling a finished run changes nothing).
    */
   readonly cancel: (token: string, reason?: string) => Effect.Effect<RunStatus, ResumableStreamError>
   /** `start` by name with unknown input, chunks in their encoded (JSON) form: for HTTP endpoints. */
-  readonly startEncoded: (name: string, input: unknown) => Effect.Effect<Started<unknown>, ResumableStreamError>
+  readonly startEncoded: (
+    name: string,
+    input: unknown,
+    options?: StartOptions
+  ) => Effect.Effect<Started<unknown>, ResumableStreamError>
   /** `resume` without decoding, chunks in their encoded (JSON) form: for HTTP endpoints. */
   readonly resumeEncoded: (
     token: string,
@@ -257,6 +301,11 @@ export interface Options<Defs extends ReadonlyArray<AnyDefinition>> {
    * or duplicate: memory stays bounded however far behind it falls. Default 4 MiB.
    */
   readonly liveBufferBytes?: number | undefined
+  /**
+   * When the layer closes (a deploy, a SIGTERM), how long the runs this instance produces get to finish; those still
+   * running then are stopped and end as `lost`: their readers fail `ProducerLost`. Default 10 seconds.
+   */
+  readonly shutdownGrace?: Duration.Input | undefined
 }
 
 /**
@@ -282,6 +331,8 @@ interface LiveChunk {
 /** A run produced by this instance. */
 interface LocalRun {
   readonly runId: string
+  /** The key whose active run it is, if any. */
+  readonly key: string | undefined
   readonly keys: RunKeys
   readonly generation: string
   fiber: Fiber.Fiber<void> | undefined
@@ -306,7 +357,8 @@ const refusalError = (refusal: Scripts.Refusal, runId: string): ResumableStreamE
 
 /**
  * Builds the service. Runners, their heartbeats and the readers' resources live in the layer's scope; closing it
- * interrupts local runners, whose runs end as `lost` (`ProducerLost` for their readers).
+ * gives local runners `shutdownGrace` to finish, then interrupts them: their runs end as `lost` (`ProducerLost` for
+ * their readers).
  *
  * @since 0.1.0
  */
@@ -351,6 +403,9 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const countOverflow = () => Effect.runSync(Metric.update(liveOverflows, 1))
     const appendBuffer = options.appendBuffer ?? 10_000
     const producerId = randomUUID()
+    const shutdownGrace = Duration.fromInputUnsafe(options.shutdownGrace ?? "10 seconds")
+    // runners live in a scope of their own, closed after their grace period when the layer closes
+    const runsScope = yield* Scope.fork(layerScope)
     /** Local runs by their meta key (a run id may be reused by another stream). */
     const localRuns = new Map<string, LocalRun>()
 
@@ -438,9 +493,27 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       return { status: "failed", reason: "Defect", message: "the runner died unexpectedly" }
     }
 
-    const launch = <I, A, E, R>(definition: Definition<I, A, E, R>, input: I, runId: string, liveEncoded: boolean) =>
+    const launch = <I, A, E, R>(
+      definition: Definition<I, A, E, R>,
+      input: I,
+      runId: string,
+      liveEncoded: boolean,
+      key: string | undefined
+    ) =>
       Effect.gen(function* () {
         const keys = keysOf(definition.name, runId)
+        if (key !== undefined) yield* activeRuns.claim(definition.name, key, runId)
+        /** Gives the key up (when the run ends, or did not start); a failure is logged: the key expires anyway. */
+        const releaseKey =
+          key === undefined
+            ? Effect.void
+            : activeRuns
+                .release(definition.name, key, runId)
+                .pipe(
+                  Effect.catch((error) =>
+                    Effect.logWarning(`ResumableStream: the key of run ${runId} stays until it expires`, error)
+                  )
+                )
         const claimed = yield* redis
           .eval(
             Scripts.claim,
@@ -451,9 +524,19 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               Duration.toMillis(producerTimeout)
             ]
           )
-          .pipe(Effect.mapError(fromRedis(runId)))
-        if (Scripts.isRefusal(claimed)) return yield* refusalError(claimed, runId)
-        const run: LocalRun = { runId, keys, generation: String(claimed[0]), fiber: undefined, stoppedBy: undefined }
+          .pipe(
+            Effect.mapError(fromRedis(runId)),
+            Effect.tapError(() => releaseKey)
+          )
+        if (Scripts.isRefusal(claimed)) return yield* Effect.andThen(releaseKey, refusalError(claimed, runId))
+        const run: LocalRun = {
+          runId,
+          key,
+          keys,
+          generation: String(claimed[0]),
+          fiber: undefined,
+          stoppedBy: undefined
+        }
         // the starter's own stream: written chunks, up to `liveBufferBytes` waiting for the caller; past that, the
         // caller reads the rest from Redis after the last chunk it took
         const live = yield* Queue.unbounded<LiveChunk, ResumableStreamError | Cause.Done>()
@@ -553,11 +636,12 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               )
             })
           ),
+          Effect.ensuring(releaseKey),
           Effect.asVoid,
           Effect.catchCause(() => Effect.void)
         )
         localRuns.set(keys.meta, run)
-        run.fiber = yield* Effect.forkIn(runner, layerScope)
+        run.fiber = yield* Effect.forkIn(runner, runsScope)
         yield* Metric.update(runsStarted, 1)
         const token = tokenFor(definition.name, runId)
         const rest = Stream.suspend(() =>
@@ -631,28 +715,56 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     yield* Effect.forkIn(Effect.repeat(beat, Schedule.spaced(heartbeatInterval)), layerScope)
     const clock = yield* makeClock(heartbeatInterval)
 
+    /** Whether run `runId` of stream `name` runs with a live producer. */
+    const isRunning = (name: string, runId: string) => Effect.map(stateOf(name, runId), (state) => state === "running")
+
+    /** Where a run is (undefined: its data is gone). */
+    const stateOf = (name: string, runId: string) =>
+      redis.eval(Scripts.status, [keysOf(name, runId).meta], []).pipe(
+        Effect.mapError(fromRedis(runId)),
+        Effect.map((reply): RunState | undefined => {
+          if (reply.length === 0) return undefined
+          const [status, age] = reply
+          if (status !== "running") return status as RunStatus
+          return Number(age) > Duration.toMillis(producerTimeout) ? "lost" : "running"
+        })
+      )
+
+    const activeRuns = ActiveIndex.make({
+      redis,
+      prefix,
+      hold: Duration.sum(maxLifetime, producerTimeout),
+      isRunning
+    })
+
     const start = Effect.fn("ResumableStream.start")(function* <I, A, E, R>(
       definition: Definition<I, A, E, R>,
       input: I,
-      startOptions?: { readonly runId?: string | undefined }
+      startOptions?: StartOptions
     ) {
       if (definitions.get(definition.name) !== (definition as AnyDefinition)) {
         return yield* fail("NotFound", `stream "${definition.name}" is not registered in this layer`)
       }
       const runId = startOptions?.runId ?? randomUUID()
       if (!Names.isSafe(runId)) return yield* fail("InvalidInput", `a run id must be ${Names.rule}`)
-      const started = yield* launch(definition, input, runId, false)
+      const started = yield* launch(definition, input, runId, false, startOptions?.key)
       return started as Started<A>
     })
 
-    const startEncoded = Effect.fn("ResumableStream.startEncoded")(function* (name: string, input: unknown) {
+    const startEncoded = Effect.fn("ResumableStream.startEncoded")(function* (
+      name: string,
+      input: unknown,
+      startOptions?: StartOptions
+    ) {
       const definition = definitions.get(name)
       if (definition === undefined) return yield* fail("NotFound", `no stream named "${name}"`)
       const decoded = Schema.decodeUnknownExit(definition.input)(input)
       if (Exit.isFailure(decoded)) {
         return yield* fail("InvalidInput", `input does not match the schema: ${issueOf(decoded.cause)}`)
       }
-      return yield* launch(definition, decoded.value, randomUUID(), true)
+      const runId = startOptions?.runId ?? randomUUID()
+      if (!Names.isSafe(runId)) return yield* fail("InvalidInput", `a run id must be ${Names.rule}`)
+      return yield* launch(definition, decoded.value, runId, true, startOptions?.key)
     })
 
     // ---- reading ----
@@ -762,7 +874,33 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
 
     const nameOf = (token: string) => Effect.map(verify(token), (payload) => payload.name)
 
-    return { start, resume, cancel, startEncoded, resumeEncoded, nameOf } satisfies Service
+    const active = (stream: AnyDefinition | string, key: string) => {
+      const name = typeof stream === "string" ? stream : stream.name
+      if (!definitions.has(name)) return Effect.fail(fail("NotFound", `no stream named "${name}" here`))
+      return Effect.map(activeRuns.current(name, key), (runId) =>
+        runId === undefined ? Option.none() : Option.some({ runId, token: tokenFor(name, runId) })
+      )
+    }
+
+    const status = (token: string) =>
+      Effect.flatMap(verify(token), (payload) =>
+        Effect.flatMap(stateOf(payload.name, payload.runId), (state) =>
+          state === undefined
+            ? Effect.fail(fail(secrets.length > 0 ? "Expired" : "NotFound", "the run's data is gone", payload.runId))
+            : Effect.succeed(state)
+        )
+      )
+
+    // on close, local runs get `shutdownGrace` to finish (heartbeats go on meanwhile); then `runsScope` stops the rest
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(
+        Array.from(localRuns.values(), (run) => run.fiber),
+        (fiber) => (fiber === undefined ? Effect.void : Fiber.await(fiber)),
+        { discard: true }
+      ).pipe(Effect.timeoutOrElse({ duration: shutdownGrace, orElse: () => Effect.void }))
+    )
+
+    return { start, active, status, resume, cancel, startEncoded, resumeEncoded, nameOf } satisfies Service
   })
 
 /**

@@ -44,6 +44,73 @@ forEachTarget("ResumableStream", (it) => {
     )
   )
 
+  it.effect(
+    "one running run per key: a second start is AlreadyRunning; after the end, active is none and a new run starts",
+    () =>
+      withStreams(fastOptions(), (streams) =>
+        Effect.gen(function* () {
+          const first = yield* streams.start(Counter, { n: 20, delayMs: 10 }, { key: "chat: 1/ä" })
+          assert.strictEqual(yield* streams.status(first.token), "running")
+          const refused = yield* Effect.flip(streams.start(Counter, { n: 1, delayMs: 0 }, { key: "chat: 1/ä" }))
+          assert.strictEqual(refused.reason._tag, "AlreadyRunning")
+          assert.strictEqual(refused.runId, first.runId)
+          const active = yield* streams.active(Counter, "chat: 1/ä")
+          assert.deepStrictEqual(
+            Option.map(active, (run) => run.runId),
+            Option.some(first.runId)
+          )
+          assert.isTrue(Option.isNone(yield* streams.active(Counter, "another chat")))
+          // the token of the active run reads the run
+          const token = Option.getOrThrow(active).token
+          assert.deepStrictEqual(chunksOf(yield* Stream.runCollect(streams.resume(Counter, token))), counted(20))
+          assert.strictEqual(yield* streams.status(first.token), "completed")
+          assert.isTrue(Option.isNone(yield* streams.active("counter", "chat: 1/ä")))
+          const second = yield* streams.start(Counter, { n: 2, delayMs: 0 }, { key: "chat: 1/ä" })
+          assert.deepStrictEqual(chunksOf(yield* Stream.runCollect(second.stream)), counted(2))
+        })
+      )
+  )
+
+  it.effect("a key whose run lost its producer gives way to a new run; a cancelled run's key is free", () =>
+    Effect.gen(function* () {
+      const options = fastOptions()
+      const lost = yield* withStreams({ ...options, shutdownGrace: 0 }, (streams) =>
+        streams.start(Forever, { everyMs: 20 }, { key: "k" })
+      )
+      yield* withStreams(options, (streams) =>
+        Effect.gen(function* () {
+          assert.strictEqual(yield* streams.status(lost.token), "lost")
+          assert.isTrue(Option.isNone(yield* streams.active(Forever, "k")))
+          const next = yield* streams.start(Forever, { everyMs: 20 }, { key: "k" })
+          assert.strictEqual(yield* streams.cancel(next.token), "cancelled")
+          assert.isTrue(Option.isNone(yield* streams.active(Forever, "k")))
+          const third = yield* streams.start(Counter, { n: 1, delayMs: 0 }, { key: "k" })
+          assert.strictEqual((yield* Stream.runCollect(third.stream)).length, 1)
+        })
+      )
+    })
+  )
+
+  it.effect("closing the layer: a run that ends within shutdownGrace completes; a longer one ends ProducerLost", () =>
+    Effect.gen(function* () {
+      const options = fastOptions({ shutdownGrace: "1500 millis" })
+      const closing = Date.now()
+      const [short, long] = yield* withStreams(options, (streams) =>
+        Effect.all([streams.start(Counter, { n: 10, delayMs: 50 }), streams.start(Forever, { everyMs: 20 })])
+      )
+      const closedAfter = Date.now() - closing
+      yield* withStreams(options, (streams) =>
+        Effect.gen(function* () {
+          assert.deepStrictEqual(chunksOf(yield* Stream.runCollect(streams.resume(Counter, short.token))), counted(10))
+          const error = yield* Effect.flip(Stream.runDrain(streams.resume(Forever, long.token)))
+          assert.strictEqual(error.reason._tag, "ProducerLost")
+        })
+      )
+      assert.isAtLeast(closedAfter, 1_400)
+      assert.isBelow(closedAfter, 3_000)
+    })
+  )
+
   it.effect("a reader that disconnects after k chunks resumes after the last id it saw: no gap, no duplicate", () =>
     withStreams(fastOptions(), (streams) =>
       Effect.gen(function* () {

@@ -62,5 +62,6 @@ export const testOptions = (
   heartbeatInterval: "100 millis",
   producerTimeout: "1 second",
   unsignedTokens: true,
+  shutdownGrace: "200 millis",
   ...overrides
 })

@@ -21,3 +21,10 @@ export const runKeys = (prefix: string, storageId: string, runId: string): RunKe
   const stream = `${prefix}${storageId}:{${runId}}`
   return { stream, meta: `${stream}:meta`, channel: `${stream}:live` }
 }
+
+/**
+ * The key naming the active run of `key` (a chat id, say) of stream `storageId`: `{prefix}{storageId}:active:{key}`,
+ * holding the run id while it runs (`key` percent-encoded, in braces: a slot of its own, whatever it contains).
+ */
+export const activeKey = (prefix: string, storageId: string, key: string): string =>
+  `${prefix}${storageId}:active:{${encodeURIComponent(key)}}`

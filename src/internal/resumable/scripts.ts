@@ -167,3 +167,25 @@ if not m[1] then return {} end
 return {m[1], tostring(tonumber(now_ms()) - tonumber(m[2] or '0')), m[3] or '0'}
 `
 )
+
+/**
+ * Makes `ARGV[1]` the active run of a key, unless another run holds it: KEYS[1] the active key; ARGV[1] run id,
+ * ARGV[2] ttl ms, ARGV[3] the run id it may replace (one found finished), or "". Reply: nil when claimed, else the run
+ * id that holds the key.
+ */
+export const claimActive = script<[active: string], [runId: string, ttlMs: number, replaces: string], string | null>()(
+  "ResumableStream.claimActive",
+  `
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[3] then return current end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false`
+)
+
+/** Clears the active run of a key if it is still `ARGV[1]`: KEYS[1] the active key. Reply: 1 when cleared, else 0. */
+export const releaseActive = script<[active: string], [runId: string], number>()(
+  "ResumableStream.releaseActive",
+  `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+)
