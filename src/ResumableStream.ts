@@ -168,13 +168,14 @@ export type RunStatus = Terminal["status"]
 export type RunState = "running" | RunStatus
 
 /**
- * The running run of a key (see `start`'s `key`).
+ * The run of a key (see `start`'s `key`): running, or `lost` (its producer died without ending it).
  *
  * @since 0.1.0
  */
 export interface ActiveRun {
   readonly runId: string
   readonly token: string
+  readonly state: RunState
 }
 
 /**
@@ -204,7 +205,10 @@ export interface Service {
     input: I,
     options?: StartOptions
   ) => Effect.Effect<Started<A>, ResumableStreamError>
-  /** The running run of `key` of a stream (by definition or name), if any. */
+  /**
+   * The run of `key` of a stream (by definition or name): the one running, or one whose producer died while it ran
+   * (`state: "lost"`); none once it ended (completed, failed, cancelled) or its data is gone.
+   */
   readonly active: (
     stream: AnyDefinition | string,
     key: string
@@ -547,6 +551,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         const endLive = (error?: ResumableStreamError) =>
           overflowed || error === undefined ? Queue.end(live) : Queue.fail(live, error)
         let timedOut = false
+        let keepKey = false
         // the runner, then its writer's close (what it appended is written before the end marker)
         const body = Effect.scoped(
           Effect.gen(function* () {
@@ -614,6 +619,8 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
                 return yield* endLive(endedElsewhere)
               }
               const terminal = terminalOf(exit, definition, timedOut)
+              // a run its producer gave up (shutdown) keeps its key: the key's readers find it and learn how it ended
+              keepKey = terminal.status === "lost"
               const end = endLive(
                 terminal.status === "completed" ? undefined : terminalError(terminal, definition, runId)
               )
@@ -636,7 +643,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               )
             })
           ),
-          Effect.ensuring(releaseKey),
+          Effect.ensuring(Effect.suspend(() => (keepKey ? Effect.void : releaseKey))),
           Effect.asVoid,
           Effect.catchCause(() => Effect.void)
         )
@@ -715,9 +722,6 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     yield* Effect.forkIn(Effect.repeat(beat, Schedule.spaced(heartbeatInterval)), layerScope)
     const clock = yield* makeClock(heartbeatInterval)
 
-    /** Whether run `runId` of stream `name` runs with a live producer. */
-    const isRunning = (name: string, runId: string) => Effect.map(stateOf(name, runId), (state) => state === "running")
-
     /** Where a run is (undefined: its data is gone). */
     const stateOf = (name: string, runId: string) =>
       redis.eval(Scripts.status, [keysOf(name, runId).meta], []).pipe(
@@ -734,7 +738,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       redis,
       prefix,
       hold: Duration.sum(maxLifetime, producerTimeout),
-      isRunning
+      stateOf
     })
 
     const start = Effect.fn("ResumableStream.start")(function* <I, A, E, R>(
@@ -877,8 +881,10 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const active = (stream: AnyDefinition | string, key: string) => {
       const name = typeof stream === "string" ? stream : stream.name
       if (!definitions.has(name)) return Effect.fail(fail("NotFound", `no stream named "${name}" here`))
-      return Effect.map(activeRuns.current(name, key), (runId) =>
-        runId === undefined ? Option.none() : Option.some({ runId, token: tokenFor(name, runId) })
+      return Effect.map(activeRuns.current(name, key), (run) =>
+        run === undefined || (run.state !== "running" && run.state !== "lost")
+          ? Option.none()
+          : Option.some({ runId: run.runId, token: tokenFor(name, run.runId), state: run.state })
       )
     }
 

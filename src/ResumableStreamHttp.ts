@@ -14,16 +14,37 @@
  * (400 bad input, 401 bad token, 404 unknown stream, 410 expired); a failure found while streaming (the run failed,
  * was cancelled, lost its producer, or its data expired) is the `failure` event. Clients should close their
  * EventSource on `end` and `failure`; without that, the browser reconnects and gets the same ending again.
- * While a run is quiet, a comment line keeps proxies from closing the connection.
+ * While a run is quiet, a comment line keeps proxies from closing the connection. When the routes shut down (the
+ * server's layer closes: a deploy), open SSE responses end at once; clients reconnect, to another instance, from
+ * the last event id they saw.
+ *
+ * The events' format is an {@link SseEncoding}: this module's own (`streamEvents`, above) by default; the AI SDK's
+ * UI message stream protocol is `ResumableChat.uiMessageStream`.
  *
  * @since 0.1.0
  */
 
-import { ByteSize, Duration, Effect, Layer, Result, Schedule, Stream } from "effect"
-import { Sse } from "effect/encoding"
-import { HttpIncomingMessage, HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Duration, Effect, Layer, Result, Stream } from "effect"
+import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { ResumableStream, type ResumableStreamError } from "./ResumableStream.js"
+import { badRequest, jsonBody, searchParam, under } from "./internal/http/request.js"
+import * as Sse from "./internal/http/sse.js"
 import { isEntryId } from "./internal/resumable/wire.js"
+
+/**
+ * How a run is written as SSE: the events before its chunks (for a run just started), one per chunk, the end, a
+ * failure; and the response's extra headers.
+ *
+ * @since 0.1.0
+ */
+export interface SseEncoding {
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** Text sent first on a start (not on a resume); none when absent. */
+  readonly started?: ((run: { readonly token: string; readonly runId: string }) => string) | undefined
+  readonly chunk: (entry: { readonly id: string; readonly chunk: unknown }) => string
+  readonly end: string
+  readonly failure: (error: ResumableStreamError) => string
+}
 
 /**
  * Options of {@link routes}.
@@ -39,6 +60,8 @@ export interface Options {
   readonly retry?: Duration.Input | undefined
   /** The largest request body (a stream's input) accepted; a larger one gets 413. Default 1 MiB. */
   readonly maxBodyBytes?: number | undefined
+  /** The events' format. Default {@link streamEvents}. */
+  readonly encoding?: SseEncoding | undefined
 }
 
 const statusOf = (error: ResumableStreamError): number => {
@@ -61,35 +84,40 @@ const statusOf = (error: ResumableStreamError): number => {
   }
 }
 
-const errorBody = (error: ResumableStreamError) => ({
+/**
+ * The body of a refusal or a `failure` event: `{ reason, message, error? }`.
+ *
+ * @since 0.1.0
+ */
+export const errorBody = (error: ResumableStreamError) => ({
   reason: error.reason._tag,
   message: error.message,
   ...(error.reason._tag === "Failed" && error.reason.error !== undefined ? { error: error.reason.error } : {})
 })
 
-const errorResponse = (error: ResumableStreamError) =>
+/**
+ * The response refusing a request for `error`: its status (400 bad input, 401 bad token, 404 unknown, 409 conflict,
+ * 410 expired, 503 Redis) and {@link errorBody}.
+ *
+ * @since 0.1.0
+ */
+export const errorResponse = (error: ResumableStreamError) =>
   HttpServerResponse.jsonUnsafe(errorBody(error), { status: statusOf(error) })
 
-const badRequest = (message: string) =>
-  HttpServerResponse.jsonUnsafe({ reason: "InvalidInput", message }, { status: 400 })
+const event = (name: string, data: unknown, id?: string): string => Sse.event(name, JSON.stringify(data), id)
 
-const tooLarge = (limit: number) =>
-  HttpServerResponse.jsonUnsafe(
-    { reason: "InvalidInput", message: `the body is larger than ${limit} bytes (maxBodyBytes)` },
-    { status: 413 }
-  )
-
-const event = (name: string, data: unknown, id?: string): string =>
-  Sse.encoder.write({ _tag: "Event", event: name, id, data: JSON.stringify(data) })
-
-/** The route path of `suffix` under `base`: `("/x/", "/:name")` → `/x/:name`, `("/", "/:name")` → `/:name`. */
-const under = (base: string, suffix: `/${string}`): `/${string}` => {
-  const trimmed = base.replace(/^\/+|\/+$/g, "")
-  return trimmed === "" ? suffix : `/${trimmed}${suffix}`
+/**
+ * This module's own events: `start` (`{ token, runId }`), `chunk` (the chunk's JSON, `id`: its entry id), `end`
+ * (`{}`), `failure` (`{ reason, message, error? }`).
+ *
+ * @since 0.1.0
+ */
+export const streamEvents: SseEncoding = {
+  started: (run) => event("start", { token: run.token, runId: run.runId }),
+  chunk: (entry) => event("chunk", entry.chunk, entry.id),
+  end: event("end", {}),
+  failure: (error) => event("failure", errorBody(error))
 }
-
-const searchParam = (request: HttpServerRequest.HttpServerRequest, name: string): string | undefined =>
-  new URL(request.url, "http://localhost").searchParams.get(name) ?? undefined
 
 /**
  * The routes, as a layer to merge into an `HttpRouter` (serve it with `HttpRouter.serve`). Needs the
@@ -106,47 +134,29 @@ export const routes = (options: Options = {}): Layer.Layer<never, never, HttpRou
       const retryMs = Duration.toMillis(Duration.fromInputUnsafe(options.retry ?? "1 second"))
       const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
 
-      /** SSE response of `body`: a `retry:` hint, the events, keep-alive comments while it is quiet. */
-      const sse = (body: Stream.Stream<string>) => {
-        const pings = Stream.fromSchedule(Schedule.spaced(keepAlive)).pipe(Stream.map(() => ": keep-alive\n\n"))
-        const events = Stream.concat(Stream.make(`retry: ${retryMs}\n\n`), body)
-        return HttpServerResponse.stream(
-          Stream.merge(events, pings, { haltStrategy: "left" }).pipe(Stream.encodeText),
-          {
-            contentType: "text/event-stream",
-            headers: { "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" }
-          }
-        )
-      }
+      const encoding = options.encoding ?? streamEvents
+      const sse = yield* Sse.make({ keepAlive, retryMs })
 
-      /** Chunk events, then `end` or `failure`. */
+      /** Chunk events, then the end or the failure. */
       const chunkEvents = (
         entries: Stream.Stream<{ readonly id: string; readonly chunk: unknown }, ResumableStreamError>
       ) =>
         entries.pipe(
-          Stream.map((entry) => event("chunk", entry.chunk, entry.id)),
-          Stream.concat(Stream.make(event("end", {}))),
-          Stream.catch((error: ResumableStreamError) => Stream.make(event("failure", errorBody(error))))
+          Stream.map(encoding.chunk),
+          Stream.concat(Stream.make(encoding.end)),
+          Stream.catch((error: ResumableStreamError) => Stream.make(encoding.failure(error)))
         )
 
       const start = HttpRouter.add("POST", under(base, "/:name"), (request) =>
         Effect.gen(function* () {
           const { name } = yield* HttpRouter.params
-          if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) return tooLarge(maxBodyBytes)
-          const input = yield* Effect.result(
-            request.json.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)))
-          )
-          if (Result.isFailure(input)) {
-            return String(input.failure.cause).includes("maxBytes exceeded")
-              ? tooLarge(maxBodyBytes)
-              : badRequest("the body must be the stream's input as JSON")
-          }
+          const input = yield* jsonBody(request, maxBodyBytes, "the stream's input as JSON")
+          if (Result.isFailure(input)) return input.failure
           const started = yield* streams.startEncoded(name ?? "", input.success)
+          const first = encoding.started?.({ token: started.token, runId: started.runId })
           return sse(
-            Stream.concat(
-              Stream.make(event("start", { token: started.token, runId: started.runId })),
-              chunkEvents(started.stream)
-            )
+            Stream.concat(first === undefined ? Stream.empty : Stream.make(first), chunkEvents(started.stream)),
+            encoding.headers
           )
         }).pipe(Effect.catch((error) => Effect.succeed(errorResponse(error))))
       )
@@ -175,7 +185,7 @@ export const routes = (options: Options = {}): Layer.Layer<never, never, HttpRou
         if (after !== undefined && !isEntryId(after)) {
           return Effect.succeed(badRequest("after / Last-Event-ID must be an entry id"))
         }
-        return Effect.succeed(sse(chunkEvents(streams.resumeEncoded(token, { after }))))
+        return Effect.succeed(sse(chunkEvents(streams.resumeEncoded(token, { after })), encoding.headers))
       })
 
       const cancel = withToken("DELETE", "/:name", (request, token) =>

@@ -56,8 +56,8 @@ forEachTarget("ResumableStream", (it) => {
           assert.strictEqual(refused.runId, first.runId)
           const active = yield* streams.active(Counter, "chat: 1/ä")
           assert.deepStrictEqual(
-            Option.map(active, (run) => run.runId),
-            Option.some(first.runId)
+            Option.map(active, (run) => [run.runId, run.state]),
+            Option.some([first.runId, "running"])
           )
           assert.isTrue(Option.isNone(yield* streams.active(Counter, "another chat")))
           // the token of the active run reads the run
@@ -80,7 +80,12 @@ forEachTarget("ResumableStream", (it) => {
       yield* withStreams(options, (streams) =>
         Effect.gen(function* () {
           assert.strictEqual(yield* streams.status(lost.token), "lost")
-          assert.isTrue(Option.isNone(yield* streams.active(Forever, "k")))
+          // the key still names its run, lost, until a new run takes it
+          const holder = yield* streams.active(Forever, "k")
+          assert.deepStrictEqual(
+            Option.map(holder, (run) => [run.runId, run.state]),
+            Option.some([lost.runId, "lost"])
+          )
           const next = yield* streams.start(Forever, { everyMs: 20 }, { key: "k" })
           assert.strictEqual(yield* streams.cancel(next.token), "cancelled")
           assert.isTrue(Option.isNone(yield* streams.active(Forever, "k")))

@@ -1,13 +1,14 @@
 /**
  * The active run of a key (a chat id, say): at most one running run per key and stream. Starting a run for a key
  * claims it atomically (SET unless another run holds it); a holder found finished, lost or gone is replaced; the
- * run's end clears it (only if it still holds it). The key also expires after the longest a run can live, so a
- * producer that died leaves nothing behind for long, and `current` never answers with a run that is not running.
+ * run's end clears it (only if it still holds it). A producer that died leaves the key to its run (now `lost`), until
+ * a new run replaces it or it expires (after the longest a run can live).
  *
  * @internal
  */
 import { Duration, Effect } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
+import type { RunState } from "../../ResumableStream.js"
 import type { ResumableStreamError } from "../../ResumableStreamError.js"
 import { fail, fromRedis } from "./error.js"
 import { activeKey } from "./keys.js"
@@ -19,8 +20,8 @@ export interface ActiveIndexOptions {
   readonly prefix: string
   /** How long a claim lasts at most (a run's longest life). */
   readonly hold: Duration.Duration
-  /** Whether run `runId` of stream `name` is running with a live producer. */
-  readonly isRunning: (name: string, runId: string) => Effect.Effect<boolean, ResumableStreamError>
+  /** Where run `runId` of stream `name` is (undefined: its data is gone). */
+  readonly stateOf: (name: string, runId: string) => Effect.Effect<RunState | undefined, ResumableStreamError>
 }
 
 /** The index of active runs. */
@@ -29,8 +30,11 @@ export interface ActiveIndex {
   readonly claim: (name: string, key: string, runId: string) => Effect.Effect<void, ResumableStreamError>
   /** Clears the key if `runId` still holds it. */
   readonly release: (name: string, key: string, runId: string) => Effect.Effect<void, ResumableStreamError>
-  /** The run id of the key's running run, if any. */
-  readonly current: (name: string, key: string) => Effect.Effect<string | undefined, ResumableStreamError>
+  /** The run holding the key and where it is, if any (and its data is still there). */
+  readonly current: (
+    name: string,
+    key: string
+  ) => Effect.Effect<{ readonly runId: string; readonly state: RunState } | undefined, ResumableStreamError>
 }
 
 /** Makes the index. */
@@ -48,7 +52,7 @@ export const make = (options: ActiveIndexOptions): ActiveIndex => {
           .eval(Scripts.claimActive, [active], [runId, holdMs, replaces])
           .pipe(Effect.mapError(fromRedis(runId)))
         if (holder === null) return
-        if (yield* options.isRunning(name, holder)) {
+        if ((yield* options.stateOf(name, holder)) === "running") {
           return yield* fail("AlreadyRunning", `run ${holder} is still running for key "${key}"`, holder)
         }
         replaces = holder
@@ -67,7 +71,8 @@ export const make = (options: ActiveIndexOptions): ActiveIndex => {
         .use("get", (client) => client.get(activeKey(prefix, name, key)))
         .pipe(Effect.mapError(fromRedis()))
       if (holder === null) return undefined
-      return (yield* options.isRunning(name, holder)) ? holder : undefined
+      const state = yield* options.stateOf(name, holder)
+      return state === undefined ? undefined : { runId: holder, state }
     })
 
   return { claim, release, current }
