@@ -120,6 +120,17 @@ export const streamEvents: SseEncoding = {
 }
 
 /**
+ * Wraps a server layer (what `HttpRouter.serve(…)` returns) so that its SSE responses end as soon as it starts
+ * shutting down, before the HTTP server waits for open responses (its graceful shutdown, 20 s by default with
+ * `NodeHttpServer`): clients reconnect, to another instance, from the last event id they saw. Without it, the
+ * responses end when the routes' layer closes, after that wait.
+ *
+ * @since 0.1.0
+ */
+export const endOnShutdown = <A, E, R>(server: Layer.Layer<A, E, R>): Layer.Layer<A, E, Exclude<R, Sse.SseShutdown>> =>
+  Sse.shutdownLayers.trigger.pipe(Layer.provideMerge(server), Layer.provideMerge(Sse.shutdownLayers.signal))
+
+/**
  * The routes, as a layer to merge into an `HttpRouter` (serve it with `HttpRouter.serve`). Needs the
  * `ResumableStream` service.
  *

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Deferred, type Duration, Effect, Schedule, type Scope, Stream } from "effect"
+import { Context, Deferred, type Duration, Effect, Layer, Option, Schedule, type Scope, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import { HttpServerResponse } from "effect/http"
 
@@ -13,7 +13,23 @@ import { HttpServerResponse } from "effect/http"
 export const event = (name: string | undefined, data: string, id?: string): string =>
   Sse.encoder.write({ _tag: "Event", event: name ?? "message", id, data })
 
-/** Makes SSE responses that end when `scope` closes. */
+/**
+ * The signal that ends every open SSE response: completed by `serve` before the HTTP server waits for open responses
+ * (without it, routes end their responses when their own layer closes, which comes after that wait).
+ */
+export class SseShutdown extends Context.Service<SseShutdown, Deferred.Deferred<void>>()(
+  "effect-redis-streams/SseShutdown"
+) {}
+
+/** The shutdown signal, and the layer that completes it when it closes (built after, so closed before, the server). */
+export const shutdownLayers = {
+  signal: Layer.effect(SseShutdown, Deferred.make<void>()),
+  trigger: Layer.effectDiscard(
+    Effect.flatMap(SseShutdown, (signal) => Effect.addFinalizer(() => Deferred.succeed(signal, undefined)))
+  )
+}
+
+/** Makes SSE responses that end on shutdown: `SseShutdown` when provided, else when `scope` closes. */
 export const make = (options: {
   readonly keepAlive: Duration.Duration
   readonly retryMs: number
@@ -23,7 +39,8 @@ export const make = (options: {
   Scope.Scope
 > =>
   Effect.gen(function* () {
-    const closing = yield* Deferred.make<void>()
+    const provided = yield* Effect.serviceOption(SseShutdown)
+    const closing = Option.isSome(provided) ? provided.value : yield* Deferred.make<void>()
     yield* Effect.addFinalizer(() => Deferred.succeed(closing, undefined))
     return (body, headers = {}) => {
       const pings = Stream.fromSchedule(Schedule.spaced(options.keepAlive)).pipe(Stream.map(() => ": keep-alive\n\n"))
