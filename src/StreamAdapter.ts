@@ -22,7 +22,9 @@ import { groupKeys, groupsKey } from "./internal/adapter/keys.js"
 import * as Query from "./internal/adapter/query.js"
 import * as Scripts from "./internal/adapter/scripts.js"
 import { type RawEvent, subscribe } from "./internal/adapter/subscription.js"
+import * as Batcher from "./internal/batcher.js"
 import * as Combiner from "./internal/combiner.js"
+import * as Pipelined from "./internal/pipelined.js"
 import { oneLine } from "./internal/issue.js"
 import * as Names from "./internal/names.js"
 import { traced } from "./internal/spans.js"
@@ -320,30 +322,57 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
       const positionOf = (reply: Scripts.WriteReply): Position => ({ epoch: reply[2], version: Number(reply[1]) })
 
-      // concurrent gets of one group go to Redis as one HMGET; each caller gets its own item
-      const reads = Combiner.make<ReadRequest, Option.Option<A>, StreamAdapterError, undefined>({
+      // gets arriving together go to Redis together: one HMGET per group in one pipeline; each caller gets its own item
+      const reads = Batcher.make<ReadRequest, Option.Option<A>, StreamAdapterError>({
         scope,
-        state: () => undefined,
-        write: (key, batch) => {
-          const groupId = (batch[0] as ReadRequest).groupId
+        run: (batch) => {
+          const byGroup = new Map<string, Array<number>>()
+          batch.forEach((request, index) => {
+            const indexes = byGroup.get(request.groupId)
+            if (indexes === undefined) byGroup.set(request.groupId, [index])
+            else indexes.push(index)
+          })
+          const groups = [...byGroup.entries()]
           return redis
-            .use("hmget", (client) => client.hmget(key, ...batch.map((request) => request.id)))
+            .use("hmget", (client) =>
+              Pipelined.pipelined<Array<string | null>>(
+                client,
+                groups.map(([groupId]) => keysOf(groupId).items),
+                (pipeline, key, at) =>
+                  void pipeline.hmget(
+                    key as string,
+                    ...(groups[at]?.[1] ?? []).map((index) => (batch[index] as ReadRequest).id)
+                  )
+              )
+            )
             .pipe(
-              Effect.map((texts) =>
-                batch.map(({ id }, index) => {
-                  const text = texts[index]
-                  if (text === null || text === undefined) return Exit.succeed(Option.none())
-                  const decoded = decodeText(groupId, id, text)
-                  return Result.isSuccess(decoded)
-                    ? Exit.succeed(Option.some(decoded.success))
-                    : Exit.fail(decoded.failure)
+              Effect.map((outcomes) => {
+                const exits: Array<Exit.Exit<Option.Option<A>, StreamAdapterError>> = []
+                groups.forEach(([groupId, indexes], at) => {
+                  const [failure, texts] = outcomes[at] ?? [undefined, []]
+                  indexes.forEach((index, position) => {
+                    const { id } = batch[index] as ReadRequest
+                    const text = texts?.[position]
+                    if (failure !== undefined)
+                      exits[index] = Exit.fail(fromRedis(groupId)(redis.classify(failure, "hmget")))
+                    else if (text === null || text === undefined) exits[index] = Exit.succeed(Option.none())
+                    else {
+                      const decoded = decodeText(groupId, id, text)
+                      exits[index] = Result.isSuccess(decoded)
+                        ? Exit.succeed(Option.some(decoded.success))
+                        : Exit.fail(decoded.failure)
+                    }
+                  })
                 })
-              ),
-              Effect.catch((cause) => Effect.succeed(batch.map(() => Exit.fail(fromRedis(groupId)(cause)))))
+                return exits
+              }),
+              Effect.catch((cause) =>
+                Effect.succeed(batch.map((request) => Exit.fail(fromRedis(request.groupId)(cause))))
+              )
             )
         }
       })
-      const get = (groupId: string, id: string) => reads.submit(keysOf(groupId).items, { groupId, id })
+      const get = (groupId: string, id: string) => reads.submit({ groupId, id })
 
       // concurrent sets of one group go to Redis together, in order, each with its own version and event
       const sets = Combiner.make<SetRequest<A>, Stored<A>, StreamAdapterError, undefined>({

@@ -14,6 +14,7 @@
  */
 import { Duration, Effect, Exit, Option, Result, type Schedule, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
+import * as Batcher from "../batcher.js"
 import * as Combiner from "../combiner.js"
 import * as Pipelined from "../pipelined.js"
 import type * as RedisScript from "../../RedisScript.js"
@@ -104,11 +105,10 @@ export const make = (options: CoreOptions) => {
       })
       .pipe(Effect.mapError(fromRedis(subject, property)))
 
-  // concurrent reads of whole subjects go to Redis together: one pipeline (per node) of HGETALLs per batch
-  const reads = Combiner.make<string, Record<string, string>, SubjectStorageError, undefined>({
+  // reads of whole subjects arriving together go to Redis together: one pipeline (per node) of HGETALLs per batch
+  const reads = Batcher.make<string, Record<string, string>, SubjectStorageError>({
     scope: options.scope,
-    state: () => undefined,
-    write: (_key, subjects) =>
+    run: (subjects) =>
       redis
         .use("hgetall", (client) =>
           Pipelined.pipelined<Record<string, string>>(
@@ -130,7 +130,7 @@ export const make = (options: CoreOptions) => {
   })
 
   /** Every field of the subject's hash with its stored JSON. */
-  const fields = (subject: string) => reads.submit("", subject)
+  const fields = (subject: string) => reads.submit(subject)
 
   const getRaw = (subject: string, field: string) =>
     redis.use("hget", (client) => client.hget(keyOf(subject), field)).pipe(Effect.mapError(fromRedis(subject)))

@@ -1,0 +1,64 @@
+/**
+ * Read batching: the requests submitted while the submitting fibers run (until they yield) go to Redis as one batch,
+ * and a batch does not wait for the previous one (reads need no order), so a steady load keeps as many round trips in
+ * flight as it needs, each carrying what arrived together. Each request gets its own result.
+ *
+ * For writes whose order matters, see `combiner.ts` (one batch at a time per key).
+ *
+ * @internal
+ */
+import { Deferred, Effect, Exit, type Scope } from "effect"
+
+/** A batcher of requests of type `Req`. */
+export interface Batcher<Req, Res, E> {
+  readonly submit: (request: Req) => Effect.Effect<Res, E>
+}
+
+interface Pending<Req, Res, E> {
+  readonly request: Req
+  readonly done: Deferred.Deferred<Res, E>
+}
+
+/** Makes a batcher: `run` answers a batch with one exit per request, in order; batches hold at most `maxBatch`. */
+export const make = <Req, Res, E>(options: {
+  readonly scope: Scope.Scope
+  readonly run: (batch: ReadonlyArray<Req>) => Effect.Effect<ReadonlyArray<Exit.Exit<Res, E>>>
+  readonly maxBatch?: number | undefined
+}): Batcher<Req, Res, E> => {
+  const maxBatch = options.maxBatch ?? 1000
+  let pending: Array<Pending<Req, Res, E>> = []
+
+  const runBatch = (batch: ReadonlyArray<Pending<Req, Res, E>>) =>
+    Effect.flatMap(options.run(batch.map((item) => item.request)), (exits) =>
+      Effect.sync(() =>
+        batch.forEach((item, index) =>
+          Deferred.doneUnsafe(item.done, exits[index] ?? Exit.die(new Error("no result for a batched request")))
+        )
+      )
+    ).pipe(
+      Effect.onInterrupt(() =>
+        Effect.sync(() => batch.forEach((item) => Deferred.doneUnsafe(item.done, Effect.interrupt)))
+      )
+    )
+
+  /** Sends what is pending, in batches of at most `maxBatch`, each without waiting for the others. */
+  const flush = Effect.suspend(() => {
+    const batch = pending
+    pending = []
+    const batches: Array<ReadonlyArray<Pending<Req, Res, E>>> = []
+    for (let start = 0; start < batch.length; start += maxBatch) batches.push(batch.slice(start, start + maxBatch))
+    return Effect.forEach(batches, runBatch, { concurrency: "unbounded", discard: true })
+  })
+
+  return {
+    submit: (request) =>
+      Effect.suspend(() => {
+        const done = Deferred.makeUnsafe<Res, E>()
+        pending.push({ request, done })
+        // the first request of a batch schedules its flush, after the fibers running now had their turn
+        const schedule =
+          pending.length === 1 ? Effect.forkIn(Effect.andThen(Effect.yieldNow, flush), options.scope) : Effect.void
+        return Effect.andThen(schedule, Deferred.await(done))
+      })
+  }
+}
