@@ -1,0 +1,514 @@
+/**
+ * A look inside Redis for the people who run the library's streams: topics and their consumer groups, dead letters,
+ * resumable runs, event sinks and live state, as JSON endpoints and one self-contained HTML page that polls them
+ * (inline CSS and JavaScript, nothing fetched from elsewhere), built on effect's own HTTP router.
+ *
+ * Routes under `path` (default `/inspector`):
+ * - `GET {path}`: the page.
+ * - `GET {path}/api/config`: what is inspected, whether actions are enabled, the page's poll interval.
+ * - `GET {path}/api/topics?cursor=&limit=`: a page of topics ({@link InspectedTopic}) and the next cursor.
+ * - `GET {path}/api/topic?topic=`: one topic (404 when neither it nor its dead letters exist).
+ * - `GET {path}/api/dead-letters?topic=&cursor=&limit=`: a page of a topic's dead letters, oldest first.
+ * - `POST {path}/api/dead-letters/replay`, `POST {path}/api/dead-letters/delete` with JSON
+ *   `{ topic, ids: [...] }` or `{ topic, all: true, upTo? }`: puts dead letters back on their topic, or deletes them.
+ * - `GET {path}/api/runs?cursor=&limit=`: a page of resumable runs; `POST {path}/api/runs/cancel` with JSON
+ *   `{ stream, runId, reason? }` cancels one.
+ * - `GET {path}/api/sinks`: the event sinks of this process; `GET {path}/api/adapter?cursor=&limit=`: live-state
+ *   streams and their groups; `GET {path}/api/subjects?cursor=`: subjects counted in bounded stretches.
+ *
+ * Read-only unless `actions: true`, and then only with an `authorize` hook that accepts the request; a refused request
+ * gets 403 `{ reason: "Forbidden", message }`. Actions take JSON bodies only (a cross-site form cannot send one).
+ *
+ * Cost is bounded: keys are found with `SCAN … COUNT … TYPE` on every master (never `KEYS`), at most `maxScanCalls`
+ * calls per request, in pages continued by a cursor; the figures come from `XINFO GROUPS`/`CONSUMERS`, `XPENDING`,
+ * `XLEN` and small scripts, pipelined per node.
+ *
+ * A dead letter's replay is one script per batch that adds each message to its topic and deletes it from the dead
+ * letters in one step: the topic `{prefix}{T}` and its dead letters `{prefix}{T}:dead` share the hash tag `{T}`, so
+ * this holds on a Cluster too; a message is never in both, never in neither, and is replayed once.
+ *
+ * @since 0.1.0
+ */
+
+import { Duration, Effect, Layer, Option, Redacted, Result } from "effect"
+import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import type * as EventSinkModule from "./EventSink.js"
+import { EventSink } from "./EventSink.js"
+import * as RedisClient from "./RedisClient.js"
+import type { RedisError } from "./RedisError.js"
+import { ResumableStream, type RunState } from "./ResumableStream.js"
+import { refusal, under } from "./internal/http/request.js"
+import { listAdapterStreams } from "./internal/inspector/adapter.js"
+import { listDeadLetters, moveDeadLetters } from "./internal/inspector/deadLetters.js"
+import { page } from "./internal/inspector/page.js"
+import * as Requests from "./internal/inspector/requests.js"
+import { cancelRun, listRuns } from "./internal/inspector/runs.js"
+import { isCursor } from "./internal/inspector/scan.js"
+import { inspectSinks } from "./internal/inspector/sinks.js"
+import { countSubjects } from "./internal/inspector/subjects.js"
+import { describeTopics, listTopics } from "./internal/inspector/topics.js"
+import { isEntryId } from "./internal/resumable/wire.js"
+
+/**
+ * What a request asks for: to `read` (the page and the JSON figures) or an `action` (replay, delete, cancel).
+ *
+ * @since 0.1.0
+ */
+export type Access = "read" | "action"
+
+/**
+ * Decides whether a request may go on: `true` lets it, `false` refuses it with 403. Called for every request, with
+ * the kind of access it asks for.
+ *
+ * @since 0.1.0
+ */
+export type Authorize = (request: HttpServerRequest.HttpServerRequest, access: Access) => Effect.Effect<boolean>
+
+/**
+ * An event sink to show: an `EventSink` service is one (its `streamKey`, `stats` and `health`), or give its stats
+ * effect with a name.
+ *
+ * @since 0.1.0
+ */
+export interface SinkSource {
+  readonly streamKey: string
+  readonly stats: Effect.Effect<EventSinkModule.Stats>
+  /** The stream's length and groups; shown when given (an `EventSink` service has it). */
+  readonly health?: Effect.Effect<EventSinkModule.Health, unknown> | undefined
+}
+
+/**
+ * Which resumable runs to show and how to judge and cancel them.
+ *
+ * @since 0.1.0
+ */
+export interface ResumableOptions {
+  /** The `ResumableStream` key prefix. Default `river:stream:` (the library's). */
+  readonly keyPrefix?: string | undefined
+  /** A running run whose heartbeat is older than this is shown `lost`. Default 5 seconds (the library's). */
+  readonly producerTimeout?: Duration.Input | undefined
+  /** How long a run cancelled by the inspector stays readable. Default 1 hour (the library's `completedTtl`). */
+  readonly completedTtl?: Duration.Input | undefined
+  /**
+   * The `ResumableStream` service's token secrets: a cancel then goes through the service in context (its local
+   * producer stops at once). Without them, or without the service, the inspector ends the run with the library's own
+   * finish script, and the producer stops at its next heartbeat.
+   */
+  readonly secret?: Redacted.Redacted<string> | ReadonlyArray<Redacted.Redacted<string>> | undefined
+}
+
+/**
+ * Options of {@link routes}. Each kind of key is looked for under its capability's prefix (the library's default
+ * unless given); `false` leaves it out.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Path under which the page and its endpoints live. Default `/inspector`. */
+  readonly path?: string | undefined
+  /** Topics of `Publisher` / `Subscriber`: their `keyPrefix`. Default: none (the library's). */
+  readonly messaging?: { readonly keyPrefix?: string | undefined } | false | undefined
+  /** Runs of `ResumableStream`. */
+  readonly resumable?: ResumableOptions | false | undefined
+  /** Live state of `StreamAdapter`: its `keyPrefix` (default `motia:stream:`), groups shown per stream (default 20). */
+  readonly adapter?:
+    { readonly keyPrefix?: string | undefined; readonly maxGroups?: number | undefined } | false | undefined
+  /**
+   * Subjects of `SubjectStorage` under this `keyPrefix` (`""` for none) are counted. Default: not counted (a count is a
+   * keyspace scan, done in bounded stretches).
+   */
+  readonly subjects?: { readonly keyPrefix?: string | undefined } | false | undefined
+  /** The event sinks to show. Default: the `EventSink` service in context, if any. */
+  readonly sinks?: ReadonlyArray<SinkSource> | undefined
+  /** Enables replay, delete and cancel. Default false. Needs `authorize`: the layer refuses to build without it. */
+  readonly actions?: boolean | undefined
+  /** Called for every request; see {@link Authorize}. Default: reads allowed (actions then stay disabled). */
+  readonly authorize?: Authorize | undefined
+  /** The `COUNT` of each SCAN call. Default 1,000. */
+  readonly scanCount?: number | undefined
+  /** SCAN calls one request may make at most (it then answers with what it found and a cursor). Default 20. */
+  readonly maxScanCalls?: number | undefined
+  /** Dead letters one "all" action moves at most (the reply says when some are left). Default 10,000. */
+  readonly maxActionEntries?: number | undefined
+  /** How often the page polls the endpoints. Default 2 seconds. */
+  readonly pollInterval?: Duration.Input | undefined
+}
+
+/**
+ * A consumer of a group, as `XINFO CONSUMERS` reports it (`inactiveMs`: Redis 7.2 and later, else `null`).
+ *
+ * @since 0.1.0
+ */
+export interface InspectedConsumer {
+  readonly name: string
+  readonly pending: number
+  readonly idleMs: number
+  readonly inactiveMs: number | null
+}
+
+/**
+ * The oldest pending entry of a group (`XPENDING … - + 1`): its id, its consumer, its age (from the id's time), the
+ * time since its last delivery, and how many times it was delivered.
+ *
+ * @since 0.1.0
+ */
+export interface OldestPending {
+  readonly id: string
+  readonly consumer: string
+  readonly ageMs: number
+  readonly idleMs: number
+  readonly deliveries: number
+}
+
+/**
+ * A consumer group of a topic, as `XINFO GROUPS` reports it (`lag`: `null` when Redis cannot tell), with its
+ * consumers and its oldest pending entry.
+ *
+ * @since 0.1.0
+ */
+export interface InspectedGroup {
+  readonly name: string
+  readonly pending: number
+  readonly lag: number | null
+  readonly lastDeliveredId: string
+  readonly entriesRead: number | null
+  readonly consumers: ReadonlyArray<InspectedConsumer>
+  readonly oldestPending: OldestPending | null
+}
+
+/**
+ * A topic: its stream key, whether the stream exists, its length, its groups, and how many dead letters it has.
+ *
+ * @since 0.1.0
+ */
+export interface InspectedTopic {
+  readonly topic: string
+  readonly key: string
+  readonly exists: boolean
+  readonly length: number
+  readonly groups: ReadonlyArray<InspectedGroup>
+  readonly deadLetters: number
+  readonly deadLetterKey: string
+}
+
+/**
+ * A dead letter: its entry id in the dead-letter stream, the message's uuid, why it died, where it came from (topic
+ * and entry id), the group and consumer that gave up, after how many deliveries, when; the payload's size and its
+ * first 256 bytes as text, and its metadata.
+ *
+ * @since 0.1.0
+ */
+export interface InspectedDeadLetter {
+  readonly id: string
+  readonly uuid: string | null
+  readonly reason: string
+  readonly origin: { readonly topic: string; readonly id: string }
+  readonly group: string
+  readonly consumer: string
+  readonly deliveries: number
+  readonly at: string
+  readonly payload: { readonly bytes: number; readonly preview: string; readonly truncated: boolean } | null
+  readonly metadata: Readonly<Record<string, unknown>> | null
+}
+
+/**
+ * A resumable run: its stream and id, where it is (`lost`: marked running, heartbeat older than `producerTimeout`),
+ * the stored status, chunks written, producer generation and id, heartbeat age (running runs, by the server's clock),
+ * when it started and finished, and when its data expires.
+ *
+ * @since 0.1.0
+ */
+export interface InspectedRun {
+  readonly stream: string
+  readonly runId: string
+  readonly state: RunState
+  readonly status: string
+  readonly chunks: number
+  readonly generation: number
+  readonly producer: string
+  readonly heartbeatAgeMs: number | null
+  readonly createdAt: string | null
+  readonly finishedAt: string | null
+  readonly expiresInMs: number | null
+}
+
+/**
+ * An event sink of this process: its figures (see `EventSink.Stats`), its latest breaker transitions, and its
+ * stream's length and groups when it offers `health` (`null` when Redis cannot answer).
+ *
+ * @since 0.1.0
+ */
+export interface InspectedSink {
+  readonly streamKey: string
+  readonly emitted: number
+  readonly written: number
+  readonly buffered: number
+  readonly dropped: { readonly overflow: number; readonly rejected: number; readonly shutdown: number }
+  readonly refused: number
+  readonly invalid: number
+  readonly failedWrites: number
+  readonly breaker: EventSinkModule.BreakerState
+  readonly transitions: ReadonlyArray<{
+    readonly from: EventSinkModule.BreakerState
+    readonly to: EventSinkModule.BreakerState
+    readonly at: string
+  }>
+  readonly stream: { readonly length: number; readonly groups: ReadonlyArray<EventSinkModule.GroupHealth> } | null
+}
+
+/**
+ * A group of live state: its id, its item count and its version.
+ *
+ * @since 0.1.0
+ */
+export interface InspectedAdapterGroup {
+  readonly groupId: string
+  readonly items: number
+  readonly version: number
+}
+
+/**
+ * A live-state stream: its name, how many groups it has, and the first of them (at most `maxGroups`).
+ *
+ * @since 0.1.0
+ */
+export interface InspectedAdapterStream {
+  readonly stream: string
+  readonly groupCount: number
+  readonly groups: ReadonlyArray<InspectedAdapterGroup>
+}
+
+const forbidden = (message: string) => refusal(403, "Forbidden", message)
+const notFound = (message: string) => refusal(404, "NotFound", message)
+const redisFailure = (error: RedisError) => refusal(503, "Redis", error.message)
+const json = (body: unknown) => HttpServerResponse.jsonUnsafe(body, { headers: Requests.noStore })
+
+/**
+ * The inspector's routes, as a layer to merge into an `HttpRouter` (serve it with `HttpRouter.serve`). Needs the
+ * `RedisClient`; uses the `ResumableStream` and `EventSink` services when they are in context. Building it fails
+ * (a defect) when `actions` is on without `authorize`.
+ *
+ * @since 0.1.0
+ */
+export const routes = (
+  options: Options = {}
+): Layer.Layer<never, never, HttpRouter.HttpRouter | RedisClient.RedisClient> =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const redis = yield* RedisClient.RedisClient
+      const streams = yield* Effect.serviceOption(ResumableStream)
+      const sinkInContext = yield* Effect.serviceOption(EventSink)
+      const authorize = options.authorize
+      const actions = options.actions === true
+      if (actions && authorize === undefined) {
+        return yield* Effect.die(new Error("Inspector: actions: true needs an authorize hook"))
+      }
+      const base = options.path ?? "/inspector"
+      const scan = {
+        count: Math.max(1, options.scanCount ?? 1000),
+        maxCalls: Math.max(1, options.maxScanCalls ?? 20)
+      }
+      const maxActionEntries = Math.max(1, options.maxActionEntries ?? 10_000)
+      const messaging = options.messaging === false ? undefined : (options.messaging?.keyPrefix ?? "")
+      const resumable = options.resumable === false ? undefined : (options.resumable ?? {})
+      const resumablePrefix = resumable === undefined ? undefined : (resumable.keyPrefix ?? "river:stream:")
+      const adapter = options.adapter === false ? undefined : (options.adapter ?? {})
+      const adapterPrefix = adapter === undefined ? undefined : (adapter.keyPrefix ?? "motia:stream:")
+      const maxGroups = Math.max(1, adapter?.maxGroups ?? 20)
+      const subjects =
+        options.subjects === undefined || options.subjects === false ? undefined : (options.subjects.keyPrefix ?? "")
+      const sinks: ReadonlyArray<SinkSource> = options.sinks ?? Option.toArray(sinkInContext)
+      const pollMs = Duration.toMillis(Duration.fromInputUnsafe(options.pollInterval ?? "2 seconds"))
+      const secretList = resumable?.secret
+      const cancelOptions =
+        resumablePrefix === undefined
+          ? undefined
+          : {
+              redis,
+              prefix: resumablePrefix,
+              completedTtl: Duration.fromInputUnsafe(resumable?.completedTtl ?? "1 hour"),
+              service: Option.getOrUndefined(streams),
+              secrets: (secretList === undefined
+                ? []
+                : Redacted.isRedacted(secretList)
+                  ? [secretList]
+                  : secretList
+              ).map(Redacted.value)
+            }
+      const producerTimeout = Duration.fromInputUnsafe(resumable?.producerTimeout ?? "5 seconds")
+      const config = {
+        actions,
+        pollIntervalMs: pollMs,
+        messaging: messaging === undefined ? null : { keyPrefix: messaging },
+        resumable: resumablePrefix === undefined ? null : { keyPrefix: resumablePrefix },
+        adapter: adapterPrefix === undefined ? null : { keyPrefix: adapterPrefix },
+        subjects: subjects === undefined ? null : { keyPrefix: subjects },
+        sinks: sinks.length
+      }
+      const html = page({ base: under(base, "/").replace(/\/$/, ""), config })
+
+      /** A route that checks access first and answers a Redis failure with 503. */
+      const route = (
+        method: "GET" | "POST",
+        suffix: `/${string}`,
+        access: Access,
+        handle: (
+          request: HttpServerRequest.HttpServerRequest
+        ) => Effect.Effect<HttpServerResponse.HttpServerResponse, RedisError>
+      ) =>
+        HttpRouter.add(method, under(base, suffix), (request) =>
+          Effect.gen(function* () {
+            if (access === "action") {
+              if (!actions) return forbidden("actions are disabled (the inspector's actions option)")
+              if (!Requests.isJson(request)) {
+                return refusal(415, "InvalidInput", "actions take a JSON body (content-type: application/json)")
+              }
+            }
+            if (authorize !== undefined && !(yield* authorize(request, access))) {
+              return forbidden("not authorized")
+            }
+            return yield* handle(request)
+          }).pipe(Effect.catch((error) => Effect.succeed(redisFailure(error))))
+        )
+
+      /** A route of a part that may be left out: 404 when it is. */
+      const section = <A>(
+        value: A | undefined,
+        name: string,
+        handle: (value: A) => Effect.Effect<HttpServerResponse.HttpServerResponse, RedisError>
+      ) => (value === undefined ? Effect.succeed(notFound(`${name} are not inspected here`)) : handle(value))
+
+      // the router ignores a trailing slash: `{path}` and `{path}/` are one route
+      const pageRoute = HttpRouter.add("GET", under(base, "/").replace(/(.)\/$/, "$1") as `/${string}`, (request) =>
+        Effect.gen(function* () {
+          if (authorize !== undefined && !(yield* authorize(request, "read"))) return forbidden("not authorized")
+          return HttpServerResponse.text(html, {
+            contentType: "text/html; charset=utf-8",
+            headers: Requests.pageHeaders
+          })
+        })
+      )
+
+      const configRoute = route("GET", "/api/config", "read", () => Effect.succeed(json(config)))
+
+      const topicsRoute = route("GET", "/api/topics", "read", (request) =>
+        section(messaging, "topics", (prefix) => {
+          const params = Requests.pageParams(request, isCursor)
+          if (Result.isFailure(params)) return Effect.succeed(params.failure)
+          return Effect.map(
+            listTopics(redis, prefix, { ...scan, limit: params.success.limit }, params.success.cursor),
+            json
+          )
+        })
+      )
+
+      const topicRoute = route("GET", "/api/topic", "read", (request) =>
+        section(messaging, "topics", (prefix) => {
+          const topic = Requests.topicParam(request)
+          if (Result.isFailure(topic)) return Effect.succeed(topic.failure)
+          return Effect.map(describeTopics(redis, prefix, [topic.success]), ([found]) =>
+            found === undefined || (!found.exists && found.deadLetters === 0)
+              ? notFound(`no topic ${topic.success}`)
+              : json(found)
+          )
+        })
+      )
+
+      const deadLettersRoute = route("GET", "/api/dead-letters", "read", (request) =>
+        section(messaging, "topics", (prefix) => {
+          const topic = Requests.topicParam(request)
+          if (Result.isFailure(topic)) return Effect.succeed(topic.failure)
+          const params = Requests.pageParams(request, isEntryId)
+          if (Result.isFailure(params)) return Effect.succeed(params.failure)
+          return Effect.map(
+            listDeadLetters(redis, prefix, topic.success, params.success.cursor, params.success.limit),
+            json
+          )
+        })
+      )
+
+      const deadLetterAction = (mode: "replay" | "delete") =>
+        route("POST", `/api/dead-letters/${mode}`, "action", (request) =>
+          section(messaging, "topics", (prefix) =>
+            Effect.gen(function* () {
+              const body = yield* Requests.deadLetterAction(request)
+              if (Result.isFailure(body)) return body.failure
+              const { topic, ids, upTo } = body.success
+              const moved = yield* moveDeadLetters(redis, prefix, topic, { mode, ids, upTo }, maxActionEntries)
+              return json({ topic, mode, ...moved })
+            })
+          )
+        )
+
+      const runsRoute = route("GET", "/api/runs", "read", (request) =>
+        section(resumablePrefix, "resumable runs", (prefix) => {
+          const params = Requests.pageParams(request, isCursor)
+          if (Result.isFailure(params)) return Effect.succeed(params.failure)
+          return Effect.map(
+            listRuns(redis, prefix, producerTimeout, { ...scan, limit: params.success.limit }, params.success.cursor),
+            json
+          )
+        })
+      )
+
+      const cancelRoute = route("POST", "/api/runs/cancel", "action", (request) =>
+        section(cancelOptions, "resumable runs", (cancel) =>
+          Effect.gen(function* () {
+            const body = yield* Requests.cancelAction(request)
+            if (Result.isFailure(body)) return body.failure
+            const { stream, runId, reason } = body.success
+            const status = yield* cancelRun(cancel, stream, runId, reason)
+            return status === "gone"
+              ? notFound(`no run ${runId} of stream ${stream} (expired, or never was)`)
+              : json({ stream, runId, status })
+          })
+        )
+      )
+
+      const sinksRoute = route("GET", "/api/sinks", "read", () =>
+        Effect.map(inspectSinks(sinks), (found) => json({ sinks: found }))
+      )
+
+      const adapterRoute = route("GET", "/api/adapter", "read", (request) =>
+        section(adapterPrefix, "live-state streams", (prefix) => {
+          const params = Requests.pageParams(request, isCursor)
+          if (Result.isFailure(params)) return Effect.succeed(params.failure)
+          return Effect.map(
+            listAdapterStreams(
+              redis,
+              prefix,
+              { ...scan, limit: params.success.limit },
+              params.success.cursor,
+              maxGroups
+            ),
+            json
+          )
+        })
+      )
+
+      const subjectsRoute = route("GET", "/api/subjects", "read", (request) =>
+        section(subjects, "subjects", (prefix) => {
+          const params = Requests.pageParams(request, isCursor)
+          if (Result.isFailure(params)) return Effect.succeed(params.failure)
+          return Effect.map(countSubjects(redis, prefix, scan, params.success.cursor), (counted) =>
+            json({ keyPrefix: prefix, ...counted })
+          )
+        })
+      )
+
+      return Layer.mergeAll(
+        configRoute,
+        topicsRoute,
+        topicRoute,
+        deadLettersRoute,
+        deadLetterAction("replay"),
+        deadLetterAction("delete"),
+        runsRoute,
+        cancelRoute,
+        sinksRoute,
+        adapterRoute,
+        subjectsRoute,
+        pageRoute
+      )
+    })
+  )

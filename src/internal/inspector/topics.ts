@@ -1,0 +1,192 @@
+/**
+ * The topics of `Publisher` / `Subscriber` under a key prefix: found by SCAN (`{prefix}{T}` and `{prefix}{T}:dead`,
+ * type stream), then described in two pipelined round trips per node: the stream's length, its groups (`XINFO
+ * GROUPS`) and its dead letters' count; then, per group, its consumers (`XINFO CONSUMERS`) and its oldest pending
+ * entry (`XPENDING … - + 1`: id, consumer, idle time, deliveries).
+ *
+ * A topic found only through its dead-letter stream is listed when the topic's own stream is gone; otherwise it is
+ * listed once, from its own stream.
+ *
+ * @internal
+ */
+import { Effect } from "effect"
+import type { ChainableCommander } from "ioredis"
+import type { InspectedConsumer, InspectedGroup, InspectedTopic, OldestPending } from "../../Inspector.js"
+import type * as RedisClient from "../../RedisClient.js"
+import type { RedisError } from "../../RedisError.js"
+import { deadTopicOf, keyOf } from "../messaging/wire.js"
+import * as Pipelined from "../pipelined.js"
+import { globLiteral, idTime, nullableNumberOf, numberOf, regexLiteral, rowsOf, textOf } from "./reply.js"
+import { type ScanOptions, scanPage } from "./scan.js"
+
+/** The `SCAN MATCH` pattern of topic streams and their dead letters under `prefix`. */
+export const topicPattern = (prefix: string): string => `${globLiteral(prefix)}{*}*`
+
+/** The topic of a scanned key, and whether the key is the topic's dead-letter stream; undefined for other keys. */
+export const topicOfKey = (prefix: string) => {
+  const pattern = new RegExp(`^${regexLiteral(prefix)}\\{(.+)\\}(:dead)?$`, "s")
+  return (key: string): { readonly topic: string; readonly dead: boolean } | undefined => {
+    const match = pattern.exec(key)
+    return match === null ? undefined : { topic: match[1] as string, dead: match[2] !== undefined }
+  }
+}
+
+/** The reply of a pipelined command, `undefined` when the key does not exist, or the classified failure. */
+export const replyOf = <A>(
+  redis: RedisClient.Service,
+  outcome: Pipelined.Outcome<A> | undefined,
+  op: string
+): Effect.Effect<A | undefined, RedisError> => {
+  if (outcome === undefined) return Effect.succeed(undefined)
+  const [error, reply] = outcome
+  if (error === undefined || error === null) return Effect.succeed(reply)
+  // XINFO on a missing stream; a group deleted between the two round trips
+  if (error instanceof Error && /no such key|NOGROUP/i.test(error.message)) return Effect.succeed(undefined)
+  return Effect.fail(redis.classify(error, op))
+}
+
+/** Runs one command per key, pipelined per node; the outcomes in the order of the keys. */
+export const pipelined = <A>(
+  redis: RedisClient.Service,
+  op: string,
+  keys: ReadonlyArray<string>,
+  add: (pipeline: ChainableCommander, key: string, index: number) => void
+): Effect.Effect<ReadonlyArray<Pipelined.Outcome<A>>, RedisError> =>
+  keys.length === 0
+    ? Effect.succeed([])
+    : redis.use(op, (client) =>
+        Pipelined.pipelined<A>(client, keys, (pipeline, key, index) => add(pipeline, key as string, index))
+      )
+
+/** Describes `topics` (their streams need not exist): length, groups with consumers and oldest pending, dead letters. */
+export const describeTopics = (
+  redis: RedisClient.Service,
+  prefix: string,
+  topics: ReadonlyArray<string>
+): Effect.Effect<ReadonlyArray<InspectedTopic>, RedisError> =>
+  Effect.gen(function* () {
+    const op = "Inspector.topics"
+    const keys = topics.map((topic) => ({ key: keyOf(prefix, topic), deadKey: keyOf(prefix, deadTopicOf(topic)) }))
+    // round trip 1: XLEN, XINFO GROUPS, XLEN of the dead letters, per topic
+    const first = yield* pipelined<unknown>(
+      redis,
+      op,
+      keys.flatMap(({ key, deadKey }) => [key, key, deadKey]),
+      (pipeline, key, index) => {
+        if (index % 3 === 1) pipeline.xinfo("GROUPS", key)
+        else pipeline.xlen(key)
+      }
+    )
+    const perTopic = yield* Effect.forEach(topics, (topic, i) =>
+      Effect.gen(function* () {
+        const { key, deadKey } = keys[i] as { key: string; deadKey: string }
+        const length = yield* replyOf(redis, first[3 * i], op)
+        const groups = yield* replyOf(redis, first[3 * i + 1], op)
+        const dead = yield* replyOf(redis, first[3 * i + 2], op)
+        return {
+          topic,
+          key,
+          deadKey,
+          // XINFO GROUPS fails on a missing stream only (an existing one without groups answers [])
+          exists: groups !== undefined,
+          length: numberOf(length),
+          groups: rowsOf(groups),
+          deadLetters: numberOf(dead)
+        }
+      })
+    )
+    // round trip 2: XINFO CONSUMERS and the oldest pending entry, per group
+    const groupKeys = perTopic.flatMap((t) => t.groups.map(() => t.key))
+    const groupNames = perTopic.flatMap((t) => t.groups.map((row) => textOf(row.get("name"))))
+    const second = yield* pipelined<unknown>(
+      redis,
+      op,
+      groupKeys.flatMap((key) => [key, key]),
+      (pipeline, key, index) => {
+        const group = groupNames[Math.floor(index / 2)] as string
+        if (index % 2 === 0) pipeline.xinfo("CONSUMERS", key, group)
+        else pipeline.xpending(key, group, "-", "+", 1)
+      }
+    )
+    const now = Date.now()
+    let g = 0
+    return yield* Effect.forEach(perTopic, (t) =>
+      Effect.map(
+        Effect.forEach(t.groups, (row) =>
+          Effect.gen(function* () {
+            const index = g++
+            const consumers = yield* replyOf(redis, second[2 * index], op)
+            const oldest = yield* replyOf(redis, second[2 * index + 1], op)
+            return groupOf(row, rowsOf(consumers), oldestOf(oldest, now))
+          })
+        ),
+        (groups): InspectedTopic => ({
+          topic: t.topic,
+          key: t.key,
+          exists: t.exists,
+          length: t.length,
+          groups,
+          deadLetters: t.deadLetters,
+          deadLetterKey: t.deadKey
+        })
+      )
+    )
+  })
+
+const groupOf = (
+  row: Map<string, unknown>,
+  consumers: ReadonlyArray<Map<string, unknown>>,
+  oldestPending: OldestPending | null
+): InspectedGroup => ({
+  name: textOf(row.get("name")),
+  pending: numberOf(row.get("pending")),
+  lag: nullableNumberOf(row.get("lag")),
+  lastDeliveredId: textOf(row.get("last-delivered-id"), "0-0"),
+  entriesRead: nullableNumberOf(row.get("entries-read")),
+  consumers: consumers.map((c): InspectedConsumer => ({
+    name: textOf(c.get("name")),
+    pending: numberOf(c.get("pending")),
+    idleMs: numberOf(c.get("idle")),
+    inactiveMs: nullableNumberOf(c.get("inactive"))
+  })),
+  oldestPending
+})
+
+/** The first row of `XPENDING key group - + 1`: `[id, consumer, idle ms, deliveries]`. */
+const oldestOf = (reply: unknown, now: number): OldestPending | null => {
+  const row = Array.isArray(reply) ? (reply[0] as unknown) : undefined
+  if (!Array.isArray(row)) return null
+  const id = textOf(row[0])
+  return {
+    id,
+    consumer: textOf(row[1]),
+    ageMs: Math.max(0, now - idTime(id)),
+    idleMs: numberOf(row[2]),
+    deliveries: numberOf(row[3])
+  }
+}
+
+/** One page of topics: scanned, then described; sorted by name. */
+export const listTopics = (
+  redis: RedisClient.Service,
+  prefix: string,
+  scan: Omit<ScanOptions, "match" | "type">,
+  cursor: string | undefined
+): Effect.Effect<{ readonly topics: ReadonlyArray<InspectedTopic>; readonly cursor: string | null }, RedisError> =>
+  Effect.gen(function* () {
+    const page = yield* scanPage(redis, { ...scan, match: topicPattern(prefix), type: "stream" }, cursor)
+    const parse = topicOfKey(prefix)
+    const own = new Set<string>()
+    const viaDead = new Set<string>()
+    for (const key of page.keys) {
+      const found = parse(key)
+      if (found === undefined) continue
+      if (found.dead) viaDead.add(found.topic)
+      else own.add(found.topic)
+    }
+    const names = [...own, ...[...viaDead].filter((topic) => !own.has(topic))].sort()
+    const described = yield* describeTopics(redis, prefix, names)
+    // a topic seen through its dead letters whose own stream exists is listed from its own stream
+    const topics = described.filter((topic) => own.has(topic.topic) || !topic.exists)
+    return { topics, cursor: page.cursor }
+  })
