@@ -253,20 +253,23 @@ forEachTarget("Inspector", (it) => {
       })
   )
 
-  it.effect("replay all moves every dead letter up to the newest, in batches, each once", () =>
+  it.effect("replay all moves every dead letter up to the newest, in batches, each once; across slots too", () =>
     Effect.gen(function* () {
       const keyPrefix = RedisServer.uniquePrefix("insp")
       const deadKey = `${keyPrefix}{bulk}:dead`
-      // 250 dead letters as the dead-letter move writes them (more than one batch of 100)
-      yield* Effect.flatMap(RedisClient.RedisClient, (redis) =>
-        redis.use("seed", async (client) => {
-          const pipeline = client.pipeline()
-          for (let i = 0; i < 250; i++) {
-            pipeline.xadd(deadKey, "*", "uuid", `u${i}`, "payload", `p${i}`, "metadata", "{}", "dead_reason", "r")
-          }
-          await pipeline.exec()
-        })
-      )
+      /** `n` dead letters as the dead-letter move writes them. */
+      const seed = (key: string, n: number) =>
+        Effect.flatMap(RedisClient.RedisClient, (redis) =>
+          redis.use("seed", async (client) => {
+            const pipeline = client.pipeline()
+            for (let i = 0; i < n; i++) {
+              pipeline.xadd(key, "*", "uuid", `u${i}`, "payload", `p${i}`, "metadata", "{}", "dead_reason", "r")
+            }
+            await pipeline.exec()
+          })
+        )
+      // more than one batch of 100
+      yield* seed(deadKey, 250)
       yield* withInspector({ messaging: { keyPrefix }, actions: true, authorize: allowAll }, (baseUrl) =>
         Effect.gen(function* () {
           const listed = yield* allPages<Inspector.InspectedTopic>(`${baseUrl}/api/topics`, "topics")
@@ -285,6 +288,34 @@ forEachTarget("Inspector", (it) => {
             Array.from({ length: 250 }, (_, i) => `u${i}`)
           )
           assert.deepStrictEqual(yield* entriesOf(deadKey), [])
+
+          // the dead letters of a dead-letter topic (`bulk:dead`): on a Cluster its two streams are in different
+          // slots, and a replay adds then deletes
+          const deadOfDead = `${keyPrefix}{bulk:dead}:dead`
+          yield* seed(deadOfDead, 3)
+          const topics = yield* allPages<Inspector.InspectedTopic>(`${baseUrl}/api/topics`, "topics")
+          assert.deepStrictEqual(
+            topics.map((t) => [t.topic, t.deadLetters]),
+            [
+              ["bulk", 0],
+              ["bulk:dead", 3]
+            ]
+          )
+          const [first] = yield* entriesOf(deadOfDead)
+          const one = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
+            topic: "bulk:dead",
+            ids: [first?.id]
+          })
+          const rest = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
+            topic: "bulk:dead",
+            all: true
+          })
+          assert.deepStrictEqual([one.body.count, rest.body.count], [1, 2])
+          assert.deepStrictEqual(
+            (yield* entriesOf(deadKey)).map((entry) => entry.uuid),
+            ["u0", "u1", "u2"]
+          )
+          assert.deepStrictEqual(yield* entriesOf(deadOfDead), [])
         })
       )
     })

@@ -2,7 +2,7 @@
  * The dead letters of a topic: a page of them (`XRANGE` after a cursor, with the stream's length), and the actions
  * on them: replay to the topic or delete, a list of ids or all of them (up to the newest one at the time of the
  * request, so that letters dead-lettered again meanwhile are not replayed in a loop), in scripts of at most
- * `batchSize` entries, each atomic per message (see scripts.ts).
+ * `batchSize` entries (see move.ts: atomic per message).
  *
  * @internal
  */
@@ -11,8 +11,8 @@ import type { InspectedDeadLetter } from "../../Inspector.js"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { deadTopicOf, keyOf, wakeChannelOf } from "../messaging/wire.js"
-import { textOf } from "./reply.js"
-import * as Scripts from "./scripts.js"
+import { type Move, mover } from "./move.js"
+import type * as Scripts from "./scripts.js"
 import { pipelined, replyOf } from "./topics.js"
 
 /** Bytes of a payload shown. */
@@ -112,16 +112,7 @@ export const listDeadLetters = (
 export interface Moved {
   readonly count: number
   readonly more: boolean
-  readonly moved: ReadonlyArray<{ readonly deadLetterId: string; readonly topicId: string | null }>
-}
-
-const pairsOf = (flat: ReadonlyArray<string | number>) => {
-  const moves: Array<{ readonly deadLetterId: string; readonly topicId: string | null }> = []
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const topicId = textOf(flat[i + 1])
-    moves.push({ deadLetterId: textOf(flat[i]), topicId: topicId === "" ? null : topicId })
-  }
-  return moves
+  readonly moved: ReadonlyArray<Move>
 }
 
 /**
@@ -136,41 +127,33 @@ export const moveDeadLetters = (
   maxAll: number
 ): Effect.Effect<Moved, RedisError> =>
   Effect.gen(function* () {
-    const deadKey = keyOf(prefix, deadTopicOf(topic))
+    const dead = keyOf(prefix, deadTopicOf(topic))
     const topicKey = keyOf(prefix, topic)
-    const wake = wakeChannelOf(topicKey)
-    const mode = action.mode
+    const move = mover(redis, { dead, topic: topicKey, wake: wakeChannelOf(topicKey) }, action.mode)
     if (action.ids !== undefined) {
-      if (action.ids.length === 0) return { count: 0, more: false, moved: [] }
-      const reply = yield* redis.eval(Scripts.moveIds, [deadKey, topicKey], [mode, wake, ...action.ids])
-      const moved = pairsOf(reply)
+      const moved = action.ids.length === 0 ? [] : yield* move.ids(action.ids)
       return { count: moved.length, more: false, moved }
     }
     let upTo = action.upTo
     if (upTo === undefined) {
-      const newest = yield* redis.use("Inspector.deadLetters", (client) =>
-        client.xrevrange(deadKey, "+", "-", "COUNT", 1)
-      )
+      const newest = yield* redis.use("Inspector.deadLetters", (client) => client.xrevrange(dead, "+", "-", "COUNT", 1))
       const first = newest[0]
       if (first === undefined) return { count: 0, more: false, moved: [] }
       upTo = first[0]
     }
-    const moved: Array<{ readonly deadLetterId: string; readonly topicId: string | null }> = []
+    const moved: Array<Move> = []
     let count = 0
     let start = "-"
     while (count < maxAll) {
       const size = Math.min(batchSize, maxAll - count)
-      const reply = yield* redis.eval(Scripts.moveRange, [deadKey, topicKey], [mode, wake, start, upTo, size])
-      const seen = Number(reply[0] ?? 0)
-      const last = textOf(reply[1])
-      const pairs = pairsOf(reply.slice(2))
-      count += pairs.length
-      if (moved.length < listedMoves) moved.push(...pairs.slice(0, listedMoves - moved.length))
-      if (seen < size || last === "") return { count, more: false, moved }
+      const batch = yield* move.range(start, upTo, size)
+      count += batch.moves.length
+      if (moved.length < listedMoves) moved.push(...batch.moves.slice(0, listedMoves - moved.length))
+      if (batch.seen < size || batch.last === "") return { count, more: false, moved }
       // entries left in place (nothing to replay) are passed over
-      start = `(${last}`
+      start = `(${batch.last}`
     }
     // the bound reached: are there any left up to `upTo`?
-    const left = yield* redis.use("Inspector.deadLetters", (client) => client.xrange(deadKey, start, upTo, "COUNT", 1))
+    const left = yield* redis.use("Inspector.deadLetters", (client) => client.xrange(dead, start, upTo, "COUNT", 1))
     return { count, more: left.length > 0, moved }
   })

@@ -71,6 +71,7 @@ function el(tag, props, ...children) {
   }
   return node;
 }
+const plural = (count, noun) => num(count) + " " + noun + (count === 1 ? "" : "s");
 const num = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString());
 function age(ms) {
   if (ms === null || ms === undefined) return "–";
@@ -117,7 +118,7 @@ async function pages(path, key, field) {
 const moreButton = (key, more) => (more ? el("button", { onclick: () => { state.pages[key]++; refresh(); } }, "more…") : null);
 function groupsCell(topic) {
   if (topic.groups.length === 0) return el("span", { class: "muted" }, "no group");
-  return topic.groups.map((g) => el("div", {}, el("b", {}, g.name), " · ", g.consumers.length + " consumers · pending ",
+  return topic.groups.map((g) => el("div", {}, el("b", {}, g.name), " · ", plural(g.consumers.length, "consumer") + " · pending ",
     el("span", { class: g.pending > 0 ? "warn" : "" }, num(g.pending)), " · lag ", num(g.lag),
     g.oldestPending ? el("span", { class: "muted" }, " · oldest pending " + age(g.oldestPending.ageMs)) : null));
 }
@@ -125,7 +126,8 @@ async function topicDetails(topic) {
   const box = el("div", { class: "details" });
   for (const g of topic.groups) {
     box.append(el("h3", {}, "Group ", g.name, el("span", { class: "muted" }, " · last delivered ", el("code", {}, g.lastDeliveredId))));
-    box.append(table(["consumer", "#pending", "idle"], g.consumers.map((c) => el("tr", {}, td(c.name, "mono"), n(c.pending), td(age(c.idleMs))))));
+    box.append(g.consumers.length === 0 ? el("div", { class: "muted" }, "no consumer")
+      : table(["consumer", "#pending", "idle"], g.consumers.map((c) => el("tr", {}, td(c.name, "mono"), n(c.pending), td(age(c.idleMs))))));
     if (g.oldestPending) box.append(el("div", { class: "muted" }, "oldest pending ", el("code", {}, g.oldestPending.id), " at ", g.oldestPending.consumer,
       ", age " + age(g.oldestPending.ageMs) + ", idle " + age(g.oldestPending.idleMs) + ", " + g.oldestPending.deliveries + " deliveries"));
   }
@@ -187,7 +189,7 @@ async function renderSubjects() {
   const page = await api("subjects" + (s.cursor ? "?cursor=" + encodeURIComponent(s.cursor) : ""));
   s.total += page.count; s.cursor = page.cursor;
   if (page.cursor === null) { s.done = s.total; s.total = 0; }
-  return el("p", {}, s.done !== null ? num(s.done) + " subjects" : "counting…", s.cursor !== null ? el("span", { class: "muted" }, " (" + num(s.total) + " so far in the current count)") : null);
+  return el("p", {}, s.done !== null ? plural(s.done, "subject") : "counting…", s.cursor !== null ? el("span", { class: "muted" }, " (" + num(s.total) + " so far in the current count)") : null);
 }
 const sections = [
   ["topics", "Topics", CONFIG.messaging, renderTopics],

@@ -186,7 +186,8 @@ export const listTopics = (
     }
     const names = [...own, ...[...viaDead].filter((topic) => !own.has(topic))].sort()
     const described = yield* describeTopics(redis, prefix, names)
-    // a topic seen through its dead letters whose own stream exists is listed from its own stream
-    const topics = described.filter((topic) => own.has(topic.topic) || !topic.exists)
+    // a topic seen through its dead letters whose own stream exists is listed from its own stream, except a topic
+    // named `…:dead` (its own stream is another topic's dead letters, never scanned as a topic of its own)
+    const topics = described.filter((topic) => own.has(topic.topic) || !topic.exists || topic.topic.endsWith(":dead"))
     return { topics, cursor: page.cursor }
   })
