@@ -316,6 +316,30 @@ forEachTarget("Inspector", (it) => {
             ["u0", "u1", "u2"]
           )
           assert.deepStrictEqual(yield* entriesOf(deadOfDead), [])
+
+          // a heavy dead letter is listed cut short: its size and a preview
+          yield* Effect.flatMap(RedisClient.RedisClient, (redis) =>
+            redis.use("seed", (client) =>
+              client.xadd(
+                `${keyPrefix}{heavy}:dead`,
+                "*",
+                "uuid",
+                "h",
+                "payload",
+                "x".repeat(10_000),
+                "dead_reason",
+                "r"
+              )
+            )
+          )
+          const heavy = yield* getJson<{ deadLetters: Array<Inspector.InspectedDeadLetter> }>(
+            `${baseUrl}/api/dead-letters?topic=heavy`
+          )
+          assert.deepStrictEqual(heavy.body.deadLetters[0]?.payload, {
+            bytes: 10_000,
+            preview: "x".repeat(256),
+            truncated: true
+          })
         })
       )
     })

@@ -13,7 +13,7 @@ import type { RedisError } from "../../RedisError.js"
 import { groupKeys } from "../adapter/keys.js"
 import { globLiteral, numberOf, regexLiteral, textOf } from "./reply.js"
 import { type ScanOptions, scanPage } from "./scan.js"
-import { pipelined, replyOf } from "./topics.js"
+import { pipelined, replyOf } from "./pipeline.js"
 
 /** The `SCAN MATCH` pattern of the streams' group sets under `prefix`. */
 export const adapterPattern = (prefix: string): string => `${globLiteral(prefix)}{*}:groups`

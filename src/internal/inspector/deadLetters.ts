@@ -1,8 +1,9 @@
 /**
- * The dead letters of a topic: a page of them (`XRANGE` after a cursor, with the stream's length), and the actions
- * on them: replay to the topic or delete, a list of ids or all of them (up to the newest one at the time of the
- * request, so that letters dead-lettered again meanwhile are not replayed in a loop), in scripts of at most
- * `batchSize` entries (see move.ts: atomic per message).
+ * The dead letters of a topic: a page of them (`XRANGE` after a cursor, with the stream's length; every value cut
+ * short by the script, so a page of heavy messages stays cheap), and the actions on them: replay to the topic or
+ * delete, a list of ids or all of them (up to the newest one at the time of the request, so that letters dead-lettered
+ * again meanwhile are not replayed in a loop), in batches of at most `batchSize` entries (see move.ts: atomic per
+ * message).
  *
  * @internal
  */
@@ -12,11 +13,13 @@ import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { deadTopicOf, keyOf, wakeChannelOf } from "../messaging/wire.js"
 import { type Move, mover } from "./move.js"
-import type * as Scripts from "./scripts.js"
-import { pipelined, replyOf } from "./topics.js"
+import * as Scripts from "./scripts.js"
 
 /** Bytes of a payload shown. */
 const previewBytes = 256
+
+/** Bytes of any other value shown (a reason, metadata). */
+const longestValue = 4096
 
 /** Entries per script call of an "all" action. */
 const batchSize = 100
@@ -31,46 +34,37 @@ export interface DeadLetterAction {
   readonly upTo?: string | undefined
 }
 
-/** A dead-letter entry as the inspector shows it. */
-const deadLetterOf = (id: string, raw: ReadonlyArray<Buffer>): InspectedDeadLetter => {
-  const fields = new Map<string, Buffer>()
-  for (let i = 0; i + 1 < raw.length; i += 2) fields.set((raw[i] as Buffer).toString(), raw[i + 1] as Buffer)
-  const text = (name: string) => {
-    const value = fields.get(name)
-    return value === undefined ? null : value.toString()
-  }
+/** A dead-letter entry as the inspector shows it, from the fields of the page script. */
+const deadLetterOf = (id: string, raw: ReadonlyArray<string>): InspectedDeadLetter => {
+  const fields = new Map<string, string>()
+  for (let i = 0; i + 1 < raw.length; i += 2) fields.set(raw[i] as string, raw[i + 1] as string)
   const payload = fields.get("payload")
+  const payloadBytes = Number(fields.get("~payload_bytes") ?? 0)
   let metadata: Record<string, unknown> | null = null
   try {
-    const parsed: unknown = JSON.parse(text("metadata") ?? "null")
+    const parsed: unknown = JSON.parse(fields.get("metadata") ?? "null")
     if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
       metadata = parsed as Record<string, unknown>
     }
   } catch {
-    // not a message's metadata: shown as null
+    // not a message's metadata (or cut short): shown as null
   }
   return {
     id,
-    uuid: text("uuid"),
-    reason: text("dead_reason") ?? "",
-    origin: { topic: text("dead_topic") ?? "", id: text("dead_id") ?? "" },
-    group: text("dead_group") ?? "",
-    consumer: text("dead_consumer") ?? "",
-    deliveries: Number(text("dead_deliveries") ?? 0),
-    at: text("dead_at") ?? "",
+    uuid: fields.get("uuid") ?? null,
+    reason: fields.get("dead_reason") ?? "",
+    origin: { topic: fields.get("dead_topic") ?? "", id: fields.get("dead_id") ?? "" },
+    group: fields.get("dead_group") ?? "",
+    consumer: fields.get("dead_consumer") ?? "",
+    deliveries: Number(fields.get("dead_deliveries") ?? 0),
+    at: fields.get("dead_at") ?? "",
     payload:
-      payload === undefined
-        ? null
-        : {
-            bytes: payload.byteLength,
-            preview: payload.subarray(0, previewBytes).toString("utf8"),
-            truncated: payload.byteLength > previewBytes
-          },
+      payload === undefined ? null : { bytes: payloadBytes, preview: payload, truncated: payloadBytes > previewBytes },
     metadata
   }
 }
 
-/** A page of the dead letters of `topic`, oldest first, after `cursor` (an entry id). */
+/** A page of the dead letters of `topic`, oldest first, after `cursor` (an entry id): one script call. */
 export const listDeadLetters = (
   redis: RedisClient.Service,
   prefix: string,
@@ -86,27 +80,23 @@ export const listDeadLetters = (
   },
   RedisError
 > =>
-  Effect.gen(function* () {
-    const op = "Inspector.deadLetters"
-    const key = keyOf(prefix, deadTopicOf(topic))
-    const start = cursor === undefined ? "-" : `(${cursor}`
-    const outcomes = yield* pipelined<unknown>(redis, op, [key, key], (pipeline, k, index) => {
-      if (index === 0) pipeline.xlen(k)
-      else pipeline.xrangeBuffer(k, start, "+", "COUNT", limit)
-    })
-    const total = yield* replyOf(redis, outcomes[0], op)
-    const entries = ((yield* replyOf(redis, outcomes[1], op)) ?? []) as ReadonlyArray<
-      readonly [Buffer, ReadonlyArray<Buffer>]
-    >
-    const deadLetters = entries.map(([id, fields]) => deadLetterOf(id.toString(), fields ?? []))
-    const last = deadLetters.at(-1)
-    return {
-      topic,
-      total: Number(total ?? 0),
-      deadLetters,
-      cursor: entries.length < limit || last === undefined ? null : last.id
+  Effect.map(
+    redis.eval(
+      Scripts.deadLetterPage,
+      [keyOf(prefix, deadTopicOf(topic))],
+      [cursor === undefined ? "-" : `(${cursor}`, limit, previewBytes, longestValue]
+    ),
+    ([total, ...entries]) => {
+      const deadLetters = entries.map(([id, fields]) => deadLetterOf(id, fields))
+      const last = deadLetters.at(-1)
+      return {
+        topic,
+        total: Number(total),
+        deadLetters,
+        cursor: entries.length < limit || last === undefined ? null : last.id
+      }
     }
-  })
+  )
 
 /** What a replay or delete did: how many entries it moved, whether some are left (a bound), the first moves. */
 export interface Moved {

@@ -102,3 +102,40 @@ local reply = {t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)),
 for _, value in ipairs(fields) do reply[#reply + 1] = value end
 return reply`
 )
+
+/**
+ * A page of a dead-letter stream with its length, every value cut short so that a page costs little whatever the
+ * messages weigh: the payload to a preview (its full size in the extra field `~payload_bytes`), other values to a
+ * longest length.
+ * KEYS[1] dead-letter stream; ARGV[1] start (`-`, or `(id` for after an id), ARGV[2] count, ARGV[3] preview bytes,
+ * ARGV[4] longest other value in bytes.
+ * Reply: `{length, {id, {field, value, …}}, …}`.
+ */
+export const deadLetterPage = script<
+  [dead: string],
+  [start: string, count: number, previewBytes: number, longestValue: number],
+  [number, ...Array<[string, Array<string>]>]
+>()(
+  "Inspector.deadLetterPage",
+  `local entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
+local reply = {redis.call('XLEN', KEYS[1])}
+local preview, longest = tonumber(ARGV[3]), tonumber(ARGV[4])
+for _, entry in ipairs(entries) do
+  local fields = {}
+  local raw = entry[2]
+  for j = 1, #raw, 2 do
+    local value = raw[j + 1]
+    if raw[j] == 'payload' then
+      fields[#fields + 1] = '~payload_bytes'
+      fields[#fields + 1] = tostring(#value)
+      value = string.sub(value, 1, preview)
+    else
+      value = string.sub(value, 1, longest)
+    end
+    fields[#fields + 1] = raw[j]
+    fields[#fields + 1] = value
+  end
+  reply[#reply + 1] = {entry[1], fields}
+end
+return reply`
+)

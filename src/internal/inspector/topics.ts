@@ -10,13 +10,12 @@
  * @internal
  */
 import { Effect } from "effect"
-import type { ChainableCommander } from "ioredis"
 import type { InspectedConsumer, InspectedGroup, InspectedTopic, OldestPending } from "../../Inspector.js"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { deadTopicOf, keyOf } from "../messaging/wire.js"
-import * as Pipelined from "../pipelined.js"
 import { globLiteral, idTime, nullableNumberOf, numberOf, regexLiteral, rowsOf, textOf } from "./reply.js"
+import { pipelined, replyOf } from "./pipeline.js"
 import { type ScanOptions, scanPage } from "./scan.js"
 
 /** The `SCAN MATCH` pattern of topic streams and their dead letters under `prefix`. */
@@ -30,33 +29,6 @@ export const topicOfKey = (prefix: string) => {
     return match === null ? undefined : { topic: match[1] as string, dead: match[2] !== undefined }
   }
 }
-
-/** The reply of a pipelined command, `undefined` when the key does not exist, or the classified failure. */
-export const replyOf = <A>(
-  redis: RedisClient.Service,
-  outcome: Pipelined.Outcome<A> | undefined,
-  op: string
-): Effect.Effect<A | undefined, RedisError> => {
-  if (outcome === undefined) return Effect.succeed(undefined)
-  const [error, reply] = outcome
-  if (error === undefined || error === null) return Effect.succeed(reply)
-  // XINFO on a missing stream; a group deleted between the two round trips
-  if (error instanceof Error && /no such key|NOGROUP/i.test(error.message)) return Effect.succeed(undefined)
-  return Effect.fail(redis.classify(error, op))
-}
-
-/** Runs one command per key, pipelined per node; the outcomes in the order of the keys. */
-export const pipelined = <A>(
-  redis: RedisClient.Service,
-  op: string,
-  keys: ReadonlyArray<string>,
-  add: (pipeline: ChainableCommander, key: string, index: number) => void
-): Effect.Effect<ReadonlyArray<Pipelined.Outcome<A>>, RedisError> =>
-  keys.length === 0
-    ? Effect.succeed([])
-    : redis.use(op, (client) =>
-        Pipelined.pipelined<A>(client, keys, (pipeline, key, index) => add(pipeline, key as string, index))
-      )
 
 /** Describes `topics` (their streams need not exist): length, groups with consumers and oldest pending, dead letters. */
 export const describeTopics = (
