@@ -13,7 +13,7 @@
  * It prints what each part did in a few lines and ends by itself; `npm run demo -- --serve` keeps the inspector up
  * until Ctrl-C.
  */
-import { NodeHttpServer } from "@effect/platform-node"
+import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Fiber, Layer, Option, Queue, References, Schema, Stream } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { createServer } from "node:http"
@@ -183,11 +183,6 @@ const Live = Inspector.pipe(
   Layer.provideMerge(RedisServer.layer())
 )
 
-// the refund's failed deliveries are the story: the demo prints them in its own words, not as warnings
-Effect.runPromise(program.pipe(Effect.provide(Live), Effect.provideService(References.MinimumLogLevel, "Error"))).then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+// the refund's failed deliveries are the story: the demo prints them in its own words, not as warnings;
+// runMain closes everything (the redis-server it started too) on Ctrl-C or SIGTERM
+NodeRuntime.runMain(program.pipe(Effect.provide(Live), Effect.provideService(References.MinimumLogLevel, "Error")))
