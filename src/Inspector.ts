@@ -238,16 +238,8 @@ export interface InspectedRun {
  *
  * @since 0.1.0
  */
-export interface InspectedSink {
+export interface InspectedSink extends Omit<EventSinkModule.Stats, "transitions"> {
   readonly streamKey: string
-  readonly emitted: number
-  readonly written: number
-  readonly buffered: number
-  readonly dropped: { readonly overflow: number; readonly rejected: number; readonly shutdown: number }
-  readonly refused: number
-  readonly invalid: number
-  readonly failedWrites: number
-  readonly breaker: EventSinkModule.BreakerState
   readonly transitions: ReadonlyArray<{
     readonly from: EventSinkModule.BreakerState
     readonly to: EventSinkModule.BreakerState

@@ -35,14 +35,27 @@ const watchAnswer = (page: Page, expected: string) =>
     }
   })
 
-const ask = (page: Page, question: string) =>
-  Effect.promise(async () => {
-    await page.fill("input", question)
-    await page.click("#ask")
-  })
-
 const waitFor = (page: Page, check: () => boolean) =>
   Effect.promise(() => page.waitForFunction(check, undefined, { timeout: 15_000, polling: 20 }))
+
+/**
+ * Opens the app on a new page of a fresh browser, asks `question`, and waits until the answer is a few words in;
+ * the page and the answer expected.
+ */
+const askAndWait = (question: string) =>
+  Effect.gen(function* () {
+    const app = yield* chatApp
+    const page = yield* Effect.flatMap(browser, (context) => Effect.promise(() => context.newPage()))
+    yield* Effect.promise(async () => {
+      await page.goto(app.url)
+      await page.fill("input", question)
+      await page.click("#ask")
+    })
+    yield* waitFor(page, () => (document.querySelector("li.assistant")?.textContent ?? "").split(" ").length > 5)
+    return { page, expected: answerFor(question) }
+  })
+
+const askEnabled = () => !(document.querySelector("#ask") as HTMLButtonElement).disabled
 
 describe("the chat example in Chromium", () => {
   layer(RedisServer.layer(), { timeout: "30 seconds", excludeTestServices: true })((it) => {
@@ -50,20 +63,14 @@ describe("the chat example in Chromium", () => {
       "reload mid-answer: the answer comes back exactly, every text on the way a prefix of it; reload after the end shows it",
       () =>
         Effect.gen(function* () {
-          const app = yield* chatApp
-          const context = yield* browser
-          const page = yield* Effect.promise(() => context.newPage())
-          yield* Effect.promise(() => page.goto(app.url))
-          const expected = answerFor("Does my answer survive a reload?")
-          yield* ask(page, "Does my answer survive a reload?")
-          yield* waitFor(page, () => (document.querySelector("li.assistant")?.textContent ?? "").split(" ").length > 5)
+          const { page, expected } = yield* askAndWait("Does my answer survive a reload?")
           const before = yield* Effect.promise(() => assistantText(page))
           yield* Effect.promise(() => page.reload())
           const seen = yield* watchAnswer(page, expected)
           assert.strictEqual(seen.at(-1), expected)
           for (const text of [before, ...seen]) assert.isTrue(expected.startsWith(text), `not a prefix: ${text}`)
           // after the end: the conversation is still there, nothing streams
-          yield* waitFor(page, () => !(document.querySelector("#ask") as HTMLButtonElement).disabled)
+          yield* waitFor(page, askEnabled)
           yield* Effect.promise(() => page.reload())
           yield* waitFor(page, () => document.querySelectorAll("li.bubble").length === 2)
           assert.strictEqual(yield* Effect.promise(() => assistantText(page)), expected)
@@ -80,17 +87,11 @@ describe("the chat example in Chromium", () => {
       "Stop mid-answer: it reads as stopped, not as an error; Ask comes back; a reload shows the partial answer",
       () =>
         Effect.gen(function* () {
-          const app = yield* chatApp
-          const context = yield* browser
-          const page = yield* Effect.promise(() => context.newPage())
-          yield* Effect.promise(() => page.goto(app.url))
-          const expected = answerFor("Stop me, please")
-          yield* ask(page, "Stop me, please")
-          yield* waitFor(page, () => (document.querySelector("li.assistant")?.textContent ?? "").split(" ").length > 5)
+          const { page, expected } = yield* askAndWait("Stop me, please")
           assert.isTrue(yield* Effect.promise(() => page.isDisabled("#ask")))
           yield* Effect.promise(() => page.click("#stop"))
           yield* waitFor(page, () => document.querySelector("#status")?.textContent === "Stopped.")
-          yield* waitFor(page, () => !(document.querySelector("#ask") as HTMLButtonElement).disabled)
+          yield* waitFor(page, askEnabled)
           assert.isNull(yield* Effect.promise(() => page.$("#error")))
           const partial = yield* Effect.promise(() => assistantText(page))
           assert.isTrue(expected.startsWith(partial) && partial.length < expected.length)

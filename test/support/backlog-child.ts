@@ -7,7 +7,7 @@
  */
 import { Deferred, Effect, Fiber, Layer, Metric, Schema, Stream } from "effect"
 import * as ResumableStream from "../../src/ResumableStream.js"
-import { clientFromArgs } from "./child.js"
+import { clientFromArgs, runChild } from "./child.js"
 
 const [mode, target, keyPrefix, n, bytes, liveBufferBytes] = process.argv.slice(2)
 
@@ -65,7 +65,7 @@ const program = Effect.gen(function* () {
   )
 })
 
-Effect.runPromise(
+void runChild(
   program.pipe(
     Effect.provide(
       ResumableStream.layer({
@@ -76,10 +76,4 @@ Effect.runPromise(
       }).pipe(Layer.provide(clientFromArgs(mode, target)))
     )
   )
-).then(
-  () => process.exit(0),
-  (error) => {
-    process.stderr.write(`${String(error)}\n`)
-    process.exit(1)
-  }
 )

@@ -60,3 +60,13 @@ export const clientFromArgs = (
   mode === "cluster"
     ? RedisClient.layerCluster({ nodes: (target ?? "").split(",") })
     : RedisClient.layer({ url: target ?? "" })
+
+/** In a child: runs `program`, then exits 0, or prints its failure and exits 1. */
+export const runChild = (program: Effect.Effect<unknown, unknown>): Promise<void> =>
+  Effect.runPromise(program).then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`${String(error)}\n`)
+      process.exit(1)
+    }
+  )

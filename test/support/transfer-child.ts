@@ -5,7 +5,7 @@
  */
 import { Data, Effect, Layer, Option, Schedule } from "effect"
 import * as SubjectStorage from "../../src/SubjectStorage.js"
-import { clientFromArgs } from "./child.js"
+import { clientFromArgs, runChild } from "./child.js"
 
 const [mode, target, keyPrefix, from, to, fibers, transfers] = process.argv.slice(2)
 const accounts = [from ?? "", to ?? ""] as const
@@ -55,7 +55,7 @@ const program = Effect.gen(function* () {
   process.stdout.write(`${JSON.stringify({ committed, refused, retriesOfCommitted, conflicts })}\n`)
 })
 
-Effect.runPromise(
+void runChild(
   program.pipe(
     Effect.provide(
       SubjectStorage.layer({
@@ -68,10 +68,4 @@ Effect.runPromise(
       }).pipe(Layer.provide(clientFromArgs(mode, target)))
     )
   )
-).then(
-  () => process.exit(0),
-  (error) => {
-    process.stderr.write(`${String(error)}\n`)
-    process.exit(1)
-  }
 )
