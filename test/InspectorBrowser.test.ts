@@ -76,7 +76,10 @@ describe("the inspector in Chromium", () => {
         )
         assert.isAbove(before.length, 0)
         console.log(`inspector screenshot: ${screenshotPath("inspector")}`)
-        yield* Effect.promise(() => copyFile(screenshotPath("inspector"), join(root, "docs", "inspector.png")))
+        // the README's image: `UPDATE_SCREENSHOTS=1 npx vitest run test/InspectorBrowser.test.ts`
+        if (process.env.UPDATE_SCREENSHOTS === "1") {
+          yield* Effect.promise(() => copyFile(screenshotPath("inspector"), join(root, "docs", "inspector.png")))
+        }
         // replay it: the dead letters are empty, the topic one entry longer
         yield* Effect.promise(() => page.click("#topics button:text-is('replay')"))
         yield* Effect.promise(() => page.waitForSelector("text=Dead letters (0)", { timeout: 15_000 }))
