@@ -4,12 +4,12 @@
  * A channel is `SUBSCRIBE`d when its first subscriber arrives and `UNSUBSCRIBE`d when its last one leaves. The
  * connection is opened on first use, reconnects on the client's schedule and resubscribes every channel by itself
  * (ioredis `autoResubscribe`); subscribers are told about each reconnect, since pub/sub loses what was published
- * while the connection was down. Subscribe/unsubscribe calls are serialised, so a subscriber's channel is
- * subscribed at Redis by the time `subscribe` returns: nothing published after that is missed.
+ * while the connection was down. Subscribe/unsubscribe commands are sent in order (under a lock, without waiting
+ * there), and `subscribe` returns once Redis confirmed each of its channels: nothing published after that is missed.
  *
  * @internal
  */
-import { Effect, Queue, Scope, Semaphore } from "effect"
+import { Effect, Option, Queue, Scope, Semaphore } from "effect"
 import type { RedisError } from "../RedisError.js"
 import type { Client } from "./connection.js"
 import { classify } from "./errors.js"
@@ -80,6 +80,15 @@ export const make = (
       return opened
     })
 
+    /** The SUBSCRIBE confirmation still awaited, per channel: a second subscriber of the channel waits for it too. */
+    const confirming = new Map<string, Promise<unknown>>()
+
+    /**
+     * Registers `listener` and sends the SUBSCRIBE of the channels nobody listened to yet; resolves once every channel
+     * of `channels` is confirmed. Commands are sent under the lock (so a SUBSCRIBE and a later UNSUBSCRIBE of a channel
+     * reach Redis in that order, on the one connection) but awaited outside it: concurrent subscriptions cost one
+     * round trip together, not one each.
+     */
     const add = (channels: ReadonlyArray<string>, listener: Listener) =>
       Effect.gen(function* () {
         const conn = yield* ensureConnection
@@ -89,15 +98,35 @@ export const make = (
           set.add(listener)
           listeners.set(channel, set)
         }
-        if (fresh.length === 0) return
-        yield* Effect.tryPromise({
-          try: () => conn.subscribe(...fresh),
-          catch: (cause) => classify(cause, "subscribe", secrets)
-        }).pipe(Effect.onError(() => remove(channels, listener, false)))
-      }).pipe(lock.withPermits(1))
+        if (fresh.length > 0) {
+          const sent = conn.subscribe(...fresh)
+          const settled = sent.then(
+            () => undefined,
+            () => undefined
+          )
+          for (const channel of fresh) confirming.set(channel, sent)
+          void settled.then(() => {
+            for (const channel of fresh) if (confirming.get(channel) === sent) confirming.delete(channel)
+          })
+        }
+        return [
+          ...new Set(channels.flatMap((channel) => Option.toArray(Option.fromUndefinedOr(confirming.get(channel)))))
+        ]
+      }).pipe(
+        lock.withPermits(1),
+        Effect.flatMap((pending) =>
+          Effect.tryPromise({
+            try: () => Promise.all(pending),
+            catch: (cause) => classify(cause, "subscribe", secrets)
+          })
+        ),
+        Effect.onError(() => remove(channels, listener, false).pipe(lock.withPermits(1))),
+        Effect.asVoid
+      )
 
+    /** Unregisters `listener`; the channels nobody listens to any more are unsubscribed (sent now, not awaited). */
     const remove = (channels: ReadonlyArray<string>, listener: Listener, unsubscribe = true) =>
-      Effect.gen(function* () {
+      Effect.sync(() => {
         const emptied: Array<string> = []
         for (const channel of channels) {
           const set = listeners.get(channel)
@@ -109,8 +138,7 @@ export const make = (
           }
         }
         if (!unsubscribe || emptied.length === 0 || connection?.status !== "ready") return
-        const conn = connection
-        yield* Effect.promise(() => conn.unsubscribe(...emptied).catch(() => undefined))
+        void connection.unsubscribe(...emptied).catch(() => undefined)
       })
 
     const listen = (channels: ReadonlyArray<string>, listener: Listener) =>
