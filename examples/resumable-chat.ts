@@ -3,8 +3,9 @@
  * runs offline (the AI SDK's mock model, word by word) through resumable streams in Redis.
  *
  * Open http://localhost:3000 (PORT to change) and ask. Reload mid-answer: the answer comes back and goes on. Stop: the
- * answer is cancelled wherever it runs. Reload after the end: the conversation is there (kept in localStorage). A
- * second server on the same Redis (another PORT) serves the same chats.
+ * answer is cancelled wherever it runs, and the page says it stopped. Reload after the end: the conversation is there
+ * (the messages are kept in the browser's localStorage, the chat id in the URL; the server keeps no conversation, see
+ * chat/client.tsx). A second server on the same Redis (another PORT) serves the same chats.
  *
  * Redis: REDIS_URL, or a redis-server started for the example when it is unset.
  */

@@ -15,7 +15,8 @@ export const page = `<!doctype html>
   .bubble.user { align-self: flex-end; background: #2f6fed; color: white; border-bottom-right-radius: .25rem; }
   .bubble.assistant { align-self: flex-start; background: white; border: 1px solid #dde1e8; border-bottom-left-radius: .25rem; }
   #status { color: #5b6475; min-height: 1.5rem; margin: .25rem 0; }
-  #error { color: #b42318; background: #fef3f2; border: 1px solid #fecdca; padding: .5rem .75rem; border-radius: .5rem; }
+  .tag { margin-left: .5rem; font-size: .75rem; color: #8a5a00; background: #fff4d6; border-radius: .5rem; padding: .05rem .45rem; }
+  .error { color: #b42318; background: #fef3f2; border: 1px solid #fecdca; padding: .5rem .75rem; border-radius: .5rem; }
   form { display: flex; gap: .5rem; }
   input { flex: 1; padding: .55rem .75rem; border: 1px solid #c8cdd6; border-radius: .5rem; font: inherit; }
   button { padding: .55rem 1rem; border-radius: .5rem; border: 1px solid #c8cdd6; background: white; font: inherit; cursor: pointer; }
