@@ -59,7 +59,7 @@ function Chat({ id, onNew }: { readonly id: string; readonly onNew: () => void }
   const [stopFailed, setStopFailed] = useState(false)
   // whether the server said no answer runs for this chat (the resume's 204)
   const [nothingRunning, setNothingRunning] = useState(false)
-  const [input, setInput] = useState("What is a resumable stream?")
+  const [input, setInput] = useState(initialMessages.length === 0 ? "What is a resumable stream?" : "")
   const transport = useMemo(
     () =>
       new DefaultChatTransport({
@@ -93,6 +93,7 @@ function Chat({ id, onNew }: { readonly id: string; readonly onNew: () => void }
     setStopFailed(false)
     setNothingRunning(false)
     void sendMessage({ text: input })
+    setInput("")
   }
   // cancels the run on the server (wherever it runs), then ends useChat's request; an answer that had just completed
   // is left to arrive whole
@@ -159,6 +160,7 @@ function Chat({ id, onNew }: { readonly id: string; readonly onNew: () => void }
       <form onSubmit={ask}>
         <input
           aria-label="Your question"
+          placeholder="Ask a question…"
           value={input}
           onChange={(event) => setInput(event.target.value)}
           disabled={answering}
