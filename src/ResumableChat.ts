@@ -23,7 +23,7 @@ import * as Sse from "./internal/http/sse.js"
 import { issueOf } from "./internal/issue.js"
 import * as ResumableStream from "./ResumableStream.js"
 import type { ResumableStreamError } from "./ResumableStream.js"
-import { errorResponse, type SseEncoding } from "./ResumableStreamHttp.js"
+import { encodeEntries, errorResponse, type SseEncoding } from "./ResumableStreamHttp.js"
 
 /**
  * A chunk of the AI SDK's UI message stream (`text-delta`, `tool-input-available`, `finish`…): an object with a string
@@ -161,14 +161,7 @@ export const routes = <I>(
         retryMs: 1000
       })
       const answer = (entries: Stream.Stream<ResumableStream.Entry<UIMessageChunk>, ResumableStreamError>) =>
-        sse(
-          entries.pipe(
-            Stream.map(uiMessageStream.chunk),
-            Stream.concat(Stream.make(uiMessageStream.end)),
-            Stream.catch((error: ResumableStreamError) => Stream.make(uiMessageStream.failure(error)))
-          ),
-          uiMessageStream.headers
-        )
+        sse(encodeEntries(uiMessageStream)(entries), uiMessageStream.headers)
       /** Answers `effect`'s refusals and errors with their status. */
       const answered = <R>(
         effect: Effect.Effect<HttpServerResponse.HttpServerResponse, ChatRefused | ResumableStreamError, R>

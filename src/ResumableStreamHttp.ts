@@ -120,6 +120,22 @@ export const streamEvents: SseEncoding = {
 }
 
 /**
+ * A run's entries as the SSE text of `encoding`: one event per chunk, then the end, or the failure that ended it.
+ *
+ * @since 0.1.0
+ */
+export const encodeEntries =
+  (encoding: SseEncoding) =>
+  (
+    entries: Stream.Stream<{ readonly id: string; readonly chunk: unknown }, ResumableStreamError>
+  ): Stream.Stream<string> =>
+    entries.pipe(
+      Stream.map(encoding.chunk),
+      Stream.concat(Stream.make(encoding.end)),
+      Stream.catch((error: ResumableStreamError) => Stream.make(encoding.failure(error)))
+    )
+
+/**
  * Wraps a server layer (what `HttpRouter.serve(…)` returns) so that its SSE responses end as soon as it starts
  * shutting down, before the HTTP server waits for open responses (its graceful shutdown, 20 s by default with
  * `NodeHttpServer`): clients reconnect, to another instance, from the last event id they saw. Without it, the
@@ -148,15 +164,7 @@ export const routes = (options: Options = {}): Layer.Layer<never, never, HttpRou
       const encoding = options.encoding ?? streamEvents
       const sse = yield* Sse.make({ keepAlive, retryMs })
 
-      /** Chunk events, then the end or the failure. */
-      const chunkEvents = (
-        entries: Stream.Stream<{ readonly id: string; readonly chunk: unknown }, ResumableStreamError>
-      ) =>
-        entries.pipe(
-          Stream.map(encoding.chunk),
-          Stream.concat(Stream.make(encoding.end)),
-          Stream.catch((error: ResumableStreamError) => Stream.make(encoding.failure(error)))
-        )
+      const chunkEvents = encodeEntries(encoding)
 
       const start = HttpRouter.add("POST", under(base, "/:name"), (request) =>
         Effect.gen(function* () {

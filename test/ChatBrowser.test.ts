@@ -6,6 +6,7 @@
  */
 import { access, copyFile } from "node:fs/promises"
 import { join } from "node:path"
+import { setTimeout as sleep } from "node:timers/promises"
 import { assert, describe, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import type { BrowserContext, Page } from "playwright-core"
@@ -30,8 +31,6 @@ const FixtureLive = Layer.effect(
     return { url: app.url, browser: yield* browser }
   })
 ).pipe(Layer.provide(RedisServer.layer()))
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** The text of the last answer on the page ("" when there is none). */
 const answerText = (page: Page) =>

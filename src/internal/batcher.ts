@@ -50,14 +50,37 @@ export const make = <Req, Res, E>(options: {
     return Effect.forEach(batches, runBatch, { concurrency: "unbounded", discard: true })
   })
 
+  /**
+   * The flush of the batch being gathered, once the running fibers had their turn. Interrupted before it took the
+   * batch (its scope closed), it interrupts the waiting callers instead of leaving them waiting.
+   */
+  const scheduled = () => {
+    let took = false
+    return Effect.andThen(
+      Effect.yieldNow,
+      Effect.suspend(() => {
+        took = true
+        return flush
+      })
+    ).pipe(
+      Effect.onInterrupt(() =>
+        Effect.sync(() => {
+          if (took) return
+          const left = pending
+          pending = []
+          for (const item of left) Deferred.doneUnsafe(item.done, Effect.interrupt)
+        })
+      )
+    )
+  }
+
   return {
     submit: (request) =>
       Effect.suspend(() => {
         const done = Deferred.makeUnsafe<Res, E>()
         pending.push({ request, done })
         // the first request of a batch schedules its flush, after the fibers running now had their turn
-        const schedule =
-          pending.length === 1 ? Effect.forkIn(Effect.andThen(Effect.yieldNow, flush), options.scope) : Effect.void
+        const schedule = pending.length === 1 ? Effect.forkIn(scheduled(), options.scope) : Effect.void
         return Effect.andThen(schedule, Deferred.await(done))
       })
   }

@@ -7,7 +7,7 @@
  */
 import { Effect, Result } from "effect"
 import type { HttpServerRequest, HttpServerResponse } from "effect/http"
-import { jsonBody, refusal, searchParam } from "../http/request.js"
+import { badRequest, jsonBody, searchParam } from "../http/request.js"
 import { isEntryId } from "../resumable/wire.js"
 
 /** The largest `limit` of a page, and the default. */
@@ -33,9 +33,6 @@ export const pageHeaders = {
   "referrer-policy": "no-referrer"
 }
 
-/** 400 `InvalidInput`. */
-export const invalid = (message: string) => refusal(400, "InvalidInput", message)
-
 type Parsed<A> = Result.Result<A, HttpServerResponse.HttpServerResponse>
 
 /** The cursor (checked by `isValid`) and limit (1–500, default 50) of a page request. */
@@ -44,11 +41,11 @@ export const pageParams = (
   isValid: (cursor: string) => boolean
 ): Parsed<{ readonly cursor: string | undefined; readonly limit: number }> => {
   const cursor = searchParam(request, "cursor") || undefined
-  if (cursor !== undefined && !isValid(cursor)) return Result.fail(invalid("cursor is not one this endpoint gave"))
+  if (cursor !== undefined && !isValid(cursor)) return Result.fail(badRequest("cursor is not one this endpoint gave"))
   const limitText = searchParam(request, "limit")
   const limit = limitText === undefined ? defaultLimit : Number(limitText)
   if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
-    return Result.fail(invalid(`limit must be an integer from 1 to ${maxLimit}`))
+    return Result.fail(badRequest(`limit must be an integer from 1 to ${maxLimit}`))
   }
   return Result.succeed({ cursor, limit })
 }
@@ -57,7 +54,7 @@ export const pageParams = (
 export const topicParam = (request: HttpServerRequest.HttpServerRequest): Parsed<string> => {
   const topic = searchParam(request, "topic")
   return topic === undefined || topic === ""
-    ? Result.fail(invalid("the topic query parameter is missing"))
+    ? Result.fail(badRequest("the topic query parameter is missing"))
     : Result.succeed(topic)
 }
 
@@ -103,7 +100,7 @@ const parsedBody =
   <A>(parse: (body: unknown) => Result.Result<A, string>) =>
   (request: HttpServerRequest.HttpServerRequest): Effect.Effect<Parsed<A>> =>
     Effect.map(jsonBody(request, maxBodyBytes, "a JSON object"), (body) =>
-      Result.flatMap(body, (value) => Result.mapError(parse(value), invalid))
+      Result.flatMap(body, (value) => Result.mapError(parse(value), badRequest))
     )
 
 /** The body of a dead-letter action. */
