@@ -386,24 +386,17 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             Scripts.set,
             batch.flatMap((request) => [request.id, request.json])
           ).pipe(
-            Effect.flatMap((reply) => {
-              const epoch = String(reply[0])
-              const stored = batch.map((request, index): Stored<A> => {
-                const at = 1 + index * 2
-                return {
-                  id: request.id,
-                  data: request.data,
-                  type: reply[at] as "create" | "update",
-                  position: { epoch, version: Number(reply[at + 1]) }
-                }
+            Effect.flatMap(([epoch, firstVersion, types, count]) => {
+              const first = Number(firstVersion)
+              let created = 0
+              const stored = batch.map((request, index): Exit.Exit<Stored<A>, StreamAdapterError> => {
+                const type = types[index] === "c" ? "create" : "update"
+                if (type === "create") created++
+                const position = { epoch: String(epoch), version: first + index }
+                return Exit.succeed({ id: request.id, data: request.data, type, position })
               })
-              const created = stored.filter((item) => item.type === "create").length
               // the index of groups lives in another slot: written when the group got its first items
-              const indexed = created > 0 && Number(reply.at(-1)) === created ? index(groupId) : Effect.void
-              return Effect.as(
-                indexed,
-                stored.map((item) => Exit.succeed(item))
-              )
+              return Effect.as(created > 0 && Number(count) === created ? index(groupId) : Effect.void, stored)
             }),
             Effect.catch((error) => Effect.succeed(batch.map(() => Exit.fail(error))))
           )

@@ -372,6 +372,40 @@ forEachTarget("StreamAdapter", (it, target) => {
     })
   )
 
+  it.effect(
+    "concurrent sets of a group, one id twice: one log entry for the batch, create then update with the first as previous; a resume from inside the batch gets exactly what follows",
+    () =>
+      Effect.gen(function* () {
+        const topology = yield* TestTopology
+        const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
+        const { position } = yield* tasks.snapshot("g")
+        const xaddBefore = yield* commandCalls(topology, "xadd")
+        const titles = ["a1", "b1", "a2", "c1", "b2"]
+        const stored = yield* Effect.forEach(titles, (title) => tasks.set("g", title.slice(0, 1), task(title)), {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual((yield* commandCalls(topology, "xadd")) - xaddBefore, 1)
+        assert.deepStrictEqual(
+          stored.map((item) => `${item.type} ${item.id} ${item.position.version - position.version}`),
+          ["create a 1", "create b 2", "update a 3", "create c 4", "update b 5"]
+        )
+        const all = yield* tasks.subscribe({ groupId: "g", after: position }).pipe(Stream.take(5), Stream.runCollect)
+        assert.deepStrictEqual(all.map(summary), [
+          "create a a1",
+          "create b b1",
+          "update a a2",
+          "create c c1",
+          "update b b2"
+        ])
+        const updated = all[2]
+        assert.strictEqual(updated?.type === "update" ? updated.previous.title : undefined, "a1")
+        const rest = yield* tasks
+          .subscribe({ groupId: "g", after: stored[2]?.position })
+          .pipe(Stream.take(2), Stream.runCollect)
+        assert.deepStrictEqual(rest.map(summary), ["create c c1", "update b b2"])
+        assert.deepStrictEqual((yield* tasks.getGroup("g")).map((item) => item.data.title).sort(), ["a2", "b2", "c1"])
+      })
+  )
   it.effect("items that do not decode: get fails naming group and id; the rest of the group still reads", () =>
     Effect.gen(function* () {
       const redis = yield* RedisClient.RedisClient

@@ -1,14 +1,15 @@
 /**
- * The Lua scripts of live state. Each write changes the group's hash, bumps its version, appends the event to its
- * change log and publishes it, in one atomic step: create versus update is decided in Redis, and a write that fails
+ * The Lua scripts of live state. Each write changes the group's hash, bumps its version, appends its events to the
+ * change log and publishes them, in one atomic step: create versus update is decided in Redis, and a write that fails
  * emits nothing.
  *
- * Every script takes KEYS = items, log, meta (one hash tag) and ARGV[1] = channel, ARGV[2] = log max length,
+ * Every script takes KEYS = items, log, meta (one hash tag) and ARGV[1] = channel, ARGV[2] = log max length (events),
  * ARGV[3] = an epoch to adopt if the group has none yet. Event JSON (built from the stored JSON, not re-encoded):
  * `{"epoch":e,"version":v,"type":t,"id":i,"data":…,"previous":…}`; `type` is `create`, `update`, `delete`, `clear` or
- * `event` (a custom event, whose `data` is `{"type":…,"data":…}`). A script's events are published together, as one
- * message holding the JSON array of them (a batch of sets is one message, not one per item); the version is read and
- * written once per script, and the log trimmed once.
+ * `event` (a custom event, whose `data` is `{"type":…,"data":…}`). A script's events go out together, as the JSON
+ * array of them: one pub/sub message, and one change log entry whose id is `0-<last version>` (a batch of sets is
+ * one of each, not one per item). The log keeps about the last `max length` events (trimmed by id, in the same XADD);
+ * the version is read and written once per script.
  *
  * @internal
  */
@@ -23,22 +24,25 @@ local channel, maxlen = ARGV[1], tonumber(ARGV[2])
 redis.call('HSETNX', meta, 'epoch', ARGV[3])
 local epoch = redis.call('HGET', meta, 'epoch')
 local version = tonumber(redis.call('HGET', meta, 'version') or '0')
+local eventHead = '{"epoch":' .. cjson.encode(epoch) .. ',"version":'
 local events = {}
 local function record(kind, id, data, previous)
   version = version + 1
-  local event = '{"epoch":' .. cjson.encode(epoch) .. ',"version":' .. version .. ',"type":"' .. kind .. '"'
-  if id then event = event .. ',"id":' .. cjson.encode(id) end
-  if data then event = event .. ',"data":' .. data end
-  if previous then event = event .. ',"previous":' .. previous end
-  event = event .. '}'
-  redis.call('XADD', log, '0-' .. version, 'event', event)
-  events[#events + 1] = event
+  events[#events + 1] = eventHead .. version .. ',"type":"' .. kind .. '"'
+    .. (id and (',"id":' .. cjson.encode(id)) or '')
+    .. (data and (',"data":' .. data) or '')
+    .. (previous and (',"previous":' .. previous) or '') .. '}'
   return version
 end
 local function commit()
   redis.call('HSET', meta, 'version', version)
-  if maxlen > 0 then redis.call('XTRIM', log, 'MAXLEN', '~', maxlen) end
-  redis.call('PUBLISH', channel, '[' .. table.concat(events, ',') .. ']')
+  local batch = '[' .. table.concat(events, ',') .. ']'
+  if maxlen > 0 and version > maxlen then
+    redis.call('XADD', log, 'MINID', '~', '0-' .. (version - maxlen + 1), '0-' .. version, 'events', batch)
+  else
+    redis.call('XADD', log, '0-' .. version, 'events', batch)
+  end
+  redis.call('PUBLISH', channel, batch)
 end
 `
 
@@ -46,27 +50,37 @@ type Keys = [items: string, log: string, meta: string]
 type Common = [channel: string, maxLength: number, epoch: string]
 
 /**
- * Creates or updates items, in order, each with its own version and event. ARGV[4…] id and item JSON of each.
- * Reply: the epoch, then for each item its type and version, then the number of items the group has after them.
+ * Creates or updates items, in order, each with its own version and event (an id given twice: the second is an
+ * update of the first). ARGV[4…] id and item JSON of each. Reply: the epoch, the first item's version (the others
+ * follow one by one), each item's type as one letter (`c` create, `u` update), and the number of items the group
+ * has after them.
  */
 export const set = script<
   Keys,
   readonly [...Common, ...items: ReadonlyArray<string>],
-  ReadonlyArray<string | number | null>
+  readonly [epoch: string, firstVersion: number, types: string, count: number]
 >()(
   "StreamAdapter.set",
   `${prelude}
-local reply = { epoch }
+local ids, fields = {}, {}
 for i = 4, #ARGV, 2 do
-  local previous = redis.call('HGET', items, ARGV[i])
-  redis.call('HSET', items, ARGV[i], ARGV[i + 1])
-  local kind = previous and 'update' or 'create'
-  reply[#reply + 1] = kind
-  reply[#reply + 1] = record(kind, ARGV[i], ARGV[i + 1], previous or nil)
+  ids[#ids + 1] = ARGV[i]
+  fields[#fields + 1] = ARGV[i]
+  fields[#fields + 1] = ARGV[i + 1]
 end
+local stored = redis.call('HMGET', items, unpack(ids))
+local written, types = {}, {}
+local first = version + 1
+for n = 1, #ids do
+  local id, data = ids[n], ARGV[3 + 2 * n]
+  local previous = written[id] or stored[n]
+  record(previous and 'update' or 'create', id, data, previous or nil)
+  types[n] = previous and 'u' or 'c'
+  written[id] = data
+end
+redis.call('HSET', items, unpack(fields))
 commit()
-reply[#reply + 1] = redis.call('HLEN', items)
-return reply`
+return { epoch, first, table.concat(types), redis.call('HLEN', items) }`
 )
 
 /** Deletes an item; nothing happens (no event) when there is none. ARGV[4] id. Reply: a write reply, or nil. */
