@@ -374,7 +374,7 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
             )
           )
           return Outage.retryAfterFailure(attempt, {
-            schedule: Schedule.upTo(Outage.backoff, { duration: within }),
+            schedule: () => Schedule.upTo(Outage.backoff, { duration: within }),
             while: (error) => error.isRetryable
           }).pipe(
             Effect.mapError((error) => (lostReply && error.isRetryable ? new OutcomeUnknown({ cause: error }) : error))

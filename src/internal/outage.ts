@@ -50,11 +50,14 @@ export const make = (component: string): OutageLog => {
 }
 
 /**
- * `effect`, retried on `schedule` while its error satisfies `retryable`, the schedule being built only after a first
- * failure: on hot paths (one call per write or read) the common case, a success, pays nothing for the retry. The first
- * retry runs at once, the next ones after the schedule's delays.
+ * `effect`, retried on the schedule `schedule()` makes while its error satisfies `while`, the schedule being made and
+ * the retry set up only after a first failure: on hot paths (one call per write or read) the common case, a success,
+ * pays nothing for the retry. The first retry runs at once, the next ones after the schedule's delays.
  */
 export const retryAfterFailure = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
-  options: { readonly schedule: Schedule.Schedule<unknown, NoInfer<E>>; readonly while: (error: E) => boolean }
-): Effect.Effect<A, E, R> => Effect.catchIf(effect, options.while, () => Effect.retry(effect, options))
+  options: { readonly schedule: () => Schedule.Schedule<unknown, NoInfer<E>>; readonly while: (error: E) => boolean }
+): Effect.Effect<A, E, R> =>
+  Effect.catchIf(effect, options.while, () =>
+    Effect.retry(effect, { schedule: options.schedule(), while: options.while })
+  )

@@ -139,7 +139,7 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
         Outage.retryAfterFailure(
           Effect.tapError(effect, (error) => Effect.sync(() => error.isRetryable && noteTrouble())),
           {
-            schedule: Schedule.upTo(Outage.backoff, { duration: options.outageTimeout }),
+            schedule: () => Schedule.upTo(Outage.backoff, { duration: options.outageTimeout }),
             while: (error) => error.isRetryable
           }
         ).pipe(Effect.mapError(redisError))

@@ -22,6 +22,9 @@ end
 /** Reply of a state check: an error code and, for FINISHED, the status. */
 export type Refusal = readonly ["GONE"] | readonly ["FENCED"] | readonly ["FINISHED", string] | readonly ["RUNNING"]
 
+/** Reply of an append that wrote its batch (or had written it): the entry ids, separated by spaces. */
+export type Written = readonly ["WRITTEN", string]
+
 /** Reply of an append to a run that has fewer chunks than the writer wrote (a failover lost some): how many it has. */
 export type Behind = readonly ["BEHIND", number]
 
@@ -72,12 +75,13 @@ return {generation, tonumber(redis.call('HGET', KEYS[1], 'chunks'))}
  * how many it has (`{"BEHIND", chunks}`), for the writer to write the rest again.
  * KEYS[1] stream, KEYS[2] meta; ARGV[1] generation, ARGV[2] max length (MAXLEN ~), ARGV[3] channel, ARGV[4] first
  * sequence number, ARGV[5..] data.
- * Reply: the entry ids, `BEHIND chunks`, or a refusal (`GONE`, `FENCED`, `FINISHED status`).
+ * Reply: `WRITTEN` and the entry ids separated by spaces (one string: cheaper to read than an array of them),
+ * `BEHIND chunks`, or a refusal (`GONE`, `FENCED`, `FINISHED status`). The stream is trimmed once per batch.
  */
 export const append = script<
   [stream: string, meta: string],
   [generation: string, maxLength: number, channel: string, firstSeq: number, ...data: Array<string>],
-  Array<string> | Behind | Refusal
+  Written | Behind | Refusal
 >()(
   "ResumableStream.append",
   `
@@ -91,7 +95,7 @@ if last == first - 1 + count then
   local entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', count)
   local ids = {}
   for i = #entries, 1, -1 do ids[#ids + 1] = entries[i][1] end
-  return ids
+  return {'WRITTEN', table.concat(ids, ' ')}
 end
 if m[1] ~= 'running' then return {'FINISHED', m[1]} end
 if last < first - 1 then return {'BEHIND', last} end
@@ -101,14 +105,15 @@ local ids = {}
 local message = {}
 for i = 5, #ARGV do
   seq = seq + 1
-  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'data', ARGV[i], 'seq', seq)
+  local id = redis.call('XADD', KEYS[1], '*', 'data', ARGV[i], 'seq', seq)
   ids[#ids + 1] = id
   message[#message + 1] = seq .. ' ' .. id .. ' c\\n' .. ARGV[i] .. '\\n'
 end
+redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
 redis.call('HSET', KEYS[2], 'chunks', seq)
 if last == 0 then redis.call('PEXPIRE', KEYS[1], redis.call('PTTL', KEYS[2])) end
 redis.call('PUBLISH', ARGV[3], table.concat(message))
-return ids
+return {'WRITTEN', table.concat(ids, ' ')}
 `
 )
 

@@ -119,16 +119,20 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
         [options.keys.stream, options.keys.meta],
         [options.generation, options.maxChunks, options.keys.channel, written + 1, ...batch.map((item) => item.data)]
       )
-      return Outage.retryAfterFailure(attempt, { schedule: retryOutage, while: (error) => error.isRetryable }).pipe(
+      return Outage.retryAfterFailure(attempt, {
+        schedule: () => retryOutage,
+        while: (error) => error.isRetryable
+      }).pipe(
         Effect.mapError((error) => (error.isRetryable ? outageError(error) : fromRedis(runId)(error))),
         Effect.flatMap((reply) => {
           if (Scripts.isBehind(reply)) return rewriteLost(reply[1], batch)
           if (Scripts.isRefusal(reply)) return Effect.fail(options.refusal(reply))
+          const ids = reply[1].split(" ")
           const first = written + 1
-          written += reply.length
+          written += ids.length
           for (const item of batch) recent.push(item)
           if (recent.length > 2 * options.maxBatchChunks) recent.splice(0, recent.length - options.maxBatchChunks)
-          const fresh = reply.flatMap((id, index) => {
+          const fresh = ids.flatMap((id, index) => {
             const seq = first + index
             if (seq <= delivered) return []
             const item = batch[index] as Pending<A>
