@@ -333,16 +333,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             else indexes.push(index)
           })
           const groups = [...byGroup.entries()]
+          const idsOf = (at: number) => (groups[at]?.[1] ?? []).map((index) => (batch[index] as ReadRequest).id)
           return redis
             .use("hmget", (client) =>
               Pipelined.pipelined<Array<string | null>>(
                 client,
                 groups.map(([groupId]) => keysOf(groupId).items),
-                (pipeline, key, at) =>
-                  void pipeline.hmget(
-                    key as string,
-                    ...(groups[at]?.[1] ?? []).map((index) => (batch[index] as ReadRequest).id)
-                  )
+                (pipeline, key, at) => void pipeline.hmget(key as string, ...idsOf(at)),
+                (one, key, at) => one.hmget(key as string, ...idsOf(at))
               )
             )
             .pipe(

@@ -28,15 +28,28 @@ export const groupsOf = (client: Client, keys: ReadonlyArray<string | undefined>
   return [...groups.values(), ...alone]
 }
 
-/** Runs `add(pipeline, key, index)` for every key, one pipeline per group; each outcome in the order of `keys`. */
+/**
+ * Runs `add(pipeline, key, index)` for every key, one pipeline per group; each outcome in the order of `keys`. With
+ * `single`, a group of one key sends its command alone (`single(client, key, index)`): a pipeline costs more than the
+ * command when a batch holds one request (a caller waiting for each reply).
+ */
 export const pipelined = async <Reply>(
   client: Client,
   keys: ReadonlyArray<string | undefined>,
-  add: (pipeline: ChainableCommander, key: string | undefined, index: number) => void
+  add: (pipeline: ChainableCommander, key: string | undefined, index: number) => void,
+  single?: (client: Client, key: string | undefined, index: number) => Promise<Reply>
 ): Promise<Array<Outcome<Reply>>> => {
   const outcomes: Array<Outcome<Reply>> = keys.map(() => [undefined, undefined])
   await Promise.all(
     groupsOf(client, keys).map(async (indexes) => {
+      const only = indexes.length === 1 ? (indexes[0] as number) : undefined
+      if (single !== undefined && only !== undefined) {
+        outcomes[only] = await single(client, keys[only], only).then(
+          (reply): Outcome<Reply> => [undefined, reply],
+          (error: unknown): Outcome<Reply> => [error, undefined]
+        )
+        return
+      }
       const pipeline = client.pipeline()
       for (const index of indexes) add(pipeline, keys[index], index)
       const results = await pipeline.exec().catch((error: unknown) => indexes.map(() => [error, undefined] as const))

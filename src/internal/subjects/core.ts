@@ -114,7 +114,8 @@ export const make = (options: CoreOptions) => {
           Pipelined.pipelined<Record<string, string>>(
             client,
             subjects.map(keyOf),
-            (pipeline, key) => void pipeline.hgetall(key as string)
+            (pipeline, key) => void pipeline.hgetall(key as string),
+            (one, key) => one.hgetall(key as string)
           )
         )
         .pipe(
