@@ -23,7 +23,7 @@ const transfersPerWriter = 100
 const transfers = writers * transfersPerWriter
 const total = writers * perWriter
 const subjects = 5_000
-const sequential = 2_000
+const sequential = 5_000
 const inFlight = 100
 const properties = Array.from({ length: 20 }, (_, i) => [`prop${i}`, { n: i, label: `value-${i}` }] as const)
 
