@@ -76,7 +76,7 @@ return {generation, tonumber(redis.call('HGET', KEYS[1], 'chunks'))}
  * KEYS[1] stream, KEYS[2] meta; ARGV[1] generation, ARGV[2] max length (MAXLEN ~), ARGV[3] channel, ARGV[4] first
  * sequence number, ARGV[5..] data.
  * Reply: `WRITTEN` and the entry ids separated by spaces (one string: cheaper to read than an array of them),
- * `BEHIND chunks`, or a refusal (`GONE`, `FENCED`, `FINISHED status`). The stream is trimmed once per batch.
+ * `BEHIND chunks`, or a refusal (`GONE`, `FENCED`, `FINISHED status`).
  */
 export const append = script<
   [stream: string, meta: string],
@@ -105,11 +105,10 @@ local ids = {}
 local message = {}
 for i = 5, #ARGV do
   seq = seq + 1
-  local id = redis.call('XADD', KEYS[1], '*', 'data', ARGV[i], 'seq', seq)
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'data', ARGV[i], 'seq', seq)
   ids[#ids + 1] = id
   message[#message + 1] = seq .. ' ' .. id .. ' c\\n' .. ARGV[i] .. '\\n'
 end
-redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
 redis.call('HSET', KEYS[2], 'chunks', seq)
 if last == 0 then redis.call('PEXPIRE', KEYS[1], redis.call('PTTL', KEYS[2])) end
 redis.call('PUBLISH', ARGV[3], table.concat(message))
