@@ -294,15 +294,19 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         }
         return decodeValue(groupId, id, raw)
       }
-      const decodeValue = (groupId: string, id: string, raw: unknown): Result.Result<A, StreamAdapterError> =>
-        Result.mapError(decodeItem(raw), (issue) =>
+      const decodeValue = (groupId: string, id: string, raw: unknown): Result.Result<A, StreamAdapterError> => {
+        const decoded = decodeItem(raw)
+        // a success holds no error: reused as is rather than copied (10k items per getGroup)
+        if (Result.isSuccess(decoded)) return decoded as Result.Result<A, never>
+        return Result.fail(
           error(
             "Decode",
-            `item ${id} of group ${groupId} does not match the ${name} schema: ${oneLine(issue)}`,
+            `item ${id} of group ${groupId} does not match the ${name} schema: ${oneLine(decoded.failure)}`,
             groupId,
             id
           )
         )
+      }
 
       const write = <Args extends ReadonlyArray<string | number>, Reply>(
         groupId: string,
