@@ -253,96 +253,97 @@ forEachTarget("Inspector", (it) => {
       })
   )
 
-  it.effect("replay all moves every dead letter up to the newest, in batches, each once; across slots too", () =>
-    Effect.gen(function* () {
-      const keyPrefix = RedisServer.uniquePrefix("insp")
-      const deadKey = `${keyPrefix}{bulk}:dead`
-      /** `n` dead letters as the dead-letter move writes them. */
-      const seed = (key: string, n: number) =>
-        Effect.flatMap(RedisClient.RedisClient, (redis) =>
-          redis.use("seed", async (client) => {
-            const pipeline = client.pipeline()
-            for (let i = 0; i < n; i++) {
-              pipeline.xadd(key, "*", "uuid", `u${i}`, "payload", `p${i}`, "metadata", "{}", "dead_reason", "r")
-            }
-            await pipeline.exec()
-          })
-        )
-      // more than one batch of 100
-      yield* seed(deadKey, 250)
-      yield* withInspector({ messaging: { keyPrefix }, actions: true, authorize: allowAll }, (baseUrl) =>
-        Effect.gen(function* () {
-          const listed = yield* allPages<Inspector.InspectedTopic>(`${baseUrl}/api/topics`, "topics")
-          assert.deepStrictEqual(
-            listed.map((t) => [t.topic, t.exists, t.deadLetters]),
-            [["bulk", false, 250]]
+  it.effect(
+    "replay all moves every dead letter up to the newest, in batches, each once; dead letters of dead letters too",
+    () =>
+      Effect.gen(function* () {
+        const keyPrefix = RedisServer.uniquePrefix("insp")
+        const deadKey = `${keyPrefix}{bulk}:dead`
+        /** `n` dead letters as the dead-letter move writes them. */
+        const seed = (key: string, n: number) =>
+          Effect.flatMap(RedisClient.RedisClient, (redis) =>
+            redis.use("seed", async (client) => {
+              const pipeline = client.pipeline()
+              for (let i = 0; i < n; i++) {
+                pipeline.xadd(key, "*", "uuid", `u${i}`, "payload", `p${i}`, "metadata", "{}", "dead_reason", "r")
+              }
+              await pipeline.exec()
+            })
           )
-          const replayed = yield* postJson<{ count: number; more: boolean }>(`${baseUrl}/api/dead-letters/replay`, {
-            topic: "bulk",
-            all: true
-          })
-          assert.deepStrictEqual([replayed.body.count, replayed.body.more], [250, false])
-          const topic = yield* entriesOf(`${keyPrefix}{bulk}`)
-          assert.deepStrictEqual(
-            topic.map((entry) => entry.uuid),
-            Array.from({ length: 250 }, (_, i) => `u${i}`)
-          )
-          assert.deepStrictEqual(yield* entriesOf(deadKey), [])
+        // more than one batch of 100
+        yield* seed(deadKey, 250)
+        yield* withInspector({ messaging: { keyPrefix }, actions: true, authorize: allowAll }, (baseUrl) =>
+          Effect.gen(function* () {
+            const listed = yield* allPages<Inspector.InspectedTopic>(`${baseUrl}/api/topics`, "topics")
+            assert.deepStrictEqual(
+              listed.map((t) => [t.topic, t.exists, t.deadLetters]),
+              [["bulk", false, 250]]
+            )
+            const replayed = yield* postJson<{ count: number; more: boolean }>(`${baseUrl}/api/dead-letters/replay`, {
+              topic: "bulk",
+              all: true
+            })
+            assert.deepStrictEqual([replayed.body.count, replayed.body.more], [250, false])
+            const topic = yield* entriesOf(`${keyPrefix}{bulk}`)
+            assert.deepStrictEqual(
+              topic.map((entry) => entry.uuid),
+              Array.from({ length: 250 }, (_, i) => `u${i}`)
+            )
+            assert.deepStrictEqual(yield* entriesOf(deadKey), [])
 
-          // the dead letters of a dead-letter topic (`bulk:dead`): on a Cluster its two streams are in different
-          // slots, and a replay adds then deletes
-          const deadOfDead = `${keyPrefix}{bulk:dead}:dead`
-          yield* seed(deadOfDead, 3)
-          const topics = yield* allPages<Inspector.InspectedTopic>(`${baseUrl}/api/topics`, "topics")
-          assert.deepStrictEqual(
-            topics.map((t) => [t.topic, t.deadLetters]),
-            [
-              ["bulk", 0],
-              ["bulk:dead", 3]
-            ]
-          )
-          const [first] = yield* entriesOf(deadOfDead)
-          const one = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
-            topic: "bulk:dead",
-            ids: [first?.id]
-          })
-          const rest = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
-            topic: "bulk:dead",
-            all: true
-          })
-          assert.deepStrictEqual([one.body.count, rest.body.count], [1, 2])
-          assert.deepStrictEqual(
-            (yield* entriesOf(deadKey)).map((entry) => entry.uuid),
-            ["u0", "u1", "u2"]
-          )
-          assert.deepStrictEqual(yield* entriesOf(deadOfDead), [])
+            // the dead letters of a dead-letter topic (`bulk:dead`), in the slot of `bulk` as well
+            const deadOfDead = `${keyPrefix}{bulk}:dead:dead`
+            yield* seed(deadOfDead, 3)
+            const topics = yield* allPages<Inspector.InspectedTopic>(`${baseUrl}/api/topics`, "topics")
+            assert.deepStrictEqual(
+              topics.map((t) => [t.topic, t.deadLetters]),
+              [
+                ["bulk", 0],
+                ["bulk:dead", 3]
+              ]
+            )
+            const [first] = yield* entriesOf(deadOfDead)
+            const one = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
+              topic: "bulk:dead",
+              ids: [first?.id]
+            })
+            const rest = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
+              topic: "bulk:dead",
+              all: true
+            })
+            assert.deepStrictEqual([one.body.count, rest.body.count], [1, 2])
+            assert.deepStrictEqual(
+              (yield* entriesOf(deadKey)).map((entry) => entry.uuid),
+              ["u0", "u1", "u2"]
+            )
+            assert.deepStrictEqual(yield* entriesOf(deadOfDead), [])
 
-          // a heavy dead letter is listed cut short: its size and a preview
-          yield* Effect.flatMap(RedisClient.RedisClient, (redis) =>
-            redis.use("seed", (client) =>
-              client.xadd(
-                `${keyPrefix}{heavy}:dead`,
-                "*",
-                "uuid",
-                "h",
-                "payload",
-                "x".repeat(10_000),
-                "dead_reason",
-                "r"
+            // a heavy dead letter is listed cut short: its size and a preview
+            yield* Effect.flatMap(RedisClient.RedisClient, (redis) =>
+              redis.use("seed", (client) =>
+                client.xadd(
+                  `${keyPrefix}{heavy}:dead`,
+                  "*",
+                  "uuid",
+                  "h",
+                  "payload",
+                  "x".repeat(10_000),
+                  "dead_reason",
+                  "r"
+                )
               )
             )
-          )
-          const heavy = yield* getJson<{ deadLetters: Array<Inspector.InspectedDeadLetter> }>(
-            `${baseUrl}/api/dead-letters?topic=heavy`
-          )
-          assert.deepStrictEqual(heavy.body.deadLetters[0]?.payload, {
-            bytes: 10_000,
-            preview: "x".repeat(256),
-            truncated: true
+            const heavy = yield* getJson<{ deadLetters: Array<Inspector.InspectedDeadLetter> }>(
+              `${baseUrl}/api/dead-letters?topic=heavy`
+            )
+            assert.deepStrictEqual(heavy.body.deadLetters[0]?.payload, {
+              bytes: 10_000,
+              preview: "x".repeat(256),
+              truncated: true
+            })
           })
-        })
-      )
-    })
+        )
+      })
   )
 
   it.effect("cancel ends a resumable run: through the service in context, and with the finish script without it", () =>

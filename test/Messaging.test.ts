@@ -263,6 +263,32 @@ forEachTarget("Publisher / Subscriber", (it) => {
       )
   )
 
+  it.effect("the dead letters of a dead-letter topic: a letter that fails again moves on, in the same slot", () =>
+    withMessaging(({ publisher, subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        const deadTopic = Subscriber.deadLetterTopic("t")
+        yield* publisher.publish(deadTopic, Message.make("still poison"))
+        const consumer = yield* Effect.forkChild(
+          subscriber.consume(deadTopic, () => Effect.fail(new Error("still cannot digest")), {
+            group: "ops",
+            maxDeliveries: 2,
+            ...fast
+          })
+        )
+        const dead = yield* entriesOf(`${keyPrefix}{t}:dead:dead`).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (entries) => entries.length > 0 }),
+          Effect.timeout("10 seconds")
+        )
+        yield* Fiber.interrupt(consumer)
+        assert.deepStrictEqual(
+          dead.map((letter) => [letter.payload, letter.dead_topic, letter.dead_reason]),
+          [["still poison", deadTopic, "Error: still cannot digest"]]
+        )
+        assert.strictEqual(yield* pendingCount(`${keyPrefix}{t}:dead`, "ops"), 0)
+      })
+    )
+  )
+
   it.effect("an entry that is not a message is dead-lettered and the subscription keeps going", () =>
     withMessaging(({ publisher, subscriber, keyPrefix }) =>
       Effect.gen(function* () {

@@ -23,10 +23,14 @@ export const topicPattern = (prefix: string): string => `${globLiteral(prefix)}{
 
 /** The topic of a scanned key, and whether the key is the topic's dead-letter stream; undefined for other keys. */
 export const topicOfKey = (prefix: string) => {
-  const pattern = new RegExp(`^${regexLiteral(prefix)}\\{(.+)\\}(:dead)?$`, "s")
+  const pattern = new RegExp(`^${regexLiteral(prefix)}\\{(.+)\\}((?::dead)*)$`, "s")
   return (key: string): { readonly topic: string; readonly dead: boolean } | undefined => {
     const match = pattern.exec(key)
-    return match === null ? undefined : { topic: match[1] as string, dead: match[2] !== undefined }
+    if (match === null) return undefined
+    // `{T}:dead…:dead`: the dead letters of the topic named by the key less its last `:dead`
+    const suffix = match[2] as string
+    const dead = suffix !== ""
+    return { topic: `${match[1] as string}${dead ? suffix.slice(":dead".length) : ""}`, dead }
   }
 }
 

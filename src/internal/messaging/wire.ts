@@ -6,7 +6,8 @@
  *
  * Keys: topic `T` is the stream `{prefix}{T}` (the topic name is a hash tag); its dead letters go to the stream of
  * the topic `T:dead`, which maps to `{prefix}{T}:dead`: the same hash tag, so a message moves to it atomically on a
- * Cluster.
+ * Cluster. Every trailing `:dead` stays out of the tag, so the dead letters of `T:dead` (`{prefix}{T}:dead:dead`)
+ * are in its slot too.
  *
  * @internal
  */
@@ -15,9 +16,12 @@ import type { DeadLetterInfo, Message } from "../../Message.js"
 /** The suffix of a dead-letter topic. */
 const deadSuffix = ":dead"
 
-/** The stream key of a topic. */
-export const keyOf = (prefix: string, topic: string): string =>
-  topic.endsWith(deadSuffix) ? `${prefix}{${topic.slice(0, -deadSuffix.length)}}${deadSuffix}` : `${prefix}{${topic}}`
+/** The stream key of a topic: its name less every trailing `:dead` is the hash tag. */
+export const keyOf = (prefix: string, topic: string): string => {
+  let base = topic
+  while (base.endsWith(deadSuffix) && base.length > deadSuffix.length) base = base.slice(0, -deadSuffix.length)
+  return `${prefix}{${base}}${topic.slice(base.length)}`
+}
 
 /**
  * The channel on which publishes to the stream `key` wake its subscribers (the publish script sends the number of
