@@ -243,7 +243,10 @@ export class StreamAdapter extends Context.Service<StreamAdapter, Service>()("ef
 export interface Options {
   /** Prefix of every key and channel. Default `motia:stream:` (Motia's). */
   readonly keyPrefix?: string | undefined
-  /** Events kept per group in the change log (about: trimmed by version, a batch at a time), for subscribers that resume. Default 10,000. */
+  /**
+   * Events kept per group in the change log, for subscribers that resume: about that many (trimmed by version, a
+   * write call's events at a time). Default 10,000.
+   */
   readonly changeLogLength?: number | undefined
   /**
    * How often a subscriber checks its group's version, to catch a change whose pub/sub message was lost (a

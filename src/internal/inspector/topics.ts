@@ -13,7 +13,7 @@ import { Effect } from "effect"
 import type { InspectedConsumer, InspectedGroup, InspectedTopic, OldestPending } from "../../Inspector.js"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import { deadTopicOf, keyOf } from "../messaging/wire.js"
+import { deadSuffix, deadTopicOf, keyOf } from "../messaging/wire.js"
 import { globLiteral, idTime, nullableNumberOf, numberOf, regexLiteral, rowsOf, textOf } from "./reply.js"
 import { pipelined, replyOf } from "./pipeline.js"
 import { type ScanOptions, scanPage } from "./scan.js"
@@ -23,14 +23,14 @@ export const topicPattern = (prefix: string): string => `${globLiteral(prefix)}{
 
 /** The topic of a scanned key, and whether the key is the topic's dead-letter stream; undefined for other keys. */
 export const topicOfKey = (prefix: string) => {
-  const pattern = new RegExp(`^${regexLiteral(prefix)}\\{(.+)\\}((?::dead)*)$`, "s")
+  const pattern = new RegExp(`^${regexLiteral(prefix)}\\{(.+)\\}((?:${deadSuffix})*)$`, "s")
   return (key: string): { readonly topic: string; readonly dead: boolean } | undefined => {
     const match = pattern.exec(key)
     if (match === null) return undefined
     // `{T}:dead…:dead`: the dead letters of the topic named by the key less its last `:dead`
     const suffix = match[2] as string
     const dead = suffix !== ""
-    return { topic: `${match[1] as string}${dead ? suffix.slice(":dead".length) : ""}`, dead }
+    return { topic: `${match[1] as string}${dead ? suffix.slice(deadSuffix.length) : ""}`, dead }
   }
 }
 
@@ -164,6 +164,8 @@ export const listTopics = (
     const described = yield* describeTopics(redis, prefix, names)
     // a topic seen through its dead letters whose own stream exists is listed from its own stream, except a topic
     // named `…:dead` (its own stream is another topic's dead letters, never scanned as a topic of its own)
-    const topics = described.filter((topic) => own.has(topic.topic) || !topic.exists || topic.topic.endsWith(":dead"))
+    const topics = described.filter(
+      (topic) => own.has(topic.topic) || !topic.exists || topic.topic.endsWith(deadSuffix)
+    )
     return { topics, cursor: page.cursor }
   })

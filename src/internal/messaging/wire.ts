@@ -14,7 +14,7 @@
 import type { DeadLetterInfo, Message } from "../../Message.js"
 
 /** The suffix of a dead-letter topic. */
-const deadSuffix = ":dead"
+export const deadSuffix = ":dead"
 
 /** The stream key of a topic: its name less every trailing `:dead` is the hash tag. */
 export const keyOf = (prefix: string, topic: string): string => {

@@ -103,7 +103,7 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
     let recent: Array<Pending<A>> = []
     /** Chunks handed to `onWritten` (chunks written again after a failover are not handed on twice). */
     let delivered = options.startSeq
-    const retryOutage = Schedule.upTo(Outage.backoff, { duration: options.outageTimeout })
+    const retryOutage = () => Schedule.upTo(Outage.backoff, { duration: options.outageTimeout })
     const outageError = (error: RedisError) =>
       fromRedis(runId)(
         redisError(
@@ -119,10 +119,7 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
         [options.keys.stream, options.keys.meta],
         [options.generation, options.maxChunks, options.keys.channel, written + 1, ...batch.map((item) => item.data)]
       )
-      return Outage.retryAfterFailure(attempt, {
-        schedule: () => retryOutage,
-        while: (error) => error.isRetryable
-      }).pipe(
+      return Outage.retryAfterFailure(attempt, { schedule: retryOutage, while: (error) => error.isRetryable }).pipe(
         Effect.mapError((error) => (error.isRetryable ? outageError(error) : fromRedis(runId)(error))),
         Effect.flatMap((reply) => {
           if (Scripts.isBehind(reply)) return rewriteLost(reply[1], batch)
