@@ -24,6 +24,7 @@ import * as Scripts from "./internal/adapter/scripts.js"
 import { type RawEvent, subscribe } from "./internal/adapter/subscription.js"
 import * as Batcher from "./internal/batcher.js"
 import * as Combiner from "./internal/combiner.js"
+import * as Hashes from "./internal/hashes.js"
 import * as Pipelined from "./internal/pipelined.js"
 import { oneLine } from "./internal/issue.js"
 import * as Names from "./internal/names.js"
@@ -455,11 +456,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         )
 
       /** A group's stored items, decoded; those that do not decode are left out with a warning, or fail. */
-      const decodeGroup = (groupId: string, fields: Record<string, string>, onInvalid: "skip" | "fail" | undefined) => {
+      const decodeGroup = (groupId: string, fields: Hashes.FlatHash, onInvalid: "skip" | "fail" | undefined) => {
         const items: Array<Item<A>> = []
         const invalid: Array<StreamAdapterError> = []
-        for (const id in fields) {
-          const decoded = decodeText(groupId, id, fields[id] as string)
+        for (let at = 0; at < fields.length; at += 2) {
+          const id = fields[at] as string
+          const decoded = decodeText(groupId, id, fields[at + 1] as string)
           if (Result.isSuccess(decoded)) items.push({ id, data: decoded.success })
           else invalid.push(decoded.failure)
         }
@@ -475,7 +477,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
       const getGroup = (groupId: string, groupOptions?: { readonly onInvalid?: "skip" | "fail" | undefined }) =>
         redis
-          .use("hgetall", (client) => client.hgetall(keysOf(groupId).items))
+          .use("hgetall", (client) => Hashes.readAll(client, keysOf(groupId).items))
           .pipe(
             Effect.mapError(fromRedis(groupId)),
             Effect.flatMap((fields) => decodeGroup(groupId, fields, groupOptions?.onInvalid))
@@ -484,11 +486,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       const snapshot = (groupId: string, groupOptions?: { readonly onInvalid?: "skip" | "fail" | undefined }) => {
         const keys = keysOf(groupId)
         return redis
-          .use("snapshot", (client) => client.multi().hgetall(keys.items).hmget(keys.meta, "epoch", "version").exec())
+          .use("snapshot", (client) =>
+            Hashes.queueReadAll(client.multi(), keys.items).hmget(keys.meta, "epoch", "version").exec()
+          )
           .pipe(
             Effect.mapError(fromRedis(groupId)),
             Effect.flatMap((results) => {
-              const fields = (results?.[0]?.[1] ?? {}) as Record<string, string>
+              const fields = Hashes.flatten(results?.[0]?.[1])
               const [epoch, version] = (results?.[1]?.[1] ?? []) as Array<string | null>
               // a group never written is at the empty position: a subscription from it gets the group's first events
               const position: Position = { epoch: epoch ?? "", version: Number(version ?? 0) }

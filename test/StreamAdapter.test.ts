@@ -281,11 +281,11 @@ forEachTarget("StreamAdapter", (it, target) => {
     })
   )
 
-  it.effect("tricky group names and ids never collide: a group a:b is not group a's item b", () =>
+  it.effect("tricky group names and ids never collide: a group a:b is not group a's item b; __proto__ is an id", () =>
     Effect.gen(function* () {
       const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
       const { received, fiber } = yield* follow(tasks, "a")
-      const ids = ["b", "x:y", "*", "?", "[", "]", "{tag}", "with space", "ünï 🚀", "a:b"]
+      const ids = ["b", "x:y", "*", "?", "[", "]", "{tag}", "with space", "ünï 🚀", "a:b", "__proto__", "constructor"]
       for (const id of ids) yield* tasks.set("a:b", id, task(`in a:b ${id}`))
       for (const id of ids) yield* tasks.set("a", id, task(`in a ${id}`))
       yield* tasks.set("*", "b", task("in *"))
@@ -299,6 +299,11 @@ forEachTarget("StreamAdapter", (it, target) => {
       )
       const group = yield* tasks.getGroup("a:b")
       assert.deepStrictEqual([...group.map((item) => item.id)].sort(), [...ids].sort())
+      const snapshot = yield* tasks.snapshot("a")
+      assert.deepStrictEqual(
+        snapshot.items.find((item) => item.id === "__proto__"),
+        { id: "__proto__", data: task("in a __proto__") }
+      )
       assert.deepStrictEqual(yield* tasks.get("a", "b"), Option.some(task("in a b")))
       assert.deepStrictEqual(yield* tasks.get("a:b", "b"), Option.some(task("in a:b b")))
       assert.deepStrictEqual([...(yield* tasks.listGroups)].sort(), ["*", "a", "a:b"])
