@@ -380,10 +380,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       })
       const get = (groupId: string, id: string) => reads.submit({ groupId, id })
 
-      // concurrent sets of one group go to Redis together, in order, each with its own version and event
+      // concurrent sets of one group go to Redis together, in order, each with its own version and event; two batches
+      // of a group in flight at once (concurrent callers need no order among themselves; each batch is atomic)
       const sets = Combiner.make<SetRequest<A>, Stored<A>, StreamAdapterError, undefined>({
         scope,
         state: () => undefined,
+        maxBatchesInFlight: 2,
         weigh: (request) => request.json.length,
         write: (_key, batch) => {
           const groupId = (batch[0] as SetRequest<A>).groupId

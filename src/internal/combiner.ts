@@ -5,9 +5,28 @@
  * `maxBatch` requests and about `maxBatchBytes` (as `weigh` counts them; one request at least), so a burst becomes
  * several bounded writes rather than one long script that blocks Redis.
  *
+ * With `maxBatchesInFlight` above 1, a busy key sends its next batch without waiting for the previous one's reply
+ * (pipelined: Redis runs one while this process prepares the next). Batches in flight together may then take effect in
+ * either order (a retried one after a later one): only for writes whose concurrent callers need no order among
+ * themselves (each caller still waits for its own result before its next write), and whose `state` is not used.
+ *
  * @internal
  */
 import { Deferred, Effect, Exit, type Scope } from "effect"
+
+/**
+ * A busy key: its queued requests, its lanes (at most `maxBatchesInFlight`) and how many of them are writing, their
+ * shared state.
+ */
+interface Busy<Req, Res, E, S> {
+  readonly queue: Array<Pending<Req, Res, E>>
+  lanes: number
+  writing: number
+  readonly state: S
+}
+
+/** Below this many queued requests, a batch takes them all rather than sharing them out among lanes. */
+const minShare = 32
 
 interface Pending<Req, Res, E> {
   readonly request: Req
@@ -40,14 +59,22 @@ export const make = <Req, Res, E, S>(options: {
   readonly weigh?: ((request: Req) => number) | undefined
   /** Most bytes per batch (a request larger than this goes alone). Default 1 MiB. */
   readonly maxBatchBytes?: number | undefined
+  /** Most batches of one key written at once (see the module header). Default 1: one after another. */
+  readonly maxBatchesInFlight?: number | undefined
 }): Combiner<Req, Res, E> => {
   const maxBatch = options.maxBatch ?? 1000
+  const maxLanes = options.maxBatchesInFlight ?? 1
   const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024
   const weigh = options.weigh
 
-  /** Takes the next batch off the front of `queue`, within the limits. */
-  const nextBatch = (queue: Array<Pending<Req, Res, E>>) => {
-    let count = Math.min(queue.length, maxBatch)
+  /**
+   * Takes the next batch of a key off the front of its queue, within the limits: an equal share of what is queued for
+   * each of its lanes not writing yet (all of it with one lane), but at least `minShare` requests (a small burst is one
+   * write, not several).
+   */
+  const nextBatch = ({ lanes, queue, writing }: Busy<Req, Res, E, S>) => {
+    const share = Math.ceil(queue.length / Math.max(1, lanes - writing))
+    let count = Math.min(Math.max(share, Math.min(queue.length, minShare)), maxBatch)
     if (weigh !== undefined) {
       let bytes = 0
       for (let index = 0; index < count; index++) {
@@ -60,7 +87,7 @@ export const make = <Req, Res, E, S>(options: {
     }
     return queue.splice(0, count)
   }
-  const queues = new Map<string, Array<Pending<Req, Res, E>>>()
+  const queues = new Map<string, Busy<Req, Res, E, S>>()
   /** Resolved whenever the last busy key becomes idle. */
   let idle = Deferred.makeUnsafe<void>()
 
@@ -71,45 +98,47 @@ export const make = <Req, Res, E, S>(options: {
     })
   }
 
-  const drain = (key: string, queue: Array<Pending<Req, Res, E>>) =>
+  /** One lane of a busy key: writes batches while requests are queued; the key is idle when its last lane ends. */
+  const lane = (key: string, busy: Busy<Req, Res, E, S>) =>
     Effect.gen(function* () {
-      const state = options.state()
-      while (queue.length > 0) {
-        const batch = nextBatch(queue)
+      while (busy.queue.length > 0) {
+        const batch = nextBatch(busy)
+        busy.writing++
         const exit = yield* Effect.exit(
           options.write(
             key,
             batch.map((pending) => pending.request),
-            state
+            busy.state
           )
-        )
+        ).pipe(Effect.ensuring(Effect.sync(() => void busy.writing--)))
         settle(batch, Exit.isSuccess(exit) ? exit.value : batch.map(() => Exit.failCause(exit.cause)))
       }
-      queues.delete(key)
-      if (queues.size === 0) {
-        const wasIdle = idle
-        idle = Deferred.makeUnsafe<void>()
-        Deferred.doneUnsafe(wasIdle, Exit.void)
-      }
     }).pipe(
-      Effect.onInterrupt(() =>
+      Effect.onInterrupt(() => Effect.sync(() => settle(busy.queue.splice(0), []))),
+      Effect.ensuring(
         Effect.sync(() => {
+          if (--busy.lanes > 0) return
           queues.delete(key)
-          settle(queue.splice(0), [])
+          if (queues.size === 0) {
+            const wasIdle = idle
+            idle = Deferred.makeUnsafe<void>()
+            Deferred.doneUnsafe(wasIdle, Exit.void)
+          }
         })
       )
     )
 
-  /** Queues a request; returns the drain to start when the key was idle. */
+  /** Queues a request; returns the lane to start when the key has fewer than `maxBatchesInFlight`. */
   const enqueue = (key: string, pending: Pending<Req, Res, E>) => {
-    const queue = queues.get(key)
-    if (queue !== undefined) {
-      queue.push(pending)
-      return undefined
+    let busy = queues.get(key)
+    if (busy === undefined) {
+      busy = { queue: [], lanes: 0, writing: 0, state: options.state() }
+      queues.set(key, busy)
     }
-    const fresh = [pending]
-    queues.set(key, fresh)
-    return Effect.forkIn(drain(key, fresh), options.scope)
+    busy.queue.push(pending)
+    if (busy.lanes >= maxLanes) return undefined
+    busy.lanes++
+    return Effect.forkIn(lane(key, busy), options.scope)
   }
 
   return {
