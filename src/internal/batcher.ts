@@ -1,5 +1,6 @@
 /**
- * Read batching: the requests submitted while the submitting fibers run (until they yield) go to Redis as one batch,
+ * Read batching: the requests submitted while the submitting fibers run (until the microtasks queued meanwhile ran:
+ * fibers resumed together by one reply, or started together by one scheduler turn) go to Redis as one batch,
  * and a batch does not wait for the previous one (reads need no order), so a steady load keeps as many round trips in
  * flight as it needs, each carrying what arrived together. Each request gets its own result.
  *
@@ -13,6 +14,15 @@ import { Deferred, Effect, Exit, type Scope } from "effect"
 export interface Batcher<Req, Res, E> {
   readonly submit: (request: Req) => Effect.Effect<Res, E>
 }
+
+/**
+ * Resumes once the microtasks queued so far ran: a lone caller's request leaves in the same turn of the event loop
+ * (a scheduler yield would cost a turn: ~25 % of a sequential load here), while the fibers resumed or started
+ * together still submit first.
+ */
+const afterMicrotasks: Effect.Effect<void> = Effect.callback<void>((resume) => {
+  queueMicrotask(() => resume(Effect.void))
+})
 
 interface Pending<Req, Res, E> {
   readonly request: Req
@@ -57,7 +67,7 @@ export const make = <Req, Res, E>(options: {
   const scheduled = () => {
     let took = false
     return Effect.andThen(
-      Effect.yieldNow,
+      afterMicrotasks,
       Effect.suspend(() => {
         took = true
         return flush
@@ -80,7 +90,8 @@ export const make = <Req, Res, E>(options: {
         const done = Deferred.makeUnsafe<Res, E>()
         pending.push({ request, done })
         // the first request of a batch schedules its flush, after the fibers running now had their turn
-        const schedule = pending.length === 1 ? Effect.forkIn(scheduled(), options.scope) : Effect.void
+        const schedule =
+          pending.length === 1 ? Effect.forkIn(scheduled(), options.scope, { startImmediately: true }) : Effect.void
         return Effect.andThen(schedule, Deferred.await(done))
       })
   }
