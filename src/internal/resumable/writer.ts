@@ -187,38 +187,48 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
     )
     const fiber = yield* Effect.forkScoped(loop)
 
-    /** Encodes and checks chunks: River's `{"item": …}` JSON, at most `maxChunkBytes`. */
-    const prepare = (chunks: Iterable<A>): Array<Pending<A>> | ResumableStreamError => {
-      const items: Array<Pending<A>> = []
-      for (const chunk of chunks) {
-        const exit = options.encode(chunk)
-        if (Exit.isFailure(exit)) {
-          return decodeFailure(
-            `a chunk does not match the schema: ${issueOf(exit.cause as Cause.Cause<unknown>)}`,
-            runId
-          )
-        }
-        const data = JSON.stringify({ item: exit.value })
-        // a UTF-16 unit is at most 3 UTF-8 bytes: only long strings need counting
-        const bytes = data.length * 3 <= options.maxChunkBytes ? 0 : Buffer.byteLength(data)
-        if (bytes > options.maxChunkBytes) {
-          return fail("ChunkTooLarge", `a chunk of ${bytes} bytes exceeds ${options.maxChunkBytes}`, runId)
-        }
-        items.push({ chunk, encoded: exit.value, data })
+    /** Encodes and checks a chunk: River's `{"item": …}` JSON, at most `maxChunkBytes`. */
+    const prepare = (chunk: A): Pending<A> | ResumableStreamError => {
+      const exit = options.encode(chunk)
+      if (Exit.isFailure(exit)) {
+        return decodeFailure(`a chunk does not match the schema: ${issueOf(exit.cause as Cause.Cause<unknown>)}`, runId)
       }
-      return items
+      const data = JSON.stringify({ item: exit.value })
+      // a UTF-16 unit is at most 3 UTF-8 bytes: only long strings need counting
+      const bytes = data.length * 3 <= options.maxChunkBytes ? 0 : Buffer.byteLength(data)
+      if (bytes > options.maxChunkBytes) {
+        return fail("ChunkTooLarge", `a chunk of ${bytes} bytes exceeds ${options.maxChunkBytes}`, runId)
+      }
+      return { chunk, encoded: exit.value, data }
     }
+
+    /** The writer's error once it stopped; the buffer refuses chunks only then. */
+    const closedError = () => stoppedBy ?? fail("Cancelled", "the run's writer is closed", runId)
+
+    /** Appends one chunk: the common case (a runner appending tokens), without the arrays of `appendAll`. */
+    const append = (chunk: A) =>
+      Effect.suspend(() => {
+        if (stoppedBy !== undefined) return Effect.fail(stoppedBy)
+        const item = prepare(chunk)
+        if (item instanceof ResumableStreamError) return Effect.fail(item)
+        appended += 1
+        return Effect.flatMap(Queue.offer(buffer, item), (accepted) =>
+          accepted ? Effect.void : Effect.fail(closedError())
+        )
+      })
 
     const appendAll = (chunks: Iterable<A>) =>
       Effect.suspend(() => {
         if (stoppedBy !== undefined) return Effect.fail(stoppedBy)
-        const items = prepare(chunks)
-        if (items instanceof ResumableStreamError) return Effect.fail(items)
+        const items: Array<Pending<A>> = []
+        for (const chunk of chunks) {
+          const item = prepare(chunk)
+          if (item instanceof ResumableStreamError) return Effect.fail(item)
+          items.push(item)
+        }
         appended += items.length
         return Effect.flatMap(Queue.offerAll(buffer, items), (rest) =>
-          rest.length > 0
-            ? Effect.fail(stoppedBy ?? fail("Cancelled", "the run's writer is closed", runId))
-            : Effect.void
+          rest.length > 0 ? Effect.fail(closedError()) : Effect.void
         )
       })
 
@@ -233,5 +243,5 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
 
     const close = Effect.andThen(Queue.end(buffer), Fiber.join(fiber))
 
-    return { runId, append: (chunk: A) => appendAll([chunk]), appendAll, flush, close }
+    return { runId, append, appendAll, flush, close }
   })
