@@ -300,9 +300,10 @@ export interface Options<Defs extends ReadonlyArray<AnyDefinition>> {
   /** About how many bytes of entries an XRANGE page holds (fewer entries per page when they are large). Default 4 MiB. */
   readonly readPageBytes?: number | undefined
   /**
-   * Most bytes of chunks waiting for a slow consumer, per reader and for the starter's own stream. A consumer that
-   * falls further behind stops receiving live chunks and reads them from Redis instead, from where it is, without gap
-   * or duplicate: memory stays bounded however far behind it falls. Default 4 MiB.
+   * Most bytes of chunks waiting for a slow consumer, per reader and for the starter's own stream (64 KiB until the
+   * starter's stream is first read: a run started for its token alone holds little). A consumer that falls further
+   * behind stops receiving live chunks and reads them from Redis instead, from where it is, without gap or duplicate:
+   * memory stays bounded however far behind it falls. Default 4 MiB.
    */
   readonly liveBufferBytes?: number | undefined
   /**
@@ -404,6 +405,8 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     const pageSize = options.readPageSize ?? 500
     const pageBytes = options.readPageBytes ?? 4 * 1024 * 1024
     const liveBufferBytes = options.liveBufferBytes ?? 4 * 1024 * 1024
+    /** What a starter's stream keeps while nobody reads it: a run started for its token alone holds little. */
+    const unreadLiveBytes = Math.min(liveBufferBytes, 64 * 1024)
     const countOverflow = () => Effect.runSync(Metric.update(liveOverflows, 1))
     const appendBuffer = options.appendBuffer ?? 10_000
     const producerId = randomUUID()
@@ -541,10 +544,12 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
           fiber: undefined,
           stoppedBy: undefined
         }
-        // the starter's own stream: written chunks, up to `liveBufferBytes` waiting for the caller; past that, the
-        // caller reads the rest from Redis after the last chunk it took
+        // the starter's own stream: written chunks, up to `liveBufferBytes` waiting for the caller (`unreadLiveBytes`
+        // until the caller starts reading it); past that, the caller reads the rest from Redis after the last chunk it
+        // took
         const live = yield* Queue.unbounded<LiveChunk, ResumableStreamError | Cause.Done>()
         let liveBytes = 0
+        let reading = false
         let overflowed = false
         let lastTaken: string | undefined
         /** Ends the starter's stream with the run (from Redis when it overflowed: the end marker is there). */
@@ -573,7 +578,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
                 Effect.suspend(() => {
                   for (const { id, seq, chunk, encoded, bytes } of batch) {
                     if (overflowed) break
-                    if (liveBytes + bytes > liveBufferBytes) {
+                    if (liveBytes + bytes > (reading ? liveBufferBytes : unreadLiveBytes)) {
                       overflowed = true
                       countOverflow()
                       break
@@ -658,15 +663,18 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               ? resumeEncoded(token, { after: lastTaken })
               : resume(definition as AnyDefinition, token, { after: lastTaken })
         )
-        const stream = Stream.fromQueue(live).pipe(
-          Stream.map(({ entry, bytes }) => {
-            liveBytes -= bytes
-            lastTaken = entry.id
-            return entry
-          }),
-          Stream.concat(rest),
-          Stream.ensuring(Queue.shutdown(live))
-        )
+        const stream = Stream.suspend(() => {
+          reading = true
+          return Stream.fromQueue(live).pipe(
+            Stream.map(({ entry, bytes }) => {
+              liveBytes -= bytes
+              lastTaken = entry.id
+              return entry
+            }),
+            Stream.concat(rest),
+            Stream.ensuring(Queue.shutdown(live))
+          )
+        })
         return { runId, token, stream } satisfies Started<unknown>
       })
 

@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Effect, Exit, Fiber, Option, Redacted, Schema, Stream } from "effect"
+import { Effect, Exit, Fiber, Metric, Option, Redacted, Schema, Stream } from "effect"
 import { Redis } from "ioredis"
 import * as RedisClient from "../src/RedisClient.js"
 import * as ResumableStream from "../src/ResumableStream.js"
@@ -298,6 +298,27 @@ forEachTarget("ResumableStream", (it) => {
         assert.isBelow(report.growth, 2 * bound + 16 * 1024 * 1024)
       }),
     90_000
+  )
+
+  it.effect("a starter's stream nobody reads yet keeps at most 64 KiB; read after the run, it gets every chunk", () =>
+    withStreams(fastOptions(), (streams) =>
+      Effect.gen(function* () {
+        const overflows = Effect.map(
+          Metric.snapshot,
+          (metrics) =>
+            (metrics.find((metric) => metric.id === "resumable_stream_live_overflows")?.state as { count?: number })
+              ?.count ?? 0
+        )
+        const before = yield* overflows
+        // 10,000 chunks of ~14 bytes of JSON each: ~140 KB, more than an unread stream keeps
+        const started = yield* streams.start(Counter, { n: 10_000, delayMs: 0 })
+        yield* Stream.runDrain(streams.resume(Counter, started.token))
+        assert.strictEqual((yield* overflows) - before, 1)
+        const live = yield* Stream.runCollect(started.stream)
+        assertSequence(live, 10_000)
+        assert.deepStrictEqual(chunksOf(live), counted(10_000))
+      })
+    )
   )
 
   it.effect("a failing runner: live caller and readers get its typed error, also on resume after the fact", () =>

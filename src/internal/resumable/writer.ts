@@ -97,10 +97,11 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
     })
 
     /**
-     * The chunks written last (at least the last `maxBatchChunks`, at most twice as many: trimmed now and then, not
-     * copied on every write), oldest first: what a failover may have lost.
+     * The stored JSON of the chunks written last (at least the last `maxBatchChunks`, at most twice as many: trimmed
+     * now and then, not copied on every write), oldest first: what a failover may have lost. Only the JSON: the
+     * chunks themselves are not kept alive for it.
      */
-    let recent: Array<Pending<A>> = []
+    let recent: Array<string> = []
     /** Chunks handed to `onWritten` (chunks written again after a failover are not handed on twice). */
     let delivered = options.startSeq
     const retryOutage = () => Schedule.upTo(Outage.backoff, { duration: options.outageTimeout })
@@ -113,26 +114,32 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
         )
       )
 
-    const writeBatch = (batch: ReadonlyArray<Pending<A>>): Effect.Effect<void, ResumableStreamError> => {
+    /** Writes `again` (chunks written before that a failover lost: JSON only, already handed on), then `batch`. */
+    const writeBatch = (
+      batch: ReadonlyArray<Pending<A>>,
+      again: ReadonlyArray<string> = []
+    ): Effect.Effect<void, ResumableStreamError> => {
+      const data = batch.map((item) => item.data)
       const attempt = options.redis.eval(
         Scripts.append,
         [options.keys.stream, options.keys.meta],
-        [options.generation, options.maxChunks, options.keys.channel, written + 1, ...batch.map((item) => item.data)]
+        [options.generation, options.maxChunks, options.keys.channel, written + 1, ...again, ...data]
       )
       return Outage.retryAfterFailure(attempt, { schedule: retryOutage, while: (error) => error.isRetryable }).pipe(
         Effect.mapError((error) => (error.isRetryable ? outageError(error) : fromRedis(runId)(error))),
         Effect.flatMap((reply) => {
-          if (Scripts.isBehind(reply)) return rewriteLost(reply[1], batch)
+          if (Scripts.isBehind(reply)) return rewriteLost(reply[1], batch, again)
           if (Scripts.isRefusal(reply)) return Effect.fail(options.refusal(reply))
           const ids = reply[1].split(" ")
           const first = written + 1
           written += ids.length
-          for (const item of batch) recent.push(item)
+          for (const text of again) recent.push(text)
+          for (const text of data) recent.push(text)
           if (recent.length > 2 * options.maxBatchChunks) recent.splice(0, recent.length - options.maxBatchChunks)
           const fresh = ids.flatMap((id, index) => {
             const seq = first + index
             if (seq <= delivered) return []
-            const item = batch[index] as Pending<A>
+            const item = batch[index - again.length] as Pending<A>
             return [{ id, seq, chunk: item.chunk, encoded: item.encoded, bytes: item.data.length }]
           })
           delivered = Math.max(delivered, written)
@@ -141,18 +148,21 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
       )
     }
 
-    /** Redis has only `stored` of the chunks written (a failover lost the rest): writes them again, then `batch`. */
-    const rewriteLost = (stored: number, batch: ReadonlyArray<Pending<A>>) => {
+    /**
+     * Redis has only `stored` of the chunks written (a failover lost the rest): writes them again, then what was being
+     * written (`again`, `batch`).
+     */
+    const rewriteLost = (stored: number, batch: ReadonlyArray<Pending<A>>, again: ReadonlyArray<string>) => {
       const lost = written - stored
       if (lost <= 0 || lost > recent.length) {
         return Effect.fail(
           fail("Truncated", `Redis lost ${lost} written chunks after a failover, more than the writer keeps`, runId)
         )
       }
-      const again = recent.slice(recent.length - lost)
+      const lostData = recent.slice(recent.length - lost)
       recent = recent.slice(0, recent.length - lost)
       written = stored
-      return writeBatch([...again, ...batch])
+      return writeBatch(batch, [...lostData, ...again])
     }
 
     /** Takes what is buffered, up to the batch limits (one chunk at least, whatever its size). */
