@@ -9,20 +9,12 @@
  * @internal
  */
 import { Deferred, Effect, Exit, type Scope } from "effect"
+import { afterMicrotasks } from "./microtasks.js"
 
 /** A batcher of requests of type `Req`. */
 export interface Batcher<Req, Res, E> {
   readonly submit: (request: Req) => Effect.Effect<Res, E>
 }
-
-/**
- * Resumes once the microtasks queued so far ran: a lone caller's request leaves in the same turn of the event loop
- * (a scheduler yield would cost a turn: ~25 % of a sequential load here), while the fibers resumed or started
- * together still submit first.
- */
-const afterMicrotasks: Effect.Effect<void> = Effect.callback<void>((resume) => {
-  queueMicrotask(() => resume(Effect.void))
-})
 
 interface Pending<Req, Res, E> {
   readonly request: Req

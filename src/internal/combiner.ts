@@ -13,6 +13,7 @@
  * @internal
  */
 import { Deferred, Effect, Exit, type Scope } from "effect"
+import { afterMicrotasks } from "./microtasks.js"
 
 /**
  * A busy key: its queued requests, its lanes (at most `maxBatchesInFlight`) and how many of them are writing, their
@@ -101,6 +102,9 @@ export const make = <Req, Res, E, S>(options: {
   /** One lane of a busy key: writes batches while requests are queued; the key is idle when its last lane ends. */
   const lane = (key: string, busy: Busy<Req, Res, E, S>) =>
     Effect.gen(function* () {
+      // started at once (no turn of the event loop), it takes its first batch once the fibers submitting with the
+      // request that started it had their turn
+      yield* afterMicrotasks
       while (busy.queue.length > 0) {
         const batch = nextBatch(busy)
         busy.writing++
@@ -138,7 +142,7 @@ export const make = <Req, Res, E, S>(options: {
     busy.queue.push(pending)
     if (busy.lanes >= maxLanes) return undefined
     busy.lanes++
-    return Effect.forkIn(lane(key, busy), options.scope)
+    return Effect.forkIn(lane(key, busy), options.scope, { startImmediately: true })
   }
 
   return {
