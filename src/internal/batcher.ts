@@ -8,8 +8,9 @@
  *
  * @internal
  */
-import { Deferred, Effect, Exit, type Scope } from "effect"
+import { Effect, Exit, type Scope } from "effect"
 import { afterMicrotasks } from "./microtasks.js"
+import * as Waiter from "./waiter.js"
 
 /** A batcher of requests of type `Req`. */
 export interface Batcher<Req, Res, E> {
@@ -18,7 +19,7 @@ export interface Batcher<Req, Res, E> {
 
 interface Pending<Req, Res, E> {
   readonly request: Req
-  readonly done: Deferred.Deferred<Res, E>
+  readonly done: Waiter.Waiter<Res, E>
 }
 
 /** Makes a batcher: `run` answers a batch with one exit per request, in order; batches hold at most `maxBatch`. */
@@ -34,13 +35,11 @@ export const make = <Req, Res, E>(options: {
     Effect.flatMap(options.run(batch.map((item) => item.request)), (exits) =>
       Effect.sync(() =>
         batch.forEach((item, index) =>
-          Deferred.doneUnsafe(item.done, exits[index] ?? Exit.die(new Error("no result for a batched request")))
+          Waiter.complete(item.done, exits[index] ?? Exit.die(new Error("no result for a batched request")))
         )
       )
     ).pipe(
-      Effect.onInterrupt(() =>
-        Effect.sync(() => batch.forEach((item) => Deferred.doneUnsafe(item.done, Effect.interrupt)))
-      )
+      Effect.onInterrupt(() => Effect.sync(() => batch.forEach((item) => Waiter.complete(item.done, Effect.interrupt))))
     )
 
   /** Sends what is pending, in batches of at most `maxBatch`, each without waiting for the others. */
@@ -70,7 +69,7 @@ export const make = <Req, Res, E>(options: {
           if (took) return
           const left = pending
           pending = []
-          for (const item of left) Deferred.doneUnsafe(item.done, Effect.interrupt)
+          for (const item of left) Waiter.complete(item.done, Effect.interrupt)
         })
       )
     )
@@ -79,12 +78,12 @@ export const make = <Req, Res, E>(options: {
   return {
     submit: (request) =>
       Effect.suspend(() => {
-        const done = Deferred.makeUnsafe<Res, E>()
+        const done = Waiter.make<Res, E>()
         pending.push({ request, done })
         // the first request of a batch schedules its flush, after the fibers running now had their turn
         const schedule =
           pending.length === 1 ? Effect.forkIn(scheduled(), options.scope, { startImmediately: true }) : Effect.void
-        return Effect.andThen(schedule, Deferred.await(done))
+        return Effect.andThen(schedule, Waiter.wait(done))
       })
   }
 }

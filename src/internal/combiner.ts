@@ -14,6 +14,7 @@
  */
 import { Deferred, Effect, Exit, type Scope } from "effect"
 import { afterMicrotasks } from "./microtasks.js"
+import * as Waiter from "./waiter.js"
 
 /**
  * A busy key: its queued requests, its lanes (at most `maxBatchesInFlight`) and how many of them are writing, their
@@ -32,7 +33,7 @@ const minShare = 32
 interface Pending<Req, Res, E> {
   readonly request: Req
   /** Who waits for the result; none for a request submitted without waiting. */
-  readonly done: Deferred.Deferred<Res, E> | undefined
+  readonly done: Waiter.Waiter<Res, E> | undefined
 }
 
 /** Submits requests by key. */
@@ -95,7 +96,7 @@ export const make = <Req, Res, E, S>(options: {
   /** Completes each request with its exit (interrupted when there is none: the drain was stopped). */
   const settle = (batch: ReadonlyArray<Pending<Req, Res, E>>, exits: ReadonlyArray<Exit.Exit<Res, E>>) => {
     batch.forEach((pending, index) => {
-      if (pending.done !== undefined) Deferred.doneUnsafe(pending.done, exits[index] ?? Exit.interrupt())
+      if (pending.done !== undefined) Waiter.complete(pending.done, exits[index] ?? Exit.interrupt())
     })
   }
 
@@ -148,9 +149,9 @@ export const make = <Req, Res, E, S>(options: {
   return {
     submit: (key, request) =>
       Effect.suspend(() => {
-        const done = Deferred.makeUnsafe<Res, E>()
+        const done = Waiter.make<Res, E>()
         const start = enqueue(key, { request, done })
-        return start === undefined ? Deferred.await(done) : Effect.andThen(start, Deferred.await(done))
+        return start === undefined ? Waiter.wait(done) : Effect.andThen(start, Waiter.wait(done))
       }),
     // the drain of a request nobody waits for starts from a fiber of its own (it gets the runtime's default context)
     submitUnsafe: (key, request) => {
