@@ -79,11 +79,15 @@ export const make = <Req, Res, E>(options: {
     submit: (request) =>
       Effect.suspend(() => {
         const done = Waiter.make<Res, E>()
-        pending.push({ request, done })
-        // the first request of a batch schedules its flush, after the fibers running now had their turn
-        const schedule =
-          pending.length === 1 ? Effect.forkIn(scheduled(), options.scope, { startImmediately: true }) : Effect.void
-        return Effect.andThen(schedule, Waiter.wait(done))
+        // queued, and the first request of a batch schedules its flush (after the fibers running now had their
+        // turn), as one step: interrupted in between, it would leave a batch that no flush takes
+        const enqueue = Effect.suspend(() => {
+          pending.push({ request, done })
+          return pending.length === 1
+            ? Effect.asVoid(Effect.forkIn(scheduled(), options.scope, { startImmediately: true }))
+            : Effect.void
+        })
+        return Effect.andThen(Effect.uninterruptible(enqueue), Waiter.wait(done))
       })
   }
 }

@@ -150,8 +150,10 @@ export const make = <Req, Res, E, S>(options: {
     submit: (key, request) =>
       Effect.suspend(() => {
         const done = Waiter.make<Res, E>()
-        const start = enqueue(key, { request, done })
-        return start === undefined ? Waiter.wait(done) : Effect.andThen(start, Waiter.wait(done))
+        // queued and its lane started as one step: interrupted in between, it would leave a lane counted that never
+        // runs (the key's requests would wait forever)
+        const queued = Effect.suspend(() => Effect.asVoid(enqueue(key, { request, done }) ?? Effect.void))
+        return Effect.andThen(Effect.uninterruptible(queued), Waiter.wait(done))
       }),
     // the drain of a request nobody waits for starts from a fiber of its own (it gets the runtime's default context)
     submitUnsafe: (key, request) => {
