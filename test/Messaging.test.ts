@@ -1,11 +1,14 @@
 import { assert } from "@effect/vitest"
 import { Effect, Fiber, Layer, Queue, Ref, Schedule, Schema, Stream } from "effect"
+import { Cluster, Redis } from "ioredis"
 import * as CommandBus from "../src/CommandBus.js"
 import * as EventBus from "../src/EventBus.js"
 import * as Message from "../src/Message.js"
 import * as Publisher from "../src/Publisher.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as Subscriber from "../src/Subscriber.js"
+import * as Wire from "../src/internal/messaging/wire.js"
+import { slotOf } from "../src/internal/slot.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { firstLine, outputOf, spawnChild } from "./support/child.js"
 import { run } from "../src/testing/internal/process.js"
@@ -132,6 +135,54 @@ forEachTarget("Publisher / Subscriber", (it) => {
         }
       })
     )
+  )
+
+  it.effect(
+    "a read whose reply was lost (it timed out while Redis was paused, then ran): its message comes at once, not after a claim",
+    () =>
+      Effect.gen(function* () {
+        const topology = yield* TestTopology
+        const keyPrefix = RedisServer.uniquePrefix("lost")
+        const key = Wire.keyOf(keyPrefix, "t")
+        // the node that serves the topic's key
+        const serving = yield* Effect.flatMap(RedisClient.RedisClient, (redis) =>
+          redis.use("cluster slots", async (client) =>
+            client instanceof Cluster ? (client.slots[slotOf(key)]?.[0] ?? "") : ""
+          )
+        )
+        const node = topology.nodes.find((n) => serving === "" || serving === `${n.host}:${n.port}`)
+        assert.isDefined(node)
+        const admin = new Redis(node.port, node.host)
+        yield* Effect.addFinalizer(() => Effect.sync(() => admin.disconnect()))
+        // the subscriber's client gives up on a call after 300 ms; claims could not rescue the message in this test
+        const received = yield* Effect.gen(function* () {
+          const subscriber = yield* Subscriber.make({ keyPrefix })
+          const queue = yield* Queue.unbounded<number>()
+          yield* subscriber.subscribe("t", { group: "g", pollInterval: "50 millis", claimIdleTime: "60 seconds" }).pipe(
+            Stream.runForEach((message) => Effect.andThen(message.ack, Queue.offer(queue, numberOf(message)))),
+            Effect.forkScoped
+          )
+          const publisher = yield* Publisher.make({ keyPrefix })
+          yield* publisher.publish("t", ...numbered(0, 1))
+          assert.strictEqual(yield* Queue.take(queue), 0)
+          // one entry added and the server paused for writes at once (one pipeline: no read in between); the
+          // consumer's next poll (XREADGROUP is a write) waits in Redis, times out here, and runs when the pause ends
+          const [uuid, payload, metadata] = Wire.fieldsOf(Message.make("1"))
+          yield* Effect.promise(() =>
+            admin
+              .pipeline()
+              .xadd(key, "*", "uuid", uuid, "payload", payload, "metadata", metadata)
+              .call("CLIENT", "PAUSE", "1000", "WRITE")
+              .exec()
+          )
+          const started = Date.now()
+          const next = yield* Queue.take(queue).pipe(Effect.timeout("8 seconds"))
+          return { next, after: Date.now() - started }
+        }).pipe(Effect.provide(anotherClient(topology, { commandTimeout: "300 millis" })))
+        assert.strictEqual(received.next, 1)
+        assert.isBelow(received.after, 5_000)
+      }).pipe(Effect.scoped),
+    20_000
   )
 
   it.effect("messages taken from a subscription that ended can still be acknowledged", () =>

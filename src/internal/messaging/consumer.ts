@@ -4,7 +4,8 @@
  *
  * - Start-up: the consumer listens on the topic's wake channel and creates the group (MKSTREAM; an existing group is
  *   fine) before anything waits, re-reads its own pending entries once (a crash of a consumer of the same name left
- *   them), makes one claim pass, then reads new entries.
+ *   them), makes one claim pass, then reads new entries. A read of new entries whose reply was lost (Redis may have
+ *   delivered them) makes it re-read its own pending entries again before reading on.
  * - Reading holds no connection: `XREADGROUP` without `BLOCK` on the shared connection, only as many entries as free
  *   in-flight slots (the consumer never holds more than `maxInFlight` unacknowledged messages, so it pulls as fast as
  *   they are handled). When the stream is drained it waits for a wake-up: the publish script announces new entries on
@@ -26,6 +27,7 @@ import { Cause, Deferred, Duration, Effect, Exit, Fiber, Metric, Queue, Schedule
 import type * as RedisClient from "../../RedisClient.js"
 import { type DeadLetterInfo, fromRedis, type Message, type MessagingError } from "../../Message.js"
 import * as Combiner from "../combiner.js"
+import { mayHaveRun } from "../errors.js"
 import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
 import { decode, deadTopicOf, keyOf, type RawEntry, wakeChannelOf } from "./wire.js"
@@ -293,25 +295,47 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       })
     }
 
+    /**
+     * A read of new entries whose reply was lost (the connection dropped, a timeout) may have moved entries to this
+     * consumer's pending list in Redis without them reaching it: its own pending entries are read again before new
+     * ones, rather than waiting `claimIdleTime` for a claim.
+     */
+    let lostRead = false
+
     /** Reads up to `n` entries after `from` (`>`: new ones) without blocking. */
     const readGroup = (from: string, n: number) =>
-      use(
-        "xreadgroup",
-        (client) =>
-          client.xreadgroupBuffer("GROUP", group, consumer, "COUNT", n, "STREAMS", key, from) as Promise<GroupReply>
-      ).pipe(Effect.map((reply) => reply?.[0]?.[1] ?? []))
+      redis
+        .use(
+          "xreadgroup",
+          (client) =>
+            client.xreadgroupBuffer("GROUP", group, consumer, "COUNT", n, "STREAMS", key, from) as Promise<GroupReply>
+        )
+        .pipe(
+          Effect.tapError((error) =>
+            Effect.sync(() => {
+              if (from === ">" && mayHaveRun(error)) lostRead = true
+            })
+          ),
+          Effect.mapError(toError),
+          Effect.map((reply) => reply?.[0]?.[1] ?? [])
+        )
 
-    /** Re-reads this consumer's own pending entries once, page by page, as slots free up. */
+    /**
+     * Re-reads this consumer's own pending entries once, page by page, as slots free up; those it is handling now are
+     * not delivered twice.
+     */
     const readOwnPending = Effect.gen(function* () {
       let cursor = "0"
       for (;;) {
         const free = yield* waitForSlot
-        const entries = yield* readGroup(cursor, free)
-        const last = entries.at(-1)
+        const page = yield* readGroup(cursor, free)
+        const last = page.at(-1)
         if (last === undefined) return
-        const counts = yield* deliveryCounts(entries[0]![0].toString(), last[0].toString(), entries.length)
-        yield* deliver(entries, (id) => counts.get(id) ?? 1)
         cursor = last[0].toString()
+        const entries = page.filter(([id]) => !inFlight.has(id.toString()))
+        if (entries.length === 0) continue
+        const counts = yield* deliveryCounts(entries[0]![0].toString(), entries.at(-1)![0].toString(), entries.length)
+        yield* deliver(entries, (id) => counts.get(id) ?? 1)
       }
     })
 
@@ -440,6 +464,11 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         yield* readOwnPending
         yield* claimPass
         startedUp = true
+      }
+      if (lostRead) {
+        // commands run in order on the connection: this read comes after the lost one, and sees what it took
+        yield* readOwnPending
+        lostRead = false
       }
       yield* readNew
     }).pipe(Effect.tapError(reportFailure("reading")), Effect.retry({ schedule: Outage.backoff, while: recoverable }))
