@@ -380,8 +380,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       })
       const get = (groupId: string, id: string) => reads.submit({ groupId, id })
 
-      // concurrent sets of one group go to Redis together, in order, each with its own version and event; two batches
-      // of a group in flight at once (concurrent callers need no order among themselves; each batch is atomic)
+      // concurrent sets of one group go to Redis together, each with its own version and event; two batches of a group
+      // in flight at once (concurrent callers need no order among themselves; each batch is atomic, in its order)
       const sets = Combiner.make<SetRequest<A>, Stored<A>, StreamAdapterError, undefined>({
         scope,
         state: () => undefined,

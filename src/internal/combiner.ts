@@ -1,7 +1,7 @@
 /**
  * Request combining per key: while one batch of a key is being written, later requests of that key queue up and go
- * together in the next batch (group commit). One fiber per busy key writes its batches one after another, so a key's
- * writes never overlap, and each request gets its own result. Idle keys hold nothing. A batch holds at most
+ * together in the next batch (group commit). By default one fiber per busy key writes its batches one after another,
+ * so a key's writes never overlap, and each request gets its own result. Idle keys hold nothing. A batch holds at most
  * `maxBatch` requests and about `maxBatchBytes` (as `weigh` counts them; one request at least), so a burst becomes
  * several bounded writes rather than one long script that blocks Redis.
  *

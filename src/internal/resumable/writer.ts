@@ -212,21 +212,6 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
       return { chunk, encoded: exit.value, data }
     }
 
-    /** The writer's error once it stopped; the buffer refuses chunks only then. */
-    const closedError = () => stoppedBy ?? fail("Cancelled", "the run's writer is closed", runId)
-
-    /** Appends one chunk: the common case (a runner appending tokens), without the arrays of `appendAll`. */
-    const append = (chunk: A) =>
-      Effect.suspend(() => {
-        if (stoppedBy !== undefined) return Effect.fail(stoppedBy)
-        const item = prepare(chunk)
-        if (item instanceof ResumableStreamError) return Effect.fail(item)
-        appended += 1
-        return Effect.flatMap(Queue.offer(buffer, item), (accepted) =>
-          accepted ? Effect.void : Effect.fail(closedError())
-        )
-      })
-
     const appendAll = (chunks: Iterable<A>) =>
       Effect.suspend(() => {
         if (stoppedBy !== undefined) return Effect.fail(stoppedBy)
@@ -238,7 +223,9 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
         }
         appended += items.length
         return Effect.flatMap(Queue.offerAll(buffer, items), (rest) =>
-          rest.length > 0 ? Effect.fail(closedError()) : Effect.void
+          rest.length > 0
+            ? Effect.fail(stoppedBy ?? fail("Cancelled", "the run's writer is closed", runId))
+            : Effect.void
         )
       })
 
@@ -253,5 +240,5 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
 
     const close = Effect.andThen(Queue.end(buffer), Fiber.join(fiber))
 
-    return { runId, append, appendAll, flush, close }
+    return { runId, append: (chunk: A) => appendAll([chunk]), appendAll, flush, close }
   })
