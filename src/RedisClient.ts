@@ -234,6 +234,11 @@ export interface SentinelOptions extends CommonOptions {
   readonly name: string
   readonly sentinelUsername?: string | undefined
   readonly sentinelPassword?: Redacted.Redacted<string> | string | undefined
+  /**
+   * How long a sentinel may take to name the master before the next sentinel is asked (a sentinel on a hung host
+   * accepts connections but never answers). Default 1 second.
+   */
+  readonly sentinelTimeout?: Duration.Input | undefined
   readonly db?: number | undefined
 }
 
@@ -503,6 +508,7 @@ const list = (name: string) =>
  * | `REDIS_CLUSTER_NODES` | comma-separated `host:port` seeds: Cluster mode | none |
  * | `REDIS_SENTINELS`, `REDIS_SENTINEL_NAME` | comma-separated sentinels and master name: Sentinel mode | none |
  * | `REDIS_SENTINEL_PASSWORD` | password of the sentinels | none |
+ * | `REDIS_SENTINEL_TIMEOUT` | how long a sentinel may take to name the master | 1 s |
  * | `REDIS_CONNECT_TIMEOUT`, `REDIS_COMMAND_TIMEOUT` | milliseconds, or durations such as `5 seconds` | 5 s, 5 s |
  * | `REDIS_PROTOCOL` | `2` or `3` | 2 |
  * | `REDIS_MAX_DEDICATED_CONNECTIONS` | pool size for blocking commands | 32 |
@@ -520,6 +526,7 @@ export const config: Config.Config<ConnectionConfig> = Config.all({
   sentinels: list("REDIS_SENTINELS"),
   sentinelName: Config.String("REDIS_SENTINEL_NAME").pipe(Config.option),
   sentinelPassword: Config.Redacted("REDIS_SENTINEL_PASSWORD").pipe(Config.option),
+  sentinelTimeout: duration("REDIS_SENTINEL_TIMEOUT"),
   connectTimeout: duration("REDIS_CONNECT_TIMEOUT"),
   commandTimeout: duration("REDIS_COMMAND_TIMEOUT"),
   protocol: Config.Literals([2, 3], "REDIS_PROTOCOL").pipe(Config.option),
@@ -546,6 +553,7 @@ export const config: Config.Config<ConnectionConfig> = Config.all({
           sentinels: c.sentinels.value,
           name: Option.getOrElse(c.sentinelName, () => "mymaster"),
           sentinelPassword: Option.getOrUndefined(c.sentinelPassword),
+          sentinelTimeout: Option.getOrUndefined(c.sentinelTimeout),
           db: Option.getOrUndefined(c.db)
         }
       }

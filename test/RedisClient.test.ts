@@ -1,6 +1,6 @@
 import { createServer } from "node:net"
 import { assert, describe, layer } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Queue, Redacted, Schedule } from "effect"
+import { Cause, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Redacted, Schedule } from "effect"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisScript from "../src/RedisScript.js"
@@ -242,6 +242,25 @@ describe("RedisClient on a single node", () => {
         const node = yield* RedisServer.RedisServer
         const client = yield* withClient(RedisClient.layer({ url: node.url }), (r) => Effect.succeed(r.client))
         assert.strictEqual(client.status, "end")
+        yield* Effect.sleep("700 millis") // longer than any reconnect delay: a closed client stays closed
+        assert.strictEqual(client.status, "end")
+      })
+    )
+
+    it.effect("when the reconnect schedule ends the client stays down, and its calls fail Connection", () =>
+      Effect.gen(function* () {
+        const node = yield* RedisServer.RedisServer
+        const reconnectSchedule = Schedule.max([Schedule.spaced("50 millis"), Schedule.recurs(2)])
+        const reason = yield* withClient(RedisClient.layer({ url: node.url, reconnectSchedule }), (redis) =>
+          Effect.gen(function* () {
+            yield* node.kill
+            yield* Effect.sleep("500 millis") // three attempts, all refused: the schedule is over
+            yield* node.start
+            yield* Effect.sleep("700 millis")
+            return (yield* Effect.flip(redis.use("ping", (c) => c.ping()))).reason._tag
+          })
+        )
+        assert.strictEqual(reason, "Connection")
       })
     )
 
@@ -294,6 +313,29 @@ describe("RedisClient on a single node", () => {
         assert.strictEqual(info.mode, "single")
         assert.include(String(info.text), "db=3")
         assert.include(String(info.text), "resp=3")
+      })
+    )
+
+    it.effect("config reads Sentinel mode: the sentinels, the master's name, its password and timeout", () =>
+      Effect.gen(function* () {
+        const env = {
+          REDIS_SENTINELS: "10.0.0.5:26379,10.0.0.6:26379",
+          REDIS_SENTINEL_NAME: "orders",
+          REDIS_SENTINEL_PASSWORD: "sentinel-pw",
+          REDIS_SENTINEL_TIMEOUT: "250"
+        }
+        const read = yield* Effect.provide(
+          Effect.gen(function* () {
+            return yield* RedisClient.config
+          }),
+          ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
+        )
+        assert.strictEqual(read._tag, "Sentinel")
+        const options = read.options as RedisClient.SentinelOptions
+        assert.deepStrictEqual(options.sentinels, ["10.0.0.5:26379", "10.0.0.6:26379"])
+        assert.strictEqual(options.name, "orders")
+        assert.strictEqual(Redacted.value(options.sentinelPassword as Redacted.Redacted<string>), "sentinel-pw")
+        assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(options.sentinelTimeout ?? 0)), 250)
       })
     )
 
@@ -353,6 +395,54 @@ describe("RedisClient behind Sentinel", () => {
         )
         assert.strictEqual(direct, "yes")
       })
+    )
+  })
+
+  layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "1 second" }), {
+    excludeTestServices: true,
+    timeout: 60_000
+  })("a failover while the first sentinel hangs", (it) => {
+    it.effect(
+      "the client skips the silent sentinel, serves from the new master, and its subscription hears again",
+      () =>
+        Effect.gen(function* () {
+          const { sentinels, name, currentMaster, awaitFailover } = yield* RedisServer.RedisSentinel
+          const channel = `${prefix()}failover`
+          const silent = sentinels[0] as RedisServer.Node
+          const clientLayer = RedisClient.layerSentinel({
+            sentinels: sentinels.map(({ host, port }) => ({ host, port })),
+            name,
+            // long enough that the sentinels announce the new master while the client still waits for the silent one
+            sentinelTimeout: "3 seconds"
+          })
+          const { seen, outage } = yield* Effect.gen(function* () {
+            const redis = yield* RedisClient.RedisClient
+            const events = yield* redis.subscribe(channel)
+            const master = yield* currentMaster
+            yield* Effect.acquireRelease(silent.freeze, () => Effect.ignore(silent.thaw))
+            yield* master.kill
+            const killedAt = Date.now()
+            yield* awaitFailover(master)
+            const seen: Array<string> = []
+            // publish through the client until its own subscription hears it: both connections found the new master
+            yield* eventually(
+              Effect.gen(function* () {
+                yield* redis.use("publish", (c) => c.publish(channel, "after failover"))
+                const event = yield* Queue.take(events).pipe(Effect.timeout("200 millis"))
+                seen.push(event._tag)
+                while (Option.isSome(yield* Queue.poll(events))) seen.push("Message")
+                if (event._tag !== "Message" && !seen.includes("Message")) return yield* Effect.fail("not heard yet")
+              }),
+              150
+            )
+            return { seen, outage: Date.now() - killedAt }
+          }).pipe(Effect.scoped, Effect.provide(clientLayer))
+          process.stdout.write(`sentinel failover with a silent sentinel: heard again ${outage} ms after the kill\n`)
+          assert.strictEqual(seen[0], "Reconnected")
+          assert.include(seen, "Message")
+          // the silent sentinel costs one sentinelTimeout at most, on top of the failover
+          assert.isBelow(outage, 9_000)
+        })
     )
   })
 })

@@ -139,6 +139,32 @@ const build = (
   return { client: new Cluster(addressesOf(spec, topology), clusterOptions), retry }
 }
 
+/** The clients closed here: their end is final. */
+const closedHere = new WeakSet<Client>()
+
+/** Disconnects `client` at once, for good. */
+const disconnect = (client: Client): void => {
+  closedHere.add(client)
+  client.disconnect()
+}
+
+/**
+ * ioredis ends a client for good when its connector fails, though its reconnect schedule has not ended: a failover
+ * announced while the client asks a sentinel for the master cancels that connect, and every command then fails
+ * "Connection is closed" forever (ioredis#1683; the fault suite saw a subscriber go deaf this way). Such a client is
+ * connected again after the schedule's next delay; a client closed here, or whose schedule ended, stays ended.
+ */
+const reconnectAfterEnd = (client: Redis): void => {
+  client.on("end", () => {
+    if (closedHere.has(client)) return
+    const delay = client.options.retryStrategy?.(1) // not a number once the schedule has ended
+    if (typeof delay !== "number") return
+    setTimeout(() => {
+      if (client.status === "end" && !closedHere.has(client)) client.connect().catch(() => undefined)
+    }, delay).unref()
+  })
+}
+
 /**
  * Opens a client for `role` and waits until it is ready, or fails with a typed `RedisError` within the connect
  * timeout (with `background`, the shared and subscriber connections are returned at once and connect meanwhile). On a Cluster, `topology` gives the nodes to reach (the live ones first); without it, the seeds. The
@@ -164,7 +190,10 @@ export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Eff
     if (retry !== undefined) {
       const gated = (times: number) => (ready || background ? retry.retryStrategy(times) : null)
       if (client instanceof Cluster) client.options.clusterRetryStrategy = gated
-      else client.options.retryStrategy = gated
+      else {
+        client.options.retryStrategy = gated
+        reconnectAfterEnd(client)
+      }
     }
     if (background) {
       client.connect().catch(() => undefined) // commands fail with a retryable Connection error until it is ready
@@ -185,7 +214,7 @@ export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Eff
             )
           )
       }),
-      Effect.onError(() => Effect.sync(() => client.disconnect())),
+      Effect.onError(() => Effect.sync(() => disconnect(client))),
       Effect.as(client)
     )
   })
@@ -204,6 +233,7 @@ export const close = (
   options: { readonly graceful?: boolean; readonly grace?: Duration.Input } = {}
 ): Effect.Effect<void> =>
   Effect.promise(() => {
+    closedHere.add(client)
     if (client.status === "end") return Promise.resolve()
     const done = ended(client)
     if (options.graceful === false || client.status !== "ready") client.disconnect()

@@ -165,6 +165,7 @@ export interface SentinelInput extends CommonInput {
   readonly name: string
   readonly sentinelUsername?: string | undefined
   readonly sentinelPassword?: Secret | undefined
+  readonly sentinelTimeout?: Duration.Input | undefined
   readonly db?: number | undefined
 }
 
@@ -183,6 +184,8 @@ export const sentinel = (input: SentinelInput): ConnectionSpec => {
       sentinelPassword,
       sentinelTLS: options.tls,
       enableTLSForSentinelMode: options.tls === undefined ? undefined : true,
+      // a sentinel that accepts the connection but never answers (a hung host) is skipped for the next one
+      sentinelCommandTimeout: Duration.toMillis(Duration.fromInputUnsafe(input.sentinelTimeout ?? "1 second")),
       // the sentinels announce a new master (+switch-master): reconnect to it at once
       failoverDetector: true,
       db: input.db

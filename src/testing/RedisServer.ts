@@ -49,7 +49,14 @@ export interface Node {
   readonly stop: Effect.Effect<void, RedisServerError>
   /** Starts the process again on the same port (a no-op when it runs). Its data is gone: nothing is persisted. */
   readonly start: Effect.Effect<void, RedisServerError>
-  /** Whether the process runs now (always true for an external server or a container). */
+  /**
+   * Stops the process with SIGSTOP, as a hung host would: its sockets stay open and accept connections, but nothing
+   * answers until `thaw`. A frozen node does not count as `running`.
+   */
+  readonly freeze: Effect.Effect<void, RedisServerError>
+  /** Resumes a frozen process with SIGCONT (a no-op when it is not frozen). */
+  readonly thaw: Effect.Effect<void, RedisServerError>
+  /** Whether the process runs and answers now: neither gone nor frozen (always true for an external server). */
   readonly running: Effect.Effect<boolean>
 }
 
@@ -97,6 +104,8 @@ const uncontrolled = (host: string, port: number, what: string): Node => ({
   kill: notControllable(what),
   stop: notControllable(what),
   start: notControllable(what),
+  freeze: notControllable(what),
+  thaw: notControllable(what),
   running: Effect.succeed(true)
 })
 
@@ -108,11 +117,12 @@ const managedNode = (
 ): Effect.Effect<Node, RedisServerError, Scope.Scope> =>
   Effect.gen(function* () {
     let current: ServerProcess | undefined
-    const isRunning = () =>
-      current !== undefined && current.child.exitCode === null && current.child.signalCode === null
+    let frozen = false
+    const isAlive = () => current !== undefined && current.child.exitCode === null && current.child.signalCode === null
     const start = Effect.tryPromise({
       try: async () => {
-        if (isRunning()) return
+        if (isAlive()) return
+        frozen = false
         current = await startServer(port, args, options)
       },
       catch: failure(`starting redis-server on port ${port}`)
@@ -120,6 +130,14 @@ const managedNode = (
     const halt = (signal: NodeJS.Signals) =>
       Effect.promise(async () => {
         if (current !== undefined) await stopServer(current, signal)
+      })
+    const signal = (name: "SIGSTOP" | "SIGCONT") =>
+      Effect.suspend(() => {
+        if (!isAlive())
+          return Effect.fail(new RedisServerError({ message: `redis-server on port ${port} is not running` }))
+        current?.child.kill(name)
+        frozen = name === "SIGSTOP"
+        return Effect.void
       })
     yield* Effect.acquireRelease(start, () => halt("SIGKILL"))
     return {
@@ -130,7 +148,9 @@ const managedNode = (
       kill: halt("SIGKILL"),
       stop: halt("SIGTERM"),
       start,
-      running: Effect.sync(isRunning)
+      freeze: signal("SIGSTOP"),
+      thaw: signal("SIGCONT"),
+      running: Effect.sync(() => isAlive() && !frozen)
     }
   })
 

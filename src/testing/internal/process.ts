@@ -112,10 +112,11 @@ export const startServer = (
     })
   })
 
-/** Kills a server with `signal` and waits until it has exited. */
+/** Kills a server with `signal` and waits until it has exited (a frozen server is resumed to act on it). */
 export const stopServer = async (server: ServerProcess, signal: NodeJS.Signals = "SIGKILL"): Promise<void> => {
   if (server.child.exitCode !== null || server.child.signalCode !== null) return
   server.child.kill(signal)
+  server.child.kill("SIGCONT")
   await server.exited
 }
 
