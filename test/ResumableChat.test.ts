@@ -171,8 +171,7 @@ forEachTarget("ResumableChat with the AI SDK's client", (it) => {
             const resumed = yield* reconnect(other, id)
             assert.isNotNull(resumed)
             const answer = yield* read(resumed as ReadableStream<UIMessageChunk>)
-            yield* exited
-            const exitedAfter = Date.now() - signalled
+            const exitedAfter = (yield* exited).exitedAt - signalled
             console.log(
               `SIGTERM: the response ended after ${responseEndedAfter} ms, the process exited after ${exitedAfter} ms`
             )

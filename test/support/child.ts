@@ -39,18 +39,29 @@ export const firstLine = (child: ChildProcessByStdio<null, Readable, null>): Eff
     () => new Promise<string>((resolve) => child.stdout.once("data", (data: Buffer) => resolve(data.toString().trim())))
   )
 
-/** Every line the child prints, and its exit code, once it exited. */
+/**
+ * Every line the child prints from now on, its exit code and when it exited (ms since the epoch), once it exited.
+ * Listening starts at this call, not when the effect runs: a child that exits in between would otherwise never be
+ * seen to exit.
+ */
 export const outputOf = (
   child: ChildProcessByStdio<null, Readable, null>
-): Effect.Effect<{ readonly lines: ReadonlyArray<string>; readonly code: number | null }> =>
-  Effect.promise(
-    () =>
-      new Promise((resolve) => {
-        let text = ""
-        child.stdout.on("data", (data: Buffer) => (text += data.toString()))
-        child.once("exit", (code) => resolve({ lines: text.split("\n").filter((line) => line.length > 0), code }))
-      })
+): Effect.Effect<{
+  readonly lines: ReadonlyArray<string>
+  readonly code: number | null
+  readonly exitedAt: number
+}> => {
+  let text = ""
+  child.stdout.on("data", (data: Buffer) => (text += data.toString()))
+  const exited = new Promise<{ readonly code: number | null; readonly exitedAt: number }>((resolve) =>
+    child.exitCode !== null || child.signalCode !== null
+      ? resolve({ code: child.exitCode, exitedAt: Date.now() })
+      : child.once("exit", (code) => resolve({ code, exitedAt: Date.now() }))
   )
+  return Effect.promise(() =>
+    exited.then(({ code, exitedAt }) => ({ lines: text.split("\n").filter((line) => line.length > 0), code, exitedAt }))
+  )
+}
 
 /** In a child: a client of the servers its arguments name (`single <url>` or `cluster <host:port,…>`). */
 export const clientFromArgs = (
