@@ -31,6 +31,7 @@ const runFile = async (file: string, url: string, out: string) => {
   const results: Array<Result> = []
   const notes: Array<string> = []
   const suite = ((await import(join(here, file))) as { default: Suite }).default
+  process.stderr.write(`setting up ${suite.name}…\n`)
   const { scenarios, close } = await suite.setup(url)
   try {
     for (const scenario of scenarios) {
@@ -47,6 +48,9 @@ const runFile = async (file: string, url: string, out: string) => {
   await writeFile(out, JSON.stringify({ results, notes }))
 }
 
+/** How long one bench file may run (`BENCH_FILE_MINUTES`, default 10): a hung file is killed and named. */
+const fileMinutes = Number(process.env.BENCH_FILE_MINUTES ?? 10)
+
 /** Runs a bench file in a process of its own, so that no suite's heap or warm-up weighs on another's figures. */
 const runIsolated = (file: string, url: string) =>
   new Promise<{ results: Array<Result>; notes: Array<string> }>((resolve, reject) => {
@@ -55,7 +59,12 @@ const runIsolated = (file: string, url: string) =>
       env: { ...process.env, BENCH_FILE: file, BENCH_REDIS_URL: url, BENCH_OUT: out },
       stdio: ["ignore", "inherit", "inherit"]
     })
+    const timer = setTimeout(() => {
+      process.stderr.write(`${file}: no result within ${fileMinutes} min (its last line above says where): killed\n`)
+      child.kill("SIGKILL")
+    }, fileMinutes * 60_000)
     child.on("exit", (code) => {
+      clearTimeout(timer)
       if (code !== 0) return reject(new Error(`${file} failed (exit ${code})`))
       readFile(out, "utf8").then(
         (text) => resolve(JSON.parse(text) as { results: Array<Result>; notes: Array<string> }),
