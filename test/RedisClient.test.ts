@@ -1,6 +1,6 @@
 import { createServer } from "node:net"
 import { assert, describe, layer } from "@effect/vitest"
-import { Cause, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Queue, Redacted, Schedule } from "effect"
+import { Cause, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Logger, Queue, Redacted, Schedule } from "effect"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisScript from "../src/RedisScript.js"
@@ -415,6 +415,10 @@ describe("RedisClient behind Sentinel", () => {
             // long enough that the sentinels announce the new master while the client still waits for the silent one
             sentinelTimeout: "3 seconds"
           })
+          const warned: Array<string> = []
+          const warnings = Logger.make((options) => {
+            if (options.logLevel === "Warn") warned.push((options.message as Array<unknown>).map(String).join(" "))
+          })
           const { seen, outage, afterFailover } = yield* Effect.gen(function* () {
             const redis = yield* RedisClient.RedisClient
             const events = yield* redis.subscribe(channel)
@@ -436,9 +440,14 @@ describe("RedisClient behind Sentinel", () => {
               150
             )
             return { seen, outage: Date.now() - killedAt, afterFailover: Date.now() - failedOverAt }
-          }).pipe(Effect.scoped, Effect.provide(clientLayer))
+          }).pipe(Effect.scoped, Effect.provide(clientLayer), Effect.provide(Logger.layer([warnings])))
           process.stdout.write(
             `sentinel failover with a silent sentinel: heard again ${outage} ms after the kill, ${afterFailover} ms after the failover\n`
+          )
+          // ioredis ended a connection when the announcement cancelled its reconnect: said, and connected again
+          assert.isTrue(
+            warned.some((line) => line.includes("ioredis ended the")),
+            warned.join("\n")
           )
           assert.strictEqual(seen[0], "Reconnected")
           assert.include(seen, "Message")

@@ -152,13 +152,15 @@ const disconnect = (client: Client): void => {
  * ioredis ends a client for good when its connector fails, though its reconnect schedule has not ended: a failover
  * announced while the client asks a sentinel for the master cancels that connect, and every command then fails
  * "Connection is closed" forever (ioredis#1683; the fault suite saw a subscriber go deaf this way). Such a client is
- * connected again after the schedule's next delay; a client closed here, or whose schedule ended, stays ended.
+ * connected again after the schedule's next delay, with a warning through `warn`; a client closed here, or whose
+ * schedule ended, stays ended.
  */
-const reconnectAfterEnd = (client: Redis): void => {
+const reconnectAfterEnd = (client: Redis, role: Role, warn: (message: string) => void): void => {
   client.on("end", () => {
     if (closedHere.has(client)) return
     const delay = client.options.retryStrategy?.(1) // not a number once the schedule has ended
     if (typeof delay !== "number") return
+    warn(`RedisClient: ioredis ended the ${role} connection while it reconnected; connecting it again in ${delay} ms`)
     setTimeout(() => {
       if (client.status === "end" && !closedHere.has(client)) client.connect().catch(() => undefined)
     }, delay).unref()
@@ -172,7 +174,7 @@ const reconnectAfterEnd = (client: Redis): void => {
  * is torn down, not left reconnecting in the background.
  */
 export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Effect.Effect<Client, RedisError> =>
-  Effect.suspend(() => {
+  Effect.flatMap(Effect.context<never>(), (context) => {
     const { client, retry } = build(spec, role, topology)
     let ready = false
     // failures reach callers through rejected commands; the last one seen explains a failed connect
@@ -192,7 +194,7 @@ export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Eff
       if (client instanceof Cluster) client.options.clusterRetryStrategy = gated
       else {
         client.options.retryStrategy = gated
-        reconnectAfterEnd(client)
+        reconnectAfterEnd(client, role, (message) => Effect.runForkWith(context)(Effect.logWarning(message)))
       }
     }
     if (background) {
