@@ -50,6 +50,8 @@ const runFile = async (file: string, url: string, out: string) => {
 
 /** How long one bench file may run (`BENCH_FILE_MINUTES`, default 10): a hung file is killed and named. */
 const fileMinutes = Number(process.env.BENCH_FILE_MINUTES ?? 10)
+if (!(fileMinutes > 0))
+  throw new Error(`BENCH_FILE_MINUTES must be a positive number of minutes, not "${process.env.BENCH_FILE_MINUTES}"`)
 
 /** Runs a bench file in a process of its own, so that no suite's heap or warm-up weighs on another's figures. */
 const runIsolated = (file: string, url: string) =>

@@ -236,7 +236,7 @@ export interface SentinelOptions extends CommonOptions {
   readonly sentinelPassword?: Redacted.Redacted<string> | string | undefined
   /**
    * How long a sentinel may take to name the master before the next sentinel is asked (a sentinel on a hung host
-   * accepts connections but never answers). Default 1 second.
+   * accepts connections but never answers). Default 1 second; `Duration.infinity` or zero for none.
    */
   readonly sentinelTimeout?: Duration.Input | undefined
   readonly db?: number | undefined
@@ -346,13 +346,15 @@ const liveTopology =
  */
 const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
   Effect.gen(function* () {
+    const layerContext = yield* Effect.context<never>()
     const client = yield* Effect.acquireRelease(open(spec, "shared"), (c) => close(c))
     const topology = liveTopology(client)
     const lifecycle: Lifecycle = { closed: false }
     const dedicated = yield* makeDedicatedPool(spec, topology, maxDedicated, lifecycle)
     const secrets = spec.common.secrets
     const hub = yield* PubSub.make(
-      Effect.acquireRelease(open(spec, "subscriber", topology), (c) => close(c)),
+      // opened by the first subscriber, in the layer's context: what the connection says later goes to its logger
+      Effect.acquireRelease(Effect.provideContext(open(spec, "subscriber", topology), layerContext), (c) => close(c)),
       secrets
     )
     const use = makeUse(client, secrets, lifecycle)

@@ -247,6 +247,20 @@ describe("RedisClient on a single node", () => {
       })
     )
 
+    it.effect("the shared ioredis client quit by its user stays closed", () =>
+      Effect.gen(function* () {
+        const node = yield* RedisServer.RedisServer
+        const status = yield* withClient(RedisClient.layer({ url: node.url }), (redis) =>
+          Effect.gen(function* () {
+            yield* Effect.promise(() => redis.client.quit())
+            yield* Effect.sleep("700 millis") // longer than any reconnect delay
+            return redis.client.status
+          })
+        )
+        assert.strictEqual(status, "end")
+      })
+    )
+
     it.effect("when the reconnect schedule ends the client stays down, and its calls fail Connection", () =>
       Effect.gen(function* () {
         const node = yield* RedisServer.RedisServer

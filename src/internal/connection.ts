@@ -13,7 +13,7 @@
 import { Duration, Effect } from "effect"
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
 import type { RedisError } from "../RedisError.js"
-import { classify, redisError } from "./errors.js"
+import { classify, redisError, scrub } from "./errors.js"
 import { fromSchedule, type RetryStrategy } from "./reconnect.js"
 
 /** A connected ioredis client: a single node (also behind Sentinel) or a Cluster. */
@@ -149,18 +149,37 @@ const disconnect = (client: Client): void => {
 }
 
 /**
- * ioredis ends a client for good when its connector fails, though its reconnect schedule has not ended: a failover
- * announced while the client asks a sentinel for the master cancels that connect, and every command then fails
- * "Connection is closed" forever (ioredis#1683; the fault suite saw a subscriber go deaf this way). Such a client is
- * connected again after the schedule's next delay, with a warning through `warn`; a client closed here, or whose
- * schedule ended, stays ended.
+ * ioredis ends a client for good when its connector fails (its status goes from `connecting` straight to `end`),
+ * though the client is meant to reconnect: a failover announced while the client asks a sentinel for the master
+ * cancels that connect, and every command then fails "Connection is closed" forever (ioredis#1683; the fault suite
+ * saw a subscriber go deaf this way). Such a client is connected again after the schedule's next delay, with one
+ * warning per outage through `warn`. A client closed here or by its user (through `close`, so not from `connecting`),
+ * one that does not reconnect (`reconnects()` false: never ready yet), and one whose schedule has ended (said too)
+ * stay ended.
  */
-const reconnectAfterEnd = (client: Redis, role: Role, warn: (message: string) => void): void => {
+const reconnectAfterEnd = (
+  client: Redis,
+  role: Role,
+  reconnects: () => boolean,
+  cause: () => string,
+  warn: (message: string) => void
+): void => {
+  let connecting = false
+  let warned = false
+  client.on("connecting", () => (connecting = true))
+  client.on("connect", () => (connecting = false))
+  client.on("close", () => (connecting = false))
+  client.on("ready", () => (warned = false))
   client.on("end", () => {
-    if (closedHere.has(client)) return
-    const delay = client.options.retryStrategy?.(1) // not a number once the schedule has ended
-    if (typeof delay !== "number") return
-    warn(`RedisClient: ioredis ended the ${role} connection while it reconnected; connecting it again in ${delay} ms`)
+    const connectorFailed = connecting
+    connecting = false
+    if (!connectorFailed || closedHere.has(client) || !reconnects()) return
+    // our strategy ignores the attempt number and follows the schedule: null once the schedule has ended
+    const delay = client.options.retryStrategy?.(1)
+    const ended = `ioredis ended the ${role} connection while it reconnected (${cause()})`
+    if (typeof delay !== "number") return warn(`RedisClient: ${ended}; the reconnect schedule has ended: it stays down`)
+    if (!warned) warn(`RedisClient: ${ended}; connecting it again`)
+    warned = true
     setTimeout(() => {
       if (client.status === "end" && !closedHere.has(client)) client.connect().catch(() => undefined)
     }, delay).unref()
@@ -169,9 +188,10 @@ const reconnectAfterEnd = (client: Redis, role: Role, warn: (message: string) =>
 
 /**
  * Opens a client for `role` and waits until it is ready, or fails with a typed `RedisError` within the connect
- * timeout (with `background`, the shared and subscriber connections are returned at once and connect meanwhile). On a Cluster, `topology` gives the nodes to reach (the live ones first); without it, the seeds. The
- * client reconnects on the spec's schedule only after it has been ready once; a failed first connect
- * is torn down, not left reconnecting in the background.
+ * timeout (with `background`, the shared and subscriber connections are returned at once and connect meanwhile). On a
+ * Cluster, `topology` gives the nodes to reach (the live ones first); without it, the seeds. The client reconnects on
+ * the spec's schedule only after it has been ready once; a failed first connect is torn down, not left reconnecting
+ * in the background. What the client says later is logged in the context of the fiber that opens it.
  */
 export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Effect.Effect<Client, RedisError> =>
   Effect.flatMap(Effect.context<never>(), (context) => {
@@ -194,7 +214,13 @@ export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Eff
       if (client instanceof Cluster) client.options.clusterRetryStrategy = gated
       else {
         client.options.retryStrategy = gated
-        reconnectAfterEnd(client, role, (message) => Effect.runForkWith(context)(Effect.logWarning(message)))
+        reconnectAfterEnd(
+          client,
+          role,
+          () => ready || background,
+          () => scrub(lastError instanceof Error ? lastError.message : String(lastError), spec.common.secrets),
+          (message) => void Effect.runForkWith(context)(Effect.logWarning(message))
+        )
       }
     }
     if (background) {

@@ -169,6 +169,12 @@ export interface SentinelInput extends CommonInput {
   readonly db?: number | undefined
 }
 
+/** How long a sentinel may take to answer, in ms: 1 second by default; none when infinite or zero. */
+const sentinelTimeoutOf = (input: Duration.Input | undefined): number | undefined => {
+  const timeout = Duration.fromInputUnsafe(input ?? "1 second")
+  return Duration.isFinite(timeout) && Duration.toMillis(timeout) > 0 ? Duration.toMillis(timeout) : undefined
+}
+
 /** Builds the spec of a connection to the master Sentinel names `name`. */
 export const sentinel = (input: SentinelInput): ConnectionSpec => {
   const sentinelPassword = reveal(input.sentinelPassword)
@@ -185,7 +191,7 @@ export const sentinel = (input: SentinelInput): ConnectionSpec => {
       sentinelTLS: options.tls,
       enableTLSForSentinelMode: options.tls === undefined ? undefined : true,
       // a sentinel that accepts the connection but never answers (a hung host) is skipped for the next one
-      sentinelCommandTimeout: Duration.toMillis(Duration.fromInputUnsafe(input.sentinelTimeout ?? "1 second")),
+      sentinelCommandTimeout: sentinelTimeoutOf(input.sentinelTimeout),
       // the sentinels announce a new master (+switch-master): reconnect to it at once
       failoverDetector: true,
       db: input.db

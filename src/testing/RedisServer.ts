@@ -47,7 +47,10 @@ export interface Node {
   readonly kill: Effect.Effect<void, RedisServerError>
   /** Stops the process with SIGTERM and waits until it is gone. */
   readonly stop: Effect.Effect<void, RedisServerError>
-  /** Starts the process again on the same port (a no-op when it runs). Its data is gone: nothing is persisted. */
+  /**
+   * Starts the process again on the same port (a no-op when it runs; a frozen one stays frozen until `thaw`). Its data
+   * is gone: nothing is persisted.
+   */
   readonly start: Effect.Effect<void, RedisServerError>
   /**
    * Stops the process with SIGSTOP, as a hung host would: its sockets stay open and accept connections, but nothing
@@ -56,7 +59,10 @@ export interface Node {
   readonly freeze: Effect.Effect<void, RedisServerError>
   /** Resumes a frozen process with SIGCONT (a no-op when it is not frozen). */
   readonly thaw: Effect.Effect<void, RedisServerError>
-  /** Whether the process runs and answers now: neither gone nor frozen (always true for an external server). */
+  /**
+   * Whether the process runs and answers now: neither gone nor frozen (always true for an external server or a
+   * container).
+   */
   readonly running: Effect.Effect<boolean>
 }
 
@@ -131,7 +137,7 @@ const managedNode = (
       Effect.promise(async () => {
         if (current !== undefined) await stopServer(current, signal)
       })
-    const signal = (name: "SIGSTOP" | "SIGCONT") =>
+    const jobControl = (name: "SIGSTOP" | "SIGCONT") =>
       Effect.suspend(() => {
         if (!isAlive())
           return Effect.fail(new RedisServerError({ message: `redis-server on port ${port} is not running` }))
@@ -148,8 +154,8 @@ const managedNode = (
       kill: halt("SIGKILL"),
       stop: halt("SIGTERM"),
       start,
-      freeze: signal("SIGSTOP"),
-      thaw: signal("SIGCONT"),
+      freeze: jobControl("SIGSTOP"),
+      thaw: jobControl("SIGCONT"),
       running: Effect.sync(() => isAlive() && !frozen)
     }
   })

@@ -40,9 +40,9 @@ export const firstLine = (child: ChildProcessByStdio<null, Readable, null>): Eff
   )
 
 /**
- * Every line the child prints from now on, its exit code and when it exited (ms since the epoch), once it exited.
- * Listening starts at this call, not when the effect runs: a child that exits in between would otherwise never be
- * seen to exit.
+ * Every line the child prints from now on, its exit code and when it exited (ms since the epoch), once it exited and
+ * its output was read to the end. Listening starts at this call, not when the effect runs: a child that exits in
+ * between would otherwise never be seen to exit.
  */
 export const outputOf = (
   child: ChildProcessByStdio<null, Readable, null>
@@ -53,13 +53,16 @@ export const outputOf = (
 }> => {
   let text = ""
   child.stdout.on("data", (data: Buffer) => (text += data.toString()))
-  const exited = new Promise<{ readonly code: number | null; readonly exitedAt: number }>((resolve) =>
-    child.exitCode !== null || child.signalCode !== null
-      ? resolve({ code: child.exitCode, exitedAt: Date.now() })
-      : child.once("exit", (code) => resolve({ code, exitedAt: Date.now() }))
+  // the exit is when the process ended; "close" (its output read to the end) is when the lines are all here
+  let exitedAt = Date.now()
+  child.once("exit", () => (exitedAt = Date.now()))
+  const closed = new Promise<number | null>((resolve) =>
+    (child.exitCode !== null || child.signalCode !== null) && child.stdout.closed
+      ? resolve(child.exitCode)
+      : child.once("close", (code) => resolve(code))
   )
   return Effect.promise(() =>
-    exited.then(({ code, exitedAt }) => ({ lines: text.split("\n").filter((line) => line.length > 0), code, exitedAt }))
+    closed.then((code) => ({ lines: text.split("\n").filter((line) => line.length > 0), code, exitedAt }))
   )
 }
 
