@@ -36,10 +36,10 @@ const tlsOption = (tls: boolean | TlsOptions | undefined): TlsOptions | undefine
 const defined = <T extends object>(record: T): T =>
   Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as T
 
-/** The command timeout: 5 seconds by default, none when infinite. */
-const commandTimeoutOf = (input: Duration.Input | undefined): Duration.Duration | undefined => {
-  const timeout = Duration.fromInputUnsafe(input ?? "5 seconds")
-  return Duration.isFinite(timeout) ? timeout : undefined
+/** A timeout option: `fallback` when not given; none when infinite or zero (ioredis takes 0 as none too). */
+const timeoutOf = (input: Duration.Input | undefined, fallback: Duration.Input): Duration.Duration | undefined => {
+  const timeout = Duration.fromInputUnsafe(input ?? fallback)
+  return Duration.isFinite(timeout) && Duration.toMillis(timeout) > 0 ? timeout : undefined
 }
 
 /** Resolves the options shared by all modes, with their defaults. */
@@ -47,7 +47,7 @@ export const common = (input: CommonInput, extraSecrets: ReadonlyArray<string | 
   const password = reveal(input.password)
   const spec: CommonSpec = {
     connectTimeout: Duration.fromInputUnsafe(input.connectTimeout ?? "5 seconds"),
-    commandTimeout: commandTimeoutOf(input.commandTimeout),
+    commandTimeout: timeoutOf(input.commandTimeout, "5 seconds"),
     reconnect: input.reconnectSchedule ?? defaultReconnectSchedule,
     secrets: [password, ...extraSecrets].filter((s): s is string => s !== undefined && s.length > 0),
     background: input.connectInBackground === true
@@ -169,15 +169,10 @@ export interface SentinelInput extends CommonInput {
   readonly db?: number | undefined
 }
 
-/** How long a sentinel may take to answer, in ms: 1 second by default; none when infinite or zero. */
-const sentinelTimeoutOf = (input: Duration.Input | undefined): number | undefined => {
-  const timeout = Duration.fromInputUnsafe(input ?? "1 second")
-  return Duration.isFinite(timeout) && Duration.toMillis(timeout) > 0 ? Duration.toMillis(timeout) : undefined
-}
-
 /** Builds the spec of a connection to the master Sentinel names `name`. */
 export const sentinel = (input: SentinelInput): ConnectionSpec => {
   const sentinelPassword = reveal(input.sentinelPassword)
+  const sentinelTimeout = timeoutOf(input.sentinelTimeout, "1 second")
   const { spec, options } = common(input, [sentinelPassword])
   return {
     kind: "sentinel",
@@ -191,7 +186,7 @@ export const sentinel = (input: SentinelInput): ConnectionSpec => {
       sentinelTLS: options.tls,
       enableTLSForSentinelMode: options.tls === undefined ? undefined : true,
       // a sentinel that accepts the connection but never answers (a hung host) is skipped for the next one
-      sentinelCommandTimeout: sentinelTimeoutOf(input.sentinelTimeout),
+      sentinelCommandTimeout: sentinelTimeout === undefined ? undefined : Duration.toMillis(sentinelTimeout),
       // the sentinels announce a new master (+switch-master): reconnect to it at once
       failoverDetector: true,
       db: input.db
