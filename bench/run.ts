@@ -21,7 +21,7 @@ const filter = (process.argv[2] ?? "").toLowerCase()
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 
 const startRedis = async () => {
-  const runtime = ManagedRuntime.make(RedisServer.layer())
+  const runtime = ManagedRuntime.make(RedisServer.layer({ url: process.env.REDIS_URL }))
   const node = await runtime.runPromise(RedisServer.RedisServer)
   return { url: node.url, close: () => runtime.dispose() }
 }

@@ -180,7 +180,7 @@ const program = Effect.gen(function* () {
 const Live = Inspector.pipe(
   Layer.provideMerge(Desk),
   Layer.provideMerge(RedisServer.layerClient()),
-  Layer.provideMerge(RedisServer.layer())
+  Layer.provideMerge(RedisServer.layer({ url: process.env.REDIS_URL }))
 )
 
 // the refund's failed deliveries are the story: the demo prints them in its own words, not as warnings;

@@ -66,7 +66,10 @@ const Sink = EventSink.layer({
 
 const Instrumented = Layer.merge(EventSink.layerTracer, EventSink.layerLogger).pipe(Layer.provideMerge(Sink))
 
-const Live = Instrumented.pipe(Layer.provideMerge(RedisServer.layerClient()), Layer.provideMerge(RedisServer.layer()))
+const Live = Instrumented.pipe(
+  Layer.provideMerge(RedisServer.layerClient()),
+  Layer.provideMerge(RedisServer.layer({ url: process.env.REDIS_URL }))
+)
 
 Effect.runPromise(program.pipe(Effect.provide(Live))).catch((error) => {
   console.error(error)

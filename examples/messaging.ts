@@ -78,7 +78,7 @@ const buses = Effect.gen(function* () {
 
 const Live = Layer.mergeAll(Publisher.layer(), Subscriber.layer()).pipe(
   Layer.provideMerge(RedisServer.layerClient()),
-  Layer.provideMerge(RedisServer.layer())
+  Layer.provideMerge(RedisServer.layer({ url: process.env.REDIS_URL }))
 )
 
 Effect.runPromise(Effect.andThen(orders, buses).pipe(Effect.provide(Live))).catch((error) => {

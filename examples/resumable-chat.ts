@@ -24,4 +24,4 @@ const program = Effect.gen(function* () {
   )
 })
 
-NodeRuntime.runMain(program.pipe(Effect.provide(Layer.fresh(RedisServer.layer()))))
+NodeRuntime.runMain(program.pipe(Effect.provide(Layer.fresh(RedisServer.layer({ url: process.env.REDIS_URL })))))

@@ -62,7 +62,7 @@ const OtherInstance = Layer.unwrap(
 
 const Live = StreamAdapter.layer({ keyPrefix: "example:" }).pipe(
   Layer.provideMerge(RedisServer.layerClient()),
-  Layer.provideMerge(RedisServer.layer())
+  Layer.provideMerge(RedisServer.layer({ url: process.env.REDIS_URL }))
 )
 
 Effect.runPromise(program.pipe(Effect.provide(Live))).catch((error) => {

@@ -115,7 +115,7 @@ const watchChanges = Effect.gen(function* () {
 
 const Live = SubjectStorage.layer({ keyPrefix: "example:", changes: true }).pipe(
   Layer.provideMerge(RedisServer.layerClient()),
-  Layer.provideMerge(RedisServer.layer())
+  Layer.provideMerge(RedisServer.layer({ url: process.env.REDIS_URL }))
 )
 
 Effect.runPromise(program.pipe(Effect.provide(Live))).catch((error) => {

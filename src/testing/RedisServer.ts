@@ -1,12 +1,16 @@
 /**
  * Real Redis servers for tests, examples and benchmarks: one node, or a Redis Cluster of several masters.
  *
- * Where the server comes from, in this order: `REDIS_URL` when it is set (an external server: it cannot be stopped or
- * restarted); a `redis-server` binary on PATH (processes on free ports, killed when the scope closes, also when a test
- * fails or is interrupted); testcontainers when a container runtime answers (single node only); otherwise the layer
- * fails with a message saying how to install Redis.
+ * Where the server comes from, in this order: an external server, only when asked for explicitly (the `url` option,
+ * or the variable `EFFECT_REDIS_STREAMS_TEST_URL`; never an application's `REDIS_URL`): it cannot be stopped or
+ * restarted, and the keys written under {@link uniquePrefix}es are deleted when the last layer using it closes; a
+ * `redis-server` binary on PATH (processes on free ports, killed when the scope closes, also when a test fails or is
+ * interrupted); testcontainers when a container runtime answers (single node only); otherwise the layer fails with a
+ * message saying how to install Redis.
  *
  * A node handle can `kill` (a crash: SIGKILL), `stop` (SIGTERM) and `start` again on the same port, for fault tests.
+ * Every layer and handle here keeps real time whatever clock the test provides (`@effect/vitest`'s `TestClock`
+ * included): starting a server, waiting for a cluster or a failover never waits on a clock nobody advances.
  *
  * @since 0.1.0
  */
@@ -14,7 +18,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Context, Duration, Effect, Layer, Schedule, Schema, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Schedule, Schema, type Scope } from "effect"
 import type * as PersistenceRedis from "effect/persistence/Redis"
 import { parseUrl } from "../internal/spec.js"
 import * as RedisClient from "../RedisClient.js"
@@ -41,7 +45,7 @@ export interface Node {
   readonly port: number
   /** `redis://host:port`. */
   readonly url: string
-  /** False for an external server (`REDIS_URL`) or a container: `kill`, `stop` and `start` then fail. */
+  /** False for an external server or a container: `kill`, `stop` and `start` then fail. */
   readonly controllable: boolean
   /** Kills the process with SIGKILL, as a crash would, and waits until it is gone. */
   readonly kill: Effect.Effect<void, RedisServerError>
@@ -96,16 +100,41 @@ export class RedisCluster extends Context.Service<
   }
 >()("effect-redis-streams/testing/RedisCluster") {}
 
+/**
+ * The variable naming an external server for tests, when no `url` option is given: `redis://[user:pass@]host:port`.
+ * An application's `REDIS_URL` is never used: a test run would write into the application's server.
+ *
+ * @since 0.1.0
+ */
+export const externalUrlVariable = "EFFECT_REDIS_STREAMS_TEST_URL"
+
+const realClock = Clock.Clock.defaultValue()
+
+/** Runs `effect` on the real clock, whatever clock the caller's context holds (a test's `TestClock`). */
+const inRealTime = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.provideService(effect, Clock.Clock, realClock)
+
+/** A node whose controls keep real time. */
+const realTimeNode = (node: Node): Node => ({
+  ...node,
+  kill: inRealTime(node.kill),
+  stop: inRealTime(node.stop),
+  start: inRealTime(node.start),
+  freeze: inRealTime(node.freeze),
+  thaw: inRealTime(node.thaw),
+  running: inRealTime(node.running)
+})
+
 const failure = (message: string) => (cause: unknown) =>
   new RedisServerError({ message: `${message}: ${cause instanceof Error ? cause.message : String(cause)}` })
 
 const notControllable = (what: string) =>
   Effect.fail(new RedisServerError({ message: `${what} is external to this test and cannot be controlled` }))
 
-const uncontrolled = (host: string, port: number, what: string): Node => ({
+const uncontrolled = (host: string, port: number, what: string, url = `redis://${host}:${port}`): Node => ({
   host,
   port,
-  url: `redis://${host}:${port}`,
+  url,
   controllable: false,
   kill: notControllable(what),
   stop: notControllable(what),
@@ -146,7 +175,7 @@ const managedNode = (
         return Effect.void
       })
     yield* Effect.acquireRelease(start, () => halt("SIGKILL"))
-    return {
+    return realTimeNode({
       host: "127.0.0.1",
       port,
       url: `redis://127.0.0.1:${port}`,
@@ -157,7 +186,7 @@ const managedNode = (
       freeze: jobControl("SIGSTOP"),
       thaw: jobControl("SIGCONT"),
       running: Effect.sync(() => isAlive() && !frozen)
-    }
+    })
   })
 
 /** Starts a managed node on a free port, trying other ports when one was taken in between. */
@@ -172,8 +201,8 @@ const spawnNode = (
   )
 
 const installHelp =
-  "no Redis available: set REDIS_URL, install redis-server (Debian/Ubuntu: `apt-get install redis-server`; " +
-  "macOS: `brew install redis`), or run a container runtime for testcontainers"
+  "no Redis available: install redis-server (Debian/Ubuntu: `apt-get install redis-server`; macOS: " +
+  `\`brew install redis\`), run a container runtime for testcontainers, or name a server in ${externalUrlVariable}`
 
 const containerNode = Effect.gen(function* () {
   const testcontainers = yield* Effect.tryPromise({
@@ -201,17 +230,63 @@ const tempDir = (prefix: string) =>
     (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
   )
 
+/** The key prefixes {@link uniquePrefix} handed out in this process, as their unique part (`<pid>-<n>-<random>:`). */
+const handedOut: Array<string> = []
+/** How many layers of this process use an external server now: its test keys are deleted when the last one closes. */
+let externalUsers = 0
+
 /**
- * One Redis node: `REDIS_URL` if set, else a `redis-server` process on a free port, else a container. `args` are
- * extra `redis-server` arguments (e.g. `["--requirepass", "secret"]`); they force a local process. `persistent`
- * turns the append-only file on (in a folder removed with the scope), so that what the server acknowledged survives
- * a kill and a restart, as on a production server; it too forces a local process. `tls` makes the node speak TLS
- * only, with the given certificate and key files (its `url` is then `rediss://`; clients need not present one).
+ * Deletes the keys of an external server whose names contain a prefix {@link uniquePrefix} handed out in this
+ * process (one SCAN of the keyspace); a failure is logged, never the test's.
+ */
+const removeTestKeys = (url: string) =>
+  Effect.gen(function* () {
+    const tokens = [...handedOut]
+    if (tokens.length === 0) return
+    const redis = yield* RedisClient.RedisClient
+    let cursor = "0"
+    do {
+      const [next, keys] = yield* redis.use("scan", (client) =>
+        client.scan(cursor, "MATCH", `*${process.pid}-*`, "COUNT", 1000)
+      )
+      const ours = keys.filter((key) => tokens.some((token) => key.includes(token)))
+      // one key per UNLINK: an external Cluster node would refuse keys of several slots in one
+      yield* Effect.forEach(ours, (key) => redis.use("unlink", (client) => client.unlink(key)), { concurrency: 16 })
+      cursor = next
+    } while (cursor !== "0")
+  }).pipe(
+    Effect.provide(RedisClient.layer({ url })),
+    Effect.catch((error) =>
+      Effect.logWarning("RedisServer: the test keys of the external server were not deleted", error)
+    )
+  )
+
+/** The external server at `url`, used (not started) for the scope; its test keys are deleted after the last use. */
+const externalNode = (url: string) =>
+  Effect.gen(function* () {
+    const { host, port } = yield* Effect.try({ try: () => parseUrl(url), catch: failure("the external server's URL") })
+    yield* Effect.acquireRelease(
+      Effect.sync(() => externalUsers++),
+      () => Effect.suspend(() => (--externalUsers === 0 ? removeTestKeys(url) : Effect.void))
+    )
+    return uncontrolled(host, port, "an external server", url)
+  })
+
+/**
+ * One Redis node: the external server at `url` (default: the variable {@link externalUrlVariable}) when one is
+ * named, else a `redis-server` process on a free port, else a container. `args` are extra `redis-server` arguments
+ * (e.g. `["--requirepass", "secret"]`); they force a local process. `persistent` turns the append-only file on (in a
+ * folder removed with the scope), so that what the server acknowledged survives a kill and a restart, as on a
+ * production server; it too forces a local process. `tls` makes the node speak TLS only, with the given certificate
+ * and key files (its `url` is then `rediss://`; clients need not present one).
+ *
+ * An example that should use an application's server when one is set passes it: `layer({ url: process.env.REDIS_URL })`.
  *
  * @since 0.1.0
  */
 export const layer = (
   options: {
+    readonly url?: string | undefined
     readonly args?: ReadonlyArray<string> | undefined
     readonly persistent?: boolean | undefined
     readonly tls?: { readonly cert: string; readonly key: string; readonly ca: string } | undefined
@@ -219,29 +294,32 @@ export const layer = (
 ): Layer.Layer<RedisServer, RedisServerError> =>
   Layer.effect(
     RedisServer,
-    Effect.gen(function* () {
-      const external = process.env.REDIS_URL
-      const local = options.args !== undefined || options.persistent === true || options.tls !== undefined
-      if (external !== undefined && external !== "" && !local) {
-        const { host, port } = yield* Effect.try({ try: () => parseUrl(external), catch: failure("REDIS_URL") })
-        return uncontrolled(host, port, "the REDIS_URL server")
-      }
-      if (!(yield* Effect.promise(() => onPath("redis-server")))) return yield* containerNode
-      const persistence =
-        options.persistent === true ? ["--appendonly", "yes", "--dir", yield* tempDir("ers-aof-")] : []
-      const tls = options.tls
-      const tlsArgs = (port: number) =>
-        tls === undefined
-          ? []
-          : ["--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.cert, "--tls-key-file", tls.key].concat([
-              "--tls-ca-cert-file",
-              tls.ca,
-              "--tls-auth-clients",
-              "no"
-            ])
-      const node = yield* spawnNode((port) => [...tlsArgs(port), ...persistence, ...(options.args ?? [])])
-      return tls === undefined ? node : { ...node, url: node.url.replace(/^redis:/, "rediss:") }
-    })
+    inRealTime(
+      Effect.gen(function* () {
+        const external = options.url ?? process.env[externalUrlVariable]
+        const local = options.args !== undefined || options.persistent === true || options.tls !== undefined
+        if (external !== undefined && external !== "" && !local) return yield* externalNode(external)
+        if (!(yield* Effect.promise(() => onPath("redis-server")))) return yield* containerNode
+        const persistence =
+          options.persistent === true ? ["--appendonly", "yes", "--dir", yield* tempDir("ers-aof-")] : []
+        const tls = options.tls
+        const tlsArgs = (port: number) =>
+          tls === undefined
+            ? []
+            : [
+                "--port",
+                "0",
+                "--tls-port",
+                String(port),
+                "--tls-cert-file",
+                tls.cert,
+                "--tls-key-file",
+                tls.key
+              ].concat(["--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no"])
+        const node = yield* spawnNode((port) => [...tlsArgs(port), ...persistence, ...(options.args ?? [])])
+        return tls === undefined ? node : { ...node, url: node.url.replace(/^redis:/, "rediss:") }
+      })
+    )
   )
 
 const ask = (node: Node, ...command: ReadonlyArray<string>) =>
@@ -313,63 +391,70 @@ export const layerCluster = (
 ): Layer.Layer<RedisCluster, RedisServerError> =>
   Layer.effect(
     RedisCluster,
-    Effect.gen(function* () {
-      if (!(yield* Effect.promise(() => onPath("redis-server")))) {
-        return yield* new RedisServerError({
-          message: `a cluster needs redis-server and redis-cli on PATH; ${installHelp}`
+    inRealTime(
+      Effect.gen(function* () {
+        if (!(yield* Effect.promise(() => onPath("redis-server")))) {
+          return yield* new RedisServerError({
+            message: `a cluster needs redis-server and redis-cli on PATH; ${installHelp}`
+          })
+        }
+        const replicas = options.replicas ?? 0
+        const count = (options.masters ?? 3) * (1 + replicas)
+        const nodeTimeout = Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.nodeTimeout ?? "2 seconds")))
+        const dir = yield* tempDir("ers-cluster-")
+        const nodes = yield* Effect.forEach(
+          Array.from({ length: count }, (_, i) => i),
+          (i) =>
+            spawnNode(
+              (port) => [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                `nodes-${i}-${port}.conf`,
+                "--cluster-node-timeout",
+                String(nodeTimeout),
+                ...quickSync,
+                "--dir",
+                dir,
+                ...(options.args ?? [])
+              ],
+              true
+            ),
+          { concurrency: "unbounded" }
+        )
+        yield* Effect.tryPromise({
+          try: () =>
+            run("redis-cli", [
+              "--cluster",
+              "create",
+              ...nodes.map((node) => `${node.host}:${node.port}`),
+              "--cluster-replicas",
+              String(replicas),
+              "--cluster-yes"
+            ]),
+          catch: failure("redis-cli --cluster create")
         })
-      }
-      const replicas = options.replicas ?? 0
-      const count = (options.masters ?? 3) * (1 + replicas)
-      const nodeTimeout = Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.nodeTimeout ?? "2 seconds")))
-      const dir = yield* tempDir("ers-cluster-")
-      const nodes = yield* Effect.forEach(
-        Array.from({ length: count }, (_, i) => i),
-        (i) =>
-          spawnNode(
-            (port) => [
-              "--cluster-enabled",
-              "yes",
-              "--cluster-config-file",
-              `nodes-${i}-${port}.conf`,
-              "--cluster-node-timeout",
-              String(nodeTimeout),
-              ...quickSync,
-              "--dir",
-              dir,
-              ...(options.args ?? [])
-            ],
-            true
-          ),
-        { concurrency: "unbounded" }
-      )
-      yield* Effect.tryPromise({
-        try: () =>
-          run("redis-cli", [
-            "--cluster",
-            "create",
-            ...nodes.map((node) => `${node.host}:${node.port}`),
-            "--cluster-replicas",
-            String(replicas),
-            "--cluster-yes"
-          ]),
-        catch: failure("redis-cli --cluster create")
+        const view = awaitCondition("cluster not healthy", 30, clusterView(nodes))
+        const awaitHealthy = Effect.andThen(view, awaitReplicasInSync(nodes))
+        yield* awaitHealthy
+        const masters = Effect.map(view, ({ masters }) => masters)
+        const masterOf = (key: string) =>
+          Effect.gen(function* () {
+            const { states } = yield* view
+            const any = (yield* runningNodes(nodes))[0] as Node
+            const slot = Number((yield* ask(any, "cluster", "keyslot", key)).trim())
+            const owner = states.find((state) => state.slots.some(([from, to]) => slot >= from && slot <= to))
+            const node = nodes.find((candidate) => candidate.port === owner?.port)
+            return node ?? (yield* new RedisServerError({ message: `no master serves slot ${slot}` }))
+          })
+        return {
+          nodes,
+          awaitHealthy: inRealTime(awaitHealthy),
+          masters: inRealTime(masters),
+          masterOf: (key: string) => inRealTime(masterOf(key))
+        }
       })
-      const view = awaitCondition("cluster not healthy", 30, clusterView(nodes))
-      const awaitHealthy = Effect.andThen(view, awaitReplicasInSync(nodes))
-      yield* awaitHealthy
-      const masters = Effect.map(view, ({ masters }) => masters)
-      const masterOf = (key: string) =>
-        Effect.gen(function* () {
-          const { states } = yield* view
-          const any = (yield* runningNodes(nodes))[0] as Node
-          const slot = Number((yield* ask(any, "cluster", "keyslot", key)).trim())
-          const owner = states.find((state) => state.slots.some(([from, to]) => slot >= from && slot <= to))
-          const node = nodes.find((candidate) => candidate.port === owner?.port)
-          return node ?? (yield* new RedisServerError({ message: `no master serves slot ${slot}` }))
-        })
-      return { nodes, awaitHealthy, masters, masterOf }
-    })
+    )
   )
 
 /**
@@ -414,76 +499,89 @@ export const layerSentinel = (
 ): Layer.Layer<RedisSentinel, RedisServerError> =>
   Layer.effect(
     RedisSentinel,
-    Effect.gen(function* () {
-      const name = "mymaster"
-      const sentinelCount = options.sentinels ?? 1
-      const replicaCount = options.replicas ?? 0
-      const downAfter = Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.downAfter ?? "2 seconds")))
-      // a replica keeps the data its master sent in a file of its folder: a temporary one, not the working folder
-      const dir = yield* tempDir("ers-sentinel-")
-      const dataOf = (port: number) => [...quickSync, "--dir", dir, "--dbfilename", `dump-${port}.rdb`]
-      const master = yield* spawnNode(dataOf)
-      const replicas = yield* Effect.forEach(
-        Array.from({ length: replicaCount }),
-        () => spawnNode((port) => [...dataOf(port), "--replicaof", master.host, String(master.port)]),
-        { concurrency: "unbounded" }
-      )
-      const sentinels = yield* Effect.forEach(
-        Array.from({ length: sentinelCount }, (_, i) => i),
-        (i) =>
-          Effect.gen(function* () {
-            const configFile = join(dir, `sentinel-${i}.conf`)
-            const config = [
-              `sentinel monitor ${name} ${master.host} ${master.port} ${Math.floor(sentinelCount / 2) + 1}`,
-              `sentinel down-after-milliseconds ${name} ${downAfter}`,
-              `sentinel failover-timeout ${name} ${Math.max(3 * downAfter, 3000)}`,
-              `sentinel parallel-syncs ${name} 1`
-            ]
-            yield* Effect.tryPromise({
-              try: () => writeFile(configFile, `${config.join("\n")}\n`),
-              catch: failure("writing sentinel.conf")
-            })
-            return yield* spawnNode(() => ["--sentinel"], false, { configFile, readyText: "+monitor master" })
-          }),
-        { concurrency: "unbounded" }
-      )
-      const nodes = [master, ...replicas]
-      yield* awaitReplicasInSync(nodes)
-      const masterInfo = (sentinel: Node) => Effect.map(ask(sentinel, "sentinel", "master", name), Cli.sentinelMaster)
-      // every sentinel sees the others and the replicas, so a failover can be voted on at once
-      yield* awaitCondition(
-        "sentinels not acquainted",
-        30,
-        Effect.map(Effect.forEach(sentinels, masterInfo), (infos) =>
-          infos.every(
-            (info) =>
-              Number(info.get("num-other-sentinels")) === sentinelCount - 1 &&
-              Number(info.get("num-slaves")) === replicaCount
+    inRealTime(
+      Effect.gen(function* () {
+        const name = "mymaster"
+        const sentinelCount = options.sentinels ?? 1
+        const replicaCount = options.replicas ?? 0
+        const downAfter = Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.downAfter ?? "2 seconds")))
+        // a replica keeps the data its master sent in a file of its folder: a temporary one, not the working folder
+        const dir = yield* tempDir("ers-sentinel-")
+        const dataOf = (port: number) => [...quickSync, "--dir", dir, "--dbfilename", `dump-${port}.rdb`]
+        const master = yield* spawnNode(dataOf)
+        const replicas = yield* Effect.forEach(
+          Array.from({ length: replicaCount }),
+          () => spawnNode((port) => [...dataOf(port), "--replicaof", master.host, String(master.port)]),
+          { concurrency: "unbounded" }
+        )
+        const sentinels = yield* Effect.forEach(
+          Array.from({ length: sentinelCount }, (_, i) => i),
+          (i) =>
+            Effect.gen(function* () {
+              const configFile = join(dir, `sentinel-${i}.conf`)
+              const config = [
+                `sentinel monitor ${name} ${master.host} ${master.port} ${Math.floor(sentinelCount / 2) + 1}`,
+                `sentinel down-after-milliseconds ${name} ${downAfter}`,
+                `sentinel failover-timeout ${name} ${Math.max(3 * downAfter, 3000)}`,
+                `sentinel parallel-syncs ${name} 1`
+              ]
+              yield* Effect.tryPromise({
+                try: () => writeFile(configFile, `${config.join("\n")}\n`),
+                catch: failure("writing sentinel.conf")
+              })
+              return yield* spawnNode(() => ["--sentinel"], false, { configFile, readyText: "+monitor master" })
+            }),
+          { concurrency: "unbounded" }
+        )
+        const nodes = [master, ...replicas]
+        yield* awaitReplicasInSync(nodes)
+        const masterInfo = (sentinel: Node) => Effect.map(ask(sentinel, "sentinel", "master", name), Cli.sentinelMaster)
+        // every sentinel sees the others and the replicas, so a failover can be voted on at once
+        yield* awaitCondition(
+          "sentinels not acquainted",
+          30,
+          Effect.map(Effect.forEach(sentinels, masterInfo), (infos) =>
+            infos.every(
+              (info) =>
+                Number(info.get("num-other-sentinels")) === sentinelCount - 1 &&
+                Number(info.get("num-slaves")) === replicaCount
+            )
+              ? true
+              : undefined
           )
-            ? true
-            : undefined
         )
-      )
-      const currentMaster = Effect.gen(function* () {
-        const sentinel = (yield* runningNodes(sentinels))[0] as Node
-        const [, port] = (yield* ask(sentinel, "sentinel", "get-master-addr-by-name", name)).trim().split(/\s+/)
-        const node = nodes.find((candidate) => candidate.port === Number(port))
-        return node ?? (yield* new RedisServerError({ message: `the sentinels name an unknown master :${port}` }))
+        const currentMaster = Effect.gen(function* () {
+          const sentinel = (yield* runningNodes(sentinels))[0] as Node
+          const [, port] = (yield* ask(sentinel, "sentinel", "get-master-addr-by-name", name)).trim().split(/\s+/)
+          const node = nodes.find((candidate) => candidate.port === Number(port))
+          return node ?? (yield* new RedisServerError({ message: `the sentinels name an unknown master :${port}` }))
+        })
+        const awaitFailover = (previous: Node) =>
+          awaitCondition(
+            "no failover",
+            60,
+            Effect.gen(function* () {
+              const current = yield* currentMaster
+              if (current.port === previous.port || !(yield* current.running)) return undefined
+              const role = Cli.fields(yield* ask(current, "info", "replication")).get("role")
+              return role === "master" ? current : undefined
+            })
+          )
+        return {
+          name,
+          master,
+          replicas,
+          sentinels,
+          sentinel: sentinels[0] as Node,
+          currentMaster: inRealTime(currentMaster),
+          awaitFailover: (previous: Node) => inRealTime(awaitFailover(previous))
+        }
       })
-      const awaitFailover = (previous: Node) =>
-        awaitCondition(
-          "no failover",
-          60,
-          Effect.gen(function* () {
-            const current = yield* currentMaster
-            if (current.port === previous.port || !(yield* current.running)) return undefined
-            const role = Cli.fields(yield* ask(current, "info", "replication")).get("role")
-            return role === "master" ? current : undefined
-          })
-        )
-      return { name, master, replicas, sentinels, sentinel: sentinels[0] as Node, currentMaster, awaitFailover }
-    })
+    )
   )
+
+/** The real clock as a layer: the client layers connect, time out and reconnect in real time. */
+const realTime = Layer.succeed(Clock.Clock, realClock)
 
 /**
  * A `RedisClient` (and `effect/persistence` `Redis`) connected to the `RedisServer` in context.
@@ -493,7 +591,9 @@ export const layerSentinel = (
 export const layerClient = (
   options: RedisClient.CommonOptions = {}
 ): Layer.Layer<RedisClient.RedisClient | PersistenceRedis.Redis, RedisError, RedisServer> =>
-  Layer.unwrap(Effect.map(RedisServer, (node) => RedisClient.layer({ ...options, url: node.url })))
+  Layer.unwrap(
+    Effect.map(RedisServer, (node) => RedisClient.layer({ ...options, url: node.url }).pipe(Layer.provide(realTime)))
+  )
 
 /**
  * A `RedisClient` (and `effect/persistence` `Redis`) connected to the `RedisCluster` in context.
@@ -505,16 +605,22 @@ export const layerClusterClient = (
 ): Layer.Layer<RedisClient.RedisClient | PersistenceRedis.Redis, RedisError, RedisCluster> =>
   Layer.unwrap(
     Effect.map(RedisCluster, (cluster) =>
-      RedisClient.layerCluster({ ...options, nodes: cluster.nodes.map(({ host, port }) => ({ host, port })) })
+      RedisClient.layerCluster({ ...options, nodes: cluster.nodes.map(({ host, port }) => ({ host, port })) }).pipe(
+        Layer.provide(realTime)
+      )
     )
   )
 
 let prefixCounter = 0
 
 /**
- * A key prefix no other test uses: `label`, the process id, a counter and a random part, ending in `:`.
+ * A key prefix no other test uses: `label`, the process id, a counter and a random part, ending in `:`. On an
+ * external server, the keys whose names contain it are deleted when the last layer using the server closes.
  *
  * @since 0.1.0
  */
-export const uniquePrefix = (label = "test"): string =>
-  `${label}:${process.pid}-${++prefixCounter}-${Math.random().toString(36).slice(2, 8)}:`
+export const uniquePrefix = (label = "test"): string => {
+  const token = `${process.pid}-${++prefixCounter}-${Math.random().toString(36).slice(2, 8)}:`
+  handedOut.push(token)
+  return `${label}:${token}`
+}
