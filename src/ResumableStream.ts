@@ -239,6 +239,11 @@ export interface Service {
   ) => Stream.Stream<Entry<unknown>, ResumableStreamError>
   /** The stream name a token belongs to, after checking it. */
   readonly nameOf: (token: string) => Effect.Effect<string, ResumableStreamError>
+  /**
+   * Checks that `token` is valid and belongs to the stream `name`: `NotFound` when no stream of that name is
+   * registered here, `InvalidToken` when the token is forged or another stream's, `Expired` when it expired.
+   */
+  readonly checkToken: (token: string, name: string) => Effect.Effect<void, ResumableStreamError>
 }
 
 /**
@@ -442,6 +447,18 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         return Effect.fail(fail("NotFound", `no stream named "${checked.payload.name}" here`, checked.payload.runId))
       }
       return Effect.succeed(checked.payload)
+    }
+
+    /** `verify`, for a token that must belong to stream `name` (registered here: `NotFound` otherwise). */
+    const verifyFor = (token: string, name: string) => {
+      if (!definitions.has(name)) return Effect.fail(fail("NotFound", `no stream named "${name}" here`))
+      return Effect.flatMap(verify(token), (payload) =>
+        payload.name === name
+          ? Effect.succeed(payload)
+          : Effect.fail(
+              fail("InvalidToken", `the token is for a stream "${payload.name}", not "${name}"`, payload.runId)
+            )
+      )
     }
 
     // ---- producing ----
@@ -790,14 +807,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     ): Stream.Stream<Entry<A>, ResumableStreamError> =>
       Stream.unwrap(
         Effect.gen(function* () {
-          const payload = yield* verify(token)
-          if (expectedName !== undefined && payload.name !== expectedName) {
-            return yield* fail(
-              "InvalidToken",
-              `the token is for a stream "${payload.name}", not "${expectedName}"`,
-              payload.runId
-            )
-          }
+          const payload = yield* expectedName === undefined ? verify(token) : verifyFor(token, expectedName)
           if (after !== undefined && !isEntryId(after)) {
             return yield* fail("InvalidOffset", "`after` must be an entry id such as 1700000000000-0", payload.runId)
           }
@@ -885,6 +895,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     })
 
     const nameOf = (token: string) => Effect.map(verify(token), (payload) => payload.name)
+    const checkToken = (token: string, name: string) => Effect.asVoid(verifyFor(token, name))
 
     const active = (stream: AnyDefinition | string, key: string) => {
       const name = typeof stream === "string" ? stream : stream.name
@@ -914,7 +925,17 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       ).pipe(Effect.timeoutOrElse({ duration: shutdownGrace, orElse: () => Effect.void }))
     )
 
-    return { start, active, status, resume, cancel, startEncoded, resumeEncoded, nameOf } satisfies Service
+    return {
+      start,
+      active,
+      status,
+      resume,
+      cancel,
+      startEncoded,
+      resumeEncoded,
+      nameOf,
+      checkToken
+    } satisfies Service
   })
 
 /**

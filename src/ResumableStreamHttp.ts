@@ -180,7 +180,7 @@ export const routes = (options: Options = {}): Layer.Layer<never, never, HttpRou
         }).pipe(Effect.catch((error) => Effect.succeed(errorResponse(error))))
       )
 
-      /** A route taking the `token` query parameter, which must belong to the `:name` stream. */
+      /** A route taking the `token` query parameter, which must belong to the `:name` stream (401 otherwise). */
       const withToken = (
         method: "GET" | "DELETE",
         path: `/${string}`,
@@ -194,7 +194,7 @@ export const routes = (options: Options = {}): Layer.Layer<never, never, HttpRou
             const { name } = yield* HttpRouter.params
             const token = searchParam(request, "token")
             if (token === undefined) return badRequest("the token query parameter is missing")
-            if ((yield* streams.nameOf(token)) !== name) return badRequest("the token belongs to another stream")
+            yield* streams.checkToken(token, name ?? "")
             return yield* handle(request, token)
           }).pipe(Effect.catch((error) => Effect.succeed(errorResponse(error))))
         )

@@ -111,43 +111,66 @@ forEachTarget("ResumableStream over HTTP", (it) => {
     )
   )
 
-  it.effect("refusals get HTTP statuses: bad input 400, unknown stream 404, bad token 401, expired 410", () =>
-    withServer(options({ secret: Redacted.make("http-secret"), tokenTtl: "300 millis" }), (baseUrl) =>
-      Effect.gen(function* () {
-        const status = (url: string, init?: RequestInit) => Effect.map(collect(url, init), (result) => result.status)
-        assert.strictEqual(yield* status(`${baseUrl}/streams/counter`, post({ n: "x" })), 400)
-        assert.strictEqual(yield* status(`${baseUrl}/streams/counter`, { method: "POST", body: "{not json" }), 400)
-        assert.strictEqual(yield* status(`${baseUrl}/streams/nope`, post({})), 404)
-        assert.strictEqual(yield* status(`${baseUrl}/streams/counter/resume?token=v1.e30.AAAA`), 401)
-        assert.strictEqual(yield* status(`${baseUrl}/streams/counter/resume`), 400)
-        const started = yield* collect(`${baseUrl}/streams/counter`, post({ n: 1, delayMs: 0 }))
-        const token = encodeURIComponent(tokenOf(started.events))
-        assert.strictEqual(yield* status(`${baseUrl}/streams/failing/resume?token=${token}`), 400)
-        assert.strictEqual(
-          yield* status(`${baseUrl}/streams/counter/resume?token=${token}`, { headers: { "last-event-id": "x" } }),
-          400
-        )
-        assert.strictEqual(
-          yield* status(`${baseUrl}/streams/counter/resume?token=${token}&after=18446744073709551616-0`),
-          400
-        )
-        const fromZero = yield* collect(`${baseUrl}/streams/counter/resume?token=${token}&after=0-0`)
-        assert.deepStrictEqual(chunks(fromZero.events), counted(0, 1))
-        // a body larger than maxBodyBytes (1 MiB by default): 413, with or without a content length
-        const large = JSON.stringify({ n: 1, delayMs: 0, padding: "x".repeat(5 * 1024 * 1024) })
-        assert.strictEqual(yield* status(`${baseUrl}/streams/counter`, { method: "POST", body: large }), 413)
-        const chunked = new ReadableStream({
-          start: (controller) => {
-            controller.enqueue(new TextEncoder().encode(large))
-            controller.close()
-          }
+  it.effect(
+    "refusals get HTTP statuses: bad input 400, unknown stream 404, bad or foreign token 401, expired 410",
+    () =>
+      withServer(options({ secret: Redacted.make("http-secret"), tokenTtl: "300 millis" }), (baseUrl) =>
+        Effect.gen(function* () {
+          const status = (url: string, init?: RequestInit) => Effect.map(collect(url, init), (result) => result.status)
+          assert.strictEqual(yield* status(`${baseUrl}/streams/counter`, post({ n: "x" })), 400)
+          assert.strictEqual(yield* status(`${baseUrl}/streams/counter`, { method: "POST", body: "{not json" }), 400)
+          assert.strictEqual(yield* status(`${baseUrl}/streams/nope`, post({})), 404)
+          assert.strictEqual(yield* status(`${baseUrl}/streams/counter/resume?token=v1.e30.AAAA`), 401)
+          assert.strictEqual(yield* status(`${baseUrl}/streams/counter/resume`), 400)
+          const started = yield* collect(`${baseUrl}/streams/counter`, post({ n: 1, delayMs: 0 }))
+          const token = encodeURIComponent(tokenOf(started.events))
+          // route by route: a token of another stream is InvalidToken (401), an unknown stream NotFound (404)
+          const refusal = (url: string, init?: RequestInit) =>
+            Effect.promise(async () => {
+              const response = await fetch(url, init)
+              return { status: response.status, ...((await response.json()) as { reason: string; message: string }) }
+            })
+          const foreign = yield* refusal(`${baseUrl}/streams/failing/resume?token=${token}`)
+          assert.deepStrictEqual(foreign, {
+            status: 401,
+            reason: "InvalidToken",
+            message: 'the token is for a stream "counter", not "failing"'
+          })
+          assert.deepStrictEqual(
+            yield* refusal(`${baseUrl}/streams/failing?token=${token}`, { method: "DELETE" }),
+            foreign
+          )
+          const unknown = yield* refusal(`${baseUrl}/streams/nope/resume?token=${token}`)
+          assert.deepStrictEqual(unknown, { status: 404, reason: "NotFound", message: 'no stream named "nope" here' })
+          assert.deepStrictEqual(
+            yield* refusal(`${baseUrl}/streams/nope?token=${token}`, { method: "DELETE" }),
+            unknown
+          )
+          assert.strictEqual(
+            yield* status(`${baseUrl}/streams/counter/resume?token=${token}`, { headers: { "last-event-id": "x" } }),
+            400
+          )
+          assert.strictEqual(
+            yield* status(`${baseUrl}/streams/counter/resume?token=${token}&after=18446744073709551616-0`),
+            400
+          )
+          const fromZero = yield* collect(`${baseUrl}/streams/counter/resume?token=${token}&after=0-0`)
+          assert.deepStrictEqual(chunks(fromZero.events), counted(0, 1))
+          // a body larger than maxBodyBytes (1 MiB by default): 413, with or without a content length
+          const large = JSON.stringify({ n: 1, delayMs: 0, padding: "x".repeat(5 * 1024 * 1024) })
+          assert.strictEqual(yield* status(`${baseUrl}/streams/counter`, { method: "POST", body: large }), 413)
+          const chunked = new ReadableStream({
+            start: (controller) => {
+              controller.enqueue(new TextEncoder().encode(large))
+              controller.close()
+            }
+          })
+          const streamed = { method: "POST", body: chunked, duplex: "half" } as RequestInit
+          assert.strictEqual(yield* status(`${baseUrl}/streams/counter`, streamed), 413)
+          yield* Effect.sleep("400 millis")
+          assert.strictEqual(yield* status(`${baseUrl}/streams/counter/resume?token=${token}`), 410)
+          assert.strictEqual(yield* status(`${baseUrl}/streams/counter?token=${token}`, { method: "DELETE" }), 410)
         })
-        const streamed = { method: "POST", body: chunked, duplex: "half" } as RequestInit
-        assert.strictEqual(yield* status(`${baseUrl}/streams/counter`, streamed), 413)
-        yield* Effect.sleep("400 millis")
-        assert.strictEqual(yield* status(`${baseUrl}/streams/counter/resume?token=${token}`), 410)
-        assert.strictEqual(yield* status(`${baseUrl}/streams/counter?token=${token}`, { method: "DELETE" }), 410)
-      })
-    )
+      )
   )
 })
