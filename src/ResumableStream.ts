@@ -199,7 +199,10 @@ export interface StartOptions {
  * @since 0.1.0
  */
 export interface Service {
-  /** Starts a run of `definition` in the background. */
+  /**
+   * Starts a run of `definition` in the background. Its input is checked against the definition's schema first (the
+   * checks a type cannot express, such as a length limit): `InvalidInput` when it does not pass.
+   */
   readonly start: <I, A, E, R>(
     definition: Definition<I, A, E, R>,
     input: I,
@@ -773,6 +776,11 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     ) {
       if (definitions.get(definition.name) !== (definition as AnyDefinition)) {
         return yield* fail("NotFound", `stream "${definition.name}" is not registered in this layer`)
+      }
+      // typed input may still break the schema's checks (a length limit, a range): checked as HTTP input is
+      const checked = Schema.encodeUnknownExit(definition.input)(input)
+      if (Exit.isFailure(checked)) {
+        return yield* fail("InvalidInput", `input does not match the schema: ${issueOf(checked.cause)}`)
       }
       const runId = startOptions?.runId ?? randomUUID()
       if (!Names.isSafe(runId)) return yield* fail("InvalidInput", `a run id must be ${Names.rule}`)

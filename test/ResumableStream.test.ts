@@ -406,6 +406,11 @@ forEachTarget("ResumableStream", (it) => {
         assert.strictEqual(unregistered.reason._tag, "NotFound")
         const badInput = yield* Effect.flip(streams.startEncoded("counter", { n: "many" }))
         assert.strictEqual(badInput.reason._tag, "InvalidInput")
+        // in code too: input that breaks the schema (here past the type system) is refused before anything runs
+        const untyped = { n: "many", delayMs: 0 } as unknown as { n: number; delayMs: number }
+        const badTypedInput = yield* Effect.flip(streams.start(Counter, untyped))
+        assert.strictEqual(badTypedInput.reason._tag, "InvalidInput")
+        assert.include(badTypedInput.message, "input does not match the schema")
       })
     )
   )
