@@ -584,17 +584,30 @@ export const layerConfig = (
     Effect.map(connection, (c) => {
       switch (c._tag) {
         case "Cluster":
-          return layerCluster(c.options)
+          return fromSpec(
+            () => Spec.cluster(c.options, Spec.configOrigin("REDIS_CLUSTER_NODES")),
+            c.options.maxDedicatedConnections
+          )
         case "Sentinel":
-          return layerSentinel(c.options)
-        case "Single":
+          return fromSpec(
+            () => Spec.sentinel(c.options, Spec.configOrigin("REDIS_SENTINELS")),
+            c.options.maxDedicatedConnections
+          )
+        case "Single": {
+          const unset = c.options.url === defaultUrl
+          const client = fromSpec(
+            () =>
+              Spec.single(c.options, Spec.configOrigin(unset ? `REDIS_URL (unset: ${defaultUrlText})` : "REDIS_URL")),
+            c.options.maxDedicatedConnections
+          )
           // said once: an application that forgot REDIS_URL should not look for its data on the wrong server
-          return c.options.url === defaultUrl
+          return unset
             ? Layer.merge(
-                layer(c.options),
+                client,
                 Layer.effectDiscard(Effect.logInfo(`RedisClient: REDIS_URL is not set; using ${defaultUrlText}`))
               )
-            : layer(c.options)
+            : client
+        }
       }
     })
   )

@@ -206,6 +206,7 @@ describe("RedisClient on a single node", () => {
             assert.isTrue(error._tag === "Some")
             if (error._tag !== "Some") return
             assert.strictEqual(error.value.reason._tag, "Auth")
+            assert.include(error.value.message, "the credentials are set by the username and password options")
             assert.isFalse(error.value.isRetryable)
             for (const text of [
               error.value.message,
@@ -286,6 +287,21 @@ describe("RedisClient on a single node", () => {
         assert.strictEqual(error.reason._tag, "Connection")
         assert.isTrue(error.isRetryable)
         assert.isBelow(Date.now() - started, 2000)
+        // the message says which setting gave the address: an option, or the variable
+        assert.match(
+          error.message,
+          new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${port} \\(the address is set by the host and port options\\)`)
+        )
+        const fromEnv = yield* Effect.flip(
+          connect(
+            RedisClient.layerConfig().pipe(
+              Layer.provide(
+                ConfigProvider.layer(ConfigProvider.fromEnv({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } }))
+              )
+            )
+          )
+        )
+        assert.include(fromEnv.message, "(the address is set by REDIS_URL)")
       })
     )
 
@@ -302,6 +318,24 @@ describe("RedisClient on a single node", () => {
         assert.strictEqual(error.reason._tag, "Timeout")
         assert.isAtLeast(elapsed, 350)
         assert.isBelow(elapsed, 1500)
+        assert.include(error.message, "the wait by the connectTimeout option")
+        const fromEnv = yield* Effect.flip(
+          connect(
+            RedisClient.layerConfig().pipe(
+              Layer.provide(
+                ConfigProvider.layer(
+                  ConfigProvider.fromEnv({
+                    env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT: "300" }
+                  })
+                )
+              )
+            )
+          )
+        )
+        assert.strictEqual(
+          fromEnv.message,
+          "connect: no ready connection within 300ms (the address is set by REDIS_URL; the wait by REDIS_CONNECT_TIMEOUT)"
+        )
       })
     )
 

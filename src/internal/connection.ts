@@ -41,6 +41,45 @@ export interface CommonSpec {
   readonly secrets: ReadonlyArray<string>
   /** Connect the shared and subscriber connections in the background instead of waiting for them. */
   readonly background: boolean
+  /** Which settings gave the address, the credentials and the connect timeout: named when a connect fails. */
+  readonly origin: Origin
+}
+
+/** Names of the settings behind a connection, for the errors of a failed connect (`REDIS_URL`, `the url option`…). */
+export interface Origin {
+  readonly address: string
+  readonly credentials: string
+  readonly connectTimeout: string
+}
+
+/** A failed connect's error, saying which setting to look at: the address, the credentials or the timeout. */
+const explained = (error: RedisError, origin: Origin): RedisError => {
+  const reason = error.reason
+  switch (reason._tag) {
+    case "Connection":
+      return redisError(
+        error.op,
+        reason._tag,
+        `${reason.message} (the address is set by ${origin.address})`,
+        reason.code
+      )
+    case "Auth":
+      return redisError(
+        error.op,
+        reason._tag,
+        `${reason.message} (the credentials are set by ${origin.credentials})`,
+        reason.code
+      )
+    case "Timeout":
+      return redisError(
+        error.op,
+        reason._tag,
+        `${reason.message} (the address is set by ${origin.address}; the wait by ${origin.connectTimeout})`,
+        reason.code
+      )
+    default:
+      return error
+  }
 }
 
 /** What a client is opened for; see the module header. */
@@ -242,6 +281,7 @@ export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Eff
             )
           )
       }),
+      Effect.mapError((error) => explained(error, spec.common.origin)),
       Effect.onError(() => Effect.sync(() => disconnect(client))),
       Effect.as(client)
     )

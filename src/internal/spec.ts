@@ -8,7 +8,7 @@
 import type { ConnectionOptions as TlsOptions } from "node:tls"
 import { Duration, Redacted, type Schedule } from "effect"
 import type { ClusterNode } from "ioredis"
-import type { CommonSpec, ConnectionSpec, NodeOptions } from "./connection.js"
+import type { CommonSpec, ConnectionSpec, NodeOptions, Origin } from "./connection.js"
 import { defaultReconnectSchedule } from "./reconnect.js"
 
 /** A value that may be given plainly or wrapped in `Redacted`. */
@@ -42,15 +42,30 @@ const timeoutOf = (input: Duration.Input | undefined, fallback: Duration.Input):
   return Duration.isFinite(timeout) && Duration.toMillis(timeout) > 0 ? timeout : undefined
 }
 
+/** The settings behind a connection built from options: where its address came from, given by the mode. */
+const optionsOrigin = (address: string): Origin => ({
+  address,
+  credentials: "the username and password options (or the url's)",
+  connectTimeout: "the connectTimeout option"
+})
+
+/** The settings behind a connection built from the `REDIS_*` variables, `address` naming the one of its mode. */
+export const configOrigin = (address: string): Origin => ({
+  address,
+  credentials: "REDIS_USERNAME and REDIS_PASSWORD (or REDIS_URL's)",
+  connectTimeout: "REDIS_CONNECT_TIMEOUT"
+})
+
 /** Resolves the options shared by all modes, with their defaults. */
-export const common = (input: CommonInput, extraSecrets: ReadonlyArray<string | undefined> = []) => {
+export const common = (input: CommonInput, origin: Origin, extraSecrets: ReadonlyArray<string | undefined> = []) => {
   const password = reveal(input.password)
   const spec: CommonSpec = {
     connectTimeout: Duration.fromInputUnsafe(input.connectTimeout ?? "5 seconds"),
     commandTimeout: timeoutOf(input.commandTimeout, "5 seconds"),
     reconnect: input.reconnectSchedule ?? defaultReconnectSchedule,
     secrets: [password, ...extraSecrets].filter((s): s is string => s !== undefined && s.length > 0),
-    background: input.connectInBackground === true
+    background: input.connectInBackground === true,
+    origin
   }
   const options: NodeOptions = defined({
     username: input.username,
@@ -105,7 +120,16 @@ export interface SingleInput extends CommonInput {
 }
 
 /** Builds the spec of a single-node connection; explicit fields win over the URL's. */
-export const single = (input: SingleInput): ConnectionSpec => {
+export const single = (
+  input: SingleInput,
+  origin = optionsOrigin(
+    input.host !== undefined || input.port !== undefined
+      ? "the host and port options"
+      : input.url !== undefined
+        ? "the url option"
+        : "no option (the default, 127.0.0.1:6379)"
+  )
+): ConnectionSpec => {
   const url = reveal(input.url)
   const fromUrl = url === undefined ? undefined : parseUrl(url)
   const merged: CommonInput = {
@@ -114,7 +138,7 @@ export const single = (input: SingleInput): ConnectionSpec => {
     password: input.password ?? fromUrl?.password,
     tls: input.tls ?? (fromUrl?.tls === true ? true : undefined)
   }
-  const { spec, options } = common(merged, [fromUrl?.password])
+  const { spec, options } = common(merged, origin, [fromUrl?.password])
   return {
     kind: "single",
     common: spec,
@@ -153,8 +177,8 @@ export interface ClusterInput extends CommonInput {
 }
 
 /** Builds the spec of a Cluster connection from its seed nodes. */
-export const cluster = (input: ClusterInput): ConnectionSpec => {
-  const { spec, options } = common(input)
+export const cluster = (input: ClusterInput, origin = optionsOrigin("the nodes option")): ConnectionSpec => {
+  const { spec, options } = common(input, origin)
   const nodes: Array<ClusterNode> = input.nodes.map(toAddress).map(({ host, port }) => ({ host, port }))
   return { kind: "cluster", nodes, common: spec, options }
 }
@@ -170,10 +194,10 @@ export interface SentinelInput extends CommonInput {
 }
 
 /** Builds the spec of a connection to the master Sentinel names `name`. */
-export const sentinel = (input: SentinelInput): ConnectionSpec => {
+export const sentinel = (input: SentinelInput, origin = optionsOrigin("the sentinels option")): ConnectionSpec => {
   const sentinelPassword = reveal(input.sentinelPassword)
   const sentinelTimeout = timeoutOf(input.sentinelTimeout, "1 second")
-  const { spec, options } = common(input, [sentinelPassword])
+  const { spec, options } = common(input, origin, [sentinelPassword])
   return {
     kind: "sentinel",
     common: spec,
