@@ -10,20 +10,36 @@
  * - Events go to a bounded per-group change log as well as to pub/sub: a subscriber that passes the last position it
  *   saw gets what it missed, then the live events, without duplicates; pub/sub is the fast path, not the only record.
  * - Group names and item ids can be anything (`a:b`, `*`, `?`, `[`, unicode): they never collide.
+ * - Items can expire (a time to live per kind of state or per set, renewed by every set): an expired item is removed
+ *   with an `expired` event, on Redis 7.0 too (see `internal/expiry.ts`).
  *
  * @since 0.1.0
  */
 
 import { randomUUID } from "node:crypto"
-import { Context, Duration, Effect, Exit, Layer, Option, Result, Schedule, Schema, type Scope, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  Result,
+  Schedule,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
 import * as RedisClient from "./RedisClient.js"
 import { fail, fromRedis as redisFailure, type StreamAdapterError } from "./internal/adapter/error.js"
-import { groupKeys, groupsKey } from "./internal/adapter/keys.js"
+import { expiringKey, expiringMember, groupKeys, groupsKey, parseExpiringMember } from "./internal/adapter/keys.js"
 import * as Query from "./internal/adapter/query.js"
 import * as Scripts from "./internal/adapter/scripts.js"
 import { type RawEvent, subscribe } from "./internal/adapter/subscription.js"
 import * as Batcher from "./internal/batcher.js"
 import * as Combiner from "./internal/combiner.js"
+import * as Expiry from "./internal/expiry.js"
 import * as Hashes from "./internal/hashes.js"
 import * as Pipelined from "./internal/pipelined.js"
 import { oneLine } from "./internal/issue.js"
@@ -48,13 +64,20 @@ export interface Position {
 }
 
 /**
- * A kind of live state: its name (part of Redis keys: letters, digits, `_ . -`) and its item schema.
+ * A kind of live state: its name (part of Redis keys: letters, digits, `_ . -`), its item schema, and optionally how
+ * long its items live.
  *
  * @since 0.1.0
  */
 export interface Definition<A> {
   readonly name: string
   readonly item: Schema.Codec<A, any>
+  /**
+   * The time to live of every item, renewed by each `set` (a `set` may give its own): an item not set again within
+   * it is removed, with an `expired` event. A presence list sets its entries this way, and a heartbeat keeps an entry
+   * alive. Default none: items live until deleted.
+   */
+  readonly ttl?: Duration.Input | undefined
 }
 
 /**
@@ -64,7 +87,27 @@ export interface Definition<A> {
  */
 export const define = <A>(definition: Definition<A>): Definition<A> => {
   if (!Names.isSafe(definition.name)) throw new Error(`invalid stream name "${definition.name}" (${Names.rule})`)
+  if (definition.ttl !== undefined) ttlMillis(definition.ttl) // checked now: a bad duration fails at definition
   return definition
+}
+
+/**
+ * Options of one `set`.
+ *
+ * @since 0.1.0
+ */
+export interface SetOptions {
+  /**
+   * How long the item lives from this write: it is removed, with an `expired` event, unless set again before. Default:
+   * the definition's `ttl`; `Duration.infinity`: none (a deadline the item had is dropped).
+   */
+  readonly ttl?: Duration.Input | undefined
+}
+
+/** A time to live in whole milliseconds (at least 1), or undefined for none (infinite). */
+const ttlMillis = (input: Duration.Input): number | undefined => {
+  const ttl = Duration.fromInputUnsafe(input)
+  return Duration.isFinite(ttl) ? Math.max(1, Math.round(Duration.toMillis(ttl))) : undefined
 }
 
 /**
@@ -108,11 +151,14 @@ interface SetRequest<A> {
   /** The item as stored: decoded back from its JSON (what `get` returns). */
   readonly data: A
   readonly json: string
+  /** Its time to live in milliseconds; undefined: none. */
+  readonly ttl: number | undefined
 }
 
 /**
  * A change of a group, as every subscriber receives it. Each has the group's `position` after it: give the last one
- * to `subscribe` to resume from there. `reset`: the group's history is not available from where the subscriber was
+ * to `subscribe` to resume from there. `expired`: an item reached the end of its time to live and was removed.
+ * `reset`: the group's history is not available from where the subscriber was
  * (Redis lost the data, or the change log was trimmed past it): reload the group; the events after `position`
  * follow.
  *
@@ -136,6 +182,13 @@ export type ChangeEvent<A> =
     }
   | {
       readonly type: "delete"
+      readonly position: Position
+      readonly groupId: string
+      readonly id: string
+      readonly previous: A
+    }
+  | {
+      readonly type: "expired"
       readonly position: Position
       readonly groupId: string
       readonly id: string
@@ -175,8 +228,16 @@ export interface Handle<A> {
   readonly name: string
   /** The item, if there is one. Fails `Decode` (naming group and id) when it does not match the schema. */
   readonly get: (groupId: string, id: string) => Effect.Effect<Option.Option<A>, StreamAdapterError>
-  /** Creates or updates an item, emitting `create` or `update`. Fails `InvalidItem` when it does not match. */
-  readonly set: (groupId: string, id: string, data: A) => Effect.Effect<Stored<A>, StreamAdapterError>
+  /**
+   * Creates or updates an item, emitting `create` or `update`, and sets its time to live (`options.ttl`, else the
+   * definition's; none drops a deadline it had). Fails `InvalidItem` when it does not match.
+   */
+  readonly set: (
+    groupId: string,
+    id: string,
+    data: A,
+    options?: SetOptions
+  ) => Effect.Effect<Stored<A>, StreamAdapterError>
   /** Deletes an item, emitting `delete`; returns it (none, and no event, when there was none). */
   readonly delete: (groupId: string, id: string) => Effect.Effect<Option.Option<A>, StreamAdapterError>
   /**
@@ -260,7 +321,15 @@ export interface Options {
    * retryable `Redis` reason, or `OutcomeUnknown` when an attempt's reply was lost. Default 10 seconds.
    */
   readonly outageTimeout?: Duration.Input | undefined
+  /**
+   * How often each instance looks for items whose time to live is over: an item is removed, and its `expired` event
+   * sent, within about this long after its deadline (while any instance of the layer runs). Default 1 second.
+   */
+  readonly expiryInterval?: Duration.Input | undefined
 }
+
+/** Expired items one sweep of a group removes (more are removed at the next sweep). */
+const expiredPerSweep = 1_000
 
 /**
  * Builds the service on the `RedisClient` in context.
@@ -275,6 +344,24 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const logLength = options.changeLogLength ?? 10_000
     const checkInterval = Duration.fromInputUnsafe(options.checkInterval ?? "5 seconds")
     const outageTimeout = Duration.fromInputUnsafe(options.outageTimeout ?? "10 seconds")
+    const expiring = expiringKey(prefix)
+
+    const scriptKeys = (keys: ReturnType<typeof groupKeys>) => [keys.items, keys.log, keys.meta, keys.expiry] as const
+
+    // every instance sweeps the groups whose items expired (atomically: each expired item is announced once)
+    yield* Expiry.sweeper({
+      redis,
+      index: expiring,
+      interval: Duration.fromInputUnsafe(options.expiryInterval ?? "1 second"),
+      component: "StreamAdapter expiry",
+      sweep: (member, now) => {
+        const { stream, groupId } = parseExpiringMember(member)
+        const keys = groupKeys(prefix, stream, groupId)
+        return redis
+          .eval(Scripts.expire, [...scriptKeys(keys)], [keys.channel, logLength, randomUUID(), now, expiredPerSweep])
+          .pipe(Effect.map((next) => (next === null ? undefined : Number(next))))
+      }
+    })
 
     const stream = <A>(definition: Definition<A>): Handle<A> => {
       const name = definition.name
@@ -312,19 +399,22 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         )
       }
 
+      const defaultTtl = definition.ttl === undefined ? undefined : ttlMillis(definition.ttl)
+
       const write = <Args extends ReadonlyArray<string | number>, Reply>(
         groupId: string,
-        self: RedisScript.RedisScript<[string, string, string], readonly [string, number, string, ...Args], Reply>,
+        self: RedisScript.RedisScript<
+          [string, string, string, string],
+          readonly [string, number, string, ...Args],
+          Reply
+        >,
         args: Args
       ) => {
         const keys = keysOf(groupId)
         return redis
-          .evalIdempotent(
-            self,
-            [keys.items, keys.log, keys.meta],
-            [keys.channel, logLength, randomUUID(), ...args] as const,
-            { retryWithin: outageTimeout }
-          )
+          .evalIdempotent(self, [...scriptKeys(keys)], [keys.channel, logLength, randomUUID(), ...args] as const, {
+            retryWithin: outageTimeout
+          })
           .pipe(Effect.mapError(fromRedis(groupId)))
       }
 
@@ -389,11 +479,20 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         weigh: (request) => request.json.length,
         write: (_key, batch) => {
           const groupId = (batch[0] as SetRequest<A>).groupId
-          return write(
-            groupId,
-            Scripts.set,
-            batch.flatMap((request) => [request.id, request.json])
-          ).pipe(
+          return Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            const ttls = batch.flatMap((request) => (request.ttl === undefined ? [] : [request.ttl]))
+            // the index learns of the deadline first: a crash in between leaves an early hint, never a missed expiry
+            if (ttls.length > 0) {
+              const deadline = now + Math.min(...ttls)
+              yield* Outage.retryAfterFailure(Expiry.hint(redis, expiring, expiringMember(name, groupId), deadline), {
+                schedule: () => Schedule.upTo(Outage.backoff, { duration: outageTimeout }),
+                while: (error) => error.isRetryable
+              }).pipe(Effect.mapError(fromRedis(groupId)))
+            }
+            const items = batch.flatMap((request) => [request.id, request.json, request.ttl ?? ""])
+            return yield* write(groupId, Scripts.set, [now, ...items])
+          }).pipe(
             Effect.flatMap(([epoch, firstVersion, types, count]) => {
               const first = Number(firstVersion)
               let created = 0
@@ -428,7 +527,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             Effect.asVoid
           )
 
-      const set = (groupId: string, id: string, data: A) =>
+      const set = (groupId: string, id: string, data: A, setOptions?: SetOptions) =>
         Effect.suspend(() => {
           const invalid = (issue: Schema.SchemaError) =>
             error(
@@ -446,7 +545,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             groupId,
             id,
             data: stored.success,
-            json: JSON.stringify(encoded.success)
+            json: JSON.stringify(encoded.success),
+            ttl: setOptions?.ttl === undefined ? defaultTtl : ttlMillis(setOptions.ttl)
           })
         })
 
@@ -557,6 +657,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             return { type: "create", position, groupId, id, data: data?.success as A }
           case "update":
             return { type: "update", position, groupId, id, data: data?.success as A, previous: previous?.success as A }
+          case "expired":
+            return { type: "expired", position, groupId, id, previous: previous?.success as A }
           default:
             return { type: "delete", position, groupId, id, previous: previous?.success as A }
         }

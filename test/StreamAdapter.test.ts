@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
 import * as StreamAdapter from "../src/StreamAdapter.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
@@ -55,8 +55,8 @@ const follow = (tasks: StreamAdapter.Handle<Task>, groupId: string, id?: string)
 const summary = (event: StreamAdapter.ChangeEvent<Task>) =>
   event.type === "create" || event.type === "update"
     ? `${event.type} ${event.id} ${event.data.title}`
-    : event.type === "delete"
-      ? `delete ${event.id} ${event.previous.title}`
+    : event.type === "delete" || event.type === "expired"
+      ? `${event.type} ${event.id} ${event.previous.title}`
       : event.type === "event"
         ? `event ${event.id ?? "-"} ${event.event.type}`
         : event.type
@@ -328,6 +328,69 @@ forEachTarget("StreamAdapter", (it, target) => {
       const custom = events[1]
       assert.deepStrictEqual(custom?.type === "event" ? custom.event : undefined, { type: "for-me", data: { n: 1 } })
     })
+  )
+
+  it.effect(
+    "items with a time to live: renewed by each set (a heartbeat), the others expire on every instance with an expired event, within the sweep interval",
+    () =>
+      Effect.gen(function* () {
+        const keyPrefix = RedisServer.uniquePrefix("sa")
+        const Presence = StreamAdapter.define({ name: "presence", item: Task, ttl: "700 millis" })
+        const interval = 100
+        // this instance sweeps every 100 ms; the other instance only follows the group
+        const online = (yield* StreamAdapter.make({ keyPrefix, expiryInterval: interval })).stream(Presence)
+        yield* withOtherInstance(keyPrefix, () =>
+          Effect.gen(function* () {
+            const viewer = (yield* StreamAdapter.StreamAdapter).stream(Presence)
+            const { position } = yield* viewer.snapshot("room")
+            const received = yield* Queue.unbounded<readonly [StreamAdapter.ChangeEvent<Task>, number]>()
+            const fiber = yield* Effect.forkChild(
+              Stream.runForEach(viewer.subscribe({ groupId: "room", after: position }), (event) =>
+                Queue.offer(received, [event, Date.now()] as const)
+              )
+            )
+            const setAt = Date.now()
+            yield* online.set("room", "ann", task("ann")) // renewed below: stays
+            yield* online.set("room", "bob", task("bob")) // never renewed: expires after 700 ms
+            yield* online.set("room", "cid", task("cid"), { ttl: "300 millis" }) // its own ttl
+            yield* online.set("room", "dan", task("dan"))
+            yield* online.set("room", "dan", task("dan"), { ttl: Duration.infinity }) // the deadline dropped
+            yield* online.set("room", "eve", task("eve"))
+            yield* online.delete("room", "eve") // deleted: no expiry later
+            const heartbeat = yield* Effect.forkChild(
+              Effect.repeat(online.set("room", "ann", task("ann")), Schedule.spaced("200 millis"))
+            )
+            const expiredOf = (id: string) =>
+              Effect.gen(function* () {
+                for (;;) {
+                  const [event, at] = yield* Queue.take(received)
+                  if (event.type === "expired" && event.id === id) return { event, at }
+                  assert.notStrictEqual(event.type, "expired", `unexpected ${summary(event)}`)
+                }
+              })
+            const cid = yield* expiredOf("cid")
+            const bob = yield* expiredOf("bob")
+            assert.strictEqual(summary(bob.event), "expired bob bob")
+            // removed within the sweep interval of its deadline (plus a round trip and the event's way)
+            const bobLate = bob.at - (setAt + 700)
+            const cidLate = cid.at - (setAt + 300)
+            assert.isAtLeast(bobLate, -50, `bob expired ${-bobLate} ms early`)
+            assert.isBelow(bobLate, interval + 400, `bob expired ${bobLate} ms after its deadline`)
+            assert.isBelow(cidLate, interval + 400, `cid expired ${cidLate} ms after its deadline`)
+            yield* Effect.sleep("900 millis") // ann keeps beating, dan has no deadline
+            assert.deepStrictEqual((yield* viewer.getGroup("room")).map((item) => item.id).sort(), ["ann", "dan"])
+            yield* Fiber.interrupt(heartbeat)
+            yield* expiredOf("ann") // the heartbeat stopped (a crashed client): gone within its ttl and the bound
+            yield* Effect.sleep(`${interval * 3} millis`)
+            assert.deepStrictEqual(
+              (yield* viewer.getGroup("room")).map((item) => item.id),
+              ["dan"]
+            )
+            assert.strictEqual(yield* Queue.size(received), 0)
+            yield* Fiber.interrupt(fiber)
+          })
+        )
+      })
   )
 
   it.effect("a group of 10k items reads whole in one call", () =>

@@ -3,10 +3,11 @@
  * change log and publishes them, in one atomic step: create versus update is decided in Redis, and a write that fails
  * emits nothing.
  *
- * Every script takes KEYS = items, log, meta (one hash tag) and ARGV[1] = channel, ARGV[2] = log max length (events),
- * ARGV[3] = an epoch to adopt if the group has none yet. Event JSON (built from the stored JSON, not re-encoded):
- * `{"epoch":e,"version":v,"type":t,"id":i,"data":…,"previous":…}`; `type` is `create`, `update`, `delete`, `clear` or
- * `event` (a custom event, whose `data` is `{"type":…,"data":…}`). A script's events go out together, as the JSON
+ * Every script takes KEYS = items, log, meta, expiry (one hash tag; expiry: the items' deadlines, a sorted set of
+ * milliseconds since the epoch) and ARGV[1] = channel, ARGV[2] = log max length (events), ARGV[3] = an epoch to adopt
+ * if the group has none yet. Event JSON (built from the stored JSON, not re-encoded):
+ * `{"epoch":e,"version":v,"type":t,"id":i,"data":…,"previous":…}`; `type` is `create`, `update`, `delete`,
+ * `expired`, `clear` or `event` (a custom event, whose `data` is `{"type":…,"data":…}`). A script's events go out together, as the JSON
  * array of them: one pub/sub message, and one change log entry whose id is `0-<last version>` (a batch of sets is
  * one of each, not one per item). The log keeps about the last `max length` events (trimmed by id, in the same XADD);
  * the version is read and written once per script.
@@ -19,7 +20,7 @@ import { make as script } from "../../RedisScript.js"
 export type WriteReply = readonly [type: string, version: number, epoch: string, previous: string | null]
 
 const prelude = `
-local items, log, meta = KEYS[1], KEYS[2], KEYS[3]
+local items, log, meta, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel, maxlen = ARGV[1], tonumber(ARGV[2])
 redis.call('HSETNX', meta, 'epoch', ARGV[3])
 local epoch = redis.call('HGET', meta, 'epoch')
@@ -46,39 +47,48 @@ local function commit()
 end
 `
 
-type Keys = [items: string, log: string, meta: string]
+type Keys = [items: string, log: string, meta: string, expiry: string]
 type Common = [channel: string, maxLength: number, epoch: string]
 
 /**
  * Creates or updates items, in order, each with its own version and event (an id given twice: the second is an
- * update of the first). ARGV[4…] id and item JSON of each. Reply: the epoch, the first item's version (the others
- * follow one by one), each item's type as one letter (`c` create, `u` update), and the number of items the group
- * has after them.
+ * update of the first). ARGV[4] now (ms since the epoch); ARGV[5…] id, item JSON and time to live (ms; empty: none,
+ * and a deadline the item had is dropped) of each. Reply: the epoch, the first item's version (the others follow one
+ * by one), each item's type as one letter (`c` create, `u` update), and the number of items the group has after them.
  */
 export const set = script<
   Keys,
-  readonly [...Common, ...items: ReadonlyArray<string>],
+  readonly [...Common, now: number, ...items: ReadonlyArray<string | number>],
   readonly [epoch: string, firstVersion: number, types: string, count: number]
 >()(
   "StreamAdapter.set",
   `${prelude}
-local ids, fields = {}, {}
-for i = 4, #ARGV, 2 do
+local now = tonumber(ARGV[4])
+local ids, fields, deadlines, persistent = {}, {}, {}, {}
+for i = 5, #ARGV, 3 do
   ids[#ids + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
+  if ARGV[i + 2] == '' then
+    persistent[#persistent + 1] = ARGV[i]
+  else
+    deadlines[#deadlines + 1] = now + tonumber(ARGV[i + 2])
+    deadlines[#deadlines + 1] = ARGV[i]
+  end
 end
 local stored = redis.call('HMGET', items, unpack(ids))
 local written, types = {}, {}
 local first = version + 1
 for n = 1, #ids do
-  local id, data = ids[n], ARGV[3 + 2 * n]
+  local id, data = ids[n], ARGV[3 + 3 * n]
   local previous = written[id] or stored[n]
   record(previous and 'update' or 'create', id, data, previous or nil)
   types[n] = previous and 'u' or 'c'
   written[id] = data
 end
 redis.call('HSET', items, unpack(fields))
+if #persistent > 0 and redis.call('EXISTS', expiry) == 1 then redis.call('ZREM', expiry, unpack(persistent)) end
+if #deadlines > 0 then redis.call('ZADD', expiry, unpack(deadlines)) end
 commit()
 return { epoch, first, table.concat(types), redis.call('HLEN', items) }`
 )
@@ -90,6 +100,7 @@ export const remove = script<Keys, [...Common, id: string], WriteReply | null>()
 local previous = redis.call('HGET', items, ARGV[4])
 if not previous then return nil end
 redis.call('HDEL', items, ARGV[4])
+redis.call('ZREM', expiry, ARGV[4])
 record('delete', ARGV[4], nil, previous)
 commit()
 return { 'delete', version, epoch, previous }`
@@ -100,7 +111,7 @@ export const clear = script<Keys, Common, WriteReply>()(
   "StreamAdapter.clear",
   `${prelude}
 local count = redis.call('HLEN', items)
-redis.call('DEL', items)
+redis.call('DEL', items, expiry)
 record('clear', nil, nil, nil)
 commit()
 return { 'clear', version, epoch, tostring(count) }`
@@ -114,4 +125,27 @@ local id = ARGV[4] ~= '' and ARGV[4] or nil
 record('event', id, ARGV[5], nil)
 commit()
 return { 'event', version, epoch, nil }`
+)
+
+/**
+ * Removes the items whose deadline is due, each with an `expired` event (previous: the item). ARGV[4] now (ms since the
+ * epoch), ARGV[5] at most this many items. Reply: the group's next deadline (ms), or nil when no item has one.
+ */
+export const expire = script<Keys, [...Common, now: number, limit: number], string | null>()(
+  "StreamAdapter.expire",
+  `${prelude}
+local due = redis.call('ZRANGEBYSCORE', expiry, '-inf', ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
+if #due > 0 then
+  for _, id in ipairs(due) do
+    local previous = redis.call('HGET', items, id)
+    if previous then
+      redis.call('HDEL', items, id)
+      record('expired', id, nil, previous)
+    end
+  end
+  redis.call('ZREM', expiry, unpack(due))
+  if #events > 0 then commit() end
+end
+local next = redis.call('ZRANGE', expiry, 0, 0, 'WITHSCORES')
+return next[2]`
 )
