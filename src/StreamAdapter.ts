@@ -87,7 +87,7 @@ export interface Definition<A> {
  */
 export const define = <A>(definition: Definition<A>): Definition<A> => {
   if (!Names.isSafe(definition.name)) throw new Error(`invalid stream name "${definition.name}" (${Names.rule})`)
-  if (definition.ttl !== undefined) ttlMillis(definition.ttl) // checked now: a bad duration fails at definition
+  Expiry.ttlChange(definition.ttl) // checked now: a bad duration fails where the kind is defined
   return definition
 }
 
@@ -99,15 +99,10 @@ export const define = <A>(definition: Definition<A>): Definition<A> => {
 export interface SetOptions {
   /**
    * How long the item lives from this write: it is removed, with an `expired` event, unless set again before. Default:
-   * the definition's `ttl`; `Duration.infinity`: none (a deadline the item had is dropped).
+   * the definition's `ttl`, else the item keeps the deadline it had (none for a new item); `Duration.infinity`: a
+   * deadline the item had is dropped.
    */
   readonly ttl?: Duration.Input | undefined
-}
-
-/** A time to live in whole milliseconds (at least 1), or undefined for none (infinite). */
-const ttlMillis = (input: Duration.Input): number | undefined => {
-  const ttl = Duration.fromInputUnsafe(input)
-  return Duration.isFinite(ttl) ? Math.max(1, Math.round(Duration.toMillis(ttl))) : undefined
 }
 
 /**
@@ -151,8 +146,8 @@ interface SetRequest<A> {
   /** The item as stored: decoded back from its JSON (what `get` returns). */
   readonly data: A
   readonly json: string
-  /** Its time to live in milliseconds; undefined: none. */
-  readonly ttl: number | undefined
+  /** What the write does to its deadline. */
+  readonly ttl: Expiry.TtlChange
 }
 
 /**
@@ -230,7 +225,7 @@ export interface Handle<A> {
   readonly get: (groupId: string, id: string) => Effect.Effect<Option.Option<A>, StreamAdapterError>
   /**
    * Creates or updates an item, emitting `create` or `update`, and sets its time to live (`options.ttl`, else the
-   * definition's; none drops a deadline it had). Fails `InvalidItem` when it does not match.
+   * definition's; with neither, the item keeps the deadline it had). Fails `InvalidItem` when it does not match.
    */
   readonly set: (
     groupId: string,
@@ -399,7 +394,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         )
       }
 
-      const defaultTtl = definition.ttl === undefined ? undefined : ttlMillis(definition.ttl)
+      const defaultTtl = Expiry.ttlChange(definition.ttl)
 
       const write = <Args extends ReadonlyArray<string | number>, Reply>(
         groupId: string,
@@ -481,17 +476,19 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           const groupId = (batch[0] as SetRequest<A>).groupId
           return Effect.gen(function* () {
             const now = yield* Clock.currentTimeMillis
-            const ttls = batch.flatMap((request) => (request.ttl === undefined ? [] : [request.ttl]))
             // the index learns of the deadline first: a crash in between leaves an early hint, never a missed expiry
-            if (ttls.length > 0) {
-              const deadline = now + Math.min(...ttls)
+            const deadline = Expiry.earliestDeadline(
+              batch.map((request) => request.ttl),
+              now
+            )
+            if (deadline !== undefined) {
               yield* Outage.retryAfterFailure(Expiry.hint(redis, expiring, expiringMember(name, groupId), deadline), {
                 schedule: () => Schedule.upTo(Outage.backoff, { duration: outageTimeout }),
                 while: (error) => error.isRetryable
               }).pipe(Effect.mapError(fromRedis(groupId)))
             }
-            const items = batch.flatMap((request) => [request.id, request.json, request.ttl ?? ""])
-            return yield* write(groupId, Scripts.set, [now, ...items])
+            const items = batch.flatMap((request) => [request.id, request.json, Expiry.deadlineArg(request.ttl, now)])
+            return yield* write(groupId, Scripts.set, items)
           }).pipe(
             Effect.flatMap(([epoch, firstVersion, types, count]) => {
               const first = Number(firstVersion)
@@ -546,7 +543,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             id,
             data: stored.success,
             json: JSON.stringify(encoded.success),
-            ttl: setOptions?.ttl === undefined ? defaultTtl : ttlMillis(setOptions.ttl)
+            ttl: setOptions?.ttl === undefined ? defaultTtl : Expiry.ttlChange(setOptions.ttl)
           })
         })
 

@@ -12,6 +12,8 @@
  * - Plain JSON values, or typed subjects: a `Schema` per property gives typed reads and writes, and a stored value that
  *   does not decode is a typed error naming the subject and property.
  * - Optional change events, published by the write scripts themselves, so only committed writes emit them.
+ * - Properties can expire (`set` and `store` with a `ttl`): an expired property is removed with a `PropertyExpired`
+ *   change, on Redis 7.0 too, where hash fields cannot expire (see `internal/expiry.ts`).
  *
  * @since 0.1.0
  */
@@ -20,6 +22,7 @@ import { Context, Duration, Effect, Layer, Option, Result, Schedule, type Schema
 import * as RedisClient from "./RedisClient.js"
 import type { Staging } from "./internal/subjects/transaction.js"
 import * as Core from "./internal/subjects/core.js"
+import * as Expiry from "./internal/expiry.js"
 import { fromRedis, type SubjectStorageError } from "./internal/subjects/error.js"
 import { traced } from "./internal/spans.js"
 import * as Handle from "./internal/subjects/handle.js"
@@ -87,6 +90,20 @@ export interface StoreChanges<Props, Key> {
   readonly inserts?: Iterable<Entry<Props, Key>> | undefined
   readonly updates?: Iterable<Entry<Props, Key>> | undefined
   readonly deletes?: Iterable<Key> | undefined
+}
+
+/**
+ * Options of a write (`set`, `store`).
+ *
+ * @since 0.1.0
+ */
+export interface WriteOptions {
+  /**
+   * How long the properties written live from this write: each is removed (a `PropertyExpired` change) unless written
+   * with a `ttl` again before. `Duration.infinity` drops a deadline they had. Without it, a property keeps the
+   * deadline it had (none for a new one); `increment` keeps it too, and a deletion or `flush` drops it.
+   */
+  readonly ttl?: Duration.Input | undefined
 }
 
 /**
@@ -181,6 +198,13 @@ export type ChangeEvent =
       readonly extended: boolean
       readonly previous: unknown
     }
+  | {
+      readonly _tag: "PropertyExpired"
+      readonly subject: string
+      readonly property: string
+      readonly extended: boolean
+      readonly previous: unknown
+    }
   | { readonly _tag: "SubjectDeleted"; readonly subject: string }
   | { readonly _tag: "Reconnected" }
 
@@ -206,7 +230,8 @@ export interface Subjects<Props, Key> {
   readonly set: <K extends Key>(
     subject: string,
     property: K,
-    value: Handle.Update<Handle.ValueOf<Props, K>>
+    value: Handle.Update<Handle.ValueOf<Props, K>>,
+    options?: WriteOptions
   ) => Effect.Effect<Written<Handle.ValueOf<Props, K>>, SubjectStorageError>
   /** Adds `by` (default 1) to a number property in one atomic step (unset counts as 0); returns the new value. */
   readonly increment: (subject: string, property: Key, by?: number) => Effect.Effect<number, SubjectStorageError>
@@ -214,8 +239,15 @@ export interface Subjects<Props, Key> {
   readonly decrement: (subject: string, property: Key, by?: number) => Effect.Effect<number, SubjectStorageError>
   /** Deletes a property; false when it was not set. */
   readonly delete: (subject: string, property: Key) => Effect.Effect<boolean, SubjectStorageError>
-  /** Sets and deletes several properties in one atomic write (a no-op when there is nothing); returns how many. */
-  readonly store: (subject: string, changes: StoreChanges<Props, Key>) => Effect.Effect<number, SubjectStorageError>
+  /**
+   * Sets and deletes several properties in one atomic write (a no-op when there is nothing); returns how many. A
+   * `ttl` applies to every property it sets.
+   */
+  readonly store: (
+    subject: string,
+    changes: StoreChanges<Props, Key>,
+    options?: WriteOptions
+  ) => Effect.Effect<number, SubjectStorageError>
   /** A handle with a local cache whose changes are written together by its `store` (last writer wins). */
   readonly subject: (subject: string) => Handle.SubjectHandle<Props, Key>
   /**
@@ -327,6 +359,12 @@ export interface Options {
   readonly ttl?: Duration.Input | undefined
   /** Whether every write sets the subject's `ttl` anew (true, the default) or only the write that creates it. */
   readonly refreshTtl?: boolean | undefined
+  /**
+   * How often each instance looks for properties whose time to live (a write's `ttl`) is over: a property is removed,
+   * and its `PropertyExpired` change published, within about this long after its deadline (while any instance of the
+   * layer runs). Default 1 second.
+   */
+  readonly expiryInterval?: Duration.Input | undefined
 }
 
 /**
@@ -343,7 +381,7 @@ const defaultRetry = Schedule.min([Schedule.exponential("2 millis"), Schedule.sp
 
 /** The operations of `Subjects`, for keys that `resolve` turns into property references. */
 const subjects = <Props, Key>(core: Core.Core, resolve: (key: Key) => PropertyRef<any>): Subjects<Props, Key> => {
-  const store = (subject: string, changes: StoreChanges<Props, Key>) =>
+  const store = (subject: string, changes: StoreChanges<Props, Key>, options?: WriteOptions) =>
     Effect.suspend(() => {
       const entries = (list: Iterable<Entry<Props, Key>> | undefined) =>
         Array.from(list ?? [], (entry) => [resolve(entry[0] as Key), entry[1]] as const)
@@ -352,7 +390,9 @@ const subjects = <Props, Key>(core: Core.Core, resolve: (key: Key) => PropertyRe
         [...entries(changes.inserts), ...entries(changes.updates)],
         Array.from(changes.deletes ?? [], resolve)
       )
-      return Result.isSuccess(encoded) ? core.store(subject, encoded.success) : Effect.fail(encoded.failure)
+      return Result.isSuccess(encoded)
+        ? core.store(subject, encoded.success, Expiry.ttlChange(options?.ttl))
+        : Effect.fail(encoded.failure)
     })
   const increment = (subject: string, property: Key, by = 1) => core.increment(subject, resolve(property), by)
   const transactionOf = (staging: Staging): Transaction<Props, Key> => ({
@@ -373,10 +413,10 @@ const subjects = <Props, Key>(core: Core.Core, resolve: (key: Key) => PropertyRe
     {
       get: (subject, property) => core.get(subject, resolve(property)),
       exists: (subject, property) => core.exists(subject, property === undefined ? undefined : resolve(property)),
-      set: (subject, property, value) =>
+      set: (subject, property, value, options) =>
         Handle.isFunction(value)
-          ? core.update(subject, resolve(property), value)
-          : core.set(subject, resolve(property), value),
+          ? core.update(subject, resolve(property), value, Expiry.ttlChange(options?.ttl))
+          : core.set(subject, resolve(property), value, Expiry.ttlChange(options?.ttl)),
       increment,
       decrement: (subject, property, by = 1) => increment(subject, property, -by),
       delete: (subject, property) => core.remove(subject, resolve(property)),
@@ -405,7 +445,7 @@ const parseChange = (message: string): ReadonlyArray<ChangeEvent> => {
     | {
         subject?: unknown
         deleted?: unknown
-        changes?: ReadonlyArray<{ field?: unknown; value?: unknown; old?: unknown }>
+        changes?: ReadonlyArray<{ field?: unknown; value?: unknown; old?: unknown; expired?: unknown }>
       }
     | undefined
   if (typeof parsed?.subject !== "string") return []
@@ -416,17 +456,13 @@ const parseChange = (message: string): ReadonlyArray<ChangeEvent> => {
     if (field === undefined) return []
     const property = { property: field.name, extended: field.extended }
     const previous = jsonValue(change.old)
-    return change.value === undefined
-      ? [{ _tag: "PropertyDeleted", subject, ...property, previous: Option.getOrUndefined(previous) }]
-      : [
-          {
-            _tag: "PropertyChanged",
-            subject,
-            ...property,
-            value: Option.getOrUndefined(jsonValue(change.value)),
-            previous
-          }
-        ]
+    if (change.value === undefined) {
+      const tag = change.expired === true ? "PropertyExpired" : "PropertyDeleted"
+      return [{ _tag: tag, subject, ...property, previous: Option.getOrUndefined(previous) }]
+    }
+    return [
+      { _tag: "PropertyChanged", subject, ...property, value: Option.getOrUndefined(jsonValue(change.value)), previous }
+    ]
   })
 }
 
@@ -452,6 +488,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         options.ttl === undefined
           ? undefined
           : { ttl: Duration.fromInputUnsafe(options.ttl), refresh: options.refreshTtl ?? true }
+    })
+    // every instance sweeps the subjects whose properties expired (atomically: each one is announced once)
+    yield* Expiry.sweeper({
+      redis,
+      index: core.expiringIndex,
+      interval: Duration.fromInputUnsafe(options.expiryInterval ?? "1 second"),
+      component: "SubjectStorage expiry",
+      sweep: core.sweep
     })
 
     const load = (subject: string) =>

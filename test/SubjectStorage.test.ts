@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Option, Queue, Result, Schedule, Schema, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Result, Schedule, Schema, Stream } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
 import * as SubjectStorage from "../src/SubjectStorage.js"
 import { options, raw, withStorage } from "./support/subjects.js"
@@ -486,5 +486,69 @@ forEachTarget("SubjectStorage", (it) => {
         )
       )
     })
+  )
+
+  it.effect(
+    "properties with a time to live expire on every instance with a PropertyExpired change; renewed, kept, dropped and deleted ones do not",
+    () =>
+      Effect.gen(function* () {
+        const interval = 100
+        const opts = options({ changes: true, expiryInterval: interval })
+        yield* withStorage(opts, (storage) =>
+          withOtherInstance({ ...opts, expiryInterval: "1 minute" }, (other) =>
+            Effect.gen(function* () {
+              const received = yield* Queue.unbounded<readonly [SubjectStorage.ChangeEvent, number]>()
+              const listener = yield* Effect.forkChild(
+                Stream.runForEach(other.changes, (event) => Queue.offer(received, [event, Date.now()] as const))
+              )
+              yield* Effect.sleep("100 millis") // subscribed
+              const setAt = Date.now()
+              yield* storage.set("ann", "online", true, { ttl: "600 millis" }) // renewed below: stays
+              yield* storage.set("ann", "typing", true, { ttl: "300 millis" }) // expires
+              yield* storage.set("ann", "typing", false) // a write without ttl keeps the deadline
+              yield* storage.store(
+                "ann",
+                {
+                  inserts: [
+                    ["cart", 1],
+                    ["coupon", "X"]
+                  ]
+                },
+                { ttl: "300 millis" }
+              )
+              yield* storage.increment("ann", "cart") // keeps the deadline too
+              yield* storage.set("ann", "coupon", "Y", { ttl: Duration.infinity }) // the deadline dropped
+              yield* storage.set("ann", "draft", plusOne, { ttl: "300 millis" })
+              yield* storage.delete("ann", "draft") // deleted: never expires
+              yield* storage.set("ann", "name", "Ann") // never had one
+              const heartbeat = yield* Effect.forkChild(
+                Effect.repeat(storage.set("ann", "online", true, { ttl: "600 millis" }), Schedule.spaced("150 millis"))
+              )
+              const expired: Array<string> = []
+              while (expired.length < 2) {
+                const [event, at] = yield* Queue.take(received)
+                if (event._tag === "PropertyExpired") {
+                  expired.push(`${event.property}=${JSON.stringify(event.previous)}`)
+                  const late = at - (setAt + 300)
+                  assert.isBelow(late, interval + 400, `${event.property} expired ${late} ms after its deadline`)
+                }
+              }
+              assert.deepStrictEqual(expired.sort(), ["cart=2", "typing=false"])
+              yield* Effect.sleep("700 millis") // past online's first deadline: the heartbeat renews it
+              assert.deepStrictEqual((yield* other.load("ann")).properties, { online: true, coupon: "Y", name: "Ann" })
+              yield* Fiber.interrupt(heartbeat)
+              for (;;) {
+                const [event] = yield* Queue.take(received)
+                if (event._tag === "PropertyExpired") {
+                  assert.strictEqual(event.property, "online")
+                  break
+                }
+              }
+              assert.deepStrictEqual((yield* other.load("ann")).properties, { coupon: "Y", name: "Ann" })
+              yield* Fiber.interrupt(listener)
+            })
+          )
+        )
+      })
   )
 })

@@ -75,6 +75,24 @@ forEachTarget("SubjectStorage transactions", (it) => {
     120_000
   )
 
+  it.effect("a transaction's deletion drops the property's deadline; its writes keep one (as outside)", () =>
+    withStorage(options({ expiryInterval: "50 millis" }), (storage) =>
+      Effect.gen(function* () {
+        yield* storage.set(alice, "hold", 1, { ttl: "300 millis" })
+        yield* storage.set(alice, "limit", 1, { ttl: "300 millis" })
+        yield* storage.transaction([alice], (tx) =>
+          Effect.gen(function* () {
+            yield* tx.delete(alice, "hold")
+            yield* tx.set(alice, "limit", 2)
+          })
+        )
+        yield* storage.set(alice, "hold", 2) // a new property, no deadline: the deleted one's is gone
+        yield* Effect.sleep("700 millis")
+        assert.deepStrictEqual((yield* storage.load(alice)).properties, { hold: 2 })
+      })
+    )
+  )
+
   it.effect("the function's own failure writes nothing; a read of an undeclared subject is NotWatched", () =>
     withStorage(options(), (storage) =>
       Effect.gen(function* () {

@@ -15,11 +15,37 @@
  *
  * @internal
  */
-import { Clock, type Duration, Effect, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Schedule, type Scope } from "effect"
 import type * as RedisClient from "../RedisClient.js"
 import type { RedisError } from "../RedisError.js"
 import { make as script } from "../RedisScript.js"
 import * as Outage from "./outage.js"
+
+/** What a write does to a member's deadline: a time to live in milliseconds from the write, drop it, or keep it. */
+export type TtlChange = number | "drop" | "keep"
+
+/**
+ * The change a `ttl` option asks for: a finite duration is a time to live (at least 1 ms), `Duration.infinity` drops
+ * the deadline, none keeps it.
+ */
+export const ttlChange = (ttl: Duration.Input | undefined): TtlChange => {
+  if (ttl === undefined) return "keep"
+  const duration = Duration.fromInputUnsafe(ttl)
+  return Duration.isFinite(duration) ? Math.max(1, Math.round(Duration.toMillis(duration))) : "drop"
+}
+
+/** A change as the scripts take it: the deadline (milliseconds since the epoch) from `now`, `drop`, or empty (keep). */
+export const deadlineArg = (change: TtlChange, now: number): number | string =>
+  typeof change === "number" ? now + change : change === "drop" ? "drop" : ""
+
+/** The earliest deadline `changes` set from `now`, if any sets one. */
+export const earliestDeadline = (changes: Iterable<TtlChange>, now: number): number | undefined => {
+  let earliest: number | undefined
+  for (const change of changes) {
+    if (typeof change === "number" && (earliest === undefined || now + change < earliest)) earliest = now + change
+  }
+  return earliest
+}
 
 /**
  * Hints that `member` has a deadline at `deadline`: its score becomes the earlier of the two, and changes in any case

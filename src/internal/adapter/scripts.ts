@@ -52,27 +52,26 @@ type Common = [channel: string, maxLength: number, epoch: string]
 
 /**
  * Creates or updates items, in order, each with its own version and event (an id given twice: the second is an
- * update of the first). ARGV[4] now (ms since the epoch); ARGV[5…] id, item JSON and time to live (ms; empty: none,
- * and a deadline the item had is dropped) of each. Reply: the epoch, the first item's version (the others follow one
+ * update of the first). ARGV[4…] id, item JSON and deadline of each (ms since the epoch; `drop`: a deadline the item
+ * had is dropped; empty: it is kept). Reply: the epoch, the first item's version (the others follow one
  * by one), each item's type as one letter (`c` create, `u` update), and the number of items the group has after them.
  */
 export const set = script<
   Keys,
-  readonly [...Common, now: number, ...items: ReadonlyArray<string | number>],
+  readonly [...Common, ...items: ReadonlyArray<string | number>],
   readonly [epoch: string, firstVersion: number, types: string, count: number]
 >()(
   "StreamAdapter.set",
   `${prelude}
-local now = tonumber(ARGV[4])
 local ids, fields, deadlines, persistent = {}, {}, {}, {}
-for i = 5, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   ids[#ids + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
-  if ARGV[i + 2] == '' then
+  if ARGV[i + 2] == 'drop' then
     persistent[#persistent + 1] = ARGV[i]
-  else
-    deadlines[#deadlines + 1] = now + tonumber(ARGV[i + 2])
+  elseif ARGV[i + 2] ~= '' then
+    deadlines[#deadlines + 1] = ARGV[i + 2]
     deadlines[#deadlines + 1] = ARGV[i]
   end
 end
@@ -80,14 +79,14 @@ local stored = redis.call('HMGET', items, unpack(ids))
 local written, types = {}, {}
 local first = version + 1
 for n = 1, #ids do
-  local id, data = ids[n], ARGV[3 + 3 * n]
+  local id, data = ids[n], ARGV[2 + 3 * n]
   local previous = written[id] or stored[n]
   record(previous and 'update' or 'create', id, data, previous or nil)
   types[n] = previous and 'u' or 'c'
   written[id] = data
 end
 redis.call('HSET', items, unpack(fields))
-if #persistent > 0 and redis.call('EXISTS', expiry) == 1 then redis.call('ZREM', expiry, unpack(persistent)) end
+if #persistent > 0 then redis.call('ZREM', expiry, unpack(persistent)) end
 if #deadlines > 0 then redis.call('ZADD', expiry, unpack(deadlines)) end
 commit()
 return { epoch, first, table.concat(types), redis.call('HLEN', items) }`

@@ -12,10 +12,13 @@
  *
  * @internal
  */
-import { Duration, Effect, Exit, Option, Result, type Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Exit, Option, Result, Schedule, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import * as Batcher from "../batcher.js"
 import * as Combiner from "../combiner.js"
+import * as Expiring from "../expiry.js"
+import * as Outage from "../outage.js"
+import { slotOf, slotTag } from "../slot.js"
 import * as Pipelined from "../pipelined.js"
 import type * as RedisScript from "../../RedisScript.js"
 import { fail, fromRedis, type SubjectStorageError } from "./error.js"
@@ -63,6 +66,7 @@ interface UpdateRequest {
   readonly subject: string
   readonly ref: PropertyRef<any>
   readonly f: (previous: Option.Option<any>) => unknown
+  readonly ttl: Expiring.TtlChange
 }
 
 interface IncrementRequest {
@@ -82,6 +86,34 @@ export const make = (options: CoreOptions) => {
   let conflicts = 0
 
   const keyOf = (subject: string) => `s:${options.keyPrefix}${subject}`
+  /**
+   * The deadlines of a subject's properties that expire: a sorted set in the slot of the subject's hash (whose key
+   * may have no hash tag of its own), `s-ttl:{<a tag of that slot>}<the subject's key>`.
+   */
+  const deadlinesOf = (subject: string) => {
+    const key = keyOf(subject)
+    return `s-ttl:{${slotTag(slotOf(key))}}${key}`
+  }
+  /** The index of subjects with properties that expire (subject → a hint of its earliest deadline). */
+  const expiringIndex = `s-expiring:${options.keyPrefix}`
+
+  /**
+   * Tells the index of expiring subjects of the deadline a write sets (before the write: a crash in between leaves an
+   * early hint, never a missed expiry), retried through an outage like the write.
+   */
+  const hint = (subject: string, deadline: number | undefined) =>
+    deadline === undefined
+      ? Effect.void
+      : Outage.retryAfterFailure(Expiring.hint(redis, expiringIndex, subject, deadline), {
+          schedule: () => Schedule.upTo(Outage.backoff, { duration: options.outageTimeout }),
+          while: (error) => error.isRetryable
+        }).pipe(Effect.mapError(fromRedis(subject)))
+
+  /** Removes the subject's properties due at `now`, announcing each; its next deadline, if any. */
+  const sweep = (subject: string, now: number) =>
+    redis
+      .eval(Scripts.expireFields, [keyOf(subject), deadlinesOf(subject)], [channel, subject, expiry, now, 1_000])
+      .pipe(Effect.map((next) => (next === null ? undefined : Number(next))))
 
   const decode = <A>(subject: string, ref: PropertyRef<A>, json: string) =>
     Effect.fromResult(decodeStored(subject, ref, json))
@@ -90,17 +122,17 @@ export const make = (options: CoreOptions) => {
     Effect.fromResult(encodeStored(subject, ref, value))
 
   /**
-   * Runs a subject script: KEYS = the subject's hash, ARGV = channel, subject, expiry, then `args`; applied once
-   * however often a lost reply makes it be sent (retried for up to `outageTimeout`).
+   * Runs a subject script: KEYS = the subject's hash and deadlines, ARGV = channel, subject, expiry, then `args`;
+   * applied once however often a lost reply makes it be sent (retried for up to `outageTimeout`).
    */
   const runScript = <Args extends ReadonlyArray<string | number>, Reply>(
     subject: string,
     property: string | undefined,
-    self: RedisScript.RedisScript<[hash: string], readonly [string, string, string, ...Args], Reply>,
+    self: RedisScript.RedisScript<[hash: string, deadlines: string], readonly [string, string, string, ...Args], Reply>,
     args: Args
   ) =>
     redis
-      .evalIdempotent(self, [keyOf(subject)], [channel, subject, expiry, ...args] as const, {
+      .evalIdempotent(self, [keyOf(subject), deadlinesOf(subject)], [channel, subject, expiry, ...args] as const, {
         retryWithin: options.outageTimeout
       })
       .pipe(Effect.mapError(fromRedis(subject, property)))
@@ -164,22 +196,32 @@ export const make = (options: CoreOptions) => {
     return Result.succeed({ sets: fields, deletes: Array.from(deletes, (ref) => ref.field) })
   }
 
-  /** Writes field changes atomically (a no-op when there are none); returns how many properties it wrote. */
-  const store = (subject: string, { sets, deletes }: FieldChanges) => {
+  /**
+   * Writes field changes atomically (a no-op when there are none); the fields set get the deadline `ttl` asks for.
+   * Returns how many properties it wrote.
+   */
+  const store = (subject: string, { sets, deletes }: FieldChanges, ttl: Expiring.TtlChange = "keep") => {
     if (sets.length === 0 && deletes.length === 0) return Effect.succeed(0)
-    // without events, deletions or expiry, one HSET is the atomic write
-    if (channel === "" && deletes.length === 0 && expiry === "") {
+    // without events, deletions, deadlines or expiry, one HSET is the atomic write
+    if (channel === "" && deletes.length === 0 && expiry === "" && ttl === "keep") {
       return redis
         .use("hset", (client) => client.hset(keyOf(subject), ...sets))
         .pipe(Effect.as(sets.length / 2), Effect.mapError(fromRedis(subject)))
     }
-    return runScript(subject, undefined, Scripts.store, [sets.length / 2, ...sets, ...deletes])
+    return Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      if (sets.length > 0) yield* hint(subject, Expiring.earliestDeadline([ttl], now))
+      const deadline = sets.length > 0 ? Expiring.deadlineArg(ttl, now) : ""
+      return yield* runScript(subject, undefined, Scripts.store, [sets.length / 2, deadline, ...sets, ...deletes])
+    })
   }
 
-  const set = <A>(subject: string, ref: PropertyRef<A>, value: A) =>
+  const set = <A>(subject: string, ref: PropertyRef<A>, value: A, ttl: Expiring.TtlChange = "keep") =>
     Effect.gen(function* () {
       const json = yield* encode(subject, ref, value)
-      const old = yield* runScript(subject, ref.name, Scripts.set, [ref.field, json])
+      const now = yield* Clock.currentTimeMillis
+      yield* hint(subject, Expiring.earliestDeadline([ttl], now))
+      const old = yield* runScript(subject, ref.name, Scripts.set, [ref.field, json, Expiring.deadlineArg(ttl, now)])
       const previous = yield* Effect.fromResult(decodeStoredOption(subject, ref, old))
       return { value, previous, attempts: 1 } satisfies Written<A>
     })
@@ -223,6 +265,13 @@ export const make = (options: CoreOptions) => {
         const { subject, ref } = batch[0] as UpdateRequest
         let current = state.memo !== undefined ? state.memo : yield* getRaw(subject, ref.field)
         let attempts = 0
+        // the last request that says anything about the property's deadline decides it
+        const ttl = batch.reduce<Expiring.TtlChange>(
+          (last, request) => (request.ttl === "keep" ? last : request.ttl),
+          "keep"
+        )
+        const now = yield* Clock.currentTimeMillis
+        yield* hint(subject, Expiring.earliestDeadline([ttl], now))
         const attempt = Effect.gen(function* () {
           attempts++
           const { outcomes, json, values } = applyUpdates(batch, current)
@@ -231,6 +280,7 @@ export const make = (options: CoreOptions) => {
               ref.field,
               current === null ? "0" : "1",
               current ?? "",
+              Expiring.deadlineArg(ttl, now),
               ...values
             ])
             if (reply[0] === 0) {
@@ -260,8 +310,13 @@ export const make = (options: CoreOptions) => {
       )
   })
 
-  const update = <A>(subject: string, ref: PropertyRef<A>, f: (previous: Option.Option<A>) => A) =>
-    updates.submit(`${keyOf(subject)}\u0000${ref.field}`, { subject, ref, f }) as Effect.Effect<
+  const update = <A>(
+    subject: string,
+    ref: PropertyRef<A>,
+    f: (previous: Option.Option<A>) => A,
+    ttl: Expiring.TtlChange = "keep"
+  ) =>
+    updates.submit(`${keyOf(subject)}\u0000${ref.field}`, { subject, ref, f, ttl }) as Effect.Effect<
       Written<A>,
       SubjectStorageError
     >
@@ -303,6 +358,7 @@ export const make = (options: CoreOptions) => {
     redis,
     channel,
     keyOf,
+    deadlinesOf,
     expiry:
       options.expiry === undefined ? undefined : { ms: expiryMillis(options.expiry), refresh: options.expiry.refresh },
     outageTimeout: options.outageTimeout,
@@ -323,6 +379,8 @@ export const make = (options: CoreOptions) => {
 
   return {
     keyOf,
+    expiringIndex,
+    sweep,
     fields,
     decode,
     decodeStored,

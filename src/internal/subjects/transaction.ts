@@ -39,6 +39,8 @@ export interface TransactionOptions {
   /** Change channel; empty for no change events. */
   readonly channel: string
   readonly keyOf: (subject: string) => string
+  /** The key of a subject's property deadlines (in its slot): a deletion drops the property's, a flush all. */
+  readonly deadlinesOf: (subject: string) => string
   /** Expiry in milliseconds and whether every write sets it anew. */
   readonly expiry: { readonly ms: number; readonly refresh: boolean } | undefined
   /** How long the transaction is retried through an outage before its commit was sent. */
@@ -140,9 +142,9 @@ export const make = (options: TransactionOptions): Run => {
         changes.push({ field, old: old(field) })
       }
     }
-    if (deletesSubject) multi.del(state.key)
+    if (deletesSubject) multi.del(state.key, options.deadlinesOf(subject))
     if (sets.length > 0) multi.hset(state.key, ...sets)
-    if (deletes.length > 0) multi.hdel(state.key, ...deletes)
+    if (deletes.length > 0) multi.hdel(state.key, ...deletes).zrem(options.deadlinesOf(subject), ...deletes)
     if (channel !== "") {
       if (deletesSubject) multi.publish(channel, JSON.stringify({ subject, deleted: true }))
       if (changes.length > 0) multi.publish(channel, JSON.stringify({ subject, changes }))
