@@ -2,12 +2,9 @@
  * `npm run demo` as a newcomer runs it: no REDIS_URL, so it starts a redis-server of its own; it must tell the story
  * of the five capabilities, end by itself within 30 s, and leave no redis-server behind.
  */
-import { execFile } from "node:child_process"
 import { connect } from "node:net"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-
-const root = join(import.meta.dirname, "..")
+import { runExample } from "./support/example.js"
 
 /** Whether something accepts TCP connections on `port` of 127.0.0.1. */
 const listening = (port: number) =>
@@ -25,18 +22,8 @@ describe("npm run demo", () => {
     "tells the story of the five capabilities, ends within 30 s and leaves no redis-server behind",
     { timeout: 45_000 },
     async () => {
-      const env: NodeJS.ProcessEnv = { ...process.env }
-      delete env.REDIS_URL
       const started = Date.now()
-      const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) =>
-        execFile(
-          process.execPath,
-          ["--import", "tsx", join(root, "examples", "demo.ts")],
-          { env, cwd: root, timeout: 30_000 },
-          (error, out) =>
-            resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout: out })
-        )
-      )
+      const { code, stdout } = await runExample("demo.ts", 30_000)
       const took = Date.now() - started
       console.log(`the demo took ${took} ms:\n${stdout}`)
       assert.strictEqual(code, 0)

@@ -3,28 +3,15 @@
  * heartbeat; one is killed (SIGKILL) and its entry expires on its own, within its time to live and the sweep interval;
  * the other stops cleanly and deletes its entry.
  */
-import { execFile } from "node:child_process"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-
-const root = join(import.meta.dirname, "..")
+import { runExample } from "./support/example.js"
 
 describe("npm run example:presence", () => {
   it(
     "a killed instance's entry expires everywhere within the bound; a stopped one's is deleted",
     { timeout: 45_000 },
     async () => {
-      const env: NodeJS.ProcessEnv = { ...process.env }
-      delete env.REDIS_URL
-      const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) =>
-        execFile(
-          process.execPath,
-          ["--import", "tsx", join(root, "examples", "presence.ts")],
-          { env, cwd: root, timeout: 30_000 },
-          (error, out) =>
-            resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout: out })
-        )
-      )
+      const { code, stdout } = await runExample("presence.ts", 30_000)
       console.log(stdout)
       assert.strictEqual(code, 0)
       const lines = stdout.trim().split("\n")

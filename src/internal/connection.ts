@@ -52,31 +52,21 @@ export interface Origin {
   readonly connectTimeout: string
 }
 
+/** What a failed connect's reason should make the reader look at: the setting behind it. */
+const hints = {
+  Connection: (origin: Origin) => `the address is set by ${origin.address}`,
+  Auth: (origin: Origin) => `the credentials are set by ${origin.credentials}`,
+  Timeout: (origin: Origin) => `the address is set by ${origin.address}; the wait by ${origin.connectTimeout}`
+}
+
 /** A failed connect's error, saying which setting to look at: the address, the credentials or the timeout. */
 const explained = (error: RedisError, origin: Origin): RedisError => {
   const reason = error.reason
   switch (reason._tag) {
     case "Connection":
-      return redisError(
-        error.op,
-        reason._tag,
-        `${reason.message} (the address is set by ${origin.address})`,
-        reason.code
-      )
     case "Auth":
-      return redisError(
-        error.op,
-        reason._tag,
-        `${reason.message} (the credentials are set by ${origin.credentials})`,
-        reason.code
-      )
     case "Timeout":
-      return redisError(
-        error.op,
-        reason._tag,
-        `${reason.message} (the address is set by ${origin.address}; the wait by ${origin.connectTimeout})`,
-        reason.code
-      )
+      return redisError(error.op, reason._tag, `${reason.message} (${hints[reason._tag](origin)})`, reason.code)
     default:
       return error
   }
