@@ -8,14 +8,16 @@
  *   reader joins halfway and still gets the whole answer;
  * - every step is recorded (EventSink), per-customer state is kept in subjects (SubjectStorage), and a live board
  *   shows the tickets (StreamAdapter), followed by a subscriber;
- * - the inspector (`Inspector.routes`) serves a page showing all of it: its URL is printed.
+ * - the inspector (`Inspector.routes`) serves a page showing all of it: its URL, with the access token made at start,
+ *   is printed.
  *
  * It prints what each part did in a few lines and ends by itself; `npm run demo -- --serve` keeps the inspector up
  * until Ctrl-C.
  */
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Fiber, Layer, Option, Queue, References, Schema, Stream } from "effect"
+import { Console, Effect, Fiber, Layer, Option, Queue, Redacted, References, Schema, Stream } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
+import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
 import * as CommandBus from "../src/CommandBus.js"
 import * as EventSink from "../src/EventSink.js"
@@ -150,7 +152,12 @@ const story = Effect.gen(function* () {
 // ---- the app ----
 
 const Desk = Layer.mergeAll(
-  ResumableStream.layer({ streams: [Answer], keyPrefix: `${prefix}runs:`, unsignedTokens: true }),
+  // signed tokens: a random secret of this process (a real deployment shares one through STREAM_SECRET)
+  ResumableStream.layer({
+    streams: [Answer],
+    keyPrefix: `${prefix}runs:`,
+    secret: Redacted.make(process.env.STREAM_SECRET ?? randomBytes(32).toString("hex"))
+  }),
   EventSink.layer({ streamKey: `${prefix}events` }),
   Publisher.layer({ keyPrefix: prefix }),
   Subscriber.layer({ keyPrefix: prefix }),
@@ -158,7 +165,8 @@ const Desk = Layer.mergeAll(
   StreamAdapter.layer({ keyPrefix: `${prefix}live:` })
 )
 
-const Inspector = HttpRouter.serve(inspectorRoutes(prefix), { disableLogger: true, disableListenLog: true }).pipe(
+const inspector = inspectorRoutes(prefix)
+const Inspector = HttpRouter.serve(inspector.routes, { disableLogger: true, disableListenLog: true }).pipe(
   Layer.provideMerge(NodeHttpServer.layer(createServer, { port: Number(process.env.PORT ?? 0), host: "127.0.0.1" }))
 )
 
@@ -168,7 +176,7 @@ const program = Effect.gen(function* () {
   yield* Console.log(`Redis: ${server.url} (${server.controllable ? "started for this demo" : "REDIS_URL"})`)
   const lines = yield* story
   for (const line of lines) yield* Console.log(line)
-  yield* HttpServer.addressFormattedWith((url) => Console.log(`Inspector: ${url}/inspector`))
+  yield* HttpServer.addressFormattedWith((url) => Console.log(`Inspector: ${url}/inspector?token=${inspector.token}`))
   yield* Console.log(`the story took ${((Date.now() - started) / 1000).toFixed(1)} s`)
   if (serve) {
     yield* Console.log("serving the inspector until Ctrl-C")

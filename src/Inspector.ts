@@ -4,7 +4,8 @@
  * (inline CSS and JavaScript, nothing fetched from elsewhere), built on effect's own HTTP router.
  *
  * Routes under `path` (default `/inspector`):
- * - `GET {path}`: the page.
+ * - `GET {path}`: the page (`?token=` stores an access token in a cookie of the path, then redirects to the page);
+ *   `GET {path}/page.js`: its script.
  * - `GET {path}/api/config`: what is inspected, whether actions are enabled, the page's poll interval.
  * - `GET {path}/api/topics?cursor=&limit=`: a page of topics ({@link InspectedTopic}) and the next cursor.
  * - `GET {path}/api/topic?topic=`: one topic (404 when neither it nor its dead letters exist).
@@ -16,8 +17,12 @@
  * - `GET {path}/api/sinks`: the event sinks of this process; `GET {path}/api/adapter?cursor=&limit=`: live-state
  *   streams and their groups; `GET {path}/api/subjects?cursor=`: subjects counted in bounded stretches.
  *
- * Read-only unless `actions: true`, and then only with an `authorize` hook that accepts the request; a refused request
- * gets 403 `{ reason: "Forbidden", message }`. Actions take JSON bodies only (a cross-site form cannot send one).
+ * Every request passes the routes' guard first (`Host` among `allowedHosts`, an `Origin` the page's own or allowed,
+ * JSON bodies for actions: see `ResumableStreamHttp.SecurityOptions`), then `authorize`, which is required: a hook,
+ * {@link withToken} (an access token, as Jupyter does), or {@link allowEveryone}. It is asked for the kind of access a
+ * request needs: `read` (figures), `data` (what messages hold: dead letters' payload previews and metadata, hidden
+ * otherwise) or `action` (replay, delete, cancel: also needs `actions: true`). A refused request gets 403
+ * `{ reason: "Forbidden", message }`.
  *
  * Cost is bounded: keys are found with `SCAN … COUNT … TYPE` on every master (never `KEYS`), at most `maxScanCalls`
  * calls per request, in pages continued by a cursor; the figures come from `XINFO GROUPS`/`CONSUMERS`, `XPENDING`,
@@ -30,17 +35,20 @@
  * @since 0.1.0
  */
 
+import { createHash, timingSafeEqual } from "node:crypto"
 import { Duration, Effect, Layer, Option, Redacted, Result } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import type * as EventSinkModule from "./EventSink.js"
 import { EventSink } from "./EventSink.js"
 import * as RedisClient from "./RedisClient.js"
 import type { RedisError } from "./RedisError.js"
+import type { SecurityOptions } from "./ResumableStreamHttp.js"
 import { ResumableStream, type RunState } from "./ResumableStream.js"
-import { refusal, under } from "./internal/http/request.js"
+import * as Guard from "./internal/http/guard.js"
+import { refusal, searchParam, under } from "./internal/http/request.js"
 import { listAdapterStreams } from "./internal/inspector/adapter.js"
 import { listDeadLetters, moveDeadLetters } from "./internal/inspector/deadLetters.js"
-import { page } from "./internal/inspector/page.js"
+import { page, script as pageScript } from "./internal/inspector/page.js"
 import * as Requests from "./internal/inspector/requests.js"
 import { cancelRun, listRuns } from "./internal/inspector/runs.js"
 import { isCursor } from "./internal/inspector/scan.js"
@@ -50,19 +58,51 @@ import { describeTopics, listTopics } from "./internal/inspector/topics.js"
 import { isEntryId } from "./internal/resumable/wire.js"
 
 /**
- * What a request asks for: to `read` (the page and the JSON figures) or an `action` (replay, delete, cancel).
+ * What a request asks for: to `read` (the page and the JSON figures), to see `data` (what messages hold: payload
+ * previews, metadata), or an `action` (replay, delete, cancel).
  *
  * @since 0.1.0
  */
-export type Access = "read" | "action"
+export type Access = "read" | "data" | "action"
 
 /**
- * Decides whether a request may go on: `true` lets it, `false` refuses it with 403. Called for every request, with
- * the kind of access it asks for.
+ * Decides whether a request may go on: `true` lets it, `false` refuses it with 403 (for `data`: the dead letters are
+ * listed without their payloads and metadata). Called for every request, with the kind of access it asks for.
  *
  * @since 0.1.0
  */
 export type Authorize = (request: HttpServerRequest.HttpServerRequest, access: Access) => Effect.Effect<boolean>
+
+/**
+ * The explicit choice to let every request that passes the `Host`/`Origin` checks read everything, messages' data
+ * included, and act (with `actions: true`): for an inspector only trusted people reach.
+ *
+ * @since 0.1.0
+ */
+export const allowEveryone: Authorize = () => Effect.succeed(true)
+
+/** The cookie that carries the access token of {@link withToken}. */
+const tokenCookie = "inspector-token"
+
+/**
+ * Lets in the requests that bear `token`: as `Authorization: Bearer <token>`, as the cookie the page sets when opened
+ * as `{path}?token=<token>` (HttpOnly, SameSite=Strict), or as that query parameter. Compared in constant time. Print
+ * the page's URL with the token at start, as Jupyter does; everyone else gets 403.
+ *
+ * @since 0.1.0
+ */
+export const withToken = (token: Redacted.Redacted<string>): Authorize => {
+  const expected = createHash("sha256").update(Redacted.value(token)).digest()
+  if (Redacted.value(token).length === 0) throw new Error("Inspector.withToken needs a non-empty token")
+  const matches = (given: string | undefined) =>
+    given !== undefined && timingSafeEqual(createHash("sha256").update(given).digest(), expected)
+  return (request) =>
+    Effect.succeed(
+      matches(/^Bearer (.+)$/i.exec(request.headers.authorization ?? "")?.[1]) ||
+        matches(request.cookies[tokenCookie]) ||
+        matches(searchParam(request, "token"))
+    )
+}
 
 /**
  * An event sink to show: an `EventSink` service is one (its `streamKey`, `stats` and `health`), or give its stats
@@ -103,7 +143,12 @@ export interface ResumableOptions {
  *
  * @since 0.1.0
  */
-export interface Options {
+export interface Options extends SecurityOptions {
+  /**
+   * Who may read, see messages' data and act: a hook, {@link withToken}, or {@link allowEveryone}. Required: the
+   * routes refuse to be built without an access decision.
+   */
+  readonly authorize: Authorize
   /** Path under which the page and its endpoints live. Default `/inspector`. */
   readonly path?: string | undefined
   /** Topics of `Publisher` / `Subscriber`: their `keyPrefix`. Default: none (the library's). */
@@ -120,10 +165,8 @@ export interface Options {
   readonly subjects?: { readonly keyPrefix?: string | undefined } | false | undefined
   /** The event sinks to show. Default: the `EventSink` service in context, if any. */
   readonly sinks?: ReadonlyArray<SinkSource> | undefined
-  /** Enables replay, delete and cancel. Default false. Needs `authorize`: the layer refuses to build without it. */
+  /** Enables replay, delete and cancel (for the requests `authorize` lets act). Default false. */
   readonly actions?: boolean | undefined
-  /** Called for every request; see {@link Authorize}. Default: reads allowed (actions then stay disabled). */
-  readonly authorize?: Authorize | undefined
   /** The `COUNT` of each SCAN call. Default 1,000. */
   readonly scanCount?: number | undefined
   /** SCAN calls one request may make at most (it then answers with what it found and a cursor). Default 20. */
@@ -272,29 +315,33 @@ export interface InspectedAdapterStream {
 
 const forbidden = (message: string) => refusal(403, "Forbidden", message)
 const notFound = (message: string) => refusal(404, "NotFound", message)
-const redisFailure = (error: RedisError) => refusal(503, "Redis", error.message)
+/** A Redis failure: 503 with a message a client may read; the failure itself goes to the log. */
+const redisFailure = (error: RedisError) =>
+  Effect.as(
+    Effect.logWarning(`Inspector: ${error.message}`),
+    refusal(503, "Redis", "Redis is unavailable right now; try again shortly")
+  )
 const json = (body: unknown) => HttpServerResponse.jsonUnsafe(body, { headers: Requests.noStore })
 
 /**
  * The inspector's routes, as a layer to merge into an `HttpRouter` (serve it with `HttpRouter.serve`). Needs the
- * `RedisClient`; uses the `ResumableStream` and `EventSink` services when they are in context. Building it fails
- * (a defect) when `actions` is on without `authorize`.
+ * `RedisClient`; uses the `ResumableStream` and `EventSink` services when they are in context. Fails at once (a
+ * defect) without `authorize`.
  *
  * @since 0.1.0
  */
 export const routes = (
-  options: Options = {}
-): Layer.Layer<never, never, HttpRouter.HttpRouter | RedisClient.RedisClient> =>
-  Layer.unwrap(
+  options: Options
+): Layer.Layer<never, never, HttpRouter.HttpRouter | RedisClient.RedisClient> => {
+  Guard.requireAccessDecision("Inspector", options.authorize, "Inspector.allowEveryone")
+  return Layer.unwrap(
     Effect.gen(function* () {
       const redis = yield* RedisClient.RedisClient
       const streams = yield* Effect.serviceOption(ResumableStream)
       const sinkInContext = yield* Effect.serviceOption(EventSink)
       const authorize = options.authorize
       const actions = options.actions === true
-      if (actions && authorize === undefined) {
-        return yield* Effect.die(new Error("Inspector: actions: true needs an authorize hook"))
-      }
+      const guard = Guard.make(options)
       const base = options.path ?? "/inspector"
       const scan = {
         count: Math.max(1, options.scanCount ?? 1000),
@@ -339,7 +386,7 @@ export const routes = (
       }
       const html = page({ base: under(base, "/").replace(/\/$/, ""), config })
 
-      /** A route that checks access first and answers a Redis failure with 503. */
+      /** A route that passes the guard, checks access, and answers a Redis failure with 503. */
       const route = (
         method: "GET" | "POST",
         suffix: `/${string}`,
@@ -349,18 +396,15 @@ export const routes = (
         ) => Effect.Effect<HttpServerResponse.HttpServerResponse, RedisError>
       ) =>
         HttpRouter.add(method, under(base, suffix), (request) =>
-          Effect.gen(function* () {
-            if (access === "action") {
-              if (!actions) return forbidden("actions are disabled (the inspector's actions option)")
-              if (!Requests.isJson(request)) {
-                return refusal(415, "InvalidInput", "actions take a JSON body (content-type: application/json)")
-              }
-            }
-            if (authorize !== undefined && !(yield* authorize(request, access))) {
-              return forbidden("not authorized")
-            }
-            return yield* handle(request)
-          }).pipe(Effect.catch((error) => Effect.succeed(redisFailure(error))))
+          guard.check(
+            request,
+            Effect.gen(function* () {
+              if (access === "action" && !actions)
+                return forbidden("actions are disabled (the inspector's actions option)")
+              if (!(yield* authorize(request, access))) return forbidden("not authorized")
+              return yield* handle(request)
+            }).pipe(Effect.catch(redisFailure))
+          )
         )
 
       /** A route of a part that may be left out: 404 when it is. */
@@ -371,14 +415,32 @@ export const routes = (
       ) => (value === undefined ? Effect.succeed(notFound(`${name} are not inspected here`)) : handle(value))
 
       // the router ignores a trailing slash: `{path}` and `{path}/` are one route
-      const pageRoute = HttpRouter.add("GET", under(base, "/").replace(/(.)\/$/, "$1") as `/${string}`, (request) =>
-        Effect.gen(function* () {
-          if (authorize !== undefined && !(yield* authorize(request, "read"))) return forbidden("not authorized")
-          return HttpServerResponse.text(html, {
-            contentType: "text/html; charset=utf-8",
-            headers: Requests.pageHeaders
+      const pagePath = under(base, "/").replace(/(.)\/$/, "$1") as `/${string}`
+      const pageRoute = HttpRouter.add("GET", pagePath, (request) =>
+        guard.check(
+          request,
+          Effect.gen(function* () {
+            if (!(yield* authorize(request, "read"))) return forbidden("not authorized")
+            // opened with ?token=: kept in a cookie of the inspector's path, and out of the address bar and history
+            const token = searchParam(request, "token")
+            if (token !== undefined) {
+              return HttpServerResponse.empty({ status: 303, headers: { location: pagePath } }).pipe(
+                HttpServerResponse.setCookieUnsafe(tokenCookie, token, {
+                  httpOnly: true,
+                  sameSite: "strict",
+                  path: pagePath
+                })
+              )
+            }
+            return HttpServerResponse.text(html, {
+              contentType: "text/html; charset=utf-8",
+              headers: Requests.pageHeaders
+            })
           })
-        })
+        )
+      )
+      const scriptRoute = route("GET", "/page.js", "read", () =>
+        Effect.succeed(HttpServerResponse.text(pageScript, { contentType: "text/javascript; charset=utf-8" }))
       )
 
       const configRoute = route("GET", "/api/config", "read", () => Effect.succeed(json(config)))
@@ -412,10 +474,18 @@ export const routes = (
           if (Result.isFailure(topic)) return Effect.succeed(topic.failure)
           const params = Requests.pageParams(request, isEntryId)
           if (Result.isFailure(params)) return Effect.succeed(params.failure)
-          return Effect.map(
-            listDeadLetters(redis, prefix, topic.success, params.success.cursor, params.success.limit),
-            json
-          )
+          return Effect.gen(function* () {
+            const listed = yield* listDeadLetters(
+              redis,
+              prefix,
+              topic.success,
+              params.success.cursor,
+              params.success.limit
+            )
+            // what the messages hold is shown only to requests allowed to see data
+            if (yield* authorize(request, "data")) return json(listed)
+            return json({ ...listed, deadLetters: listed.deadLetters.map(withoutData), dataHidden: true })
+          })
         })
       )
 
@@ -500,7 +570,17 @@ export const routes = (
         sinksRoute,
         adapterRoute,
         subjectsRoute,
-        pageRoute
+        scriptRoute,
+        pageRoute,
+        guard.preflight(base)
       )
     })
   )
+}
+
+/** A dead letter without what its message holds: the payload's size stays, its preview and the metadata go. */
+const withoutData = (letter: InspectedDeadLetter): InspectedDeadLetter => ({
+  ...letter,
+  payload: letter.payload === null ? null : { ...letter.payload, preview: "", truncated: letter.payload.bytes > 0 },
+  metadata: null
+})

@@ -243,10 +243,11 @@ export interface Service {
   /** The stream name a token belongs to, after checking it. */
   readonly nameOf: (token: string) => Effect.Effect<string, ResumableStreamError>
   /**
-   * Checks that `token` is valid and belongs to the stream `name`: `NotFound` when no stream of that name is
-   * registered here, `InvalidToken` when the token is forged or another stream's, `Expired` when it expired.
+   * Checks that `token` is valid and belongs to the stream `name`, and returns its run's id: `NotFound` when no stream
+   * of that name is registered here, `InvalidToken` when the token is forged or another stream's, `Expired` when it
+   * expired.
    */
-  readonly checkToken: (token: string, name: string) => Effect.Effect<void, ResumableStreamError>
+  readonly checkToken: (token: string, name: string) => Effect.Effect<{ readonly runId: string }, ResumableStreamError>
 }
 
 /**
@@ -903,7 +904,8 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     })
 
     const nameOf = (token: string) => Effect.map(verify(token), (payload) => payload.name)
-    const checkToken = (token: string, name: string) => Effect.asVoid(verifyFor(token, name))
+    const checkToken = (token: string, name: string) =>
+      Effect.map(verifyFor(token, name), (payload) => ({ runId: payload.runId }))
 
     const active = (stream: AnyDefinition | string, key: string) => {
       const name = typeof stream === "string" ? stream : stream.name

@@ -27,7 +27,8 @@
 import { Duration, Effect, Layer, Result, Stream } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { ResumableStream, type ResumableStreamError } from "./ResumableStream.js"
-import { badRequest, jsonBody, searchParam, under } from "./internal/http/request.js"
+import * as Guard from "./internal/http/guard.js"
+import { badRequest, jsonBody, refusal, searchParam, under } from "./internal/http/request.js"
 import * as Sse from "./internal/http/sse.js"
 import { isEntryId } from "./internal/resumable/wire.js"
 
@@ -47,11 +48,64 @@ export interface SseEncoding {
 }
 
 /**
+ * Who may reach a route set from a browser, checked before anything else on every request (see the README's
+ * "Securing the HTTP routes"): the `Host` it was sent to (a DNS-rebinding page names its own), and the `Origin` of a
+ * browser's request.
+ *
+ * @since 0.1.0
+ */
+export interface SecurityOptions {
+  /**
+   * The host names this server answers for (the `Host` header without its port): its public names behind a proxy. A
+   * request for another host gets 403. Default: `localhost`, `127.0.0.1` and `[::1]`.
+   */
+  readonly allowedHosts?: ReadonlyArray<string> | undefined
+  /**
+   * Origins (`https://app.example.com`) other than the page's own that may call the routes from a browser: their CORS
+   * preflights are answered and their responses carry CORS headers. Any other cross-site request gets 403. Default
+   * none.
+   */
+  readonly allowedOrigins?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * What a request to the stream routes asks to do: start a run of `stream`, or resume or cancel run `runId` (its token
+ * checked already).
+ *
+ * @since 0.1.0
+ */
+export type StreamAccess =
+  | { readonly action: "start"; readonly stream: string }
+  | { readonly action: "resume" | "cancel"; readonly stream: string; readonly runId: string }
+
+/**
+ * Decides whether a request may do what it asks: `true` lets it, `false` refuses it with 403. Called for every
+ * request, after the `Host`/`Origin` checks and, for a resume or a cancel, after its token was checked.
+ *
+ * @since 0.1.0
+ */
+export type Authorize = (request: HttpServerRequest.HttpServerRequest, access: StreamAccess) => Effect.Effect<boolean>
+
+/**
+ * The explicit choice to let every request that passes the `Host`/`Origin` checks start, resume and cancel runs of
+ * every stream of the routes: for a server that only trusted clients reach. A resume or a cancel still needs the
+ * run's token.
+ *
+ * @since 0.1.0
+ */
+export const allowEveryone: Authorize = () => Effect.succeed(true)
+
+/**
  * Options of {@link routes}.
  *
  * @since 0.1.0
  */
-export interface Options {
+export interface Options extends SecurityOptions {
+  /**
+   * Who may start, resume and cancel runs: a hook, or {@link allowEveryone}. Required: the routes refuse to be built
+   * without an access decision.
+   */
+  readonly authorize: Authorize
   /** Path under which the routes live. Default `/streams`. */
   readonly path?: string | undefined
   /** How often a quiet SSE response sends a keep-alive comment. Default 15 seconds. */
@@ -60,6 +114,17 @@ export interface Options {
   readonly retry?: Duration.Input | undefined
   /** The largest request body (a stream's input) accepted; a larger one gets 413. Default 1 MiB. */
   readonly maxBodyBytes?: number | undefined
+  /** How long a request body may take to arrive; a slower one gets 408. Default 10 seconds. */
+  readonly bodyTimeout?: Duration.Input | undefined
+  /**
+   * SSE responses of these routes open at once, at most; one more gets 503 with `Retry-After`. Default 1,000.
+   */
+  readonly maxOpenStreams?: number | undefined
+  /**
+   * How long an SSE response may wait for its client to take what was sent (a client that stopped reading); it then
+   * ends, and the client reconnects from its last event id. Default 30 seconds.
+   */
+  readonly stallTimeout?: Duration.Input | undefined
   /** The events' format. Default {@link streamEvents}. */
   readonly encoding?: SseEncoding | undefined
 }
@@ -85,13 +150,36 @@ const statusOf = (error: ResumableStreamError): number => {
 }
 
 /**
- * The body of a refusal or a `failure` event: `{ reason, message, error? }`.
+ * What a client may read of an error: its own message, except where that would tell what only the server should know
+ * (Redis addresses and driver text, a stored chunk's contents, another run's id); those go to the log.
+ */
+const publicMessage = (error: ResumableStreamError): string => {
+  switch (error.reason._tag) {
+    case "Redis":
+      return "the server's storage is unavailable; try again shortly"
+    case "AlreadyRunning":
+      return "a run is already running for this key"
+    case "Decode":
+      return "a stored chunk could not be read"
+    default:
+      return error.message
+  }
+}
+
+/** Logs what the client was not told of an error (see `publicMessage`). */
+const logWithheld = (error: ResumableStreamError): Effect.Effect<void> =>
+  publicMessage(error) === error.message
+    ? Effect.void
+    : Effect.logWarning(`ResumableStreamHttp: ${error.reason._tag}: ${error.message}`)
+
+/**
+ * The body of a refusal or a `failure` event: `{ reason, message, error? }`, the message one a client may read.
  *
  * @since 0.1.0
  */
 export const errorBody = (error: ResumableStreamError) => ({
   reason: error.reason._tag,
-  message: error.message,
+  message: publicMessage(error),
   ...(error.reason._tag === "Failed" && error.reason.error !== undefined ? { error: error.reason.error } : {})
 })
 
@@ -102,7 +190,17 @@ export const errorBody = (error: ResumableStreamError) => ({
  * @since 0.1.0
  */
 export const errorResponse = (error: ResumableStreamError) =>
-  HttpServerResponse.jsonUnsafe(errorBody(error), { status: statusOf(error) })
+  HttpServerResponse.jsonUnsafe(errorBody(error), {
+    status: statusOf(error),
+    headers: error.reason._tag === "Redis" ? { "retry-after": "1" } : {}
+  })
+
+/**
+ * `errorResponse`, after logging what the client is not told (for routes built on these, such as the chat routes).
+ *
+ * @since 0.1.0
+ */
+export const refuse = (error: ResumableStreamError) => Effect.as(logWithheld(error), errorResponse(error))
 
 const event = (name: string, data: unknown, id?: string): string => Sse.event(name, JSON.stringify(data), id)
 
@@ -120,7 +218,8 @@ export const streamEvents: SseEncoding = {
 }
 
 /**
- * A run's entries as the SSE text of `encoding`: one event per chunk, then the end, or the failure that ended it.
+ * A run's entries as the SSE text of `encoding`: one event per chunk, then the end, or the failure that ended it
+ * (what the client may not read of it logged).
  *
  * @since 0.1.0
  */
@@ -132,7 +231,9 @@ export const encodeEntries =
     entries.pipe(
       Stream.map(encoding.chunk),
       Stream.concat(Stream.make(encoding.end)),
-      Stream.catch((error: ResumableStreamError) => Stream.make(encoding.failure(error)))
+      Stream.catch((error: ResumableStreamError) =>
+        Stream.fromEffect(Effect.as(logWithheld(error), encoding.failure(error)))
+      )
     )
 
 /**
@@ -152,67 +253,111 @@ export const endOnShutdown = <A, E, R>(server: Layer.Layer<A, E, R>): Layer.Laye
  *
  * @since 0.1.0
  */
-export const routes = (options: Options = {}): Layer.Layer<never, never, HttpRouter.HttpRouter | ResumableStream> =>
-  Layer.unwrap(
+export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.HttpRouter | ResumableStream> => {
+  Guard.requireAccessDecision("ResumableStreamHttp", options.authorize, "ResumableStreamHttp.allowEveryone")
+  return Layer.unwrap(
     Effect.gen(function* () {
       const streams = yield* ResumableStream
       const base = options.path ?? "/streams"
-      const keepAlive = Duration.fromInputUnsafe(options.keepAlive ?? "15 seconds")
-      const retryMs = Duration.toMillis(Duration.fromInputUnsafe(options.retry ?? "1 second"))
-      const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
-
+      const authorize = options.authorize
+      const guard = Guard.make(options)
+      const limits = {
+        maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+        bodyTimeout: Duration.fromInputUnsafe(options.bodyTimeout ?? "10 seconds")
+      }
       const encoding = options.encoding ?? streamEvents
-      const sse = yield* Sse.make({ keepAlive, retryMs })
-
+      const sse = yield* Sse.make({
+        keepAlive: Duration.fromInputUnsafe(options.keepAlive ?? "15 seconds"),
+        retryMs: Duration.toMillis(Duration.fromInputUnsafe(options.retry ?? "1 second")),
+        maxOpen: options.maxOpenStreams ?? 1000,
+        stallTimeout: Duration.fromInputUnsafe(options.stallTimeout ?? "30 seconds")
+      })
       const chunkEvents = encodeEntries(encoding)
 
-      const start = HttpRouter.add("POST", under(base, "/:name"), (request) =>
-        Effect.gen(function* () {
-          const { name } = yield* HttpRouter.params
-          const input = yield* jsonBody(request, maxBodyBytes, "the stream's input as JSON")
-          if (Result.isFailure(input)) return input.failure
-          const started = yield* streams.startEncoded(name ?? "", input.success)
-          const first = encoding.started?.({ token: started.token, runId: started.runId })
-          return sse(
-            Stream.concat(first === undefined ? Stream.empty : Stream.make(first), chunkEvents(started.stream)),
-            encoding.headers
+      /** A route: guarded, authorized for `access`, its errors answered with their status. */
+      const add = (
+        method: "GET" | "POST" | "DELETE",
+        path: `/${string}`,
+        handle: (
+          request: HttpServerRequest.HttpServerRequest,
+          name: string
+        ) => Effect.Effect<HttpServerResponse.HttpServerResponse, ResumableStreamError>
+      ) =>
+        HttpRouter.add(method, under(base, path), (request) =>
+          guard.check(
+            request,
+            Effect.flatMap(HttpRouter.params, ({ name }) => handle(request, name ?? "")).pipe(Effect.catch(refuse))
           )
-        }).pipe(Effect.catch((error) => Effect.succeed(errorResponse(error))))
+        )
+
+      const authorized = (
+        request: HttpServerRequest.HttpServerRequest,
+        access: StreamAccess,
+        handle: Effect.Effect<HttpServerResponse.HttpServerResponse, ResumableStreamError>
+      ) => Effect.flatMap(authorize(request, access), (allowed) => (allowed ? handle : Effect.succeed(forbidden)))
+
+      const start = add("POST", "/:name", (request, name) =>
+        authorized(
+          request,
+          { action: "start", stream: name },
+          Effect.gen(function* () {
+            if (sse.full()) return sse.busy
+            const input = yield* jsonBody(request, limits, "the stream's input as JSON")
+            if (Result.isFailure(input)) return input.failure
+            const started = yield* streams.startEncoded(name, input.success)
+            const first = encoding.started?.({ token: started.token, runId: started.runId })
+            return sse.respond(
+              request,
+              Stream.concat(first === undefined ? Stream.empty : Stream.make(first), chunkEvents(started.stream)),
+              encoding.headers
+            )
+          })
+        )
       )
 
       /** A route taking the `token` query parameter, which must belong to the `:name` stream (401 otherwise). */
       const withToken = (
         method: "GET" | "DELETE",
         path: `/${string}`,
+        action: "resume" | "cancel",
         handle: (
           request: HttpServerRequest.HttpServerRequest,
           token: string
         ) => Effect.Effect<HttpServerResponse.HttpServerResponse, ResumableStreamError>
       ) =>
-        HttpRouter.add(method, under(base, path), (request) =>
-          Effect.gen(function* () {
-            const { name } = yield* HttpRouter.params
-            const token = searchParam(request, "token")
-            if (token === undefined) return badRequest("the token query parameter is missing")
-            yield* streams.checkToken(token, name ?? "")
-            return yield* handle(request, token)
-          }).pipe(Effect.catch((error) => Effect.succeed(errorResponse(error))))
-        )
+        add(method, path, (request, name) => {
+          const token = searchParam(request, "token")
+          if (token === undefined) return Effect.succeed(badRequest("the token query parameter is missing"))
+          return Effect.flatMap(streams.checkToken(token, name), ({ runId }) =>
+            authorized(request, { action, stream: name, runId }, handle(request, token))
+          )
+        })
 
-      const resume = withToken("GET", "/:name/resume", (request, token) => {
+      const resume = withToken("GET", "/:name/resume", "resume", (request, token) => {
         const after = request.headers["last-event-id"] ?? searchParam(request, "after")
         if (after !== undefined && !isEntryId(after)) {
           return Effect.succeed(badRequest("after / Last-Event-ID must be an entry id"))
         }
-        return Effect.succeed(sse(chunkEvents(streams.resumeEncoded(token, { after })), encoding.headers))
+        if (sse.full()) return Effect.succeed(sse.busy)
+        return Effect.succeed(
+          sse.respond(request, chunkEvents(streams.resumeEncoded(token, { after })), encoding.headers)
+        )
       })
 
-      const cancel = withToken("DELETE", "/:name", (request, token) =>
-        Effect.map(streams.cancel(token, searchParam(request, "reason")), (status) =>
-          HttpServerResponse.jsonUnsafe({ status })
-        )
-      )
+      const cancel = withToken("DELETE", "/:name", "cancel", (request, token) => {
+        const reason = searchParam(request, "reason")
+        if (reason !== undefined && reason.length > maxReasonLength) {
+          return Effect.succeed(badRequest(`a reason has at most ${maxReasonLength} characters`))
+        }
+        return Effect.map(streams.cancel(token, reason), (status) => HttpServerResponse.jsonUnsafe({ status }))
+      })
 
-      return Layer.mergeAll(start, resume, cancel)
+      return Layer.mergeAll(start, resume, cancel, guard.preflight(base))
     })
   )
+}
+
+/** The longest cancel reason a request may give. */
+const maxReasonLength = 200
+
+const forbidden = refusal(403, "Forbidden", "not authorized")

@@ -14,6 +14,7 @@ import { answerFor } from "../examples/chat/answer.js"
 import * as ChatApp from "../examples/chat/server.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { browser, screenshotPath } from "./support/browser.js"
+import { stopRequest } from "./support/chat.js"
 
 class Fixture extends Context.Service<Fixture, { readonly url: string; readonly browser: BrowserContext }>()(
   "test/ChatBrowser/Fixture"
@@ -40,6 +41,13 @@ const statusText = (page: Page) => page.evaluate(() => document.querySelector("#
 
 const waitFor = (page: Page, check: () => boolean) =>
   Effect.promise(() => page.waitForFunction(check, undefined, { timeout: 15_000, polling: 20 }))
+
+/** The `cookie` header of the page's browser for `url`: its identity, so that a request outside it is the same user's. */
+const cookieOf = (page: Page, url: string) =>
+  Effect.map(
+    Effect.promise(() => page.context().cookies(url)),
+    (cookies) => cookies.map(({ name, value }) => `${name}=${value}`).join("; ")
+  )
 
 /** Waits until the page shows `count` messages. */
 const waitForBubbles = (page: Page, count: number) =>
@@ -191,7 +199,10 @@ describe("the chat example in Chromium", () => {
           assert.strictEqual(yield* Effect.promise(() => page.textContent("li.assistant .tag")), "stopped")
           // stopped on the server too: no answer runs for the chat, and the text does not grow
           const chatId = decodeURIComponent(new URL(page.url()).hash.slice(1))
-          const resume = yield* Effect.promise(() => fetch(`${url}/api/chat/${encodeURIComponent(chatId)}/stream`))
+          const cookie = yield* cookieOf(page, url)
+          const resume = yield* Effect.promise(() =>
+            fetch(`${url}/api/chat/${encodeURIComponent(chatId)}/stream`, { headers: { cookie } })
+          )
           assert.strictEqual(resume.status, 204)
           yield* Effect.sleep("300 millis")
           assert.strictEqual(yield* Effect.promise(() => answerText(page)), partial)
@@ -217,11 +228,14 @@ describe("the chat example in Chromium", () => {
           yield* askAndWait(page, "Will you wait for me?")
           const chatUrl = page.url()
           const chatId = decodeURIComponent(new URL(chatUrl).hash.slice(1))
+          const cookie = yield* cookieOf(page, url)
           yield* Effect.promise(() => page.goto("about:blank"))
           // until the answer ended on the server
           yield* Effect.promise(async () => {
             for (;;) {
-              const resume = await fetch(`${url}/api/chat/${encodeURIComponent(chatId)}/stream`)
+              const resume = await fetch(`${url}/api/chat/${encodeURIComponent(chatId)}/stream`, {
+                headers: { cookie }
+              })
               await resume.body?.cancel()
               if (resume.status === 204) return
               await sleep(100)
@@ -243,11 +257,12 @@ describe("the chat example in Chromium", () => {
         Effect.gen(function* () {
           const { page, url, pageErrors } = yield* openChat
           const chatId = decodeURIComponent(new URL(page.url()).hash.slice(1))
-          // another client starts an answer for this chat
+          // another tab of this browser (its identity cookie) starts an answer for this chat
+          const cookie = yield* cookieOf(page, url)
           const other = yield* Effect.promise(() =>
             fetch(`${url}/api/chat`, {
               method: "POST",
-              headers: { "content-type": "application/json" },
+              headers: { "content-type": "application/json", cookie },
               body: JSON.stringify({
                 id: chatId,
                 trigger: "submit-message",
@@ -265,7 +280,12 @@ describe("the chat example in Chromium", () => {
           yield* waitFor(page, askEnabled)
           assert.deepStrictEqual(pageErrors, [])
           // let the other answer end before the app closes
-          yield* Effect.promise(() => fetch(`${url}/api/chat/${encodeURIComponent(chatId)}/stop`, { method: "POST" }))
+          yield* Effect.promise(() =>
+            fetch(`${url}/api/chat/${encodeURIComponent(chatId)}/stop`, {
+              ...stopRequest,
+              headers: { ...stopRequest.headers, cookie }
+            })
+          )
         }).pipe(Effect.scoped),
       { timeout: 30_000 }
     )

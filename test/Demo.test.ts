@@ -32,7 +32,7 @@ describe("npm run demo", () => {
         assert.match(stdout, new RegExp(`^${capability}`, "m"))
       }
       assert.match(stdout, /dead/)
-      assert.match(stdout, /^Inspector: http:\/\/127\.0\.0\.1:\d+\/inspector$/m)
+      assert.match(stdout, /^Inspector: http:\/\/127\.0\.0\.1:\d+\/inspector\?token=[\w-]{32}$/m)
       const port = Number(/^Redis: redis:\/\/127\.0\.0\.1:(\d+) \(started for this demo\)$/m.exec(stdout)?.[1])
       assert.isAbove(port, 0)
       assert.isFalse(await listening(port))

@@ -1,6 +1,6 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { assert } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Schedule, Schema, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Schedule, Schema, Stream } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { createServer } from "node:http"
 import * as EventSink from "../src/EventSink.js"
@@ -62,8 +62,6 @@ const allPages = <A>(url: string, field: string) =>
     return items
   })
 
-const allowAll: Inspector.Authorize = () => Effect.succeed(true)
-
 /** Fast claims and polls for the subscribers of the tests. */
 const fast = { pollInterval: "100 millis", claimIdleTime: "400 millis", claimInterval: "100 millis" } as const
 
@@ -106,7 +104,7 @@ forEachTarget("Inspector", (it) => {
         .pipe(Stream.interruptWhen(Effect.sleep("200 millis")), Stream.runDrain)
       yield* publisher.publish("other", Message.make("x"))
 
-      yield* withInspector({ messaging: { keyPrefix } }, (baseUrl) =>
+      yield* withInspector({ messaging: { keyPrefix }, authorize: Inspector.allowEveryone }, (baseUrl) =>
         Effect.gen(function* () {
           const raw = yield* rawFigures(`${keyPrefix}{orders}`)
           const { status, body: topic } = yield* getJson<Inspector.InspectedTopic>(`${baseUrl}/api/topic?topic=orders`)
@@ -170,85 +168,87 @@ forEachTarget("Inspector", (it) => {
             { group: "g", maxDeliveries: 3, ...fast }
           )
         )
-        yield* withInspector({ messaging: { keyPrefix }, actions: true, authorize: allowAll }, (baseUrl) =>
-          Effect.gen(function* () {
-            type Page = { total: number; deadLetters: Array<Inspector.InspectedDeadLetter>; cursor: string | null }
-            const listed = yield* eventually(
-              getJson<Page>(`${baseUrl}/api/dead-letters?topic=t`),
-              (page) => page.body.total === 2
-            )
-            yield* Fiber.interrupt(consumer)
-            const letter = listed.body.deadLetters.find(
-              (d) => d.origin.id === poisonId
-            ) as Inspector.InspectedDeadLetter
-            assert.strictEqual(letter.reason, "Error: cannot digest")
-            assert.strictEqual(letter.origin.topic, "t")
-            assert.strictEqual(letter.deliveries, 3)
-            assert.strictEqual(letter.group, "g")
-            assert.strictEqual(letter.payload?.preview, "poison")
-            // the metadata as published (with the publisher's traceparent)
-            assert.strictEqual(letter.metadata?.kind, "bad")
-            // the same as the stream holds
-            const raw = yield* entriesOf(`${keyPrefix}{t}:dead`)
-            assert.deepStrictEqual(
-              raw.map((entry) => [entry.id, entry.dead_reason, entry.dead_id, entry.dead_deliveries]),
-              listed.body.deadLetters.map((d) => [d.id, d.reason, d.origin.id, String(d.deliveries)])
-            )
-            const topic = yield* getJson<Inspector.InspectedTopic>(`${baseUrl}/api/topic?topic=t`)
-            assert.strictEqual(topic.body.deadLetters, 2)
-            // pages of one
-            const paged = yield* allPages<Inspector.InspectedDeadLetter>(
-              `${baseUrl}/api/dead-letters?topic=t&limit=1`,
-              "deadLetters"
-            )
-            assert.deepStrictEqual(
-              paged.map((d) => d.id),
-              raw.map((entry) => entry.id)
-            )
+        yield* withInspector(
+          { messaging: { keyPrefix }, actions: true, authorize: Inspector.allowEveryone },
+          (baseUrl) =>
+            Effect.gen(function* () {
+              type Page = { total: number; deadLetters: Array<Inspector.InspectedDeadLetter>; cursor: string | null }
+              const listed = yield* eventually(
+                getJson<Page>(`${baseUrl}/api/dead-letters?topic=t`),
+                (page) => page.body.total === 2
+              )
+              yield* Fiber.interrupt(consumer)
+              const letter = listed.body.deadLetters.find(
+                (d) => d.origin.id === poisonId
+              ) as Inspector.InspectedDeadLetter
+              assert.strictEqual(letter.reason, "Error: cannot digest")
+              assert.strictEqual(letter.origin.topic, "t")
+              assert.strictEqual(letter.deliveries, 3)
+              assert.strictEqual(letter.group, "g")
+              assert.strictEqual(letter.payload?.preview, "poison")
+              // the metadata as published (with the publisher's traceparent)
+              assert.strictEqual(letter.metadata?.kind, "bad")
+              // the same as the stream holds
+              const raw = yield* entriesOf(`${keyPrefix}{t}:dead`)
+              assert.deepStrictEqual(
+                raw.map((entry) => [entry.id, entry.dead_reason, entry.dead_id, entry.dead_deliveries]),
+                listed.body.deadLetters.map((d) => [d.id, d.reason, d.origin.id, String(d.deliveries)])
+              )
+              const topic = yield* getJson<Inspector.InspectedTopic>(`${baseUrl}/api/topic?topic=t`)
+              assert.strictEqual(topic.body.deadLetters, 2)
+              // pages of one
+              const paged = yield* allPages<Inspector.InspectedDeadLetter>(
+                `${baseUrl}/api/dead-letters?topic=t&limit=1`,
+                "deadLetters"
+              )
+              assert.deepStrictEqual(
+                paged.map((d) => d.id),
+                raw.map((entry) => entry.id)
+              )
 
-            // replay: back on its topic once (same uuid, payload, metadata), gone from the dead letters
-            const before = yield* entriesOf(`${keyPrefix}{t}`)
-            const replayed = yield* postJson<{
-              count: number
-              moved: Array<{ deadLetterId: string; topicId: string }>
-            }>(`${baseUrl}/api/dead-letters/replay`, { topic: "t", ids: [letter.id] })
-            assert.strictEqual(replayed.status, 200)
-            assert.strictEqual(replayed.body.count, 1)
-            const again = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
-              topic: "t",
-              ids: [letter.id]
-            })
-            assert.strictEqual(again.body.count, 0)
-            const after = yield* entriesOf(`${keyPrefix}{t}`)
-            assert.strictEqual(after.length, before.length + 1)
-            const back = after.at(-1) as Record<string, string>
-            assert.strictEqual(back.id, replayed.body.moved[0]?.topicId)
-            assert.strictEqual(back.uuid, letter.uuid)
-            assert.strictEqual(back.payload, "poison")
-            assert.strictEqual(back.metadata, before.find((entry) => entry.id === poisonId)?.metadata)
-            assert.isFalse(Object.keys(back).some((field) => field.startsWith("dead_")))
-            const left = yield* entriesOf(`${keyPrefix}{t}:dead`)
-            assert.deepStrictEqual(
-              left.map((entry) => entry.id),
-              raw.filter((entry) => entry.id !== letter.id).map((entry) => entry.id)
-            )
-            // a subscriber gets the replayed message
-            const redelivered = yield* subscriber.subscribe("t", { group: "after-replay", start: "0", ...fast }).pipe(
-              Stream.filter((received) => received.id === back.id),
-              Stream.take(1),
-              Stream.runCollect
-            )
-            assert.strictEqual(Message.text((redelivered[0] as Subscriber.Received).message), "poison")
+              // replay: back on its topic once (same uuid, payload, metadata), gone from the dead letters
+              const before = yield* entriesOf(`${keyPrefix}{t}`)
+              const replayed = yield* postJson<{
+                count: number
+                moved: Array<{ deadLetterId: string; topicId: string }>
+              }>(`${baseUrl}/api/dead-letters/replay`, { topic: "t", ids: [letter.id] })
+              assert.strictEqual(replayed.status, 200)
+              assert.strictEqual(replayed.body.count, 1)
+              const again = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
+                topic: "t",
+                ids: [letter.id]
+              })
+              assert.strictEqual(again.body.count, 0)
+              const after = yield* entriesOf(`${keyPrefix}{t}`)
+              assert.strictEqual(after.length, before.length + 1)
+              const back = after.at(-1) as Record<string, string>
+              assert.strictEqual(back.id, replayed.body.moved[0]?.topicId)
+              assert.strictEqual(back.uuid, letter.uuid)
+              assert.strictEqual(back.payload, "poison")
+              assert.strictEqual(back.metadata, before.find((entry) => entry.id === poisonId)?.metadata)
+              assert.isFalse(Object.keys(back).some((field) => field.startsWith("dead_")))
+              const left = yield* entriesOf(`${keyPrefix}{t}:dead`)
+              assert.deepStrictEqual(
+                left.map((entry) => entry.id),
+                raw.filter((entry) => entry.id !== letter.id).map((entry) => entry.id)
+              )
+              // a subscriber gets the replayed message
+              const redelivered = yield* subscriber.subscribe("t", { group: "after-replay", start: "0", ...fast }).pipe(
+                Stream.filter((received) => received.id === back.id),
+                Stream.take(1),
+                Stream.runCollect
+              )
+              assert.strictEqual(Message.text((redelivered[0] as Subscriber.Received).message), "poison")
 
-            // delete all: the dead letters are empty, the topic is unchanged
-            const deleted = yield* postJson<{ count: number; more: boolean }>(`${baseUrl}/api/dead-letters/delete`, {
-              topic: "t",
-              all: true
+              // delete all: the dead letters are empty, the topic is unchanged
+              const deleted = yield* postJson<{ count: number; more: boolean }>(`${baseUrl}/api/dead-letters/delete`, {
+                topic: "t",
+                all: true
+              })
+              assert.deepStrictEqual([deleted.status, deleted.body.count, deleted.body.more], [200, 1, false])
+              assert.deepStrictEqual(yield* entriesOf(`${keyPrefix}{t}:dead`), [])
+              assert.strictEqual((yield* entriesOf(`${keyPrefix}{t}`)).length, after.length)
             })
-            assert.deepStrictEqual([deleted.status, deleted.body.count, deleted.body.more], [200, 1, false])
-            assert.deepStrictEqual(yield* entriesOf(`${keyPrefix}{t}:dead`), [])
-            assert.strictEqual((yield* entriesOf(`${keyPrefix}{t}`)).length, after.length)
-          })
         )
       })
   )
@@ -272,76 +272,78 @@ forEachTarget("Inspector", (it) => {
           )
         // more than one batch of 100
         yield* seed(deadKey, 250)
-        yield* withInspector({ messaging: { keyPrefix }, actions: true, authorize: allowAll }, (baseUrl) =>
-          Effect.gen(function* () {
-            const listed = yield* allPages<Inspector.InspectedTopic>(`${baseUrl}/api/topics`, "topics")
-            assert.deepStrictEqual(
-              listed.map((t) => [t.topic, t.exists, t.deadLetters]),
-              [["bulk", false, 250]]
-            )
-            const replayed = yield* postJson<{ count: number; more: boolean }>(`${baseUrl}/api/dead-letters/replay`, {
-              topic: "bulk",
-              all: true
-            })
-            assert.deepStrictEqual([replayed.body.count, replayed.body.more], [250, false])
-            const topic = yield* entriesOf(`${keyPrefix}{bulk}`)
-            assert.deepStrictEqual(
-              topic.map((entry) => entry.uuid),
-              Array.from({ length: 250 }, (_, i) => `u${i}`)
-            )
-            assert.deepStrictEqual(yield* entriesOf(deadKey), [])
+        yield* withInspector(
+          { messaging: { keyPrefix }, actions: true, authorize: Inspector.allowEveryone },
+          (baseUrl) =>
+            Effect.gen(function* () {
+              const listed = yield* allPages<Inspector.InspectedTopic>(`${baseUrl}/api/topics`, "topics")
+              assert.deepStrictEqual(
+                listed.map((t) => [t.topic, t.exists, t.deadLetters]),
+                [["bulk", false, 250]]
+              )
+              const replayed = yield* postJson<{ count: number; more: boolean }>(`${baseUrl}/api/dead-letters/replay`, {
+                topic: "bulk",
+                all: true
+              })
+              assert.deepStrictEqual([replayed.body.count, replayed.body.more], [250, false])
+              const topic = yield* entriesOf(`${keyPrefix}{bulk}`)
+              assert.deepStrictEqual(
+                topic.map((entry) => entry.uuid),
+                Array.from({ length: 250 }, (_, i) => `u${i}`)
+              )
+              assert.deepStrictEqual(yield* entriesOf(deadKey), [])
 
-            // the dead letters of a dead-letter topic (`bulk:dead`), in the slot of `bulk` as well
-            const deadOfDead = `${keyPrefix}{bulk}:dead:dead`
-            yield* seed(deadOfDead, 3)
-            const topics = yield* allPages<Inspector.InspectedTopic>(`${baseUrl}/api/topics`, "topics")
-            assert.deepStrictEqual(
-              topics.map((t) => [t.topic, t.deadLetters]),
-              [
-                ["bulk", 0],
-                ["bulk:dead", 3]
-              ]
-            )
-            const [first] = yield* entriesOf(deadOfDead)
-            const one = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
-              topic: "bulk:dead",
-              ids: [first?.id]
-            })
-            const rest = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
-              topic: "bulk:dead",
-              all: true
-            })
-            assert.deepStrictEqual([one.body.count, rest.body.count], [1, 2])
-            assert.deepStrictEqual(
-              (yield* entriesOf(deadKey)).map((entry) => entry.uuid),
-              ["u0", "u1", "u2"]
-            )
-            assert.deepStrictEqual(yield* entriesOf(deadOfDead), [])
+              // the dead letters of a dead-letter topic (`bulk:dead`), in the slot of `bulk` as well
+              const deadOfDead = `${keyPrefix}{bulk}:dead:dead`
+              yield* seed(deadOfDead, 3)
+              const topics = yield* allPages<Inspector.InspectedTopic>(`${baseUrl}/api/topics`, "topics")
+              assert.deepStrictEqual(
+                topics.map((t) => [t.topic, t.deadLetters]),
+                [
+                  ["bulk", 0],
+                  ["bulk:dead", 3]
+                ]
+              )
+              const [first] = yield* entriesOf(deadOfDead)
+              const one = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
+                topic: "bulk:dead",
+                ids: [first?.id]
+              })
+              const rest = yield* postJson<{ count: number }>(`${baseUrl}/api/dead-letters/replay`, {
+                topic: "bulk:dead",
+                all: true
+              })
+              assert.deepStrictEqual([one.body.count, rest.body.count], [1, 2])
+              assert.deepStrictEqual(
+                (yield* entriesOf(deadKey)).map((entry) => entry.uuid),
+                ["u0", "u1", "u2"]
+              )
+              assert.deepStrictEqual(yield* entriesOf(deadOfDead), [])
 
-            // a heavy dead letter is listed cut short: its size and a preview
-            yield* Effect.flatMap(RedisClient.RedisClient, (redis) =>
-              redis.use("seed", (client) =>
-                client.xadd(
-                  `${keyPrefix}{heavy}:dead`,
-                  "*",
-                  "uuid",
-                  "h",
-                  "payload",
-                  "x".repeat(10_000),
-                  "dead_reason",
-                  "r"
+              // a heavy dead letter is listed cut short: its size and a preview
+              yield* Effect.flatMap(RedisClient.RedisClient, (redis) =>
+                redis.use("seed", (client) =>
+                  client.xadd(
+                    `${keyPrefix}{heavy}:dead`,
+                    "*",
+                    "uuid",
+                    "h",
+                    "payload",
+                    "x".repeat(10_000),
+                    "dead_reason",
+                    "r"
+                  )
                 )
               )
-            )
-            const heavy = yield* getJson<{ deadLetters: Array<Inspector.InspectedDeadLetter> }>(
-              `${baseUrl}/api/dead-letters?topic=heavy`
-            )
-            assert.deepStrictEqual(heavy.body.deadLetters[0]?.payload, {
-              bytes: 10_000,
-              preview: "x".repeat(256),
-              truncated: true
+              const heavy = yield* getJson<{ deadLetters: Array<Inspector.InspectedDeadLetter> }>(
+                `${baseUrl}/api/dead-letters?topic=heavy`
+              )
+              assert.deepStrictEqual(heavy.body.deadLetters[0]?.payload, {
+                bytes: 10_000,
+                preview: "x".repeat(256),
+                truncated: true
+              })
             })
-          })
         )
       })
   )
@@ -351,7 +353,11 @@ forEachTarget("Inspector", (it) => {
       const streamOptions = testOptions("insp-rs")
       const keyPrefix = streamOptions.keyPrefix as string
       const streams = yield* ResumableStream.make(streamOptions)
-      const inspector = { resumable: { keyPrefix }, actions: true, authorize: allowAll } satisfies Inspector.Options
+      const inspector = {
+        resumable: { keyPrefix },
+        actions: true,
+        authorize: Inspector.allowEveryone
+      } satisfies Inspector.Options
 
       const cancelOne = (throughService: boolean) =>
         Effect.gen(function* () {
@@ -421,7 +427,7 @@ forEachTarget("Inspector", (it) => {
         postJson<{ reason: string }>(`${baseUrl}/api/dead-letters/replay`, { topic: "t", all: true })
       const cancel = (baseUrl: string) =>
         postJson<{ reason: string }>(`${baseUrl}/api/runs/cancel`, { stream: "s", runId: "r" })
-      yield* withInspector({ messaging: { keyPrefix } }, (baseUrl) =>
+      yield* withInspector({ messaging: { keyPrefix }, authorize: Inspector.allowEveryone }, (baseUrl) =>
         Effect.gen(function* () {
           const refused = yield* replay(baseUrl)
           assert.deepStrictEqual([refused.status, refused.body.reason], [403, "Forbidden"])
@@ -461,9 +467,12 @@ forEachTarget("Inspector", (it) => {
           assert.strictEqual((yield* Effect.promise(() => fetch(baseUrl))).status, 403)
         })
       )
-      // actions without authorize: the layer does not build
-      const built = yield* Effect.exit(withInspector({ actions: true }, () => Effect.void))
+      // no access decision (a cast, or JavaScript): the routes are not built
+      const built = yield* Effect.exit(
+        Effect.sync(() => Inspector.routes({ actions: true } as unknown as Inspector.Options))
+      )
       assert.isTrue(Exit.isFailure(built))
+      assert.include(String(Exit.isFailure(built) ? Cause.squash(built.cause) : ""), "Inspector.allowEveryone")
     })
   )
 
@@ -483,7 +492,13 @@ forEachTarget("Inspector", (it) => {
       yield* Effect.forEach(["s1", "s2", "s3"], (subject) => storage.set(subject, "n", 1))
 
       yield* withInspector(
-        { path: "/ops/inspect", adapter: { keyPrefix }, subjects: { keyPrefix }, sinks: [sink] },
+        {
+          path: "/ops/inspect",
+          adapter: { keyPrefix },
+          subjects: { keyPrefix },
+          sinks: [sink],
+          authorize: Inspector.allowEveryone
+        },
         (baseUrl) =>
           Effect.gen(function* () {
             for (const url of [baseUrl, `${baseUrl}/`]) {
@@ -494,7 +509,14 @@ forEachTarget("Inspector", (it) => {
               assert.match(html, /^<!doctype html>/)
               assert.include(html, '"/ops/inspect"')
               assert.notMatch(html, /https?:\/\//)
-              assert.notMatch(html, /\s(src|href)\s*=/i)
+              // one script, of this origin: the page's own (its CSP allows no inline script)
+              assert.deepStrictEqual(
+                Array.from(html.matchAll(/\s(src|href)\s*=\s*"([^"]*)"/gi), (match) => match[2]),
+                ["/ops/inspect/page.js"]
+              )
+              assert.include(response.headers.get("content-security-policy") ?? "", "script-src 'self';")
+              const script = yield* Effect.promise(() => fetch(`${baseUrl}/page.js`))
+              assert.match(script.headers.get("content-type") ?? "", /^text\/javascript/)
             }
             const { body: sinks } = yield* getJson<{ sinks: Array<Inspector.InspectedSink> }>(`${baseUrl}/api/sinks`)
             assert.deepStrictEqual(

@@ -4,7 +4,7 @@ import { Effect, Fiber, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import { answerFor } from "../examples/chat/answer.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
-import { chatOptions, chatServer, readAnswer, userMessage } from "./support/chat.js"
+import { chatOptions, chatServer, readAnswer, stopRequest, userMessage } from "./support/chat.js"
 import { firstLine, outputOf, spawnChild } from "./support/child.js"
 import { anotherClient, forEachTarget, TestTopology } from "./support/targets.js"
 
@@ -91,7 +91,7 @@ forEachTarget("ResumableChat with the AI SDK's client", (it) => {
         const reading = yield* Effect.forkChild(read(stream))
         yield* Effect.sleep("100 millis")
         const stopped = yield* Effect.promise(() =>
-          fetch(`${url}/api/chat/${id}/stop`, { method: "POST" }).then((response) => response.json())
+          fetch(`${url}/api/chat/${id}/stop`, stopRequest).then((response) => response.json())
         )
         assert.deepStrictEqual(stopped, { status: "cancelled" })
         const answer = yield* Fiber.join(reading)

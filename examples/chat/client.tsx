@@ -101,7 +101,12 @@ function Chat({ id, onNew }: { readonly id: string; readonly onNew: () => void }
     setStopped(true)
     let cancelled = true
     try {
-      const response = await fetch(`/api/chat/${encodeURIComponent(id)}/stop`, { method: "POST" })
+      // JSON, as the routes require of every POST (no cross-site form or no-cors fetch can send it)
+      const response = await fetch(`/api/chat/${encodeURIComponent(id)}/stop`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}"
+      })
       if (response.ok) cancelled = ((await response.json()) as { status?: string }).status === "cancelled"
       else setStopFailed(true)
     } catch {

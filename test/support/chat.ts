@@ -29,12 +29,21 @@ export const chatOptions = (
   ...overrides
 })
 
-/** The chat routes at `/api/chat` on a real HTTP server (127.0.0.1, a free port), on the `RedisClient` in context. */
-export const chatServer = (options: ResumableStream.Options<readonly [typeof Chat]>) =>
-  HttpRouter.serve(ResumableChat.routes({ stream: Chat, input: inputOf }), {
-    disableLogger: true,
-    disableListenLog: true
-  }).pipe(
+/**
+ * The chat routes at `/api/chat` on a real HTTP server (127.0.0.1, a free port), on the `RedisClient` in context;
+ * every request allowed unless `routes` says otherwise.
+ */
+export const chatServer = (
+  options: ResumableStream.Options<readonly [typeof Chat]>,
+  routes: Partial<ResumableChat.RoutesOptions<{ readonly prompt: string }>> = {}
+) =>
+  HttpRouter.serve(
+    ResumableChat.routes({ stream: Chat, input: inputOf, authorize: ResumableChat.allowEveryone, ...routes }),
+    {
+      disableLogger: true,
+      disableListenLog: true
+    }
+  ).pipe(
     ResumableStreamHttp.endOnShutdown,
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
     Layer.provideMerge(ResumableStream.layer(options))
@@ -73,3 +82,6 @@ export const readAnswer = async (stream: ReadableStream<UIMessageChunk>) => {
   }
   return { text: textOf(last), types, texts }
 }
+
+/** The stop request of a chat, as the example's client sends it (JSON: the routes refuse any other POST). */
+export const stopRequest: RequestInit = { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }

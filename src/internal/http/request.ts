@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { ByteSize, Effect, Result } from "effect"
+import { ByteSize, type Duration, Effect, Result } from "effect"
 import { HttpIncomingMessage, type HttpServerRequest, HttpServerResponse } from "effect/http"
 
 /** The route path of `suffix` under `base`: `("/x/", "/:name")` → `/x/:name`, `("/", "/:name")` → `/:name`. */
@@ -27,23 +27,38 @@ export const badRequest = (message: string) => refusal(400, "InvalidInput", mess
 const tooLarge = (limit: number) =>
   refusal(413, "InvalidInput", `the body is larger than ${limit} bytes (maxBodyBytes)`)
 
-/** The request's JSON body, or the response refusing it: 413 beyond `maxBodyBytes`, 400 when it is not JSON. */
+/** How large a request body may be, and how long it may take to arrive. */
+export interface BodyLimits {
+  readonly maxBodyBytes: number
+  readonly bodyTimeout: Duration.Duration
+}
+
+/**
+ * The request's JSON body, or the response refusing it: 413 beyond `maxBodyBytes`, 408 when it takes longer than
+ * `bodyTimeout` (a client sending slowly holds nothing for long), 400 when it is not JSON.
+ */
 export const jsonBody = (
   request: HttpServerRequest.HttpServerRequest,
-  maxBodyBytes: number,
+  limits: BodyLimits,
   expected: string
 ): Effect.Effect<Result.Result<unknown, HttpServerResponse.HttpServerResponse>> => {
+  const { maxBodyBytes } = limits
   if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) {
     return Effect.succeed(Result.fail(tooLarge(maxBodyBytes)))
   }
-  return Effect.map(
-    Effect.result(
-      request.json.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)))
+  return request.json.pipe(
+    Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+    Effect.result,
+    Effect.map(
+      Result.mapError((error) =>
+        String(error.cause).includes("maxBytes exceeded")
+          ? tooLarge(maxBodyBytes)
+          : badRequest(`the body must be ${expected}`)
+      )
     ),
-    Result.mapError((error) =>
-      String(error.cause).includes("maxBytes exceeded")
-        ? tooLarge(maxBodyBytes)
-        : badRequest(`the body must be ${expected}`)
-    )
+    Effect.timeoutOrElse({
+      duration: limits.bodyTimeout,
+      orElse: () => Effect.succeed(Result.fail(refusal(408, "InvalidInput", "the body took too long to arrive")))
+    })
   )
 }

@@ -1,6 +1,7 @@
 /**
- * The inspector's HTML page: one self-contained document (inline CSS and JavaScript, no external URL) that polls the
- * JSON endpoints every `pollIntervalMs` and shows topics (groups, consumers, pending, lag, oldest pending age, dead
+ * The inspector's HTML page and its script (served beside it from the same origin, so that the page's content
+ * security policy allows no inline script; nothing is fetched from elsewhere): it polls the JSON endpoints every
+ * `pollIntervalMs` and shows topics (groups, consumers, pending, lag, oldest pending age, dead
  * letters with replay and delete), resumable runs (with cancel), event sinks, live-state groups and the subject
  * count. Every value from Redis is put in the page as text (`textContent`), never as HTML.
  *
@@ -22,7 +23,7 @@ export interface PageOptions {
   }
 }
 
-/** JSON that is safe inside a `<script>` element. */
+/** JSON that is safe inside a `<script>` element (here a data block the script reads, never run). */
 const scriptJson = (value: unknown): string =>
   JSON.stringify(value)
     .replace(/</g, "\\u003c")
@@ -52,9 +53,10 @@ tr.topic { cursor: pointer; } tr.topic:hover { background: #8881; }
   padding: .5rem .8rem; border-radius: .3rem; display: none; max-width: 40rem; }
 `
 
-/** The page's script: plain ES2020, no dependency. `BASE` and `CONFIG` are set before it. */
-const script = `
+/** The page's script: plain ES2020, no dependency; it reads `BASE` and `CONFIG` from the page's data block. */
+export const script = `
 "use strict";
+const { base: BASE, config: CONFIG } = JSON.parse(document.getElementById("inspector-config").textContent);
 const state = { paused: false, open: new Set(), pages: { topics: 1, runs: 1, adapter: 1 }, subjects: { total: 0, cursor: null, done: null } };
 const $ = (id) => document.getElementById(id);
 function el(tag, props, ...children) {
@@ -245,11 +247,8 @@ export const page = (options: PageOptions): string => `<!doctype html>
 </header>
 <main id="sections"></main>
 <div id="toast"></div>
-<script>
-const BASE = ${scriptJson(options.base)};
-const CONFIG = ${scriptJson(options.config)};
-${script}
-</script>
+<script type="application/json" id="inspector-config">${scriptJson({ base: options.base, config: options.config })}</script>
+<script src="${options.base}/page.js"></script>
 </body>
 </html>
 `

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Effect, Result } from "effect"
+import { Duration, Effect, Result } from "effect"
 import type { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { badRequest, jsonBody, searchParam } from "../http/request.js"
 import { isEntryId } from "../resumable/wire.js"
@@ -14,8 +14,8 @@ import { isEntryId } from "../resumable/wire.js"
 const maxLimit = 500
 const defaultLimit = 50
 
-/** The largest action body, in bytes. */
-const maxBodyBytes = 64 * 1024
+/** The largest action body, and how long it may take to arrive. */
+const bodyLimits = { maxBodyBytes: 64 * 1024, bodyTimeout: Duration.seconds(10) }
 
 /** Entry ids one action may name. */
 const maxIds = 1000
@@ -23,11 +23,11 @@ const maxIds = 1000
 /** Responses are figures of the moment: never cached. */
 export const noStore = { "cache-control": "no-store" }
 
-/** The page's headers: inline script and style only, requests to this origin only, no framing. */
+/** The page's headers: its script from this origin (no inline script), inline style, requests to this origin only, no framing. */
 export const pageHeaders = {
   ...noStore,
   "content-security-policy":
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; " +
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; " +
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer"
@@ -99,7 +99,7 @@ const cancelBody = (body: unknown): Result.Result<CancelBody, string> => {
 const parsedBody =
   <A>(parse: (body: unknown) => Result.Result<A, string>) =>
   (request: HttpServerRequest.HttpServerRequest): Effect.Effect<Parsed<A>> =>
-    Effect.map(jsonBody(request, maxBodyBytes, "a JSON object"), (body) =>
+    Effect.map(jsonBody(request, bodyLimits, "a JSON object"), (body) =>
       Result.flatMap(body, (value) => Result.mapError(parse(value), badRequest))
     )
 
@@ -108,7 +108,3 @@ export const deadLetterAction = parsedBody(deadLetterBody)
 
 /** The body of a cancel. */
 export const cancelAction = parsedBody(cancelBody)
-
-/** True for a request whose body says it is JSON (what a cross-site form cannot send without CORS allowing it). */
-export const isJson = (request: HttpServerRequest.HttpServerRequest): boolean =>
-  (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/json")
