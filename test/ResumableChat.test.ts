@@ -1,8 +1,9 @@
 import { assert } from "@effect/vitest"
 import { DefaultChatTransport, type UIMessageChunk } from "ai"
 import { Effect, Fiber, Layer } from "effect"
-import { HttpServer } from "effect/http"
+import { HttpServer, type HttpServerRequest } from "effect/http"
 import { answerFor } from "../examples/chat/answer.js"
+import * as ResumableChat from "../src/ResumableChat.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { chatOptions, chatServer, readAnswer, stopRequest, userMessage } from "./support/chat.js"
 import { firstLine, outputOf, spawnChild } from "./support/child.js"
@@ -10,14 +11,22 @@ import { anotherClient, forEachTarget, TestTopology } from "./support/targets.js
 
 const childScript = new URL("./support/chat-server-child.ts", import.meta.url).pathname
 
-/** Runs `f` with the URL of a chat server on the suite's client (`other`: on a second client, another instance). */
-const withChatServer = <A, E, R>(keyPrefix: string, f: (baseUrl: string) => Effect.Effect<A, E, R>, other = false) =>
+/**
+ * Runs `f` with the URL of a chat server on the suite's client (`other`: on a second client, another instance), its
+ * routes with `routes` over every request allowed.
+ */
+const withChatServer = <A, E, R>(
+  keyPrefix: string,
+  f: (baseUrl: string) => Effect.Effect<A, E, R>,
+  other = false,
+  routes: Parameters<typeof chatServer>[1] = {}
+) =>
   Effect.flatMap(TestTopology, (topology) =>
     HttpServer.addressFormattedWith((url) => f(url)).pipe(
       Effect.provide(
         other
-          ? chatServer(chatOptions(keyPrefix)).pipe(Layer.provide(anotherClient(topology)))
-          : chatServer(chatOptions(keyPrefix))
+          ? chatServer(chatOptions(keyPrefix), routes).pipe(Layer.provide(anotherClient(topology)))
+          : chatServer(chatOptions(keyPrefix), routes)
       )
     )
   )
@@ -52,7 +61,95 @@ const readSome = (stream: ReadableStream<UIMessageChunk>, count: number) =>
 
 const chatId = () => `chat-${Math.random().toString(36).slice(2)}`
 
+/** The `x-user` header of a request: who sends it, in the owner tests (a stand-in for a session). */
+const userOf = (http: HttpServerRequest.HttpServerRequest) =>
+  http.headers["x-user"] === undefined
+    ? Effect.fail(new ResumableChat.ChatRefused({ status: 401, message: "who are you?" }))
+    : Effect.succeed(http.headers["x-user"])
+
 forEachTarget("ResumableChat with the AI SDK's client", (it) => {
+  it.effect(
+    "a chat belongs to whoever started it: a stranger who knows its id can neither replay nor stop its answer, nor take it over",
+    () =>
+      withChatServer(
+        RedisServer.uniquePrefix("chat"),
+        (url) =>
+          Effect.gen(function* () {
+            const id = chatId()
+            const as = (user: string | undefined, init: RequestInit = {}) => ({
+              ...init,
+              headers: {
+                ...(init.headers as Record<string, string>),
+                ...(user === undefined ? {} : { "x-user": user })
+              }
+            })
+            const status = (path: string, init: RequestInit) =>
+              Effect.promise(async () => {
+                const response = await fetch(`${url}/api/chat/${path}`, init)
+                if (response.status !== 200 || !path.endsWith("/stream"))
+                  return { status: response.status, body: await response.text() }
+                await response.body?.cancel()
+                return { status: response.status, body: "" }
+              })
+            const question = JSON.stringify({ id, trigger: "submit-message", messages: [userMessage("mine alone")] })
+            const post = { method: "POST", headers: { "content-type": "application/json" }, body: question }
+            const started = yield* Effect.promise(() => fetch(`${url}/api/chat`, as("ann", post)))
+            assert.strictEqual(started.status, 200)
+            // the stranger: 403 on replay, stop and a new start of ann's chat; no session at all: 401
+            for (const [path, init] of [
+              [`${id}/stream`, {}],
+              [`${id}/stop`, stopRequest],
+              ["", post]
+            ] as const) {
+              const stranger = yield* status(path, as("bob", init))
+              assert.strictEqual(stranger.status, 403, `bob: ${path}`)
+              assert.deepStrictEqual(JSON.parse(stranger.body), {
+                reason: "ChatRefused",
+                message: "this chat belongs to someone else"
+              })
+              assert.strictEqual((yield* status(path, as(undefined, init))).status, 401, `nobody: ${path}`)
+            }
+            // ann's answer went on to its end, and ann may replay it while it runs
+            const answer = yield* Effect.promise(() => started.text())
+            assert.include(answer, '"type":"finish"')
+            assert.notInclude(answer, '"type":"abort"')
+            assert.strictEqual((yield* status(`${id}/stop`, as("ann", stopRequest))).status, 200)
+          }),
+        false,
+        { authorize: (http) => Effect.asVoid(userOf(http)), owner: userOf }
+      )
+  )
+
+  it.effect("a second POST for a running chat answers 409 without naming the run; a too long chat id 400", () =>
+    withChatServer(RedisServer.uniquePrefix("chat"), (url) =>
+      Effect.gen(function* () {
+        const id = chatId()
+        const first = yield* ask(url, id, "first")
+        const second = yield* Effect.promise(async () => {
+          const response = await fetch(`${url}/api/chat`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ id, trigger: "submit-message", messages: [userMessage("second")] })
+          })
+          return { status: response.status, body: (await response.json()) as { reason: string; message: string } }
+        })
+        assert.deepStrictEqual(second, {
+          status: 409,
+          body: { reason: "AlreadyRunning", message: "a run is already running for this key" }
+        })
+        yield* read(first)
+        const long = yield* Effect.promise(() =>
+          fetch(`${url}/api/chat`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ id: "x".repeat(300), trigger: "submit-message", messages: [userMessage("hi")] })
+          })
+        )
+        assert.strictEqual(long.status, 400)
+      })
+    )
+  )
+
   it.effect("a full answer: the AI SDK builds exactly the model's text, start to finish", () =>
     withChatServer(RedisServer.uniquePrefix("chat"), (url) =>
       Effect.gen(function* () {
