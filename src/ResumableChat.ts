@@ -192,6 +192,8 @@ export interface RoutesOptions<I> extends ResumableStreamHttp.SecurityOptions {
   readonly maxOpenStreams?: number | undefined
   /** How long an answer may wait for a client that stopped reading before it is disconnected. Default 30 seconds. */
   readonly stallTimeout?: Duration.Input | undefined
+  /** The most an answer's response holds for a client that does not keep up (bytes of chunks). Default 64 KiB. */
+  readonly maxBufferedBytes?: number | undefined
 }
 
 /** The longest chat id accepted: longer ones get 400 (an id becomes part of Redis keys). */
@@ -232,6 +234,7 @@ export const routes = <I>(
         bodyTimeout: Duration.fromInputUnsafe(options.bodyTimeout ?? "10 seconds")
       }
       const guard = Guard.make(options)
+      const bufferBytes = options.maxBufferedBytes ?? 64 * 1024
       const ownerTtlMs = Duration.toMillis(Duration.fromInputUnsafe(options.ownerTtl ?? "7 days"))
       const ownerKey = (chatId: string) => `${options.ownerKeyPrefix ?? "resumable-chat:owner:"}${chatId}`
       const sse = yield* Sse.make({
@@ -290,7 +293,7 @@ export const routes = <I>(
             yield* allowed(http, request.value.id, "start")
             if (sse.full()) return sse.busy
             const input = yield* options.input(request.value, http)
-            const started = yield* streams.start(options.stream, input, { key: request.value.id })
+            const started = yield* streams.start(options.stream, input, { key: request.value.id, bufferBytes })
             return answer(http, started.stream)
           })
         )
@@ -322,7 +325,8 @@ export const routes = <I>(
         Effect.map(streams.active(options.stream, chatId), (active) =>
           Option.match(active, {
             onNone: () => HttpServerResponse.empty({ status: 204 }),
-            onSome: (run) => (sse.full() ? sse.busy : answer(http, streams.resume(options.stream, run.token)))
+            onSome: (run) =>
+              sse.full() ? sse.busy : answer(http, streams.resume(options.stream, run.token, { bufferBytes }))
           })
         )
       )

@@ -191,6 +191,27 @@ export interface StartOptions {
    * fails `AlreadyRunning`; a run that ended (or lost its producer) gives way. `active` finds the key's run.
    */
   readonly key?: string | undefined
+  /**
+   * The most the returned stream holds for a caller that does not keep up (in bytes of chunks): past that, it reads
+   * the rest from Redis where the caller stopped. Default: the layer's `liveBufferBytes`. An HTTP route sets it per
+   * client.
+   */
+  readonly bufferBytes?: number | undefined
+}
+
+/**
+ * Options of a `resume`.
+ *
+ * @since 0.1.0
+ */
+export interface ResumeOptions {
+  /** Read the entries after this entry id; default: from the start. */
+  readonly after?: string | undefined
+  /**
+   * The most this reader holds (in bytes of chunks): a catch-up page and the announcements waiting for a caller that
+   * does not keep up, each about this much. Default: the layer's `readPageBytes` and `liveBufferBytes`.
+   */
+  readonly bufferBytes?: number | undefined
 }
 
 /**
@@ -222,7 +243,7 @@ export interface Service {
   readonly resume: <I, A, E, R>(
     definition: Definition<I, A, E, R>,
     token: string,
-    options?: { readonly after?: string | undefined }
+    options?: ResumeOptions
   ) => Stream.Stream<Entry<A>, ResumableStreamError>
   /**
    * Cancels a run wherever its producer runs, recording `reason`, and returns the run's final status: `cancelled`,
@@ -238,7 +259,7 @@ export interface Service {
   /** `resume` without decoding, chunks in their encoded (JSON) form: for HTTP endpoints. */
   readonly resumeEncoded: (
     token: string,
-    options?: { readonly after?: string | undefined }
+    options?: ResumeOptions
   ) => Stream.Stream<Entry<unknown>, ResumableStreamError>
   /** The stream name a token belongs to, after checking it. */
   readonly nameOf: (token: string) => Effect.Effect<string, ResumableStreamError>
@@ -526,9 +547,11 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       input: I,
       runId: string,
       liveEncoded: boolean,
-      key: string | undefined
+      startOptions: StartOptions | undefined
     ) =>
       Effect.gen(function* () {
+        const key = startOptions?.key
+        const bufferBytes = startOptions?.bufferBytes ?? liveBufferBytes
         const keys = keysOf(definition.name, runId)
         if (key !== undefined) yield* activeRuns.claim(definition.name, key, runId)
         /** Gives the key up (when the run ends, or did not start); a failure is logged: the key expires anyway. */
@@ -599,7 +622,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
                 Effect.suspend(() => {
                   for (const { id, seq, chunk, encoded, bytes } of batch) {
                     if (overflowed) break
-                    if (liveBytes + bytes > (reading ? liveBufferBytes : unreadLiveBytes)) {
+                    if (liveBytes + bytes > (reading ? bufferBytes : Math.min(bufferBytes, unreadLiveBytes))) {
                       overflowed = true
                       countOverflow()
                       break
@@ -681,8 +704,8 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
           !overflowed
             ? Stream.empty
             : liveEncoded
-              ? resumeEncoded(token, { after: lastTaken })
-              : resume(definition as AnyDefinition, token, { after: lastTaken })
+              ? resumeEncoded(token, { after: lastTaken, bufferBytes: startOptions?.bufferBytes })
+              : resume(definition as AnyDefinition, token, { after: lastTaken, bufferBytes: startOptions?.bufferBytes })
         )
         const stream = Stream.suspend(() => {
           reading = true
@@ -785,7 +808,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       }
       const runId = startOptions?.runId ?? randomUUID()
       if (!Names.isSafe(runId)) return yield* fail("InvalidInput", `a run id must be ${Names.rule}`)
-      const started = yield* launch(definition, input, runId, false, startOptions?.key)
+      const started = yield* launch(definition, input, runId, false, startOptions)
       return started as Started<A>
     })
 
@@ -802,7 +825,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       }
       const runId = startOptions?.runId ?? randomUUID()
       if (!Names.isSafe(runId)) return yield* fail("InvalidInput", `a run id must be ${Names.rule}`)
-      return yield* launch(definition, decoded.value, runId, true, startOptions?.key)
+      return yield* launch(definition, decoded.value, runId, true, startOptions)
     })
 
     // ---- reading ----
@@ -810,12 +833,14 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     /** Reads a run as entries whose chunk is `decode`d from its stored JSON (`{"item": …}`'s item). */
     const readDecoded = <A>(
       token: string,
-      after: string | undefined,
+      readOptions: ResumeOptions | undefined,
       decode: (definition: AnyDefinition) => (item: unknown) => Result.Result<A, string>,
       expectedName?: string
     ): Stream.Stream<Entry<A>, ResumableStreamError> =>
       Stream.unwrap(
         Effect.gen(function* () {
+          const after = readOptions?.after
+          const bufferBytes = readOptions?.bufferBytes
           const payload = yield* expectedName === undefined ? verify(token) : verifyFor(token, expectedName)
           if (after !== undefined && !isEntryId(after)) {
             return yield* fail("InvalidOffset", "`after` must be an entry id such as 1700000000000-0", payload.runId)
@@ -829,8 +854,8 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
             runId: payload.runId,
             after: after === undefined || isStartId(after) ? undefined : after,
             pageSize,
-            pageBytes,
-            maxInboxBytes: liveBufferBytes,
+            pageBytes: Math.min(pageBytes, bufferBytes ?? pageBytes),
+            maxInboxBytes: bufferBytes ?? liveBufferBytes,
             maxEntryBytes: maxChunkBytes,
             onOverflow: countOverflow,
             clock,
@@ -857,18 +882,18 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         })
       )
 
-    const resumeEncoded = (token: string, resumeOptions?: { readonly after?: string | undefined }) =>
-      readDecoded(token, resumeOptions?.after, () => Result.succeed)
+    const resumeEncoded = (token: string, resumeOptions?: ResumeOptions) =>
+      readDecoded(token, resumeOptions, () => Result.succeed)
 
     const resume = <I, A, E, R>(
       definition: Definition<I, A, E, R>,
       token: string,
-      resumeOptions?: { readonly after?: string | undefined }
+      resumeOptions?: ResumeOptions
     ): Stream.Stream<Entry<A>, ResumableStreamError> => {
       const decodeChunk = Schema.decodeUnknownExit(definition.chunk)
       return readDecoded(
         token,
-        resumeOptions?.after,
+        resumeOptions,
         () => (item) => {
           const decoded = decodeChunk(item)
           return Exit.isSuccess(decoded)

@@ -121,10 +121,15 @@ export interface Options extends SecurityOptions {
    */
   readonly maxOpenStreams?: number | undefined
   /**
-   * How long an SSE response may wait for its client to take what was sent (a client that stopped reading); it then
-   * ends, and the client reconnects from its last event id. Default 30 seconds.
+   * How long an SSE response may wait for its client to take what was sent (a client that stopped reading); it is
+   * then disconnected, and the client reconnects from its last event id. Default 30 seconds.
    */
   readonly stallTimeout?: Duration.Input | undefined
+  /**
+   * The most an SSE response holds for a client that does not keep up, in bytes of chunks (its catch-up page, or the
+   * chunks waiting for it); past that it reads from Redis where the client stopped. Default 64 KiB.
+   */
+  readonly maxBufferedBytes?: number | undefined
   /** The events' format. Default {@link streamEvents}. */
   readonly encoding?: SseEncoding | undefined
 }
@@ -266,6 +271,7 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
         bodyTimeout: Duration.fromInputUnsafe(options.bodyTimeout ?? "10 seconds")
       }
       const encoding = options.encoding ?? streamEvents
+      const bufferBytes = options.maxBufferedBytes ?? 64 * 1024
       const sse = yield* Sse.make({
         keepAlive: Duration.fromInputUnsafe(options.keepAlive ?? "15 seconds"),
         retryMs: Duration.toMillis(Duration.fromInputUnsafe(options.retry ?? "1 second")),
@@ -304,7 +310,7 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
             if (sse.full()) return sse.busy
             const input = yield* jsonBody(request, limits, "the stream's input as JSON")
             if (Result.isFailure(input)) return input.failure
-            const started = yield* streams.startEncoded(name, input.success)
+            const started = yield* streams.startEncoded(name, input.success, { bufferBytes })
             const first = encoding.started?.({ token: started.token, runId: started.runId })
             return sse.respond(
               request,
@@ -340,7 +346,7 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
         }
         if (sse.full()) return Effect.succeed(sse.busy)
         return Effect.succeed(
-          sse.respond(request, chunkEvents(streams.resumeEncoded(token, { after })), encoding.headers)
+          sse.respond(request, chunkEvents(streams.resumeEncoded(token, { after, bufferBytes })), encoding.headers)
         )
       })
 
