@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, Exit, Layer, Option, Schedule, Schema, Stream } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Stream } from "effect"
 import * as EventSink from "../src/EventSink.js"
 import * as Message from "../src/Message.js"
 import * as Publisher from "../src/Publisher.js"
@@ -218,6 +218,48 @@ layer(RedisServer.layer({ args: [] }), { excludeTestServices: true, timeout: 60_
     })
   )
 })
+
+layer(RedisServer.layer({ persistent: true }), { excludeTestServices: true, timeout: 60_000 })(
+  "a server down when a reader starts",
+  (it) => {
+    it.effect("a resume opened while Redis is down waits for it (outageTimeout) and then reads the whole run", () =>
+      Effect.gen(function* () {
+        const node = yield* RedisServer.RedisServer
+        const Count = ResumableStream.define({
+          name: "count",
+          input: Schema.Struct({ n: Schema.Number }),
+          chunk: Schema.Number,
+          run: ({ n }, writer) => writer.appendAll(Array.from({ length: n }, (_, i) => i))
+        })
+        yield* Effect.gen(function* () {
+          const streams = yield* ResumableStream.ResumableStream
+          const started = yield* streams.start(Count, { n: 50 })
+          yield* Stream.runDrain(started.stream)
+          yield* node.kill
+          const opened = Date.now()
+          const reader = yield* Effect.forkChild(Stream.runCollect(streams.resume(Count, started.token)))
+          yield* Effect.sleep("1500 millis")
+          yield* node.start // with its append-only file: the run is still there
+          const chunks = yield* Fiber.join(reader)
+          assert.deepStrictEqual(
+            chunks.map((entry) => entry.chunk),
+            Array.from({ length: 50 }, (_, i) => i)
+          )
+          assert.isAtLeast(Date.now() - opened, 1500)
+        }).pipe(
+          Effect.provide(
+            ResumableStream.layer({
+              streams: [Count],
+              keyPrefix: prefix(),
+              unsignedTokens: true,
+              outageTimeout: "10 seconds"
+            }).pipe(Layer.provide(RedisClient.layer({ url: node.url })))
+          )
+        )
+      })
+    )
+  }
+)
 
 layer(RedisServer.layer({ args: ["--requirepass", "right-password"] }), { excludeTestServices: true, timeout: 60_000 })(
   "ACL",

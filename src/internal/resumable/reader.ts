@@ -112,8 +112,23 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
       let inboxBytes = 0
       /** Announcements were dropped since the reader last took its inbox: it must read from Redis. */
       let overflowed = false
+      /** When the reader last had trouble reaching Redis (a failed call, a reconnect of the subscriber). */
+      let troubleAt = 0
+      const noteTrouble = () => {
+        troubleAt = Date.now()
+      }
+      // a dropped connection or a failover: retried while the producer buffers; a reconnect makes it catch up
+      const rideOut = <A, R>(effect: Effect.Effect<A, RedisError, R>) =>
+        Outage.retryAfterFailure(
+          Effect.tapError(effect, (error) => Effect.sync(() => error.isRetryable && noteTrouble())),
+          {
+            schedule: () => Schedule.upTo(Outage.backoff, { duration: options.outageTimeout }),
+            while: (error) => error.isRetryable
+          }
+        ).pipe(Effect.mapError(redisError))
       yield* options.clock.register(inbox)
-      yield* Effect.mapError(
+      // a reader opened while Redis is away waits for it (up to outageTimeout), as a reader already reading does
+      yield* rideOut(
         redis.listen([keys.channel], (event) => {
           if (event._tag === "Message") {
             if (overflowed) return
@@ -125,24 +140,9 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
             inboxBytes += event.message.length
           }
           Queue.offerUnsafe(inbox, event)
-        }),
-        redisError
+        })
       )
 
-      /** When the reader last had trouble reaching Redis (a failed call, a reconnect of the subscriber). */
-      let troubleAt = 0
-      const noteTrouble = () => {
-        troubleAt = Date.now()
-      }
-      // a dropped connection or a failover: retried while the producer buffers; a reconnect makes it catch up
-      const rideOut = <A>(effect: Effect.Effect<A, RedisError>) =>
-        Outage.retryAfterFailure(
-          Effect.tapError(effect, (error) => Effect.sync(() => error.isRetryable && noteTrouble())),
-          {
-            schedule: () => Schedule.upTo(Outage.backoff, { duration: options.outageTimeout }),
-            while: (error) => error.isRetryable
-          }
-        ).pipe(Effect.mapError(redisError))
       const runStatus = rideOut(redis.eval(Scripts.status, [keys.meta], []))
       const range = (start: string, end: string, count: number) =>
         rideOut(
