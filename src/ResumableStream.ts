@@ -673,7 +673,9 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               const end = endLive(
                 terminal.status === "completed" ? undefined : terminalError(terminal, definition, runId)
               )
-              const written = yield* Effect.exit(finishRun(run, terminal, outageTimeout))
+              // interruptible: closing the layer (after shutdownGrace) stops the wait for Redis; readers then judge the
+              // run by its heartbeat (ProducerLost), as after a crash
+              const written = yield* Effect.exit(Effect.interruptible(finishRun(run, terminal, outageTimeout)))
               if (
                 Exit.isSuccess(written) ||
                 !Cause.findErrorOption(written.cause).pipe(Option.exists((e: ResumableStreamError) => e.isRetryable))
@@ -686,7 +688,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               // Redis is still away: the starter learns now; the end is written (and heartbeats go on) once it is back
               yield* Effect.logWarning(`ResumableStream: the end of run ${runId} waits for Redis`)
               yield* end
-              yield* finishRun(run, terminal, undefined).pipe(
+              yield* Effect.interruptible(finishRun(run, terminal, undefined)).pipe(
                 Effect.ignore,
                 Effect.ensuring(Effect.sync(() => localRuns.delete(keys.meta)))
               )

@@ -19,6 +19,11 @@ import * as StreamAdapter from "../src/StreamAdapter.js"
 import * as SubjectStorage from "../src/SubjectStorage.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { run } from "../src/testing/internal/process.js"
+import { userMessage } from "./support/chat.js"
+import { firstLine, outputOf, spawnChild } from "./support/child.js"
+import type { Topology } from "./support/targets.js"
+
+const chatChildScript = new URL("./support/chat-server-child.ts", import.meta.url).pathname
 
 const prefix = () => RedisServer.uniquePrefix("fail")
 
@@ -260,6 +265,37 @@ layer(RedisServer.layer({ persistent: true }), { excludeTestServices: true, time
     )
   }
 )
+
+layer(RedisServer.layer(), { excludeTestServices: true, timeout: 60_000 })("Redis gone at shutdown", (it) => {
+  it.effect(
+    "a chat server answering when Redis died exits within shutdownGrace and 1.5 s after SIGTERM (it waited minutes)",
+    () =>
+      Effect.gen(function* () {
+        const node = yield* RedisServer.RedisServer
+        const topology: Topology = { kind: "single", nodes: [node], killAll: node.kill, startAll: node.start }
+        const grace = 1000
+        const child = yield* spawnChild(chatChildScript, topology, [prefix(), String(grace)])
+        const url = yield* firstLine(child)
+        const answering = yield* Effect.promise(() =>
+          fetch(`${url}/api/chat`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ id: "c", trigger: "submit-message", messages: [userMessage("a long one")] })
+          })
+        )
+        assert.strictEqual(answering.status, 200)
+        yield* node.kill
+        yield* Effect.sleep("300 millis")
+        const exited = outputOf(child)
+        const signalled = Date.now()
+        child.kill("SIGTERM")
+        const exitedAfter = (yield* exited).exitedAt - signalled
+        console.log(`SIGTERM with Redis gone: exited after ${exitedAfter} ms (shutdownGrace ${grace} ms)`)
+        assert.isBelow(exitedAfter, grace + 1500)
+        yield* node.start
+      }).pipe(Effect.scoped)
+  )
+})
 
 layer(RedisServer.layer({ args: ["--requirepass", "right-password"] }), { excludeTestServices: true, timeout: 60_000 })(
   "ACL",

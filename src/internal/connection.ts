@@ -293,7 +293,10 @@ export const close = (
   Effect.promise(() => {
     closedHere.add(client)
     if (client.status === "end") return Promise.resolve()
-    const done = ended(client)
+    // between reconnect attempts there is no socket to end: disconnecting cancels the next attempt, and no "end"
+    // follows (waiting for one held a shutdown for the whole grace while Redis was down)
+    const socketless = client.status === "reconnecting" || client.status === "close" || client.status === "wait"
+    const done = socketless ? Promise.resolve() : ended(client)
     if (options.graceful === false || client.status !== "ready") client.disconnect()
     else client.quit().catch(() => client.disconnect())
     return done
