@@ -1,6 +1,6 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import { assert } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Schedule, Schema, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Redacted, Schedule, Schema, Stream } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { createServer } from "node:http"
 import * as EventSink from "../src/EventSink.js"
@@ -474,6 +474,78 @@ forEachTarget("Inspector", (it) => {
       assert.isTrue(Exit.isFailure(built))
       assert.include(String(Exit.isFailure(built) ? Cause.squash(built.cause) : ""), "Inspector.allowEveryone")
     })
+  )
+
+  it.effect(
+    "messages' data needs data access; withToken lets in only the token's bearer (header, or the page's cookie)",
+    () =>
+      Effect.gen(function* () {
+        const keyPrefix = RedisServer.uniquePrefix("insp")
+        const redis = yield* RedisClient.RedisClient
+        const secretPayload = "card 4111 1111 1111 1111, password hunter2"
+        yield* redis.use("xadd", (c) =>
+          c.xadd(
+            `${keyPrefix}{orders}:dead`,
+            "*",
+            "uuid",
+            "u1",
+            "payload",
+            secretPayload,
+            "metadata",
+            '{"authorization":"Bearer x"}',
+            "dead_reason",
+            "Error: no",
+            "dead_topic",
+            "orders",
+            "dead_id",
+            "1-0"
+          )
+        )
+        type Page = { deadLetters: Array<Inspector.InspectedDeadLetter>; dataHidden?: boolean }
+        const readsOnly: Inspector.Authorize = (_request, access) => Effect.succeed(access === "read")
+        yield* withInspector({ messaging: { keyPrefix }, authorize: readsOnly }, (baseUrl) =>
+          Effect.gen(function* () {
+            const page = yield* getJson<Page>(`${baseUrl}/api/dead-letters?topic=orders`)
+            assert.strictEqual(page.status, 200)
+            const [letter] = page.body.deadLetters
+            assert.deepStrictEqual(
+              [letter?.reason, letter?.payload?.preview, letter?.metadata],
+              ["Error: no", "", null]
+            )
+            assert.strictEqual(letter?.payload?.bytes, secretPayload.length)
+            assert.isTrue(page.body.dataHidden)
+            assert.notInclude(JSON.stringify(page.body), "4111")
+          })
+        )
+        const token = "a-long-random-access-token"
+        yield* withInspector(
+          { messaging: { keyPrefix }, authorize: Inspector.withToken(Redacted.make(token)) },
+          (baseUrl) =>
+            Effect.gen(function* () {
+              const list = `${baseUrl}/api/dead-letters?topic=orders`
+              assert.strictEqual((yield* getJson(list)).status, 403)
+              assert.strictEqual((yield* Effect.promise(() => fetch(baseUrl))).status, 403)
+              const wrong = yield* Effect.promise(() => fetch(list, { headers: { authorization: "Bearer nope" } }))
+              assert.strictEqual(wrong.status, 403)
+              const bearer = yield* Effect.promise(async () => {
+                const response = await fetch(list, { headers: { authorization: `Bearer ${token}` } })
+                return (await response.json()) as Page
+              })
+              assert.strictEqual(bearer.deadLetters[0]?.payload?.preview, secretPayload)
+              // the page opened with ?token=: a cookie of the inspector's path, and a redirect out of the address bar
+              const opened = yield* Effect.promise(() => fetch(`${baseUrl}?token=${token}`, { redirect: "manual" }))
+              assert.strictEqual(opened.status, 303)
+              const cookie = opened.headers.get("set-cookie") ?? ""
+              assert.match(cookie, /^inspector-token=a-long-random-access-token;/)
+              assert.match(cookie, /HttpOnly/i)
+              assert.match(cookie, /SameSite=Strict/i)
+              const withCookie = yield* Effect.promise(() =>
+                fetch(list, { headers: { cookie: cookie.split(";")[0] ?? "" } })
+              )
+              assert.strictEqual(withCookie.status, 200)
+            })
+        )
+      })
   )
 
   it.effect("the page is HTML with no external URL; sinks, live state and subjects have their endpoints", () =>
