@@ -9,6 +9,9 @@
  *   cancels it. Responses are SSE `data: <UIMessageChunk JSON>` parts ending with `data: [DONE]`, with the header
  *   `x-vercel-ai-ui-message-stream: v1`; a cancelled answer ends with `{"type":"abort"}`, a failed one with
  *   `{"type":"error","errorText":…}`.
+ * - Every route asks `authorize` (required: a hook, or `allowEveryone` by name) with the chat id and the action, and,
+ *   with `owner`, checks that the chat is the requester's; every request passes the guard of
+ *   `ResumableStreamHttp.SecurityOptions` (`Host`, `Origin`, JSON bodies). See the README's "Securing the HTTP routes".
  * - `appendUIMessageStream` pipes a UI message stream (what `streamText(…).toUIMessageStream()` returns) into a run's
  *   writer: the runner of a chat stream is usually just that.
  *

@@ -10,6 +10,10 @@
  * - `DELETE {path}/:name?token=…[&reason=…]` cancels the run: 200 with `{ status }`, the run's final status
  *   (`cancelled`, or how it had already ended: cancelling is idempotent).
  *
+ * Every request passes a guard first (its `Host` among `allowedHosts`, its `Origin` the page's own or allowed, a
+ * `POST` only as JSON), then `authorize` (required: a hook, or {@link allowEveryone} by name). A refusal's or a
+ * failure's message is one a client may read: Redis addresses and driver text go to the log.
+ *
  * A token or input that is refused before streaming gets an HTTP status and a JSON `{ reason, message }` body
  * (400 bad input, 401 bad token, 404 unknown stream, 410 expired); a failure found while streaming (the run failed,
  * was cancelled, lost its producer, or its data expired) is the `failure` event. Clients should close their
