@@ -488,7 +488,16 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
 
     // ---- producing ----
 
-    /** Writes the end of a run, retrying while Redis is unavailable for up to `within` (forever: undefined). */
+    /**
+     * The layer is closing and its shutdown grace is over: ends of runs are no longer waited for (one attempt each;
+     * readers then judge a run whose end was not written by its heartbeat).
+     */
+    let closing = false
+
+    /**
+     * Writes the end of a run, retrying while Redis is unavailable for up to `within` (forever: undefined), and not
+     * once the layer is closing.
+     */
     const finishRun = (run: LocalRun, terminal: Terminal, within: Duration.Duration | undefined) =>
       redis
         .eval(
@@ -499,7 +508,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         .pipe(
           Effect.retry({
             schedule: within === undefined ? Outage.backoff : Schedule.upTo(Outage.backoff, { duration: within }),
-            while: (e) => e.isRetryable
+            while: (e) => e.isRetryable && !closing
           }),
           Effect.mapError(fromRedis(run.runId)),
           Effect.flatMap((reply) =>
@@ -673,9 +682,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               const end = endLive(
                 terminal.status === "completed" ? undefined : terminalError(terminal, definition, runId)
               )
-              // interruptible: closing the layer (after shutdownGrace) stops the wait for Redis; readers then judge the
-              // run by its heartbeat (ProducerLost), as after a crash
-              const written = yield* Effect.exit(Effect.interruptible(finishRun(run, terminal, outageTimeout)))
+              const written = yield* Effect.exit(finishRun(run, terminal, outageTimeout))
               if (
                 Exit.isSuccess(written) ||
                 !Cause.findErrorOption(written.cause).pipe(Option.exists((e: ResumableStreamError) => e.isRetryable))
@@ -688,7 +695,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
               // Redis is still away: the starter learns now; the end is written (and heartbeats go on) once it is back
               yield* Effect.logWarning(`ResumableStream: the end of run ${runId} waits for Redis`)
               yield* end
-              yield* Effect.interruptible(finishRun(run, terminal, undefined)).pipe(
+              yield* finishRun(run, terminal, undefined).pipe(
                 Effect.ignore,
                 Effect.ensuring(Effect.sync(() => localRuns.delete(keys.meta)))
               )
@@ -959,7 +966,10 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         Array.from(localRuns.values(), (run) => run.fiber),
         (fiber) => (fiber === undefined ? Effect.void : Fiber.await(fiber)),
         { discard: true }
-      ).pipe(Effect.timeoutOrElse({ duration: shutdownGrace, orElse: () => Effect.void }))
+      ).pipe(
+        Effect.timeoutOrElse({ duration: shutdownGrace, orElse: () => Effect.void }),
+        Effect.ensuring(Effect.sync(() => (closing = true)))
+      )
     )
 
     return {
