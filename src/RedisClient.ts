@@ -33,7 +33,7 @@ import {
 } from "effect"
 import * as PersistenceRedis from "effect/persistence/Redis"
 import { Cluster } from "ioredis"
-import { type Client, type ConnectionSpec, close, open, type Topology } from "./internal/connection.js"
+import { type Client, type ConnectionSpec, close, noteTimeout, open, type Topology } from "./internal/connection.js"
 import { classify, mayHaveRun } from "./internal/errors.js"
 import * as Lua from "./internal/lua.js"
 import * as Outage from "./internal/outage.js"
@@ -104,6 +104,12 @@ export interface Service {
    * while Redis was away.
    */
   readonly onReconnect: (listener: () => void) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * When a call on the shared connection last failed in a way that can pass (a timeout, a dropped connection, a
+   * failover), in ms since the epoch; 0 when none has. A reader judging whether a producer died asks it: right after a
+   * failover the new master may hold an older heartbeat.
+   */
+  readonly lastTroubleAt: () => number
   /**
    * Runs a script (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`); a failure is a classified `RedisError` whose
    * `op` is the script's name. On a Cluster the call goes to the node of its keys.
@@ -248,19 +254,34 @@ const reconnectEvents = ["ready", "refresh"] as const
 /** Whether a client's layer is closing; once it is, every call fails `Closed` instead of trying Redis. */
 interface Lifecycle {
   closed: boolean
+  /** When a call last failed retryably (ms since the epoch). */
+  troubleAt: number
 }
 
 const closedError = (op: string) =>
   new RedisError({ op, reason: new Closed({ message: "the RedisClient layer is closed" }) })
 
 const makeUse =
-  (client: Client, secrets: ReadonlyArray<string>, lifecycle: Lifecycle) =>
+  (client: Client, classified: (cause: unknown, op: string) => RedisError, lifecycle: Lifecycle) =>
   <A>(op: string, f: (client: Client) => Promise<A>): Effect.Effect<A, RedisError> =>
     Effect.suspend(() =>
       lifecycle.closed
         ? Effect.fail(closedError(op))
-        : Effect.tryPromise({ try: () => f(client), catch: (cause) => classify(cause, op, secrets) })
+        : Effect.tryPromise({ try: () => f(client), catch: (cause) => classified(cause, op) })
     )
+
+/**
+ * The classifier of a client's failures (scrubbing `secrets`), which also notes what they tell of the servers: when
+ * a call last failed retryably, and a timeout (a server that may hang while a replica takes over, see `noteTimeout`).
+ */
+const classifierOf =
+  (client: Client, secrets: ReadonlyArray<string>, lifecycle: Lifecycle) =>
+  (cause: unknown, op: string): RedisError => {
+    const error = classify(cause, op, secrets)
+    if (error.isRetryable) lifecycle.troubleAt = Date.now()
+    if (error.reason._tag === "Timeout") noteTimeout(client)
+    return error
+  }
 
 /**
  * The pool of dedicated connections. `get` waits at most the connect timeout for a free connection, then fails
@@ -349,7 +370,7 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
     const layerContext = yield* Effect.context<never>()
     const client = yield* Effect.acquireRelease(open(spec, "shared"), (c) => close(c))
     const topology = liveTopology(client)
-    const lifecycle: Lifecycle = { closed: false }
+    const lifecycle: Lifecycle = { closed: false, troubleAt: 0 }
     const dedicated = yield* makeDedicatedPool(spec, topology, maxDedicated, lifecycle)
     const secrets = spec.common.secrets
     const hub = yield* PubSub.make(
@@ -357,7 +378,8 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
       Effect.acquireRelease(Effect.provideContext(open(spec, "subscriber", topology), layerContext), (c) => close(c)),
       secrets
     )
-    const use = makeUse(client, secrets, lifecycle)
+    const classified = classifierOf(client, secrets, lifecycle)
+    const use = makeUse(client, classified, lifecycle)
     const service: Service = {
       mode: spec.kind,
       client,
@@ -396,7 +418,7 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
               outcomes.map(([error, reply]) =>
                 error === undefined
                   ? Result.succeed(reply as NonNullable<typeof reply>)
-                  : Result.fail(classify(error, script.name, secrets))
+                  : Result.fail(classified(error, script.name))
               )
           })
         ),
@@ -413,11 +435,12 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
             })
         ),
       listen: hub.listen,
-      classify: (cause, op) => classify(cause, op, secrets)
+      lastTroubleAt: () => lifecycle.troubleAt,
+      classify: classified
     }
     const redis = yield* Persistence.make({
       shared: client,
-      use: (connection) => makeUse(connection, secrets, lifecycle),
+      use: (connection) => makeUse(connection, classifierOf(connection, secrets, lifecycle), lifecycle),
       hub,
       connect: open(spec, "dedicated", topology),
       maxConnections: maxDedicated

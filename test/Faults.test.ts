@@ -61,6 +61,26 @@ const kill = (node: RedisServer.Node, recovered: Effect.Effect<void, RedisServer
     return { at, recoveredAt: Date.now() }
   })
 
+/**
+ * Freezes `node` (SIGSTOP: a hung host or a partition, its sockets open and silent), waits until `failedOver`, keeps
+ * it frozen until `frozenFor` has passed, then thaws it: for a moment it still acts as the master it was, then it
+ * learns it is not (the split brain that loses writes it confirmed then).
+ */
+const freeze = (
+  node: RedisServer.Node,
+  failedOver: Effect.Effect<void, RedisServer.RedisServerError>,
+  frozenFor: number
+) =>
+  Effect.gen(function* () {
+    yield* node.freeze
+    const at = Date.now()
+    yield* failedOver
+    const recoveredAt = Date.now()
+    yield* Effect.sleep(Math.max(0, at + frozenFor - Date.now()))
+    yield* node.thaw
+    return { at, recoveredAt }
+  })
+
 layer(RedisServer.layer({ persistent: true }), { excludeTestServices: true, timeout: 120_000 })(
   "faults: single node (append-only file)",
   (it) => {
@@ -95,6 +115,21 @@ layer(RedisServer.layerCluster({ replicas: 1, nodeTimeout: "1 second" }), {
     })
   )
 
+  it.effect(
+    "the master of the probes' keys hangs (SIGSTOP) for 8 s: its replica takes over, the thawed node rejoins",
+    () =>
+      Effect.gen(function* () {
+        const cluster = yield* RedisServer.RedisCluster
+        const victim = yield* cluster.masterOf("{probe}")
+        yield* scenario(
+          "Cluster, hung master",
+          RedisClient.layerCluster({ nodes: cluster.nodes.map(({ host, port }) => ({ host, port })) }),
+          freeze(victim, cluster.awaitHealthy, 8_000)
+        )
+        yield* cluster.awaitHealthy
+      })
+  )
+
   it.effect("the one seed node given to the client is the master killed (a configuration endpoint)", () =>
     Effect.gen(function* () {
       const cluster = yield* RedisServer.RedisCluster
@@ -125,6 +160,27 @@ layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "1 secon
           name: sentinel.name
         }),
         kill(master, Effect.asVoid(sentinel.awaitFailover(master)))
+      )
+    })
+  )
+})
+
+// a topology of its own: the failover above left the sentinels' master without a replica to promote
+layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "1 second" }), {
+  excludeTestServices: true,
+  timeout: 120_000
+})("faults: Sentinel, hung master", (it) => {
+  it.effect("the master hangs (SIGSTOP) for 8 s: the sentinels promote the replica, the thawed node is demoted", () =>
+    Effect.gen(function* () {
+      const sentinel = yield* RedisServer.RedisSentinel
+      const master = yield* sentinel.currentMaster
+      yield* scenario(
+        "Sentinel, hung master",
+        RedisClient.layerSentinel({
+          sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
+          name: sentinel.name
+        }),
+        freeze(master, Effect.asVoid(sentinel.awaitFailover(master)), 8_000)
       )
     })
   )

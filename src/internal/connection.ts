@@ -163,9 +163,109 @@ const build = (
     enableOfflineQueue,
     redisOptions: nodeOptions,
     clusterRetryStrategy: retryStrategy === undefined || retryStrategy === null ? () => null : retryStrategy,
-    slotsRefreshTimeout: Duration.toMillis(spec.common.connectTimeout)
+    // a node that hangs gives neither MOVED nor a closed socket: the slot map is read again every interval (and
+    // after a timeout, see `noteTimeout`), asking each node at most this long (a hung one is passed over)
+    slotsRefreshTimeout: Math.min(1000, Duration.toMillis(spec.common.connectTimeout)),
+    ...(role === "shared" ? { slotsRefreshInterval: slotsRefreshMs } : {})
   }
   return { client: new Cluster(addressesOf(spec, topology), clusterOptions), retry }
+}
+
+/** How often the shared client of a Cluster reads the slot map again, whatever happens (bounds a failover's notice). */
+const slotsRefreshMs = 2000
+
+/** What a client does when a command of its got no reply in time (set by `open` for Sentinel clients). */
+const onTimeout = new WeakMap<Client, () => void>()
+
+/**
+ * Called with a command that got no reply in time: its server may hang (a partition, a stalled host) while a replica
+ * takes over, and a hung server closes no socket. On a Cluster the slot map is read again at once (ioredis asks one
+ * node at a time, skipping one that does not answer within the refresh timeout; concurrent calls make one refresh);
+ * with Sentinel the sentinels are asked which master they name (see `sentinelCheck`).
+ */
+export const noteTimeout = (client: Client): void => {
+  if (client instanceof Cluster) client.refreshSlotsCache()
+  else onTimeout.get(client)?.()
+}
+
+/** An address as compared: IPv4 of an IPv4-mapped IPv6 address, lower case. */
+const normalHost = (host: string | undefined): string => (host ?? "").replace(/^::ffff:/, "").toLowerCase()
+
+/**
+ * The timeout handler of a Sentinel client: asks the sentinels in turn (each within a second) which master they name
+ * for `name`; when it is not the server the client is connected to (the hung master was replaced), drops the
+ * connection, which reconnects to the master the sentinels name. At most one check a second.
+ */
+const sentinelCheck = (client: Redis, options: NodeOptions): (() => void) => {
+  let checking = false
+  let lastCheck = 0
+  const ask = async (sentinel: { readonly host?: string; readonly port?: number }) => {
+    const probe = new Redis({
+      host: sentinel.host ?? "127.0.0.1",
+      port: sentinel.port ?? 26379,
+      ...(options.sentinelUsername === undefined ? {} : { username: options.sentinelUsername }),
+      ...(options.sentinelPassword === undefined ? {} : { password: options.sentinelPassword }),
+      ...(options.sentinelTLS === undefined ? {} : { tls: options.sentinelTLS }),
+      lazyConnect: true,
+      connectTimeout: 1000,
+      commandTimeout: 1000,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null
+    })
+    probe.on("error", () => undefined)
+    try {
+      await probe.connect()
+      return (await probe.call("SENTINEL", "get-master-addr-by-name", options.name ?? "")) as [string, string] | null
+    } finally {
+      probe.disconnect()
+    }
+  }
+  return () => {
+    if (checking || Date.now() - lastCheck < 1000) return
+    checking = true
+    lastCheck = Date.now()
+    void (async () => {
+      for (const sentinel of options.sentinels ?? []) {
+        const named = await ask(sentinel).catch(() => undefined)
+        if (named === undefined || named === null) continue
+        const stream = client.stream as { readonly remoteAddress?: string; readonly remotePort?: number } | undefined
+        const connected = stream?.remoteAddress !== undefined && stream.remotePort !== undefined
+        if (
+          connected &&
+          (normalHost(named[0]) !== normalHost(stream.remoteAddress) || Number(named[1]) !== stream.remotePort)
+        ) {
+          client.disconnect(true)
+        }
+        return
+      }
+    })().finally(() => {
+      checking = false
+    })
+  }
+}
+
+/**
+ * A subscriber connection's node may hang with its socket open: subscribed, it would hear nothing and say nothing.
+ * While it is ready it is pinged every second; a ping that fails (no reply within the command timeout) drops the
+ * connection, which reconnects (on a Cluster, to the next node) and tells the subscriptions (`Reconnected`).
+ */
+const watchSubscriber = (client: Client): void => {
+  let pinging = false
+  const timer = setInterval(() => {
+    if (pinging || client.status !== "ready") return
+    pinging = true
+    client
+      .ping()
+      .catch(() => {
+        if (client.status === "ready") client.disconnect(true)
+      })
+      .finally(() => {
+        pinging = false
+      })
+  }, 1000)
+  timer.unref()
+  client.once("end", () => clearInterval(timer))
 }
 
 /** The clients closed here: their end is final. */
@@ -225,6 +325,8 @@ const reconnectAfterEnd = (
 export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Effect.Effect<Client, RedisError> =>
   Effect.flatMap(Effect.context<never>(), (context) => {
     const { client, retry } = build(spec, role, topology)
+    if (role === "subscriber") watchSubscriber(client)
+    if (spec.kind === "sentinel" && client instanceof Redis) onTimeout.set(client, sentinelCheck(client, spec.options))
     let ready = false
     // failures reach callers through rejected commands; the last one seen explains a failed connect
     // ("Connection is closed." alone hides a refused socket or a wrong password)

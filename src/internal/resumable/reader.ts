@@ -221,7 +221,7 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
         const [status, age, chunks] = state
         const timeout = Duration.toMillis(options.producerTimeout)
         if (status !== "running" || Number(chunks) > lastSeq) behind = true
-        else if (Number(age) > timeout && Date.now() - troubleAt > timeout) {
+        else if (Number(age) > timeout && Date.now() - Math.max(troubleAt, redis.lastTroubleAt()) > timeout) {
           return yield* fail("ProducerLost", `no heartbeat from the producer for ${age} ms and no end marker`, runId)
         }
         return [] as Array<A>
