@@ -34,7 +34,7 @@ import {
 import * as PersistenceRedis from "effect/persistence/Redis"
 import { Cluster } from "ioredis"
 import { type Client, type ConnectionSpec, close, noteTimeout, open, type Topology } from "./internal/connection.js"
-import { classify, mayHaveRun } from "./internal/errors.js"
+import { classify, mayHaveRun, redisError } from "./internal/errors.js"
 import * as Lua from "./internal/lua.js"
 import * as Outage from "./internal/outage.js"
 import * as Persistence from "./internal/persistence.js"
@@ -110,6 +110,11 @@ export interface Service {
    * failover the new master may hold an older heartbeat.
    */
   readonly lastTroubleAt: () => number
+  /**
+   * The command timeout of the shared connection (none: undefined). Dedicated connections have none (their blocking
+   * commands wait as long as told); a capability bounds its other calls on them with this.
+   */
+  readonly commandTimeout: Duration.Duration | undefined
   /**
    * Runs a script (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`); a failure is a classified `RedisError` whose
    * `op` is the script's name. On a Cluster the call goes to the node of its keys.
@@ -395,17 +400,42 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
           const marker = Lua.markerKey(keys[0] ?? "", options.requestId ?? randomUUID(), Duration.toMillis(remember))
           const once = Lua.idempotent(script)
           let lostReply = false
-          const attempt = use(script.name, (c) => Lua.runPromise(c, once, [...keys, marker], args)).pipe(
+          let inFlight = false
+          let lastError: RedisError | undefined
+          const attempt = Effect.suspend(() => {
+            inFlight = true
+            return use(script.name, (c) => Lua.runPromise(c, once, [...keys, marker], args))
+          }).pipe(
             Effect.tapError((error) =>
               Effect.sync(() => {
                 lostReply ||= mayHaveRun(error)
+                lastError = error
               })
-            )
+            ),
+            Effect.ensuring(Effect.sync(() => (inFlight = false)))
           )
-          return Outage.retryAfterFailure(attempt, {
+          const retried = Outage.retryAfterFailure(attempt, {
             schedule: () => Schedule.upTo(Outage.backoff, { duration: within }),
             while: (error) => error.isRetryable
-          }).pipe(
+          })
+          // the whole call ends within `retryWithin`: an attempt still waiting for its reply then is given up (its
+          // outcome unknown); between attempts, the last failure is the call's
+          const bounded = Duration.isZero(within)
+            ? retried
+            : retried.pipe(
+                Effect.timeoutOrElse({
+                  duration: within,
+                  orElse: () => {
+                    lostReply ||= inFlight
+                    return Effect.fail(
+                      inFlight || lastError === undefined
+                        ? redisError(script.name, "Timeout", `no reply within ${Duration.format(within)} (retryWithin)`)
+                        : lastError
+                    )
+                  }
+                })
+              )
+          return bounded.pipe(
             Effect.mapError((error) => (lostReply && error.isRetryable ? new OutcomeUnknown({ cause: error }) : error))
           )
         }),
@@ -436,6 +466,7 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
         ),
       listen: hub.listen,
       lastTroubleAt: () => lifecycle.troubleAt,
+      commandTimeout: spec.common.commandTimeout,
       classify: classified
     }
     const redis = yield* Persistence.make({

@@ -206,6 +206,36 @@ layer(RedisServer.layer({ args: [] }), { excludeTestServices: true, timeout: 60_
     })
   )
 
+  it.effect("writes and transactions end within their outageTimeout while a server stops answering", () =>
+    Effect.gen(function* () {
+      const node = yield* RedisServer.RedisServer
+      const keyPrefix = prefix()
+      yield* Effect.gen(function* () {
+        const storage = yield* SubjectStorage.SubjectStorage
+        yield* cli(node, "client", "pause", "2500", "all")
+        const started = Date.now()
+        const timed = <A, E>(effect: Effect.Effect<A, E>) =>
+          Effect.map(Effect.flip(effect), (error) => ({ error, took: Date.now() - started }))
+        const [write, transaction] = yield* Effect.all(
+          [timed(storage.set("s", "n", 1)), timed(storage.transaction(["t"], (tx) => tx.set("t", "n", 1)))],
+          { concurrency: "unbounded" }
+        )
+        // 600 ms of retries, and scheduling: an outcome that may have been applied is OutcomeUnknown, else retryable
+        for (const { error, took } of [write, transaction]) {
+          assert.isBelow(took, 1200, `${error.message}: after ${took} ms`)
+          assert.include(["OutcomeUnknown", "Redis"], error.reason._tag)
+        }
+        yield* Effect.sleep("2 seconds") // the pause ends
+      }).pipe(
+        Effect.provide(
+          SubjectStorage.layer({ keyPrefix, outageTimeout: "600 millis" }).pipe(
+            Layer.provide(RedisClient.layer({ url: node.url, commandTimeout: "200 millis" }))
+          )
+        )
+      )
+    })
+  )
+
   it.effect("a server that stops answering fails calls with Timeout within the command timeout", () =>
     Effect.gen(function* () {
       const node = yield* RedisServer.RedisServer

@@ -10,11 +10,11 @@
  *
  * @internal
  */
-import { type Duration, Effect, Exit, type Option, Schedule, Scope } from "effect"
+import { Duration, Effect, Exit, type Option, Schedule, Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { Transacted } from "../../SubjectStorage.js"
 import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
-import { mayHaveRun } from "../errors.js"
+import { mayHaveRun, redisError } from "../errors.js"
 import * as KeyedLocks from "../keyedLocks.js"
 import * as Outage from "../outage.js"
 import { slotOf } from "../slot.js"
@@ -174,6 +174,8 @@ export const make = (options: TransactionOptions): Run => {
         )
       }
       let attempts = 0
+      /** An EXEC was sent and its reply is awaited: a transaction given up now may have been applied. */
+      let execPending = false
       /** The error of the last attempt that lost to another writer: retried, and the failure once retries ran out. */
       let conflict: SubjectStorageError | undefined
 
@@ -183,15 +185,24 @@ export const make = (options: TransactionOptions): Run => {
          * A call on the connection; when it fails, the connection is closed (it may hold watches or a pending
          * reply). A lost reply of EXEC is `OutcomeUnknown`: the transaction may have been applied.
          */
-        const call = <T>(op: string, run: () => Promise<T>) =>
-          Effect.tryPromise({
-            try: run,
-            catch: (cause) => {
-              client.disconnect()
-              const error = redis.classify(cause, op)
-              return new CallFailed(op === "exec" && mayHaveRun(error) ? new OutcomeUnknown({ cause: error }) : error)
-            }
-          })
+        const failed = (op: string, error: RedisError) => {
+          client.disconnect()
+          return new CallFailed(op === "exec" && mayHaveRun(error) ? new OutcomeUnknown({ cause: error }) : error)
+        }
+        // the dedicated connection has no command timeout of its own: a hung server would hold the transaction
+        const timeout = redis.commandTimeout
+        const call = <T>(op: string, run: () => Promise<T>) => {
+          const sent = Effect.tryPromise({ try: run, catch: (cause) => failed(op, redis.classify(cause, op)) })
+          return timeout === undefined
+            ? sent
+            : sent.pipe(
+                Effect.timeoutOrElse({
+                  duration: timeout,
+                  orElse: () =>
+                    Effect.fail(failed(op, redisError(op, "Timeout", `no reply within ${Duration.format(timeout)}`)))
+                })
+              )
+        }
         const unwatch = Effect.ignore(call("unwatch", () => client.unwatch()))
 
         /** WATCH and the read of every subject, in one round trip. */
@@ -219,7 +230,10 @@ export const make = (options: TransactionOptions): Run => {
             const multi = client.multi()
             let written = 0
             for (const [subject, state] of states) written += queueWrites(multi, subject, state)
-            const replies = yield* call("exec", () => multi.exec())
+            execPending = true
+            const replies = yield* call("exec", () => multi.exec()).pipe(
+              Effect.ensuring(Effect.sync(() => (execPending = false)))
+            )
             if (replies === null) {
               options.onConflict()
               conflict = fail(
@@ -276,6 +290,18 @@ export const make = (options: TransactionOptions): Run => {
         Effect.retry({
           schedule: Schedule.upTo(Outage.backoff, { duration: options.outageTimeout }),
           while: (error) => error instanceof CallFailed && error.cause.isRetryable
+        }),
+        // the whole transaction, connection included, ends within outageTimeout
+        Effect.timeoutOrElse({
+          duration: options.outageTimeout,
+          orElse: () => {
+            const timedOut = redisError(
+              "transaction",
+              "Timeout",
+              `no commit within ${Duration.format(options.outageTimeout)} (outageTimeout)`
+            )
+            return Effect.fail(new CallFailed(execPending ? new OutcomeUnknown({ cause: timedOut }) : timedOut))
+          }
         }),
         Effect.mapError((error) => (error instanceof CallFailed ? fromRedis(label)(error.cause) : error))
       )
