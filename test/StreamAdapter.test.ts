@@ -393,6 +393,43 @@ forEachTarget("StreamAdapter", (it, target) => {
       })
   )
 
+  it.effect(
+    "a failover that lost the last writes, then new writes numbered the same: the subscriber gets a reset, not a skip",
+    () =>
+      Effect.gen(function* () {
+        const keyPrefix = RedisServer.uniquePrefix("sa")
+        const tasks = yield* tasksOn(keyPrefix)
+        const redis = yield* RedisClient.RedisClient
+        const { received, fiber } = yield* follow(tasks, "g")
+        for (const id of ["a", "b", "c", "d", "e"]) yield* tasks.set("g", id, task(id))
+        const seen = yield* Queue.takeN(received, 5)
+        assert.deepStrictEqual(
+          seen.map((event) => event.position.version),
+          [1, 2, 3, 4, 5]
+        )
+        // what a failover to a replica that had only the first 3 writes leaves: versions 4 and 5 never happened
+        const tag = `${keyPrefix}{tasks:g}`
+        const [entry] = yield* redis.use("xrange", (c) => c.xrange(`${tag}:log`, "0-3", "0-3"))
+        const third = (JSON.parse(entry?.[1][1] ?? "[]") as Array<{ w: string }>).at(-1)?.w ?? ""
+        yield* redis.use("rewind", (c) =>
+          c
+            .multi()
+            .hset(`${tag}:meta`, "version", 3, "last", third)
+            .xdel(`${tag}:log`, "0-4", "0-5")
+            .xsetid(`${tag}:log`, "0-3")
+            .hdel(`${tag}:items`, "d", "e")
+            .exec()
+        )
+        // the new master numbers new writes 4 and 5 again
+        yield* tasks.set("g", "x", task("x"))
+        yield* tasks.set("g", "y", task("y"))
+        const next = yield* Queue.take(received).pipe(Effect.timeout("10 seconds"))
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual(next.type, "reset")
+        assert.deepStrictEqual(next.position.version, 5)
+      })
+  )
+
   it.effect("a group of 10k items reads whole in one call", () =>
     Effect.gen(function* () {
       const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))

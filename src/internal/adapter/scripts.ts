@@ -5,9 +5,12 @@
  *
  * Every script takes KEYS = items, log, meta, expiry (one hash tag; expiry: the items' deadlines, a sorted set of
  * milliseconds since the epoch) and ARGV[1] = channel, ARGV[2] = log max length (events), ARGV[3] = an epoch to adopt
- * if the group has none yet. Event JSON (built from the stored JSON, not re-encoded):
- * `{"epoch":e,"version":v,"type":t,"id":i,"data":…,"previous":…}`; `type` is `create`, `update`, `delete`,
- * `expired`, `clear` or `event` (a custom event, whose `data` is `{"type":…,"data":…}`). A script's events go out together, as the JSON
+ * if the group has none yet, which is also this write call's id. Event JSON (built from the stored JSON, not
+ * re-encoded): `{"epoch":e,"version":v,"w":…,"p":…,"type":t,"id":i,"data":…,"previous":…}`; `type` is `create`,
+ * `update`, `delete`, `expired`, `clear` or `event` (a custom event, whose `data` is `{"type":…,"data":…}`); `w` is
+ * the id of the write call that made the event and `p` the `w` of the event before it (the group's history as a
+ * chain: a subscriber that sees a link not follow the one it holds knows the history changed under it, as when a
+ * failover lost the last writes and the new master numbers new ones the same). A script's events go out together, as the JSON
  * array of them: one pub/sub message, and one change log entry whose id is `0-<last version>` (a batch of sets is
  * one of each, not one per item). The log keeps about the last `max length` events (trimmed by id, in the same XADD);
  * the version is read and written once per script.
@@ -25,18 +28,21 @@ local channel, maxlen = ARGV[1], tonumber(ARGV[2])
 redis.call('HSETNX', meta, 'epoch', ARGV[3])
 local epoch = redis.call('HGET', meta, 'epoch')
 local version = tonumber(redis.call('HGET', meta, 'version') or '0')
-local eventHead = '{"epoch":' .. cjson.encode(epoch) .. ',"version":'
+local write = cjson.encode(ARGV[3])
+local link = cjson.encode(redis.call('HGET', meta, 'last') or '')
+local eventHead = '{"epoch":' .. cjson.encode(epoch) .. ',"w":' .. write .. ',"version":'
 local events = {}
 local function record(kind, id, data, previous)
   version = version + 1
-  events[#events + 1] = eventHead .. version .. ',"type":"' .. kind .. '"'
+  events[#events + 1] = eventHead .. version .. ',"p":' .. link .. ',"type":"' .. kind .. '"'
     .. (id and (',"id":' .. cjson.encode(id)) or '')
     .. (data and (',"data":' .. data) or '')
     .. (previous and (',"previous":' .. previous) or '') .. '}'
+  link = write
   return version
 end
 local function commit()
-  redis.call('HSET', meta, 'version', version)
+  redis.call('HSET', meta, 'version', version, 'last', ARGV[3])
   local batch = '[' .. table.concat(events, ',') .. ']'
   if maxlen > 0 and version > maxlen then
     redis.call('XADD', log, 'MINID', '~', '0-' .. (version - maxlen + 1), '0-' .. version, 'events', batch)

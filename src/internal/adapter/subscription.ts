@@ -9,6 +9,9 @@
  * the group's version catches a lost message that no later one revealed. Versions belong to
  * an epoch (the group's data generation): when Redis lost the group's data (a restart without persistence) or the log
  * no longer holds what a resuming subscriber needs, the subscriber gets a `reset` event (reload the group) and goes on.
+ * Each event also names the write that made it (`w`) and the one before it (`p`): when the history changed under the
+ * subscriber (a failover lost the last writes it saw, and the new master numbers new writes the same, or its version
+ * went back), the links do not follow, and it gets a `reset` instead of skipping an event it took for one seen.
  *
  * @internal
  */
@@ -24,6 +27,9 @@ import type { Position } from "../../StreamAdapter.js"
 export interface RawEvent {
   readonly epoch: string
   readonly version: number
+  /** The write call that made the event, and the one that made the event before it (absent on older events). */
+  readonly w?: string
+  readonly p?: string
   readonly type: string
   readonly id?: string
   readonly data?: unknown
@@ -82,15 +88,29 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
         .listen([keys.channel], (event) => void Queue.offerUnsafe(inbox, event))
         .pipe(Effect.mapError(toError))
 
-      /** The group's current epoch and version (none: never written). */
+      /** The group's current epoch, version and last write (none: never written). */
       const current = redis
-        .use("hmget", (client) => client.hmget(keys.meta, "epoch", "version"))
+        .use("hmget", (client) => client.hmget(keys.meta, "epoch", "version", "last"))
         .pipe(
           Effect.mapError(toError),
-          Effect.map(([epoch, version]) =>
-            epoch === null || epoch === undefined ? undefined : { epoch, version: Number(version ?? 0) }
+          Effect.map(([epoch, version, last]) =>
+            epoch === null || epoch === undefined
+              ? undefined
+              : { epoch, version: Number(version ?? 0), last: last ?? undefined }
           )
         )
+
+      /** The write that made the log's event at `version`, if the log holds it. */
+      const writeAt = (version: number) =>
+        redis
+          .use("xrange", (client) => client.xrange(keys.log, `0-${version}`, `0-${version}`))
+          .pipe(
+            Effect.mapError(toError),
+            Effect.map((page) => {
+              const fields = page[0]?.[1]
+              return fields?.[1] === undefined ? undefined : parse(fields[1]).at(-1)?.w
+            })
+          )
 
       /** Log entries after `version`, page by page. */
       const logAfter = (version: number) =>
@@ -109,12 +129,24 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
         })
 
       let position: Position = { epoch: "", version: 0 }
-      const reset = (at: Position, reason: "restarted" | "truncated"): RawEvent => {
-        position = at
+      /** The write that made the last event delivered (undefined: not known, as before the first). */
+      let lastWrite: string | undefined
+      const reset = (
+        at: { readonly epoch: string; readonly version: number; readonly last?: string | undefined },
+        reason: "restarted" | "truncated"
+      ): RawEvent => {
+        position = { epoch: at.epoch, version: at.version }
+        lastWrite = at.last
         return { epoch: at.epoch, version: at.version, type: "reset", reason }
       }
+      /** Whether `event` comes right after the last one delivered (its link names that one's write, when known). */
+      const follows = (event: RawEvent) => lastWrite === undefined || event.p === undefined || event.p === lastWrite
 
-      /** Everything after the last version seen, per the log; a reset when the group's epoch changed. */
+      /**
+       * Everything after the last version seen, per the log; a reset when the group's epoch changed, or when its
+       * history is not the one the subscriber followed (its version went back, or the events no longer link to the
+       * last one delivered: a failover lost writes).
+       */
       const catchUp: Effect.Effect<ReadonlyArray<RawEvent>, StreamAdapterError> = Effect.gen(function* () {
         const now = yield* current
         if (now === undefined) return []
@@ -122,9 +154,17 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
           if (position.epoch !== "") return [reset(now, "restarted")]
           position = { epoch: now.epoch, version: 0 } // the group's first data since the subscription started
         }
+        if (now.version < position.version) return [reset(now, "restarted")]
+        if (lastWrite !== undefined && position.version > 0) {
+          const seen = yield* writeAt(position.version)
+          if (seen !== undefined && seen !== lastWrite) return [reset(now, "restarted")]
+        }
         const events = yield* logAfter(position.version)
         const first = events[0]
         if (first !== undefined && first.version > position.version + 1) return [reset(now, "truncated")]
+        if (first !== undefined && first.version === position.version + 1 && !follows(first)) {
+          return [reset(now, "restarted")]
+        }
         return accept(events)
       })
 
@@ -133,6 +173,7 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
         events.filter((event) => {
           if (event.epoch !== position.epoch || event.version <= position.version) return false
           position = { epoch: event.epoch, version: event.version }
+          lastWrite = event.w
           return true
         })
 
@@ -140,7 +181,8 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
       const now = yield* current
       const start: Array<RawEvent> = []
       if (options.after === undefined) {
-        position = now ?? { epoch: "", version: 0 }
+        position = now === undefined ? { epoch: "", version: 0 } : { epoch: now.epoch, version: now.version }
+        lastWrite = now?.last
       } else if (now !== undefined && options.after.epoch !== "" && now.epoch !== options.after.epoch) {
         start.push(reset(now, "restarted"))
       } else {
@@ -176,11 +218,20 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
           }
           if (signal._tag === "Reconnected") return Effect.map(retried(catchUp), (missed) => [...events, ...missed])
           for (const event of parse(signal.message)) {
-            if (event.epoch === position.epoch && event.version <= position.version) continue
-            if (event.epoch !== position.epoch || event.version !== position.version + 1) {
+            const sameEpoch = event.epoch === position.epoch
+            // an event of the version last delivered, but of another write: the history changed under us
+            const rewritten =
+              sameEpoch &&
+              event.version === position.version &&
+              lastWrite !== undefined &&
+              event.w !== undefined &&
+              event.w !== lastWrite
+            if (sameEpoch && event.version <= position.version && !rewritten) continue
+            if (rewritten || !sameEpoch || event.version !== position.version + 1 || !follows(event)) {
               return Effect.map(retried(catchUp), (missed) => [...events, ...missed])
             }
             position = { epoch: event.epoch, version: event.version }
+            lastWrite = event.w
             events.push(event)
           }
         }
