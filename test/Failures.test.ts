@@ -296,6 +296,42 @@ layer(RedisServer.layer({ persistent: true }), { excludeTestServices: true, time
   }
 )
 
+layer(
+  RedisServer.layerSentinel({
+    replicas: 1,
+    downAfter: "60 seconds",
+    args: ["--min-replicas-to-write", "1", "--min-replicas-max-lag", "10"]
+  }),
+  { excludeTestServices: true, timeout: 60_000 }
+)("a master that must not accept writes without a replica (min-replicas-to-write)", (it) => {
+  it.effect("its NOREPLICAS refusal is retryable: a write goes through once the replica is back", () =>
+    Effect.gen(function* () {
+      const sentinel = yield* RedisServer.RedisSentinel
+      const replica = sentinel.replicas[0] as RedisServer.Node
+      yield* Effect.gen(function* () {
+        const storage = yield* SubjectStorage.SubjectStorage
+        yield* storage.set("s", "n", 1)
+        yield* replica.kill
+        const refused = yield* Effect.flip(storage.set("s", "n", 2))
+        assert.isTrue(refused.isRetryable)
+        assert.include(refused.message, "NOREPLICAS")
+        yield* replica.start
+        // the application retries as it does any retryable failure
+        const written = yield* storage
+          .set("s", "n", 3)
+          .pipe(Effect.retry({ schedule: Schedule.spaced("200 millis"), times: 50, while: (e) => e.isRetryable }))
+        assert.deepStrictEqual(written.previous, Option.some(1))
+      }).pipe(
+        Effect.provide(
+          SubjectStorage.layer({ keyPrefix: prefix(), outageTimeout: "300 millis" }).pipe(
+            Layer.provide(RedisClient.layerSentinel({ sentinels: [sentinel.sentinel], name: sentinel.name }))
+          )
+        )
+      )
+    })
+  )
+})
+
 layer(RedisServer.layer(), { excludeTestServices: true, timeout: 60_000 })("Redis gone at shutdown", (it) => {
   it.effect(
     "a chat server answering when Redis died exits within shutdownGrace and 1.5 s after SIGTERM (it waited minutes)",

@@ -188,6 +188,38 @@ export const noteTimeout = (client: Client): void => {
   else onTimeout.get(client)?.()
 }
 
+/** The owner of each slot range, as `from-to host:port` texts (to say what a refresh changed). */
+const slotOwners = (client: Cluster): Map<string, string> => {
+  const owners = new Map<string, string>()
+  let from = 0
+  for (let slot = 1; slot <= client.slots.length; slot++) {
+    const owner = client.slots[from]?.[0]
+    if (slot === client.slots.length || client.slots[slot]?.[0] !== owner) {
+      if (owner !== undefined) owners.set(`${from}-${slot - 1}`, owner)
+      from = slot
+    }
+  }
+  return owners
+}
+
+/**
+ * Says what a Cluster client's slot map refresh changed: one line per slot range whose master changed (a failover,
+ * or slots moved), naming the old and the new master.
+ */
+const watchSlots = (client: Cluster, log: (message: string) => void): void => {
+  let known = new Map<string, string>()
+  client.on("refresh", () => {
+    const now = slotOwners(client)
+    const moved = Array.from(now).filter(
+      ([range, owner]) => known.size > 0 && known.has(range) && known.get(range) !== owner
+    )
+    for (const [range, owner] of moved) {
+      log(`RedisClient: slots ${range} are served by ${owner} now, no longer by ${known.get(range)} (a failover)`)
+    }
+    known = now
+  })
+}
+
 /** An address as compared: IPv4 of an IPv4-mapped IPv6 address, lower case. */
 const normalHost = (host: string | undefined): string => (host ?? "").replace(/^::ffff:/, "").toLowerCase()
 
@@ -196,7 +228,7 @@ const normalHost = (host: string | undefined): string => (host ?? "").replace(/^
  * for `name`; when it is not the server the client is connected to (the hung master was replaced), drops the
  * connection, which reconnects to the master the sentinels name. At most one check a second.
  */
-const sentinelCheck = (client: Redis, options: NodeOptions): (() => void) => {
+const sentinelCheck = (client: Redis, options: NodeOptions, log: (message: string) => void): (() => void) => {
   let checking = false
   let lastCheck = 0
   const ask = async (sentinel: { readonly host?: string; readonly port?: number }) => {
@@ -235,6 +267,10 @@ const sentinelCheck = (client: Redis, options: NodeOptions): (() => void) => {
           connected &&
           (normalHost(named[0]) !== normalHost(stream.remoteAddress) || Number(named[1]) !== stream.remotePort)
         ) {
+          log(
+            `RedisClient: ${normalHost(stream.remoteAddress)}:${stream.remotePort} does not answer, and the sentinels ` +
+              `name ${named[0]}:${named[1]} as the master of ${options.name ?? ""} (a failover): reconnecting to it`
+          )
           client.disconnect(true)
         }
         return
@@ -325,8 +361,12 @@ const reconnectAfterEnd = (
 export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Effect.Effect<Client, RedisError> =>
   Effect.flatMap(Effect.context<never>(), (context) => {
     const { client, retry } = build(spec, role, topology)
+    const warn = (message: string) => void Effect.runForkWith(context)(Effect.logWarning(message))
     if (role === "subscriber") watchSubscriber(client)
-    if (spec.kind === "sentinel" && client instanceof Redis) onTimeout.set(client, sentinelCheck(client, spec.options))
+    if (spec.kind === "sentinel" && client instanceof Redis) {
+      onTimeout.set(client, sentinelCheck(client, spec.options, warn))
+    }
+    if (role === "shared" && client instanceof Cluster) watchSlots(client, warn)
     let ready = false
     // failures reach callers through rejected commands; the last one seen explains a failed connect
     // ("Connection is closed." alone hides a refused socket or a wrong password)
@@ -350,7 +390,7 @@ export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Eff
           role,
           () => ready || background,
           () => scrub(lastError instanceof Error ? lastError.message : String(lastError), spec.common.secrets),
-          (message) => void Effect.runForkWith(context)(Effect.logWarning(message))
+          warn
         )
       }
     }

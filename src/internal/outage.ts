@@ -18,32 +18,50 @@ export const backoff: Schedule.Schedule<unknown> = Schedule.min([
 /** What a loop reports after each attempt. */
 export interface OutageLog {
   /** An attempt failed with `error`; warns when this starts an outage. */
-  readonly failed: (error: { readonly message: string }) => Effect.Effect<void>
+  readonly failed: (error: { readonly message: string; readonly reason?: unknown }) => Effect.Effect<void>
   /** An attempt succeeded; logs the end of an outage in progress. */
   readonly succeeded: Effect.Effect<void>
   /** Whether an outage is in progress. */
   readonly inProgress: () => boolean
 }
 
-/** An outage log for `component` (e.g. "ResumableStream heartbeat"). */
+/**
+ * The words of a failure for a log line that already names its component: a `RedisError`'s reason without the
+ * operation it prefixes (`ResumableStream heartbeat: Command timed out`, not `…: ResumableStream.heartbeat: …`).
+ */
+const wordsOf = (error: { readonly message: string; readonly reason?: unknown }): string => {
+  const reason = error.reason as { readonly message?: unknown } | undefined
+  return typeof reason?.message === "string" ? reason.message : error.message
+}
+
+/**
+ * An outage log for `component` (e.g. "ResumableStream heartbeat"). An outage lasts from the loop's last success
+ * before its first failure (a call that timed out failed only a command timeout after Redis stopped answering) to
+ * its next success.
+ */
 export const make = (component: string): OutageLog => {
   let since: number | undefined
+  let lastSuccess: number | undefined
   let failures = 0
   return {
     failed: (error) =>
       Effect.suspend(() => {
         failures += 1
         if (since !== undefined) return Effect.void
-        since = Date.now()
-        return Effect.logWarning(`${component}: ${error.message}; retrying until Redis answers`)
+        since = lastSuccess ?? Date.now()
+        return Effect.logWarning(`${component}: ${wordsOf(error)}; retrying until Redis answers`)
       }),
     succeeded: Effect.suspend(() => {
+      const now = Date.now()
+      lastSuccess = now
       if (since === undefined) return Effect.void
-      const lasted = Date.now() - since
+      const lasted = now - since
       const failed = failures
       since = undefined
       failures = 0
-      return Effect.logInfo(`${component}: Redis answers again after ${lasted} ms (${failed} failed attempts)`)
+      return Effect.logInfo(
+        `${component}: Redis answers again, ${lasted} ms after the last success (${failed} failed attempts)`
+      )
     }),
     inProgress: () => since !== undefined
   }

@@ -486,7 +486,9 @@ export class RedisSentinel extends Context.Service<
 /**
  * A master with `replicas` replicas (default 0) watched by `sentinels` Sentinel processes (default 1; quorum: a
  * majority), which consider the master down after `downAfter` without an answer (default 2 seconds) and then fail
- * over to a replica. Handed out once every sentinel knows the others and the replicas are in sync.
+ * over to a replica; `args` are added to the command line of the master and the replicas (e.g.
+ * `["--min-replicas-to-write", "1"]`, as production runs). Handed out once every sentinel knows the others and the
+ * replicas are in sync.
  *
  * @since 0.1.0
  */
@@ -495,6 +497,7 @@ export const layerSentinel = (
     readonly replicas?: number | undefined
     readonly sentinels?: number | undefined
     readonly downAfter?: Duration.Input | undefined
+    readonly args?: ReadonlyArray<string> | undefined
   } = {}
 ): Layer.Layer<RedisSentinel, RedisServerError> =>
   Layer.effect(
@@ -507,7 +510,14 @@ export const layerSentinel = (
         const downAfter = Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.downAfter ?? "2 seconds")))
         // a replica keeps the data its master sent in a file of its folder: a temporary one, not the working folder
         const dir = yield* tempDir("ers-sentinel-")
-        const dataOf = (port: number) => [...quickSync, "--dir", dir, "--dbfilename", `dump-${port}.rdb`]
+        const dataOf = (port: number) => [
+          ...quickSync,
+          "--dir",
+          dir,
+          "--dbfilename",
+          `dump-${port}.rdb`,
+          ...(options.args ?? [])
+        ]
         const master = yield* spawnNode(dataOf)
         const replicas = yield* Effect.forEach(
           Array.from({ length: replicaCount }),
