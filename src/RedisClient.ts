@@ -414,8 +414,11 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
             ),
             Effect.ensuring(Effect.sync(() => (inFlight = false)))
           )
+          // the last attempt starts a little before the deadline: one that fails at once (Redis away, nothing sent)
+          // ends before it, and only one still waiting for its reply is cut there
+          const retryWindow = Duration.max(Duration.zero, Duration.subtract(within, Duration.millis(100)))
           const retried = Outage.retryAfterFailure(attempt, {
-            schedule: () => Schedule.upTo(Outage.backoff, { duration: within }),
+            schedule: () => Schedule.upTo(Outage.backoff, { duration: retryWindow }),
             while: (error) => error.isRetryable
           })
           // the whole call ends within `retryWithin`: an attempt still waiting for its reply then is given up (its

@@ -2,6 +2,8 @@ import { assert } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Result, Schedule, Schema, Stream } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
 import * as SubjectStorage from "../src/SubjectStorage.js"
+import { slotOf, slotTag } from "../src/internal/slot.js"
+import * as Scripts from "../src/internal/subjects/scripts.js"
 import { options, raw, withStorage } from "./support/subjects.js"
 import { anotherClient, forEachTarget, TestTopology } from "./support/targets.js"
 
@@ -419,7 +421,7 @@ forEachTarget("SubjectStorage", (it) => {
             { concurrency: "unbounded" }
           )
           for (const error of errors) {
-            assert.strictEqual(error.reason._tag, "Redis")
+            assert.strictEqual(error.reason._tag, "Redis", error.message)
             assert.isTrue(error.isRetryable)
           }
           yield* topology.startAll
@@ -548,6 +550,43 @@ forEachTarget("SubjectStorage", (it) => {
               yield* Fiber.interrupt(listener)
             })
           )
+        )
+      })
+  )
+
+  it.effect(
+    "a write retried after its reply was lost, and found applied, announces its change again (its first PUBLISH may have died with its master)",
+    () =>
+      Effect.gen(function* () {
+        const opts = options({ changes: true })
+        const redis = yield* RedisClient.RedisClient
+        yield* withStorage(opts, (storage) =>
+          Effect.gen(function* () {
+            const received = yield* Queue.unbounded<SubjectStorage.ChangeEvent>()
+            const listener = yield* Effect.forkChild(
+              Stream.runForEach(storage.changes, (event) => Queue.offer(received, event))
+            )
+            yield* Effect.sleep("100 millis") // subscribed
+            const key = `s:${opts.keyPrefix}ann`
+            const run = redis.evalIdempotent(
+              Scripts.set,
+              [key, `s-ttl:{${slotTag(slotOf(key))}}${key}`],
+              [`s-changes:${opts.keyPrefix}`, "ann", "", "pname", '"Ann"', ""],
+              { requestId: "one-write" }
+            )
+            assert.isNull(yield* run)
+            assert.isNull(yield* run) // the same request again: not applied again, announced again
+            const events = yield* Effect.forEach([1, 2], () => Queue.take(received)).pipe(Effect.timeout("5 seconds"))
+            assert.deepStrictEqual(
+              events.map((event) => (event._tag === "PropertyChanged" ? [event.property, event.value] : event._tag)),
+              [
+                ["name", "Ann"],
+                ["name", "Ann"]
+              ]
+            )
+            assert.deepStrictEqual((yield* storage.load("ann")).properties, { name: "Ann" })
+            yield* Fiber.interrupt(listener)
+          })
         )
       })
   )

@@ -14,6 +14,11 @@ import { slotOf, slotTag } from "./slot.js"
  * The idempotent form of a script: it takes one more key, last, a marker in the slot of its other keys whose name
  * ends with `:<ttl ms>`. The first run stores its reply in the marker for that long; a run that finds the marker
  * returns the stored reply without writing again, so a call retried after a lost reply is applied once.
+ *
+ * What the script announced through `announced` (a list of `{channel, message}` it may append to; a script meant to
+ * run wrapped, and only such a script, uses it) is stored too and published again by such a run: the first run's
+ * PUBLISH may have died with its master (a failover between the write and the reply), and a change announced twice
+ * is better than one never announced.
  */
 const idempotentForms = new Map<string, RedisScript<ReadonlyArray<string>, ReadonlyArray<Arg>, unknown>>()
 export const idempotent = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
@@ -25,17 +30,20 @@ export const idempotent = <Keys extends ReadonlyArray<string>, Args extends Read
 local done = redis.call('GET', marker)
 if done then
   if done == '~nil' then return nil end
-  return cjson.decode(done)
+  local stored = cjson.decode(done)
+  for _, announcement in ipairs(stored[2]) do redis.call('PUBLISH', announcement[1], announcement[2]) end
+  return stored[1]
 end
+local announced = {}
 local function body()
 ${self.lua}
 end
 local reply = body()
 local ttl = string.match(marker, ':(%d+)$')
-if reply == nil or reply == false then
+if (reply == nil or reply == false) and #announced == 0 then
   redis.call('SET', marker, '~nil', 'PX', ttl)
 else
-  redis.call('SET', marker, cjson.encode(reply), 'PX', ttl)
+  redis.call('SET', marker, cjson.encode({ reply or false, announced }), 'PX', ttl)
 end
 return reply`
   const form = make<ReadonlyArray<string>, Args, Reply>()(self.name, lua)

@@ -1,6 +1,8 @@
 /**
  * The Lua scripts of subject storage. Every write is one script on the subject's one hash, so it is atomic, costs one
  * round trip, and publishes its change event from inside the same step: an event exists only for a committed write.
+ * The writes run in their idempotent form (`internal/lua.ts`), which publishes what they `announce` again when a
+ * retry finds them applied: the first PUBLISH may have died with its master.
  *
  * Every script takes KEYS[1] = the subject's hash, KEYS[2] = the deadlines of its properties that expire (a sorted set
  * field → milliseconds since the epoch, in the hash's slot), ARGV[1] = the change channel (empty: publish nothing),
@@ -19,10 +21,12 @@ import { make as script } from "../../RedisScript.js"
 const prelude = `
 local key, deadlines, channel, subject, ttl = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
 local tracking = channel ~= ''
+local function announce(message)
+  redis.call('PUBLISH', channel, message)
+  announced[#announced + 1] = { channel, message }
+end
 local function publish(changes)
-  if tracking and #changes > 0 then
-    redis.call('PUBLISH', channel, cjson.encode({ subject = subject, changes = changes }))
-  end
+  if tracking and #changes > 0 then announce(cjson.encode({ subject = subject, changes = changes })) end
 end
 local function expire()
   if ttl == '' or redis.call('EXISTS', key) == 0 then return end
@@ -176,9 +180,7 @@ export const flush = script<Keys, Common, number>()(
   `${prelude}
 local existed = redis.call('DEL', key)
 redis.call('DEL', deadlines)
-if tracking and existed == 1 then
-  redis.call('PUBLISH', channel, cjson.encode({ subject = subject, deleted = true }))
-end
+if tracking and existed == 1 then announce(cjson.encode({ subject = subject, deleted = true })) end
 return existed`
 )
 
@@ -188,7 +190,8 @@ return existed`
  */
 export const expireFields = script<Keys, readonly [...Common, now: number, limit: number], string | null>()(
   "SubjectStorage.expire",
-  `${prelude}
+  `local announced = {}
+${prelude}
 local due = redis.call('ZRANGEBYSCORE', deadlines, '-inf', ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
 if #due > 0 then
   local changes = {}
