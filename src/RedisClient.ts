@@ -33,7 +33,15 @@ import {
 } from "effect"
 import * as PersistenceRedis from "effect/persistence/Redis"
 import { Cluster } from "ioredis"
-import { type Client, type ConnectionSpec, close, noteTimeout, open, type Topology } from "./internal/connection.js"
+import {
+  type Client,
+  type ConnectionSpec,
+  close,
+  noteTimeout,
+  onFailover,
+  open,
+  type Topology
+} from "./internal/connection.js"
 import { classify, mayHaveRun, redisError } from "./internal/errors.js"
 import * as Lua from "./internal/lua.js"
 import * as Outage from "./internal/outage.js"
@@ -106,7 +114,7 @@ export interface Service {
   readonly onReconnect: (listener: () => void) => Effect.Effect<void, never, Scope.Scope>
   /**
    * When a call on the shared connection last failed in a way that can pass (a timeout, a dropped connection, a
-   * failover), in ms since the epoch; 0 when none has. A reader judging whether a producer died asks it: right after a
+   * failover), or the client last saw a failover, in ms since the epoch; 0 when none has. A reader judging whether a producer died asks it: right after a
    * failover the new master may hold an older heartbeat.
    */
   readonly lastTroubleAt: () => number
@@ -259,7 +267,7 @@ const reconnectEvents = ["ready", "refresh"] as const
 /** Whether a client's layer is closing; once it is, every call fails `Closed` instead of trying Redis. */
 interface Lifecycle {
   closed: boolean
-  /** When a call last failed retryably (ms since the epoch). */
+  /** When a call last failed retryably, or the client saw a failover (ms since the epoch). */
   troubleAt: number
 }
 
@@ -376,6 +384,7 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
     const client = yield* Effect.acquireRelease(open(spec, "shared"), (c) => close(c))
     const topology = liveTopology(client)
     const lifecycle: Lifecycle = { closed: false, troubleAt: 0 }
+    onFailover(client, () => (lifecycle.troubleAt = Date.now()))
     const dedicated = yield* makeDedicatedPool(spec, topology, maxDedicated, lifecycle)
     const secrets = spec.common.secrets
     const hub = yield* PubSub.make(

@@ -188,6 +188,18 @@ export const noteTimeout = (client: Client): void => {
   else onTimeout.get(client)?.()
 }
 
+/** Who is told when a client sees a failover (see `onFailover`). */
+const failoverListeners = new WeakMap<Client, () => void>()
+
+/**
+ * Calls `listener` each time `client` (a shared client) sees a failover: a Cluster's slot map names another master
+ * for a slot range, or the sentinels name another master than the hung one. Calls in flight meanwhile may have been
+ * held up for as long as the failover took.
+ */
+export const onFailover = (client: Client, listener: () => void): void => {
+  failoverListeners.set(client, listener)
+}
+
 /** The owner of each slot range, as `from-to host:port` texts (to say what a refresh changed). */
 const slotOwners = (client: Cluster): Map<string, string> => {
   const owners = new Map<string, string>()
@@ -216,6 +228,7 @@ const watchSlots = (client: Cluster, log: (message: string) => void): void => {
     for (const [range, owner] of moved) {
       log(`RedisClient: slots ${range} are served by ${owner} now, no longer by ${known.get(range)} (a failover)`)
     }
+    if (moved.length > 0) failoverListeners.get(client)?.()
     known = now
   })
 }
@@ -271,6 +284,7 @@ const sentinelCheck = (client: Redis, options: NodeOptions, log: (message: strin
             `RedisClient: ${normalHost(stream.remoteAddress)}:${stream.remotePort} does not answer, and the sentinels ` +
               `name ${named[0]}:${named[1]} as the master of ${options.name ?? ""} (a failover): reconnecting to it`
           )
+          failoverListeners.get(client)?.()
           client.disconnect(true)
         }
         return

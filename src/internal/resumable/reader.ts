@@ -11,8 +11,9 @@
  * clock, the reader reads the run's status, heartbeat age (server time) and chunk count. It catches up when the run
  * has more chunks than it has seen (announcements were missed) or has ended, fails `Expired` when the run's keys are
  * gone, and fails `ProducerLost` when the producer's heartbeat is older than `producerTimeout`, unless the reader
- * itself had trouble reaching Redis within `producerTimeout` (after an outage or a failover the producer needs a
- * moment to heartbeat again, and the new master may hold an older heartbeat).
+ * itself had trouble reaching Redis within `producerTimeout` (a failed call, a reconnect, a reply held up longer than
+ * a tick, or the client's own notice of a failover: after an outage or a failover the producer needs a moment to
+ * heartbeat again, and the new master may hold an older heartbeat).
  *
  * Redis failures that can pass are retried for up to `outageTimeout` (the producer buffers for as long).
  *
@@ -49,6 +50,8 @@ const tick: Tick = { _tag: "Tick" }
  * notices a quiet run without arming a timer of its own on every wait.
  */
 export interface Clock {
+  /** How often it ticks. */
+  readonly interval: Duration.Duration
   readonly register: (inbox: Queue.Queue<InboxEvent>) => Effect.Effect<void, never, Scope.Scope>
 }
 
@@ -61,6 +64,7 @@ export const makeClock = (interval: Duration.Duration): Effect.Effect<Clock, nev
     })
     yield* Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(interval)))
     return {
+      interval,
       register: (inbox) =>
         Effect.acquireRelease(
           Effect.sync(() => inboxes.add(inbox)),
@@ -216,8 +220,12 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
       })
 
       const judgeQuietRun = Effect.gen(function* () {
+        const sentAt = Date.now()
         const state = yield* runStatus
         if (state.length === 0) return yield* fail("Expired", "the run's data expired while it was read", runId)
+        // a reply held up longer than a tick: the node hung or failed over, and the producer's heartbeat, sent to the
+        // same node, may have been held up as long
+        if (Date.now() - sentAt > Duration.toMillis(options.clock.interval)) noteTrouble()
         const [status, age, chunks] = state
         const timeout = Duration.toMillis(options.producerTimeout)
         if (status !== "running" || Number(chunks) > lastSeq) behind = true
