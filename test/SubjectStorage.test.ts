@@ -420,11 +420,14 @@ forEachTarget("SubjectStorage", (it) => {
             (effect) => Effect.flip(effect as Effect.Effect<unknown, SubjectStorage.SubjectStorageError>),
             { concurrency: "unbounded" }
           )
-          for (const error of errors) {
-            assert.strictEqual(error.reason._tag, "Redis", error.message)
-            assert.isTrue(error.isRetryable)
-          }
           yield* topology.startAll
+          // a write sent before the client saw the socket close may have run, as far as it can tell: OutcomeUnknown
+          const [set, increment, load, transaction] = errors
+          for (const error of [set, increment, transaction]) {
+            assert.oneOf(error?.reason._tag, ["Redis", "OutcomeUnknown"], error?.message)
+          }
+          assert.strictEqual(load?.reason._tag, "Redis", load?.message)
+          for (const error of errors) assert.isTrue(error.isRetryable, error.message)
           const written = yield* storage
             .set("s", "n", plusOne)
             .pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
