@@ -252,6 +252,8 @@ export interface InspectedDeadLetter {
   readonly at: string
   readonly payload: { readonly bytes: number; readonly preview: string; readonly truncated: boolean } | null
   readonly metadata: Readonly<Record<string, unknown>> | null
+  /** The error that put it there, as kept (`dead_error`, JSON data); null when none was. */
+  readonly error: unknown
 }
 
 /**
@@ -578,9 +580,10 @@ export const routes = (
   )
 }
 
-/** A dead letter without what its message holds: the payload's size stays, its preview and the metadata go. */
+/** A dead letter without what its message holds: the payload's size stays, its preview, the metadata and the error go. */
 const withoutData = (letter: InspectedDeadLetter): InspectedDeadLetter => ({
   ...letter,
   payload: letter.payload === null ? null : { ...letter.payload, preview: "", truncated: letter.payload.bytes > 0 },
-  metadata: null
+  metadata: null,
+  error: null
 })

@@ -54,6 +54,11 @@ export interface DeadLetterInfo {
   readonly deliveries: number
   /** When it was moved (ISO time). */
   readonly at: string
+  /**
+   * The error that put it there, as JSON data (its tag, name, message and fields; credential-like fields redacted),
+   * when one was kept: `consume` keeps a handler's failure.
+   */
+  readonly error: unknown
 }
 
 /**

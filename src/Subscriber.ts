@@ -7,11 +7,14 @@
  *   of one group compete (each message goes to one of them); every group gets every message; one consumer receives a
  *   topic's messages in order.
  * - `consume(topic, handler, options)`: runs `handler` on each message with `concurrency` at a time; acknowledges on
- *   success, gives back on a typed failure or a defect (a handler can never kill the consumer), dead-letters after
- *   `maxDeliveries`. Interrupting it stops reading, lets the running handlers finish within `drainTimeout`, and leaves
- *   the rest pending for other consumers.
+ *   success, gives back on a typed failure or a defect (a handler can never kill the consumer) for a redelivery
+ *   after `redeliveryDelay` (a backoff kept in Redis), dead-letters after `maxDeliveries` with the error. Interrupting
+ *   it stops reading, hands the messages it received but did not start back to the group at once (another consumer
+ *   takes them within milliseconds, not after `claimIdleTime`), lets the running handlers finish within
+ *   `drainTimeout`, hands back what is still unsettled then, and leaves the group.
  * - Dead letters of topic `T` go to the topic `T:dead` (same hash tag: the move is one atomic script), each with
- *   fields `dead_reason`, `dead_topic`, `dead_id`, `dead_group`, `dead_consumer`, `dead_deliveries`, `dead_at`.
+ *   fields `dead_reason`, `dead_topic`, `dead_id`, `dead_group`, `dead_consumer`, `dead_deliveries`, `dead_at`, and
+ *   `dead_error`: a handler's error as JSON (tag, message and fields; at most 4 KiB; credential-like fields redacted).
  *
  * Subscriptions hold no connection of their own: they read without blocking on the client's shared connection and
  * are woken by the publishes to their topic, heard on the client's one subscriber connection.
@@ -20,22 +23,10 @@
  */
 
 import { hostname } from "node:os"
-import {
-  Cause,
-  Context,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Option,
-  Queue,
-  type Schedule,
-  Scope,
-  Stream
-} from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as Consumer from "./internal/messaging/consumer.js"
+import * as Failure from "./internal/messaging/failure.js"
 import * as Outage from "./internal/outage.js"
 import { noStackTrace } from "./internal/spans.js"
 import * as Trace from "./internal/trace.js"
@@ -64,8 +55,11 @@ export interface Received {
    * `redeliveryDelay` for this delivery count). Past `maxDeliveries` it goes to the dead-letter stream instead.
    */
   readonly nack: (options?: { readonly delay?: Duration.Input | undefined }) => Effect.Effect<void, MessagingError>
-  /** Moves the message to the dead-letter stream with `reason`, acknowledging it, in one step. */
-  readonly deadLetter: (reason: string) => Effect.Effect<void, MessagingError>
+  /**
+   * Moves the message to the dead-letter stream with `reason` (and `error`, kept as JSON: its tag, message and fields,
+   * at most 4 KiB, fields named like credentials redacted), acknowledging it, in one step.
+   */
+  readonly deadLetter: (reason: string, options?: { readonly error?: unknown }) => Effect.Effect<void, MessagingError>
 }
 
 /**
@@ -98,8 +92,12 @@ export interface SubscribeOptions {
   /** Trim dead-letter streams to about this many entries. Default: no trimming. */
   readonly deadLetterMaxLength?: number | undefined
   /**
-   * The delay before a nacked message is delivered again: a duration, or a schedule whose n-th delay applies after
-   * the n-th delivery. Default: none (at once).
+   * The delay before a failed (nacked) message is delivered again: a duration, or a schedule whose n-th delay applies
+   * after the n-th delivery; 0 for at once. The delay is kept in Redis (the message waits, pending for the group's
+   * `~retry` holder, in a sorted set by when it is due): a consumer restart neither loses nor hurries it, the
+   * messages behind it go on meanwhile, and any consumer of the group delivers it when it is due. Default
+   * {@link defaultRedeliveryDelay}: 100 ms doubling each delivery, at most 30 s, jittered (10 deliveries span about
+   * 50 s).
    */
   readonly redeliveryDelay?: Duration.Input | Schedule.Schedule<unknown, any> | undefined
 }
@@ -161,23 +159,27 @@ export const deadLetterTopic = (topic: string): string => deadTopicOf(topic)
 
 let consumerCount = 0
 
+/**
+ * The default delay between deliveries of a failing message: 100 ms doubling each delivery, at most 30 seconds,
+ * jittered (so a dependency that is down for a second does not turn messages into dead letters).
+ *
+ * @since 0.1.0
+ */
+export const defaultRedeliveryDelay: Schedule.Schedule<unknown> = Schedule.min([
+  Schedule.exponential("100 millis"),
+  Schedule.spaced("30 seconds")
+]).pipe(Schedule.jittered)
+
 const redeliveryDelayOf = (
   option: SubscribeOptions["redeliveryDelay"]
 ): ((deliveries: number) => Duration.Duration) => {
-  if (option === undefined) return () => Duration.zero
+  if (option === undefined) return (deliveries) => nthDelay(defaultRedeliveryDelay, deliveries)
   if (Duration.isDuration(option) || typeof option === "string" || typeof option === "number") {
     const delay = Duration.fromInputUnsafe(option as Duration.Input)
     return () => delay
   }
   const schedule = option as Schedule.Schedule<unknown, any>
   return (deliveries) => nthDelay(schedule, deliveries)
-}
-
-/** A short description of why a handler failed, for the dead letter. */
-const reasonOf = (cause: Cause.Cause<unknown>): string => {
-  const error = Cause.squash(cause)
-  if (error instanceof Error) return `${error.name}: ${error.message}`
-  return typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : String(error)
 }
 
 /**
@@ -259,14 +261,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
                 onFailure: (cause) => {
                   // shut down mid-way: left pending, another consumer takes it over
                   if (Cause.hasInterruptsOnly(cause)) return Effect.void
-                  const reason = reasonOf(cause)
+                  const error = Cause.squash(cause)
+                  const reason = Failure.reasonOf(error)
                   const last = received.deliveries >= (consumeOptions.maxDeliveries ?? 10)
                   return Effect.andThen(
                     Effect.logWarning(
                       `Subscriber: the handler failed on message ${received.id} of ${topic}/${consumeOptions.group} ` +
                         `(delivery ${received.deliveries}): ${reason}; ${last ? "dead-lettered" : "given back"}`
                     ),
-                    last ? received.deadLetter(reason) : received.nack()
+                    last ? received.deadLetter(reason, { error }) : received.nack()
                   )
                 }
               }),
@@ -290,6 +293,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
               yield* consumer.stop
               yield* Fiber.awaitAll(fibers).pipe(Effect.timeoutOption(consumeOptions.drainTimeout ?? "10 seconds"))
               yield* Scope.close(workers, Exit.void)
+              // what the interrupted handlers held goes to another consumer now
+              yield* consumer.handBackHeld
             })
           )
           return yield* consumer.failure

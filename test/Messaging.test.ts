@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Effect, Fiber, Layer, Queue, Ref, Schedule, Schema, Stream } from "effect"
+import { Data, Effect, Fiber, Layer, Queue, Ref, Schedule, Schema, Stream } from "effect"
 import { Cluster, Redis } from "ioredis"
 import * as CommandBus from "../src/CommandBus.js"
 import * as EventBus from "../src/EventBus.js"
@@ -208,7 +208,7 @@ forEachTarget("Publisher / Subscriber", (it) => {
             Effect.gen(function* () {
               yield* Ref.update(seen, (all) => [...all, `${numberOf(received)}#${received.deliveries}`])
               times.push(Date.now())
-              if (numberOf(received) === 0 && received.deliveries === 1) return yield* received.nack()
+              if (numberOf(received) === 0 && received.deliveries === 1) return yield* received.nack({ delay: 0 })
               if (numberOf(received) === 1 && received.deliveries === 1) {
                 return yield* received.nack({ delay: "300 millis" })
               }
@@ -221,6 +221,95 @@ forEachTarget("Publisher / Subscriber", (it) => {
         assert.deepStrictEqual(yield* Ref.get(seen), ["0#1", "1#1", "0#2", "1#2"])
         assert.isAtLeast((times[3] as number) - (times[1] as number), 280)
         assert.isBelow((times[2] as number) - (times[0] as number), 250)
+      })
+    )
+  )
+
+  it.effect("a deploy: a stopped consumer hands what it had not started to another at once; none handled twice", () =>
+    withMessaging(({ publisher, subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        yield* publisher.publish("jobs", ...numbered(0, 40))
+        const handled: Array<readonly [worker: string, n: number, at: number]> = []
+        const worker = (name: string) =>
+          subscriber.consume(
+            "jobs",
+            (received) =>
+              Effect.sleep("100 millis").pipe(
+                Effect.andThen(Effect.sync(() => handled.push([name, numberOf(received), Date.now()])))
+              ),
+            // the default claim idle time (30 s): only the hand-over can make B this quick
+            { group: "workers", consumer: name, concurrency: 2, pollInterval: "100 millis" }
+          )
+        const a = yield* Effect.forkChild(worker("a"))
+        yield* Effect.sleep("250 millis").pipe(Effect.repeat({ until: () => handled.length >= 4 }))
+        const stoppedAt = Date.now()
+        const stopping = yield* Effect.forkChild(Fiber.interrupt(a))
+        const b = yield* Effect.forkChild(worker("b"))
+        yield* Effect.sleep("50 millis").pipe(
+          Effect.repeat({ until: () => handled.length >= 40 }),
+          Effect.timeout("10 seconds")
+        )
+        yield* Fiber.join(stopping)
+        yield* Fiber.interrupt(b)
+        const byB = handled.filter(([name]) => name === "b")
+        assert.deepStrictEqual(
+          handled.map(([, n]) => n).sort((x, y) => x - y),
+          range(0, 40)
+        )
+        assert.isAbove(byB.length, 20)
+        // B's first message finished within 1 s of A's stop (it takes 100 ms to handle)
+        assert.isBelow((byB[0]?.[2] ?? Infinity) - stoppedAt, 1000)
+        assert.strictEqual(yield* pendingCount(`${keyPrefix}{jobs}`, "workers"), 0)
+        const consumers = yield* redis.use("xinfo", (client) =>
+          client.xinfo("CONSUMERS", `${keyPrefix}{jobs}`, "workers")
+        )
+        assert.deepStrictEqual(consumers, [])
+      })
+    )
+  )
+
+  it.effect("a failing message is retried on the default backoff, kept in Redis through a consumer restart", () =>
+    withMessaging(({ publisher, subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        yield* publisher.publish("pay", Message.make("charge"))
+        const deliveries: Array<readonly [n: number, at: number]> = []
+        const failing = (name: string) =>
+          subscriber.consume(
+            "pay",
+            (received) =>
+              Effect.sync(() => deliveries.push([received.deliveries, Date.now()])).pipe(
+                Effect.andThen(Effect.fail("payment service down"))
+              ),
+            { group: "g", consumer: name, maxDeliveries: 6, pollInterval: "100 millis" }
+          )
+        const first = yield* Effect.forkChild(failing("first"))
+        yield* Effect.sleep("20 millis").pipe(Effect.repeat({ until: () => deliveries.length >= 3 }))
+        // the third delivery failed: its retry waits in Redis while the consumer is replaced
+        yield* Fiber.interrupt(first)
+        const waiting = yield* Effect.flatMap(RedisClient.RedisClient, (redis) =>
+          redis.use("zcard", (client) => client.zcard(`${keyPrefix}{pay}:retry:g`))
+        )
+        assert.strictEqual(waiting, 1)
+        const second = yield* Effect.forkChild(failing("second"))
+        yield* Effect.sleep("20 millis").pipe(
+          Effect.repeat({ until: () => deliveries.length >= 6 }),
+          Effect.timeout("10 seconds")
+        )
+        yield* Fiber.interrupt(second)
+        assert.deepStrictEqual(
+          deliveries.map(([n]) => n),
+          [1, 2, 3, 4, 5, 6]
+        )
+        // 100 ms doubling, jittered: each gap within [0.7, 1.5] of its nominal delay (plus scheduling slack)
+        const gaps = deliveries.slice(1).map(([, at], i) => at - (deliveries[i]?.[1] ?? at))
+        gaps.forEach((gap, i) => {
+          const nominal = 100 * 2 ** i
+          assert.isAtLeast(gap, 0.7 * nominal, `gap ${i + 1}: ${gaps.join(", ")}`)
+          assert.isAtMost(gap, 1.5 * nominal + 150, `gap ${i + 1}: ${gaps.join(", ")}`)
+        })
+        const dead = yield* entriesOf(`${keyPrefix}{pay}:dead`)
+        assert.strictEqual(dead.length, 1)
       })
     )
   )
@@ -308,10 +397,45 @@ forEachTarget("Publisher / Subscriber", (it) => {
             group: "g",
             consumer: letter.dead_consumer ?? "",
             deliveries: 3,
-            at: letter.dead_at ?? ""
+            at: letter.dead_at ?? "",
+            error: { name: "Error", message: "cannot digest" }
           })
         })
       )
+  )
+
+  it.effect("a dead letter keeps the handler's error: its tag and fields as JSON, credentials redacted", () =>
+    withMessaging(({ publisher, subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        class PaymentDown extends Data.TaggedError("PaymentDown")<{
+          readonly amount: number
+          readonly card: { readonly last4: string; readonly token: string }
+          readonly password: string
+        }> {}
+        yield* publisher.publish("pay", Message.make("charge"))
+        const consumer = yield* Effect.forkChild(
+          subscriber.consume(
+            "pay",
+            () =>
+              Effect.fail(new PaymentDown({ amount: 12.5, card: { last4: "4242", token: "tok_1" }, password: "pw" })),
+            { group: "g", maxDeliveries: 1, ...fast }
+          )
+        )
+        const dead = yield* entriesOf(`${keyPrefix}{pay}:dead`).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (entries) => entries.length > 0 }),
+          Effect.timeout("10 seconds")
+        )
+        yield* Fiber.interrupt(consumer)
+        const letter = dead[0] as Record<string, string>
+        assert.strictEqual(letter.dead_reason, "PaymentDown")
+        const error = JSON.parse(letter.dead_error ?? "null") as Record<string, unknown>
+        assert.deepStrictEqual(
+          { _tag: error._tag, amount: error.amount, card: error.card, password: error.password },
+          { _tag: "PaymentDown", amount: 12.5, card: { last4: "4242", token: "[redacted]" }, password: "[redacted]" }
+        )
+        assert.notInclude(letter.dead_error ?? "", "tok_1")
+      })
+    )
   )
 
   it.effect("the dead letters of a dead-letter topic: a letter that fails again moves on, in the same slot", () =>

@@ -64,15 +64,23 @@ const loading = new Map<string, Promise<unknown>>()
  * Runs a script once on `client`. When the server answers `NOSCRIPT` (a fresh server, a failover), one call `EVAL`s it
  * (which loads it) while the calls that hit `NOSCRIPT` meanwhile wait for that and retry `EVALSHA`, so a burst after a
  * restart compiles the script once, not once per call; a call that still gets `NOSCRIPT` (another node) `EVAL`s it.
+ * With `replies: "bytes"`, the reply's strings come as Buffers (a script that returns binary stream entries).
  */
 export const runPromise = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>, Reply>(
   client: Client,
   self: RedisScript<Keys, Args, Reply>,
   keys: Keys,
-  args: Args
+  args: Args,
+  replies: "text" | "bytes" = "text"
 ): Promise<Reply> => {
-  const evalsha = () => client.evalsha(self.sha, keys.length, ...keys, ...args) as Promise<Reply>
-  const evaluate = () => client.eval(self.lua, keys.length, ...keys, ...args) as Promise<Reply>
+  const evalsha = () =>
+    (replies === "text"
+      ? client.evalsha(self.sha, keys.length, ...keys, ...args)
+      : client.callBuffer("EVALSHA", self.sha, keys.length, ...keys, ...args)) as Promise<Reply>
+  const evaluate = () =>
+    (replies === "text"
+      ? client.eval(self.lua, keys.length, ...keys, ...args)
+      : client.callBuffer("EVAL", self.lua, keys.length, ...keys, ...args)) as Promise<Reply>
   const orEval = (error: unknown) => (isNoScript(error) ? evaluate() : Promise.reject(error))
   return evalsha().catch((error: unknown) => {
     if (!isNoScript(error)) return Promise.reject(error)

@@ -11,7 +11,7 @@ import { Effect } from "effect"
 import type { InspectedDeadLetter } from "../../Inspector.js"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import { deadTopicOf, keyOf, wakeChannelOf } from "../messaging/wire.js"
+import { deadTopicOf, errorOf, keyOf, wakeChannelOf } from "../messaging/wire.js"
 import { type Move, mover } from "./move.js"
 import * as Scripts from "./scripts.js"
 
@@ -60,7 +60,8 @@ const deadLetterOf = (id: string, raw: ReadonlyArray<string>): InspectedDeadLett
     at: fields.get("dead_at") ?? "",
     payload:
       payload === undefined ? null : { bytes: payloadBytes, preview: payload, truncated: payloadBytes > previewBytes },
-    metadata
+    metadata,
+    error: errorOf(fields.get("dead_error")) ?? null
   }
 }
 

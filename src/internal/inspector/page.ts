@@ -142,7 +142,7 @@ async function topicDetails(topic) {
   box.append(head);
   if (dead.deadLetters.length > 0) {
     box.append(table(["id", "reason", "origin", "group / consumer", "#deliveries", "at", "payload", ""], dead.deadLetters.map((d) => el("tr", {},
-      td(d.id, "mono"), td(d.reason, "bad"), td(d.origin.topic + " " + d.origin.id, "mono"), td(d.group + " / " + d.consumer, "mono"), n(d.deliveries), td(d.at),
+      td(d.id, "mono"), td(d.error == null ? d.reason : [d.reason, el("div", { class: "mono muted" }, JSON.stringify(d.error))], "bad"), td(d.origin.topic + " " + d.origin.id, "mono"), td(d.group + " / " + d.consumer, "mono"), n(d.deliveries), td(d.at),
       td(d.payload ? d.payload.preview + (d.payload.truncated ? "… (" + num(d.payload.bytes) + " bytes)" : "") : "–", "mono"),
       td(CONFIG.actions ? [el("button", { onclick: () => act("Replay " + d.id + " to " + topic.topic + "?", "dead-letters/replay", { topic: topic.topic, ids: [d.id] }) }, "replay"), " ",
         el("button", { onclick: () => act("Delete dead letter " + d.id + "?", "dead-letters/delete", { topic: topic.topic, ids: [d.id] }) }, "delete")] : "")))));

@@ -5,7 +5,8 @@
  * - Start-up: the consumer listens on the topic's wake channel and creates the group (MKSTREAM; an existing group is
  *   fine) before anything waits, re-reads its own pending entries once (a crash of a consumer of the same name left
  *   them), makes one claim pass, then reads new entries. A read of new entries whose reply was lost (Redis may have
- *   delivered them) makes it re-read its own pending entries again before reading on.
+ *   delivered them), or trouble the client saw since the last read (a failover: a Cluster client sends a read cut
+ *   off by the failed node again without failing), makes it re-read its own pending entries again before reading on.
  * - Reading holds no connection: `XREADGROUP` without `BLOCK` on the shared connection, only as many entries as free
  *   in-flight slots (the consumer never holds more than `maxInFlight` unacknowledged messages, so it pulls as fast as
  *   they are handled). When the stream is drained it waits for a wake-up: the publish script announces new entries on
@@ -28,9 +29,12 @@ import type * as RedisClient from "../../RedisClient.js"
 import { type DeadLetterInfo, fromRedis, type Message, type MessagingError } from "../../Message.js"
 import * as Combiner from "../combiner.js"
 import { mayHaveRun } from "../errors.js"
+import * as Lua from "../lua.js"
+import type { PubSubEvent } from "../pubsub.js"
 import * as Outage from "../outage.js"
+import * as Failure from "./failure.js"
 import * as Scripts from "./scripts.js"
-import { decode, deadTopicOf, keyOf, type RawEntry, wakeChannelOf } from "./wire.js"
+import { decode, deadTopicOf, keyOf, type RawEntry, retryHolder, retryKeyOf, wakeChannelOf } from "./wire.js"
 import type { Received } from "../../Subscriber.js"
 
 /** What a consumer needs. */
@@ -65,8 +69,13 @@ export interface Consumer {
   readonly messages: Queue.Dequeue<Received, MessagingError | Cause.Done>
   /** Fails with the error that ended the consumer; never succeeds. */
   readonly failure: Effect.Effect<never, MessagingError>
-  /** Stops reading and claiming, and ends `messages` (those received can still be taken and acknowledged). */
+  /**
+   * Stops reading and claiming, hands the messages received but not taken back to the group, and ends `messages`
+   * (those taken can still be acknowledged).
+   */
   readonly stop: Effect.Effect<void>
+  /** Hands every message still held (taken and not settled: a handler interrupted) back to the group at once. */
+  readonly handBackHeld: Effect.Effect<void>
   /** Acknowledges a message without waiting for Redis (a failed acknowledgement only means a redelivery). */
   readonly acknowledge: (id: string) => void
 }
@@ -76,6 +85,9 @@ const acked = Metric.counter("messaging_acked", { description: "messages acknowl
 const nacked = Metric.counter("messaging_nacked", { description: "messages given back" })
 const claimed = Metric.counter("messaging_claimed", { description: "messages claimed from dead consumers" })
 const deadLettered = Metric.counter("messaging_dead_lettered", { description: "messages moved to dead letters" })
+const dropped = Metric.counter("messaging_dropped", {
+  description: "messages deleted from the stream (trimmed) before the group handled them"
+})
 const pendingGauge = Metric.gauge("messaging_pending", { description: "entries delivered and not acknowledged" })
 const lagGauge = Metric.gauge("messaging_lag", { description: "entries not yet delivered to the group" })
 
@@ -87,6 +99,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
     const { redis, topic, group, consumer } = options
     const key = keyOf(options.keyPrefix, topic)
     const deadKey = keyOf(options.keyPrefix, deadTopicOf(topic))
+    const retryKey = retryKeyOf(key, group)
     // acknowledgements and delayed redeliveries run in a child scope, closed after the consumer's own shutdown (a
     // closing scope takes no new fibers, and handlers finishing during a graceful shutdown still acknowledge)
     const scope = yield* Scope.fork(yield* Effect.scope)
@@ -107,7 +120,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
     const inFlight = new Map<string, number>()
     /** The reader, when it waits for a free slot. */
     let slotWaiter: Deferred.Deferred<void> | undefined
-    let claimCursor = "0-0"
+    let claimCursor = "-"
     const toError = fromRedis(topic)
 
     const use = <A>(op: string, f: (client: RedisClient.Client) => Promise<A>) =>
@@ -142,7 +155,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         Effect.map((rows) => new Map((rows as Array<[string, string, number, number]>).map((row) => [row[0], row[3]])))
       )
 
-    const deadLetter = (id: string, reason: string, deliveries: number) =>
+    const deadLetter = (id: string, reason: string, deliveries: number, error?: unknown) =>
       redis
         .eval(
           Scripts.deadLetter,
@@ -156,7 +169,8 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
             deliveries,
             new Date().toISOString(),
             options.deadLetterMaxLength,
-            wakeChannelOf(deadKey)
+            wakeChannelOf(deadKey),
+            error === undefined ? "" : Failure.errorJson(error)
           ]
         )
         .pipe(
@@ -196,23 +210,41 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
           return yield* deadLetter(id, `nacked after ${deliveries} deliveries`, deliveries)
         }
         if (Duration.isZero(delay)) return yield* redeliver(id, deliveries)
-        // the message stays pending for this consumer meanwhile: if it dies, another one claims it
-        inFlight.set(id, Date.now())
-        yield* Effect.forkIn(
-          Effect.sleep(delay).pipe(
-            Effect.andThen(redeliver(id, deliveries)),
-            Effect.catch((error) => Effect.logWarning(`Subscriber: cannot redeliver ${id} of ${topic}`, error))
-          ),
-          scope
-        )
+        // the delay lives in Redis: the group's next consumer to find it due takes it, and the slot is free meanwhile
+        yield* scheduleRetries([[id, Duration.toMillis(delay), -1]])
+        release(id)
+        pokeDue(Date.now() + Duration.toMillis(delay))
       })
+
+    /** Schedules entries (id, delay in ms, delivery count to set or -1) for a delivery by the group (see `retryLater`). */
+    const scheduleRetries = (entries: ReadonlyArray<readonly [id: string, delayMs: number, count: number]>) =>
+      entries.length === 0
+        ? Effect.void
+        : redis
+            .eval(Scripts.retryLater, [key, retryKey], [group, retryHolder, wakeChannelOf(key), ...entries.flat()])
+            .pipe(Effect.mapError(toError), Effect.asVoid)
+
+    /** Entries found deleted from the stream while still pending: the group never handled them. */
+    const noteDropped = (deleted: number, where: string) =>
+      deleted === 0
+        ? Effect.void
+        : Effect.andThen(
+            count(dropped, deleted),
+            Effect.logWarning(
+              `Subscriber: ${deleted} pending message(s) of ${topic}/${group} were deleted from the stream before ` +
+                `they were handled (${where}): trimmed or deleted by hand`
+            )
+          )
 
     /** Set when the consumer is closed: an acknowledgement then goes to Redis directly (nothing batches it any more). */
     let closed = false
+    /** Removes this consumer from the group if it holds no message (in Redis). */
+    const leaveIfIdle = redis.eval(Scripts.removeIdleConsumer, [key], [group, consumer]).pipe(Effect.ignore)
     const acknowledgement = (id: string) =>
       closed
         ? use("xack", (client) => client.xack(key, group, id)).pipe(
             Effect.tap(() => Effect.sync(() => release(id))),
+            Effect.tap(() => (inFlight.size === 0 ? leaveIfIdle : Effect.void)),
             Effect.asVoid
           )
         : acks.submit(key, id)
@@ -241,7 +273,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         return acknowledgement(id)
       },
       nack: (nackOptions) => giveBack(id, deliveries, nackOptions),
-      deadLetter: (reason) => deadLetter(id, reason, deliveries)
+      deadLetter: (reason, deadOptions) => deadLetter(id, reason, deliveries, deadOptions?.error)
     })
 
     /** Hands entries to the subscriber, or dead-letters those that are not messages or were delivered too often. */
@@ -256,7 +288,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         for (const [rawId, fields] of entries) {
           const id = rawId.toString()
           const deliveries = deliveriesOf(id)
-          // a pending entry deleted from the stream: nothing to deliver, nothing to keep
+          // a pending entry deleted from the stream: nothing to deliver, nothing to keep (counted and logged)
           if (fields === null || fields.length === 0) {
             deleted.push(id)
             continue
@@ -283,7 +315,11 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         // what cannot be delivered is settled first, so the entries behind it are handled after it, in stream order
         return Effect.all(
           [
-            deleted.length === 0 ? Effect.void : use("xack", (client) => client.xack(key, group, ...deleted)),
+            deleted.length === 0
+              ? Effect.void
+              : use("xack", (client) => client.xack(key, group, ...deleted)).pipe(
+                  Effect.andThen(noteDropped(deleted.length, "read again from the pending list"))
+                ),
             Effect.forEach(rejected, ([id, reason, deliveries]) => deadLetter(id, reason, deliveries), {
               discard: true
             }),
@@ -301,6 +337,12 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
      * ones, rather than waiting `claimIdleTime` for a claim.
      */
     let lostRead = false
+    /**
+     * The client's last trouble this consumer has seen (see `RedisClient.lastTroubleAt`): after a failover, a Cluster
+     * client sends a read cut off by a hung or dead node again without failing, and the first one may have moved
+     * entries to this consumer's pending list on the old master, which the new one got by replication.
+     */
+    let seenTroubleAt = redis.lastTroubleAt()
 
     /** Reads up to `n` entries after `from` (`>`: new ones) without blocking. */
     const readGroup = (from: string, n: number) =>
@@ -339,30 +381,71 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       }
     })
 
-    /** Takes over entries other consumers left idle, as many as there are free slots. */
+    /** Entries with their delivery counts, as the claim and retry scripts return them, delivered. */
+    const deliverCounted = (entries: ReadonlyArray<RawEntry>, counts: ReadonlyArray<number>) => {
+      if (entries.length === 0) return Effect.void
+      const byId = new Map(entries.map((entry, i) => [entry[0].toString(), counts[i] ?? 1]))
+      return deliver(entries, (id) => byId.get(id) ?? 1)
+    }
+
+    /**
+     * Takes over entries other consumers left idle, as many as there are free slots; those waiting for a retry are
+     * not taken before they are due.
+     */
     const claimOnce = Effect.gen(function* () {
       const free = freeSlots()
       if (free <= 0) return
-      const reply = (yield* use("xautoclaim", (client) =>
-        client.callBuffer(
-          "XAUTOCLAIM",
-          key,
-          group,
-          consumer,
-          Duration.toMillis(options.claimIdleTime),
-          claimCursor,
-          "COUNT",
-          free
+      const [cursor, entries, counts, deleted] = yield* use(Scripts.claimIdle.name, (client) =>
+        Lua.runPromise(
+          client,
+          Scripts.claimIdle,
+          [key, retryKey],
+          [group, consumer, Duration.toMillis(options.claimIdleTime), claimCursor, free, retryHolder],
+          "bytes"
         )
-      )) as [Buffer, Array<RawEntry>, Array<Buffer>]
-      claimCursor = reply[0].toString()
-      const entries = reply[1]
-      const first = entries[0]
-      const last = entries.at(-1)
-      if (first === undefined || last === undefined) return
-      const counts = yield* deliveryCounts(first[0].toString(), last[0].toString(), options.maxInFlight)
-      yield* deliver(entries, (id) => counts.get(id) ?? 1)
+      )
+      claimCursor = cursor.toString()
+      yield* noteDropped(deleted, "found by a claim")
+      yield* deliverCounted(entries, counts)
       yield* count(claimed, entries.length)
+    })
+
+    /** When this consumer expects the next retry of the group to be due (ms since the epoch, its clock). */
+    let nextDueAt = Number.POSITIVE_INFINITY
+    let dueWaiter: Deferred.Deferred<void> | undefined
+    /** Tells the retry loop that a retry is due at `at` (now: a message was handed back). */
+    const pokeDue = (at: number) => {
+      if (at >= nextDueAt) return
+      nextDueAt = at
+      if (dueWaiter === undefined) return
+      Deferred.doneUnsafe(dueWaiter, Exit.void)
+      dueWaiter = undefined
+    }
+
+    /** Takes the group's due retries, as many as there are free slots; true when there may be more due. */
+    const takeDueOnce = Effect.gen(function* () {
+      const free = yield* waitForSlot
+      const [entries, counts, nextInMs, deleted] = yield* use(Scripts.takeDue.name, (client) =>
+        Lua.runPromise(client, Scripts.takeDue, [key, retryKey], [group, consumer, free, retryHolder], "bytes")
+      )
+      nextDueAt = nextInMs < 0 ? Number.POSITIVE_INFINITY : Date.now() + nextInMs
+      yield* noteDropped(deleted, "due for a retry")
+      yield* deliverCounted(entries, counts)
+      return entries.length + deleted === free
+    })
+
+    /**
+     * Delivers retries as they fall due: when this consumer scheduled one, when a message is handed back, or at the
+     * latest every `claimInterval` (retries another consumer scheduled).
+     */
+    const retryLoop = Effect.gen(function* () {
+      for (;;) {
+        if (yield* takeDueOnce) continue
+        const wait = Math.min(nextDueAt, Date.now() + Duration.toMillis(options.claimInterval)) - Date.now()
+        if (wait <= 0) continue
+        dueWaiter ??= Deferred.makeUnsafe<void>()
+        yield* Effect.timeoutOption(Deferred.await(dueWaiter), Duration.millis(wait))
+      }
     })
 
     /** Resets the idle time of this consumer's messages held for a while, so nobody claims them meanwhile. */
@@ -410,6 +493,11 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       Deferred.doneUnsafe(newsWaiter, Exit.void)
       newsWaiter = undefined
     }
+    /** What the wake channel says: new entries (their count), or "due" (a message handed back); a reconnect: both. */
+    const hear = (event: PubSubEvent) => {
+      if (event._tag === "Reconnected" || event.message === "due") pokeDue(0)
+      if (event._tag === "Reconnected" || event.message !== "due") wake()
+    }
     /** Waits for a wake-up, at most `pollInterval`; returns at once when one came since the last read began. */
     const awaitNews = Effect.suspend(() => {
       if (news) return Effect.void
@@ -423,7 +511,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
     /** Listens for wake-ups and creates the group; done again after a failure took the group away. */
     const setUp = Effect.gen(function* () {
       if (!listening) {
-        yield* Scope.provide(redis.listen([wakeChannelOf(key)], wake), scope).pipe(Effect.mapError(toError))
+        yield* Scope.provide(redis.listen([wakeChannelOf(key)], hear), scope).pipe(Effect.mapError(toError))
         listening = true
       }
       if (!groupReady) {
@@ -438,6 +526,10 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         const free = yield* waitForSlot
         const wanted = Math.min(free, options.batchCount)
         news = false
+        if (redis.lastTroubleAt() !== seenTroubleAt) {
+          seenTroubleAt = redis.lastTroubleAt()
+          yield* readOwnPending
+        }
         const entries = yield* readGroup(">", wanted)
         yield* options.outage.succeeded
         if (entries.length > 0) yield* deliver(entries, () => 1)
@@ -495,7 +587,39 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         claimLoop
       )
     )
-    const stop = Effect.all([Fiber.interrupt(reader), Fiber.interrupt(claimer), Queue.end(messages)], { discard: true })
+    const retrier = yield* Effect.forkScoped(
+      retryLoop.pipe(
+        Effect.tapError(reportFailure("taking due retries")),
+        Effect.retry({ schedule: Outage.backoff, while: recoverable }),
+        Effect.ignore
+      )
+    )
+
+    /**
+     * Hands messages this consumer holds back to the group at once (due now, the consumers woken): another consumer
+     * takes them without waiting for `claimIdleTime`. `count`: the delivery count to leave (-1: as it is).
+     */
+    const handBack = (held: ReadonlyArray<readonly [id: string, count: number]>) =>
+      scheduleRetries(held.map(([id, count]) => [id, 0, count] as const)).pipe(
+        Effect.tap(() => Effect.sync(() => held.forEach(([id]) => release(id)))),
+        Effect.tapError((error) =>
+          Effect.logWarning(
+            `Subscriber: ${consumer} could not hand ${held.length} message(s) of ${topic}/${group} back; ` +
+              `they are claimed after claimIdleTime`,
+            error
+          )
+        ),
+        Effect.ignore
+      )
+
+    // stopping: reading ends, and the messages received but not taken yet go back to the group with their delivery
+    // uncounted (they were never started)
+    const stop = Effect.gen(function* () {
+      yield* Fiber.interruptAll([reader, claimer, retrier])
+      const unstarted = yield* Queue.clear(messages).pipe(Effect.orElseSucceed((): Array<Received> => []))
+      yield* Queue.end(messages)
+      yield* handBack(unstarted.map((received) => [received.id, received.deliveries - 1] as const))
+    })
 
     yield* Effect.addFinalizer(() =>
       stop.pipe(
@@ -504,12 +628,23 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
             closed = true
           })
         ),
-        // acknowledgements still on their way are written before the consumer goes
+        // acknowledgements still on their way are written before the consumer goes; it leaves the group when it holds
+        // nothing (else once the last message it holds is acknowledged)
         Effect.andThen(acks.flush.pipe(Effect.timeoutOption("5 seconds"))),
-        Effect.andThen(redis.eval(Scripts.removeIdleConsumer, [key], [group, consumer])),
+        Effect.andThen(leaveIfIdle),
         Effect.ignore
       )
     )
 
-    return { messages, failure: Deferred.await(ended), stop, acknowledge: (id) => acks.submitUnsafe(key, id) }
+    return {
+      messages,
+      failure: Deferred.await(ended),
+      stop,
+      // acknowledgements on their way are written first: only what is still unsettled goes back
+      handBackHeld: acks.flush.pipe(
+        Effect.timeoutOption("5 seconds"),
+        Effect.andThen(Effect.suspend(() => handBack(Array.from(inFlight.keys(), (id) => [id, -1] as const))))
+      ),
+      acknowledge: (id) => acks.submitUnsafe(key, id)
+    }
   })

@@ -1,6 +1,8 @@
 /**
- * The Lua scripts of messaging: a batch publish, the atomic move of a message to its dead-letter stream, and the
- * removal of a consumer that holds nothing.
+ * The Lua scripts of messaging: a batch publish, the atomic move of a message to its dead-letter stream, the removal
+ * of a consumer that holds nothing, and the retry schedule: messages waiting for a redelivery are pending for the
+ * group's holder consumer (`~retry`) and listed in a sorted set by when they are due, so no fiber holds a delay and no
+ * consumer restart hurries one.
  *
  * @internal
  */
@@ -29,7 +31,7 @@ return ids`
  * was trimmed away is only acknowledged.
  * KEYS[1] source stream, KEYS[2] dead-letter stream (same hash tag); ARGV[1] group, ARGV[2] entry id, ARGV[3] reason,
  * ARGV[4] source topic, ARGV[5] consumer, ARGV[6] deliveries, ARGV[7] time (ISO), ARGV[8] dead-letter max length,
- * ARGV[9] the dead-letter topic's wake channel.
+ * ARGV[9] the dead-letter topic's wake channel, ARGV[10] the error as JSON (empty: none).
  * Reply: 1 when moved, 0 when the entry was gone.
  */
 export const deadLetter = script<
@@ -43,7 +45,8 @@ export const deadLetter = script<
     deliveries: number,
     at: string,
     maxLength: number,
-    wakeChannel: string
+    wakeChannel: string,
+    error: string
   ],
   number
 >()(
@@ -55,6 +58,10 @@ if entry then
   local extra = { 'dead_reason', ARGV[3], 'dead_topic', ARGV[4], 'dead_id', ARGV[2], 'dead_group', ARGV[1],
     'dead_consumer', ARGV[5], 'dead_deliveries', ARGV[6], 'dead_at', ARGV[7] }
   for _, value in ipairs(extra) do fields[#fields + 1] = value end
+  if ARGV[10] ~= '' then
+    fields[#fields + 1] = 'dead_error'
+    fields[#fields + 1] = ARGV[10]
+  end
   local maxlen = tonumber(ARGV[8])
   if maxlen > 0 then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
@@ -78,4 +85,120 @@ export const removeIdleConsumer = script<[stream: string], [group: string, consu
 if #pending > 0 then return 0 end
 redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 return 1`
+)
+
+/**
+ * Schedules messages for a later delivery: each is moved (XCLAIM … JUSTID) to the holder consumer, its delivery count
+ * set when asked (a message handed back unstarted keeps its count), and added to the retry set, due `delay` ms from
+ * now (server time). When one is due at once, the group's consumers are woken ("due" on the wake channel).
+ * KEYS[1] stream, KEYS[2] retry set; ARGV[1] group, ARGV[2] holder, ARGV[3] wake channel, then triples of entry id,
+ * delay (ms) and delivery count to set (-1: keep).
+ * Reply: how many were scheduled (an entry no longer pending is not).
+ */
+export const retryLater = script<[stream: string, retries: string], ReadonlyArray<string | number>, number>()(
+  "Subscriber.retryLater",
+  `local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local scheduled = 0
+local dueNow = false
+for i = 4, #ARGV, 3 do
+  local id = ARGV[i]
+  local delay = tonumber(ARGV[i + 1])
+  local count = tonumber(ARGV[i + 2])
+  local claimed
+  if count >= 0 then
+    claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'RETRYCOUNT', count, 'JUSTID')
+  else
+    claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
+  end
+  if #claimed > 0 then
+    redis.call('ZADD', KEYS[2], now + delay, id)
+    scheduled = scheduled + 1
+    if delay <= 0 then dueNow = true end
+  end
+end
+if dueNow then redis.call('PUBLISH', ARGV[3], 'due') end
+return scheduled`
+)
+
+/**
+ * Takes messages whose retry is due: removes them from the retry set and claims them for the consumer (counting the
+ * delivery). An entry no longer pending (acknowledged meanwhile) is only removed; one deleted from the stream is
+ * dropped from the pending list by XCLAIM and counted.
+ * KEYS[1] stream, KEYS[2] retry set; ARGV[1] group, ARGV[2] consumer, ARGV[3] most entries, ARGV[4] holder (removed
+ * from the group once it holds nothing).
+ * Reply: { entries, their delivery counts, ms until the next one is due (-1: none), entries found deleted }.
+ */
+export const takeDue = script<
+  [stream: string, retries: string],
+  [group: string, consumer: string, count: number, holder: string],
+  [entries: Array<[Buffer, Array<Buffer>]>, counts: Array<number>, nextInMs: number, deleted: number]
+>()(
+  "Subscriber.takeDue",
+  `local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local entries = {}
+local counts = {}
+local deleted = 0
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[2], id)
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  if #pending > 0 then
+    local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)
+    if #claimed > 0 and claimed[1] then
+      entries[#entries + 1] = claimed[1]
+      counts[#counts + 1] = tonumber(pending[1][4]) + 1
+    else
+      deleted = deleted + 1
+    end
+  end
+end
+local nextIn = -1
+local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if #first > 0 then
+  nextIn = math.max(0, tonumber(first[2]) - now)
+elseif #due > 0 and #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[4]) == 0 then
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[4]) -- the holder holds nothing: it leaves the group
+end
+return { entries, counts, nextIn, deleted }`
+)
+
+/**
+ * Takes over entries idle at least ARGV[3] ms (their consumer died), skipping those waiting for their retry, from
+ * the pending list after the cursor; XCLAIM counts the delivery and drops entries deleted from the stream.
+ * KEYS[1] stream, KEYS[2] retry set; ARGV[1] group, ARGV[2] consumer, ARGV[3] min idle (ms), ARGV[4] cursor ('-' to
+ * start), ARGV[5] most entries, ARGV[6] holder.
+ * Reply: { next cursor ('-' when the scan is done), entries, their delivery counts, entries found deleted }.
+ */
+export const claimIdle = script<
+  [stream: string, retries: string],
+  [group: string, consumer: string, minIdle: number, cursor: string, count: number, holder: string],
+  [cursor: string, entries: Array<[Buffer, Array<Buffer>]>, counts: Array<number>, deleted: number]
+>()(
+  "Subscriber.claimIdle",
+  `local count = tonumber(ARGV[5])
+local rows = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', tonumber(ARGV[3]), ARGV[4], '+', count)
+local ids = {}
+local counts = {}
+for _, row in ipairs(rows) do
+  if row[2] ~= ARGV[6] or not redis.call('ZSCORE', KEYS[2], row[1]) then
+    ids[#ids + 1] = row[1]
+    counts[row[1]] = tonumber(row[4]) + 1
+  end
+end
+local entries = {}
+local claimedCounts = {}
+if #ids > 0 then
+  local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), unpack(ids))
+  for _, entry in ipairs(claimed) do
+    if entry then
+      entries[#entries + 1] = entry
+      claimedCounts[#claimedCounts + 1] = counts[entry[1]]
+    end
+  end
+end
+local cursor = '-'
+if #rows == count then cursor = '(' .. rows[#rows][1] end
+return { cursor, entries, claimedCounts, #ids - #entries }`
 )

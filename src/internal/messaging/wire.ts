@@ -2,7 +2,8 @@
  * How a message lives in a stream entry, and the keys of a topic.
  *
  * Entry fields: `uuid`, `payload` (the bytes as they are), `metadata` (a JSON object of strings). A dead letter adds
- * `dead_reason`, `dead_topic`, `dead_id`, `dead_group`, `dead_consumer`, `dead_deliveries`, `dead_at`.
+ * `dead_reason`, `dead_topic`, `dead_id`, `dead_group`, `dead_consumer`, `dead_deliveries`, `dead_at`, and `dead_error`
+ * (the error as JSON) when one was kept.
  *
  * Keys: topic `T` is the stream `{prefix}{T}` (the topic name is a hash tag); its dead letters go to the stream of
  * the topic `T:dead`, which maps to `{prefix}{T}:dead`: the same hash tag, so a message moves to it atomically on a
@@ -28,6 +29,14 @@ export const keyOf = (prefix: string, topic: string): string => {
  * entries it appended).
  */
 export const wakeChannelOf = (key: string): string => `${key}:new`
+
+/**
+ * The sorted set of a group's messages waiting for a redelivery (by when they are due); same hash tag as the stream.
+ */
+export const retryKeyOf = (key: string, group: string): string => `${key}:retry:${group}`
+
+/** The consumer that holds a group's messages while they wait for their redelivery (see `retryKeyOf`). */
+export const retryHolder = "~retry"
 
 /** The dead-letter topic of a topic. */
 export const deadTopicOf = (topic: string): string => `${topic}${deadSuffix}`
@@ -59,7 +68,18 @@ const deadLetterInfo = (dead: ReadonlyMap<string, string>): DeadLetterInfo | und
     group: dead.get("dead_group") ?? "",
     consumer: dead.get("dead_consumer") ?? "",
     deliveries: Number(dead.get("dead_deliveries") ?? 0),
-    at: dead.get("dead_at") ?? ""
+    at: dead.get("dead_at") ?? "",
+    error: errorOf(dead.get("dead_error"))
+  }
+}
+
+/** The `dead_error` field as data; undefined when absent or not JSON. */
+export const errorOf = (json: string | undefined): unknown => {
+  if (json === undefined) return undefined
+  try {
+    return JSON.parse(json)
+  } catch {
+    return undefined
   }
 }
 
