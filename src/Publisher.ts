@@ -1,9 +1,14 @@
 /**
  * Publishes messages to topics: Redis Streams that consumer groups read (see `Subscriber`).
  *
- * `publish(topic, ...messages)` appends the messages in order with one script call, trimmed (`MAXLEN ~`) when
- * `maxLength` is set. Concurrent publishes to one topic are combined into one call (group commit), each caller
- * getting its own entry ids. A topic `T` is the stream `{keyPrefix}{T}` (its name is a hash tag).
+ * `publish(topic, ...messages)` appends the messages in order with one script call. Concurrent publishes to one topic
+ * are combined into one call (group commit), each caller getting its own entry ids. A topic `T` is the stream
+ * `{keyPrefix}{T}` (its name is a hash tag).
+ *
+ * Retention never loses a message a group has not handled: the same call trims only entries every group of the topic
+ * has acknowledged (none pending, none unread), beyond the newest `maxLength` (default 10,000) and older than `maxAge`.
+ * A lagging group keeps what it needs. Only `hardMaxLength`, when set, trims unhandled entries; each group's loss is
+ * then counted (`messaging_dropped`) and logged.
  *
  * @since 0.1.0
  */
@@ -11,6 +16,7 @@
 import { Context, Duration, Effect, Exit, Layer, Metric, type Scope } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as Combiner from "./internal/combiner.js"
+import * as Metrics from "./internal/messaging/metrics.js"
 import * as Scripts from "./internal/messaging/scripts.js"
 import { noStackTrace } from "./internal/spans.js"
 import * as Trace from "./internal/trace.js"
@@ -25,8 +31,19 @@ import { fromRedis, type Message, type MessagingError } from "./Message.js"
 export interface Options {
   /** Prefix of the topics' stream keys. Default none. Must match the subscribers'. */
   readonly keyPrefix?: string | undefined
-  /** Trim each topic to about this many entries (`MAXLEN ~`). Default: no trimming. */
+  /**
+   * Keep about this many entries of each topic once every group has handled them: older handled entries are trimmed
+   * as messages are published (when the topic is 10% over); entries a group still needs are never trimmed by it.
+   * Default 10,000; 0 for no limit.
+   */
   readonly maxLength?: number | undefined
+  /** Trim handled entries older than this (as `maxLength`, never what a group still needs). Default: no age limit. */
+  readonly maxAge?: Duration.Input | undefined
+  /**
+   * A hard cap: the topic never holds more entries, even unhandled ones. What a group loses to it is acknowledged for
+   * it, counted (`messaging_dropped`, per topic and group) and logged. Default: none.
+   */
+  readonly hardMaxLength?: number | undefined
   /**
    * How long a publish keeps trying through an outage or a failover. Its retries are idempotent (a request id the
    * script remembers): a publish whose reply was lost is appended once. After that it fails with a retryable `Redis`
@@ -58,6 +75,23 @@ export class Publisher extends Context.Service<Publisher, Service>()("effect-red
 
 const published = Metric.counter("messaging_published", { description: "messages published" })
 
+/** The default of `maxLength`: handled entries kept per topic. */
+const defaultMaxLength = 10_000
+
+/** Counts and logs what groups lost to the hard cap (the publish script's `{ group, count, … }`). */
+const reportLost = (topic: string, lost: ReadonlyArray<string | number>) =>
+  Effect.forEach(
+    Array.from({ length: lost.length / 2 }, (_, i) => [String(lost[2 * i]), Number(lost[2 * i + 1])] as const),
+    ([group, count]) =>
+      Effect.andThen(
+        Metric.update(Metric.withAttributes(Metrics.dropped, { topic, group }), count),
+        Effect.logWarning(
+          `Publisher: the hard cap (hardMaxLength) of ${topic} trimmed ${count} message(s) group ${group} had not handled`
+        )
+      ),
+    { discard: true }
+  )
+
 interface Request {
   readonly topic: string
   readonly messages: ReadonlyArray<Message>
@@ -82,7 +116,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
   Effect.gen(function* () {
     const redis = yield* RedisClient.RedisClient
     const prefix = options.keyPrefix ?? ""
-    const maxLength = options.maxLength ?? 0
+    const maxLength = options.maxLength ?? defaultMaxLength
+    const maxAge = options.maxAge === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(options.maxAge))
+    const hardMaxLength = options.hardMaxLength ?? 0
     const outageTimeout = Duration.fromInputUnsafe(options.outageTimeout ?? "10 seconds")
     const combiner = Combiner.make<Request, ReadonlyArray<string>, MessagingError, undefined>({
       scope: yield* Effect.scope,
@@ -90,10 +126,16 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       weigh: (request) => request.messages.reduce((bytes, message) => bytes + message.payload.byteLength, 0),
       write: (key, batch) => {
         const topic = (batch[0] as Request).topic
-        const args: Array<string | number | Buffer> = [maxLength, wakeChannelOf(key)]
+        const args: Array<string | number | Buffer> = [maxLength, wakeChannelOf(key), maxAge, hardMaxLength]
         for (const request of batch) for (const message of request.messages) args.push(...fieldsOf(message))
         return redis.evalIdempotent(Scripts.publish, [key], args, { retryWithin: outageTimeout }).pipe(
-          Effect.tap((ids) => Metric.update(Metric.withAttributes(published, { topic }), ids.length)),
+          Effect.tap(([ids, lost]) =>
+            Effect.andThen(
+              Metric.update(Metric.withAttributes(published, { topic }), ids.length),
+              reportLost(topic, lost)
+            )
+          ),
+          Effect.map(([ids]) => ids),
           Effect.map((ids) => {
             let offset = 0
             return batch.map((request) => {

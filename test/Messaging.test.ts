@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Data, Effect, Fiber, Layer, Queue, Ref, Schedule, Schema, Stream } from "effect"
+import { Data, Effect, Fiber, Layer, Metric, Queue, Ref, Schedule, Schema, Stream } from "effect"
 import { Cluster, Redis } from "ioredis"
 import * as CommandBus from "../src/CommandBus.js"
 import * as EventBus from "../src/EventBus.js"
@@ -7,6 +7,7 @@ import * as Message from "../src/Message.js"
 import * as Publisher from "../src/Publisher.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as Subscriber from "../src/Subscriber.js"
+import * as Metrics from "../src/internal/messaging/metrics.js"
 import * as Wire from "../src/internal/messaging/wire.js"
 import { slotOf } from "../src/internal/slot.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
@@ -310,6 +311,87 @@ forEachTarget("Publisher / Subscriber", (it) => {
         })
         const dead = yield* entriesOf(`${keyPrefix}{pay}:dead`)
         assert.strictEqual(dead.length, 1)
+      })
+    )
+  )
+
+  it.effect("retention: maxLength trims only what every group handled; a lagging group still gets all 500", () =>
+    withMessaging(({ subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        const publisher = yield* Publisher.make({ keyPrefix, maxLength: 50 })
+        const key = `${keyPrefix}{orders}`
+        const length = redis.use("xlen", (client) => client.xlen(key))
+        // two groups: "fast" keeps up, "slow" takes 10 and pauses (holding none pending)
+        const slow = yield* subscriber.subscribe("orders", { group: "slow", ...fast }).pipe(
+          Stream.tap((received) => received.ack),
+          Stream.take(10),
+          Stream.runCollect,
+          Effect.forkChild
+        )
+        const fastGroup = yield* subscriber.subscribe("orders", { group: "fast", ...fast }).pipe(
+          Stream.tap((received) => received.ack),
+          Stream.take(501),
+          Stream.runCollect,
+          Effect.forkChild
+        )
+        yield* publisher.publish("orders", ...numbered(0, 10))
+        assert.strictEqual((yield* Fiber.join(slow)).length, 10)
+        for (let i = 10; i < 500; i += 10) yield* publisher.publish("orders", ...numbered(i, i + 10))
+        // the slow group's 490 are all still there
+        assert.isAtLeast(yield* length, 490)
+        const rest = yield* subscriber.subscribe("orders", { group: "slow", ...fast }).pipe(
+          Stream.tap((received) => received.ack),
+          Stream.take(490),
+          Stream.runCollect
+        )
+        assert.deepStrictEqual(rest.map(numberOf), range(10, 500))
+        yield* publisher.publish("orders", ...numbered(500, 501))
+        assert.strictEqual((yield* Fiber.join(fastGroup)).length, 501)
+        // every group handled everything: the next publish trims back to about 50
+        yield* publisher.publish("orders", ...numbered(501, 502))
+        const after = yield* length
+        assert.isAtLeast(after, 50)
+        assert.isAtMost(after, 66)
+      })
+    )
+  )
+
+  it.effect("retention: maxAge trims handled entries only; the hard cap drops unhandled ones, counted per group", () =>
+    withMessaging(({ subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        const length = (topic: string) => redis.use("xlen", (client) => client.xlen(`${keyPrefix}{${topic}}`))
+        const aged = yield* Publisher.make({ keyPrefix, maxAge: "300 millis" })
+        const createGroup = (topic: string) =>
+          redis.use("xgroup", (client) => client.xgroup("CREATE", `${keyPrefix}{${topic}}`, "g", "0", "MKSTREAM"))
+        yield* createGroup("aged")
+        yield* aged.publish("aged", ...numbered(0, 20))
+        yield* Effect.sleep("500 millis")
+        yield* aged.publish("aged", ...numbered(20, 21))
+        assert.strictEqual(yield* length("aged"), 21) // unread by g: kept
+        yield* subscriber.subscribe("aged", { group: "g", ...fast }).pipe(
+          Stream.tap((received) => received.ack),
+          Stream.take(21),
+          Stream.runDrain
+        )
+        yield* Effect.sleep("500 millis")
+        yield* aged.publish("aged", ...numbered(21, 22))
+        assert.strictEqual(yield* length("aged"), 1) // handled and old: trimmed
+
+        const capped = yield* Publisher.make({ keyPrefix, hardMaxLength: 100 })
+        yield* createGroup("capped")
+        const lostSoFar = Metric.value(Metric.withAttributes(Metrics.dropped, { topic: "capped", group: "g" }))
+        const before = (yield* lostSoFar).count // the metric is the process's: other tests count too
+        for (let i = 0; i < 500; i += 50) yield* capped.publish("capped", ...numbered(i, i + 50))
+        assert.strictEqual(yield* length("capped"), 100)
+        assert.strictEqual((yield* lostSoFar).count - before, 400)
+        const left = yield* subscriber.subscribe("capped", { group: "g", ...fast }).pipe(
+          Stream.tap((received) => received.ack),
+          Stream.take(100),
+          Stream.runCollect
+        )
+        assert.deepStrictEqual(left.map(numberOf), range(400, 500))
       })
     )
   )

@@ -33,6 +33,7 @@ import * as Lua from "../lua.js"
 import type { PubSubEvent } from "../pubsub.js"
 import * as Outage from "../outage.js"
 import * as Failure from "./failure.js"
+import * as Metrics from "./metrics.js"
 import * as Scripts from "./scripts.js"
 import { decode, deadTopicOf, keyOf, type RawEntry, retryHolder, retryKeyOf, wakeChannelOf } from "./wire.js"
 import type { Received } from "../../Subscriber.js"
@@ -85,9 +86,7 @@ const acked = Metric.counter("messaging_acked", { description: "messages acknowl
 const nacked = Metric.counter("messaging_nacked", { description: "messages given back" })
 const claimed = Metric.counter("messaging_claimed", { description: "messages claimed from dead consumers" })
 const deadLettered = Metric.counter("messaging_dead_lettered", { description: "messages moved to dead letters" })
-const dropped = Metric.counter("messaging_dropped", {
-  description: "messages deleted from the stream (trimmed) before the group handled them"
-})
+
 const pendingGauge = Metric.gauge("messaging_pending", { description: "entries delivered and not acknowledged" })
 const lagGauge = Metric.gauge("messaging_lag", { description: "entries not yet delivered to the group" })
 
@@ -229,7 +228,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       deleted === 0
         ? Effect.void
         : Effect.andThen(
-            count(dropped, deleted),
+            count(Metrics.dropped, deleted),
             Effect.logWarning(
               `Subscriber: ${deleted} pending message(s) of ${topic}/${group} were deleted from the stream before ` +
                 `they were handled (${where}): trimmed or deleted by hand`

@@ -9,21 +9,111 @@
 import { make as script } from "../../RedisScript.js"
 
 /**
- * Appends messages, trims once, and wakes the topic's subscribers (a message on its wake channel).
- * KEYS[1] stream; ARGV[1] max length (0: no trimming), ARGV[2] wake channel, ARGV[3…] uuid, payload, metadata of
- * each message.
- * Reply: the entry ids, in order.
+ * Appends messages, wakes the topic's subscribers (a message on its wake channel), and applies the retention: entries
+ * that every group of the topic has handled (delivered and acknowledged: before each group's first pending entry and
+ * after none it has yet to read) are trimmed beyond the newest `maxLength` (checked once the stream is 10% over) and
+ * when older than `maxAge`; what any group still needs stays. The hard cap trims whatever it must, acknowledging for
+ * each group the entries it loses, and says how many each lost.
+ * KEYS[1] stream; ARGV[1] max length (0: none), ARGV[2] wake channel, ARGV[3] max age in ms (0: none), ARGV[4] hard
+ * max length (0: none), ARGV[5…] uuid, payload, metadata of each message.
+ * Reply: { entry ids in order, { group, entries it lost to the hard cap, … } }.
  */
-export const publish = script<[stream: string], ReadonlyArray<string | number | Buffer>, Array<string>>()(
+export const publish = script<
+  [stream: string],
+  ReadonlyArray<string | number | Buffer>,
+  [ids: Array<string>, dropped: Array<string | number>]
+>()(
   "Publisher.publish",
   `local ids = {}
-for i = 3, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'uuid', ARGV[i], 'payload', ARGV[i + 1], 'metadata', ARGV[i + 2])
 end
-local maxlen = tonumber(ARGV[1])
-if maxlen > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', maxlen) end
 redis.call('PUBLISH', ARGV[2], #ids)
-return ids`
+local maxLength, maxAge, hardMax = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function less(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+local function after(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return ms .. '-' .. string.format('%.0f', tonumber(seq) + 1)
+end
+-- the groups, and the first entry each still needs (its oldest pending one, else the one after its last delivered)
+local function groupsOf()
+  local groups = {}
+  for _, row in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local info = {}
+    for j = 1, #row, 2 do info[row[j]] = row[j + 1] end
+    local need = after(info['last-delivered-id'])
+    if tonumber(info['pending']) > 0 then need = redis.call('XPENDING', KEYS[1], info['name'])[2] end
+    groups[#groups + 1] = { name = info['name'], need = need, last = info['last-delivered-id'] }
+  end
+  return groups
+end
+local len = redis.call('XLEN', KEYS[1])
+local overLength = maxLength > 0 and len > maxLength + math.max(10, math.floor(maxLength / 10))
+local ageCut = nil
+if maxAge > 0 then
+  local time = redis.call('TIME')
+  local limit = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) - maxAge
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+  if first and parse(first[1]) < limit - math.max(100, math.floor(maxAge / 10)) then
+    ageCut = string.format('%.0f', limit) .. '-0'
+  end
+end
+local groups = nil
+if overLength or ageCut then
+  groups = groupsOf()
+  local bound = nil
+  for _, group in ipairs(groups) do
+    if bound == nil or less(group.need, bound) then bound = group.need end
+  end
+  local cut = nil
+  if overLength then
+    local range = redis.call('XRANGE', KEYS[1], '-', bound and ('(' .. bound) or '+', 'COUNT', len - maxLength)
+    if #range > 0 then cut = after(range[#range][1]) end
+  end
+  if ageCut then
+    if bound and less(bound, ageCut) then ageCut = bound end
+    if cut == nil or less(cut, ageCut) then cut = ageCut end
+  end
+  if cut then redis.call('XTRIM', KEYS[1], 'MINID', cut) end
+end
+local dropped = {}
+if hardMax > 0 then
+  len = redis.call('XLEN', KEYS[1])
+  if len > hardMax then
+    local excess = len - hardMax
+    local range = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+    local cut = after(range[#range][1])
+    for _, group in ipairs(groups or groupsOf()) do
+      if less(group.need, cut) then
+        local lost = 0
+        local pending = redis.call('XPENDING', KEYS[1], group.name, '-', '(' .. cut, excess)
+        if #pending > 0 then
+          local pendingIds = {}
+          for _, row in ipairs(pending) do pendingIds[#pendingIds + 1] = row[1] end
+          for from = 1, #pendingIds, 1000 do
+            redis.call('XACK', KEYS[1], group.name, unpack(pendingIds, from, math.min(from + 999, #pendingIds)))
+          end
+          lost = lost + #pending
+        end
+        lost = lost + #redis.call('XRANGE', KEYS[1], '(' .. group.last, '(' .. cut, 'COUNT', excess)
+        if lost > 0 then
+          dropped[#dropped + 1] = group.name
+          dropped[#dropped + 1] = lost
+        end
+      end
+    end
+    redis.call('XTRIM', KEYS[1], 'MINID', cut)
+  end
+end
+return { ids, dropped }`
 )
 
 /**
