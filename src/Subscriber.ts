@@ -218,8 +218,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       })
     }
 
+    // one message per pull: what the subscription's reader never pulled stays in the queue, and goes back to the
+    // group when the subscription ends (a chunked pull would take messages the reader then drops)
     const subscribe = (topic: string, subscription: SubscribeOptions) =>
-      Stream.unwrap(Effect.map(open(topic, subscription), (consumer) => Stream.fromQueue(consumer.messages)))
+      Stream.unwrap(
+        Effect.map(open(topic, subscription), (consumer) =>
+          Stream.fromPull(Effect.succeed(Effect.map(Queue.take(consumer.messages), (received) => [received] as const)))
+        )
+      )
 
     const consume = <E, R>(
       topic: string,

@@ -186,16 +186,29 @@ forEachTarget("Publisher / Subscriber", (it) => {
     20_000
   )
 
-  it.effect("messages taken from a subscription that ended can still be acknowledged", () =>
-    withMessaging(({ publisher, subscriber, keyPrefix }) =>
-      Effect.gen(function* () {
-        yield* publisher.publish("t", ...numbered(0, 3))
-        const taken = yield* subscriber.subscribe("t", { group: "g", ...fast }).pipe(Stream.take(2), Stream.runCollect)
-        yield* Effect.forEach(taken, (received) => received.ack).pipe(Effect.timeout("5 seconds"))
-        // the two taken are acknowledged; the third, read but never taken, stays pending for another consumer
-        assert.strictEqual(yield* pendingCount(`${keyPrefix}{t}`, "g"), 1)
-      })
-    )
+  it.effect(
+    "a subscription that ended: what it took can still be acknowledged, the rest went back; it left the group",
+    () =>
+      withMessaging(({ publisher, subscriber, keyPrefix }) =>
+        Effect.gen(function* () {
+          yield* publisher.publish("t", ...numbered(0, 3))
+          const taken = yield* subscriber
+            .subscribe("t", { group: "g", ...fast })
+            .pipe(Stream.take(2), Stream.runCollect)
+          yield* Effect.forEach(taken, (received) => received.ack).pipe(Effect.timeout("5 seconds"))
+          // the two taken are acknowledged; the third, read but never taken, was handed back to the group
+          assert.strictEqual(yield* pendingCount(`${keyPrefix}{t}`, "g"), 1)
+          const [third] = yield* subscriber
+            .subscribe("t", { group: "g", ...fast })
+            .pipe(Stream.take(1), Stream.runCollect)
+          assert.deepStrictEqual([third === undefined ? -1 : numberOf(third), third?.deliveries], [2, 1])
+          yield* third?.ack ?? Effect.void
+          // and the subscriptions left the group once they held nothing (the retry holder too)
+          const redis = yield* RedisClient.RedisClient
+          const consumers = yield* redis.use("xinfo", (client) => client.xinfo("CONSUMERS", `${keyPrefix}{t}`, "g"))
+          assert.deepStrictEqual(consumers, [])
+        })
+      )
   )
 
   it.effect("nack redelivers at once, with the delivery count; a delayed nack waits", () =>
