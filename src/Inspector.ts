@@ -205,7 +205,9 @@ export interface OldestPending {
 
 /**
  * A consumer group of a topic, as `XINFO GROUPS` reports it (`lag`: `null` when Redis cannot tell), with its
- * consumers and its oldest pending entry.
+ * consumers, its oldest pending entry, the age of the oldest entry it has not read yet (its lag in time; `null`: it
+ * has read everything), and its messages waiting for a redelivery (how many, and when the next is due, ms since the
+ * epoch by the server's clock).
  *
  * @since 0.1.0
  */
@@ -217,6 +219,8 @@ export interface InspectedGroup {
   readonly entriesRead: number | null
   readonly consumers: ReadonlyArray<InspectedConsumer>
   readonly oldestPending: OldestPending | null
+  readonly oldestUnreadAgeMs: number | null
+  readonly retrying: { readonly count: number; readonly nextDueAt: number | null }
 }
 
 /**

@@ -136,7 +136,17 @@ forEachTarget("Inspector", (it) => {
           assert.strictEqual(g.oldestPending?.consumer, "c1")
           assert.strictEqual(g.oldestPending?.deliveries, 1)
           assert.isAtLeast(g.oldestPending?.ageMs ?? -1, g.oldestPending?.idleMs ?? 0)
+          // its lag in time: the age of the first entry after its last delivered one (the 4th published)
+          const redis = yield* RedisClient.RedisClient
+          const [[firstUnread]] = (yield* redis.use("xrange", (client) =>
+            client.xrange(`${keyPrefix}{orders}`, `(${g.lastDeliveredId}`, "+", "COUNT", 1)
+          )) as [[string, Array<string>]]
+          const unreadAge = Date.now() - Number(firstUnread.split("-")[0])
+          assert.isAtLeast(g.oldestUnreadAgeMs ?? -1, unreadAge - 1000)
+          assert.isAtMost(g.oldestUnreadAgeMs ?? Infinity, unreadAge)
+          assert.deepStrictEqual(g.retrying, { count: 0, nextDueAt: null })
           const idle = topic.groups.find((group) => group.name === "idle") as Inspector.InspectedGroup
+          assert.isNull(idle.oldestUnreadAgeMs)
           assert.strictEqual(idle.pending, 0)
           assert.strictEqual(idle.lag, 0)
           assert.isNull(idle.oldestPending)

@@ -1,9 +1,10 @@
 /**
  * The inspector's HTML page and its script (served beside it from the same origin, so that the page's content
  * security policy allows no inline script; nothing is fetched from elsewhere): it polls the JSON endpoints every
- * `pollIntervalMs` and shows topics (groups, consumers, pending, lag, oldest pending age, dead
- * letters with replay and delete), resumable runs (with cancel), event sinks, live-state groups and the subject
- * count. Every value from Redis is put in the page as text (`textContent`), never as HTML.
+ * `pollIntervalMs` and shows topics (groups, consumers, pending, lag in entries and in time with a chart of lag and
+ * throughput since the page opened, retries waiting, oldest pending age, dead letters with replay and delete),
+ * resumable runs (with cancel), event sinks, live-state groups and the subject count. Every value from Redis is put
+ * in the page as text (`textContent`), never as HTML.
  *
  * @internal
  */
@@ -43,7 +44,7 @@ th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid var(-
 th { font-weight: 600; color: var(--muted); font-size: .85rem; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 code, .mono { font-family: ui-monospace, monospace; font-size: .85rem; word-break: break-all; }
-.muted { color: var(--muted); } .bad { color: var(--bad); } .warn { color: var(--warn); } .ok { color: var(--ok); }
+.muted { color: var(--muted); } .bad { color: var(--bad); } .warn { color: var(--warn); } .ok { color: var(--ok); } .spark { vertical-align: middle; }
 .badge { border: 1px solid currentColor; border-radius: .7rem; padding: 0 .45rem; font-size: .8rem; }
 button { font: inherit; padding: .1rem .5rem; cursor: pointer; }
 tr.topic { cursor: pointer; } tr.topic:hover { background: #8881; }
@@ -118,11 +119,41 @@ async function pages(path, key, field) {
   return { items, more };
 }
 const moreButton = (key, more) => (more ? el("button", { onclick: () => { state.pages[key]++; refresh(); } }, "more…") : null);
+// each group's lag and throughput over the last samples (one per refresh while the page is open)
+const history = new Map();
+function sample(topic, g) {
+  const key = topic.topic + "\u0000" + g.name, now = Date.now();
+  const samples = history.get(key) || [];
+  const last = samples[samples.length - 1];
+  const rate = last && g.entriesRead !== null && last.read !== null && now > last.t ? Math.max(0, (g.entriesRead - last.read) * 1000 / (now - last.t)) : 0;
+  samples.push({ t: now, lag: g.lag || 0, behindMs: g.oldestUnreadAgeMs || 0, read: g.entriesRead, rate });
+  if (samples.length > 120) samples.shift();
+  history.set(key, samples);
+  return samples;
+}
+function sparkline(values, color, title) {
+  const ns = "http://www.w3.org/2000/svg", w = 120, h = 22, max = Math.max(1, ...values);
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("width", w); svg.setAttribute("height", h); svg.setAttribute("class", "spark");
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("fill", "none"); line.setAttribute("stroke", color); line.setAttribute("stroke-width", "1.5");
+  line.setAttribute("points", values.map((v, i) => (values.length < 2 ? 0 : (i * w) / (values.length - 1)).toFixed(1) + "," + (h - 1 - (v / max) * (h - 2)).toFixed(1)).join(" "));
+  const label = document.createElementNS(ns, "title");
+  label.textContent = title + " (max " + num(Math.round(max)) + ")";
+  svg.append(label, line);
+  return svg;
+}
 function groupsCell(topic) {
   if (topic.groups.length === 0) return el("span", { class: "muted" }, "no group");
-  return topic.groups.map((g) => el("div", {}, el("b", {}, g.name), " · ", plural(g.consumers.length, "consumer") + " · pending ",
-    el("span", { class: g.pending > 0 ? "warn" : "" }, num(g.pending)), " · lag ", num(g.lag),
-    g.oldestPending ? el("span", { class: "muted" }, " · oldest pending " + age(g.oldestPending.ageMs)) : null));
+  return topic.groups.map((g) => {
+    const samples = sample(topic, g);
+    return el("div", {}, el("b", {}, g.name), " · ", plural(g.consumers.length, "consumer") + " · pending ",
+      el("span", { class: g.pending > 0 ? "warn" : "" }, num(g.pending)), " · lag ", num(g.lag),
+      g.oldestUnreadAgeMs !== null ? el("span", { class: g.oldestUnreadAgeMs > 60000 ? "warn" : "muted" }, " (" + age(g.oldestUnreadAgeMs) + " behind)") : null,
+      g.oldestPending ? el("span", { class: "muted" }, " · oldest pending " + age(g.oldestPending.ageMs)) : null,
+      g.retrying.count > 0 ? el("span", { class: "muted" }, " · " + num(g.retrying.count) + " waiting to retry") : null,
+      " ", sparkline(samples.map((x) => x.lag), "#c0392b", "lag (entries)"), " ", sparkline(samples.map((x) => x.rate), "#2471a3", "read per second"));
+  });
 }
 async function topicDetails(topic) {
   const box = el("div", { class: "details" });

@@ -38,9 +38,6 @@ export const nullableNumberOf = (value: unknown): number | null =>
 export const textOf = (value: unknown, fallback = ""): string =>
   value === null || value === undefined ? fallback : value instanceof Buffer ? value.toString() : String(value)
 
-/** The milliseconds part of an entry id (the time the entry was added, by the server's clock). */
-export const idTime = (id: string): number => Number(id.slice(0, Math.max(0, id.indexOf("-"))))
-
 /** Text matched literally by a `SCAN MATCH` glob pattern (`*`, `?`, `[`, `]` and `\` escaped). */
 export const globLiteral = (text: string): string => text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
 

@@ -1,8 +1,9 @@
 /**
  * The topics of `Publisher` / `Subscriber` under a key prefix: found by SCAN (`{prefix}{T}` and `{prefix}{T}:dead`,
  * type stream), then described in two pipelined round trips per node: the stream's length, its groups (`XINFO
- * GROUPS`) and its dead letters' count; then, per group, its consumers (`XINFO CONSUMERS`) and its oldest pending
- * entry (`XPENDING … - + 1`: id, consumer, idle time, deliveries).
+ * GROUPS`) and its dead letters' count; then, per group, its consumers (`XINFO CONSUMERS`), its oldest pending
+ * entry (`XPENDING … - + 1`: id, consumer, idle time, deliveries), its oldest unread entry (its lag in time) and its
+ * messages waiting for a redelivery (the retry set's size and first score).
  *
  * A topic found only through its dead-letter stream is listed when the topic's own stream is gone; otherwise it is
  * listed once, from its own stream.
@@ -13,8 +14,8 @@ import { Effect } from "effect"
 import type { InspectedConsumer, InspectedGroup, InspectedTopic, OldestPending } from "../../Inspector.js"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import { deadSuffix, deadTopicOf, keyOf } from "../messaging/wire.js"
-import { globLiteral, idTime, nullableNumberOf, numberOf, regexLiteral, rowsOf, textOf } from "./reply.js"
+import { deadSuffix, deadTopicOf, idTime, keyOf, retryKeyOf } from "../messaging/wire.js"
+import { globLiteral, nullableNumberOf, numberOf, regexLiteral, rowsOf, textOf } from "./reply.js"
 import { pipelined, replyOf } from "./pipeline.js"
 import { type ScanOptions, scanPage } from "./scan.js"
 
@@ -71,17 +72,29 @@ export const describeTopics = (
         }
       })
     )
-    // round trip 2: XINFO CONSUMERS and the oldest pending entry, per group
-    const groupKeys = perTopic.flatMap((t) => t.groups.map(() => t.key))
-    const groupNames = perTopic.flatMap((t) => t.groups.map((row) => textOf(row.get("name"))))
+    // round trip 2, per group: XINFO CONSUMERS, the oldest pending entry, the oldest unread one, the retries waiting
+    const groupRows = perTopic.flatMap((t) => t.groups.map((row) => ({ key: t.key, row })))
+    const perGroup = 5
     const second = yield* pipelined<unknown>(
       redis,
       op,
-      groupKeys.flatMap((key) => [key, key]),
+      groupRows.flatMap(({ key }) => Array.from({ length: perGroup }, () => key)),
       (pipeline, key, index) => {
-        const group = groupNames[Math.floor(index / 2)] as string
-        if (index % 2 === 0) pipeline.xinfo("CONSUMERS", key, group)
-        else pipeline.xpending(key, group, "-", "+", 1)
+        const row = (groupRows[Math.floor(index / perGroup)] as { row: Map<string, unknown> }).row
+        const group = textOf(row.get("name"))
+        const retries = retryKeyOf(key, group)
+        switch (index % perGroup) {
+          case 0:
+            return void pipeline.xinfo("CONSUMERS", key, group)
+          case 1:
+            return void pipeline.xpending(key, group, "-", "+", 1)
+          case 2:
+            return void pipeline.xrange(key, `(${textOf(row.get("last-delivered-id"), "0-0")}`, "+", "COUNT", 1)
+          case 3:
+            return void pipeline.zcard(retries)
+          default:
+            return void pipeline.zrange(retries, "0", "0", "WITHSCORES")
+        }
       }
     )
     const now = Date.now()
@@ -90,10 +103,18 @@ export const describeTopics = (
       Effect.map(
         Effect.forEach(t.groups, (row) =>
           Effect.gen(function* () {
-            const index = g++
-            const consumers = yield* replyOf(redis, second[2 * index], op)
-            const oldest = yield* replyOf(redis, second[2 * index + 1], op)
-            return groupOf(row, rowsOf(consumers), oldestOf(oldest, now))
+            const at = perGroup * g++
+            const [consumers, oldest, unread, retrying, nextRetry] = yield* Effect.forEach(
+              second.slice(at, at + perGroup),
+              (reply) => replyOf(redis, reply, op)
+            )
+            const firstUnread = Array.isArray(unread) && Array.isArray(unread[0]) ? textOf(unread[0][0]) : undefined
+            const nextDue = Array.isArray(nextRetry) && nextRetry.length === 2 ? Number(textOf(nextRetry[1])) : null
+            return {
+              ...groupOf(row, rowsOf(consumers), oldestOf(oldest, now)),
+              oldestUnreadAgeMs: firstUnread === undefined ? null : Math.max(0, now - idTime(firstUnread)),
+              retrying: { count: numberOf(retrying), nextDueAt: nextDue }
+            }
           })
         ),
         (groups): InspectedTopic => ({
@@ -113,7 +134,7 @@ const groupOf = (
   row: Map<string, unknown>,
   consumers: ReadonlyArray<Map<string, unknown>>,
   oldestPending: OldestPending | null
-): InspectedGroup => ({
+): Omit<InspectedGroup, "oldestUnreadAgeMs" | "retrying"> => ({
   name: textOf(row.get("name")),
   pending: numberOf(row.get("pending")),
   lag: nullableNumberOf(row.get("lag")),

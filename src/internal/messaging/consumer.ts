@@ -35,7 +35,7 @@ import * as Outage from "../outage.js"
 import * as Failure from "./failure.js"
 import * as Metrics from "./metrics.js"
 import * as Scripts from "./scripts.js"
-import { decode, deadTopicOf, keyOf, type RawEntry, retryHolder, retryKeyOf, wakeChannelOf } from "./wire.js"
+import { decode, deadTopicOf, idTime, keyOf, type RawEntry, retryHolder, retryKeyOf, wakeChannelOf } from "./wire.js"
 import type { Received } from "../../Subscriber.js"
 
 /** What a consumer needs. */
@@ -89,6 +89,12 @@ const deadLettered = Metric.counter("messaging_dead_lettered", { description: "m
 
 const pendingGauge = Metric.gauge("messaging_pending", { description: "entries delivered and not acknowledged" })
 const lagGauge = Metric.gauge("messaging_lag", { description: "entries not yet delivered to the group" })
+const unreadAgeGauge = Metric.gauge("messaging_oldest_unread_age_ms", {
+  description: "age of the oldest entry the group has not read yet (0: none)"
+})
+const pendingAgeGauge = Metric.gauge("messaging_oldest_pending_age_ms", {
+  description: "age of the oldest entry delivered to the group and not acknowledged (0: none)"
+})
 
 type GroupReply = ReadonlyArray<readonly [key: Buffer, entries: ReadonlyArray<RawEntry>]> | null
 
@@ -462,25 +468,21 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       )
     })
 
-    const reportGroup = use("xinfo", (client) => client.xinfo("GROUPS", key)).pipe(
-      Effect.flatMap((rows) => {
-        for (const row of rows as Array<Array<unknown>>) {
-          const info = new Map<string, unknown>()
-          for (let i = 0; i + 1 < row.length; i += 2) info.set(String(row[i]), row[i + 1])
-          if (info.get("name") !== group) continue
-          const lag = info.get("lag")
-          return Effect.all(
-            [
-              Metric.update(Metric.withAttributes(pendingGauge, attributes), Number(info.get("pending") ?? 0)),
-              lag === null || lag === undefined
-                ? Effect.void
-                : Metric.update(Metric.withAttributes(lagGauge, attributes), Number(lag))
-            ],
-            { discard: true }
-          )
-        }
-        return Effect.void
-      })
+    /** Updates the group's gauges: pending and lag in entries, and the ages of its oldest unread and pending ones. */
+    const reportGroup = Effect.flatMap(
+      redis.eval(Scripts.groupLag, [key], [group]).pipe(Effect.mapError(toError)),
+      ([pending, lag, oldestUnread, oldestPending, now]) => {
+        const ageOf = (id: string | null) => (id === null ? 0 : Math.max(0, now - idTime(id)))
+        return Effect.all(
+          [
+            Metric.update(Metric.withAttributes(pendingGauge, attributes), pending),
+            lag < 0 ? Effect.void : Metric.update(Metric.withAttributes(lagGauge, attributes), lag),
+            Metric.update(Metric.withAttributes(unreadAgeGauge, attributes), ageOf(oldestUnread)),
+            Metric.update(Metric.withAttributes(pendingAgeGauge, attributes), ageOf(oldestPending))
+          ],
+          { discard: true }
+        )
+      }
     )
 
     // wake-ups: a publish to the topic, or a reconnect of the subscriber connection (wake-ups may have been lost)

@@ -292,3 +292,30 @@ local cursor = '-'
 if #rows == count then cursor = '(' .. rows[#rows][1] end
 return { cursor, entries, claimedCounts, #ids - #entries }`
 )
+
+/**
+ * How far a group is behind: its pending count, its lag (entries not yet delivered; -1 when Redis cannot tell), the id
+ * of the oldest entry it has not read yet and of its oldest pending one (false: none), and the server's time (ms).
+ * KEYS[1] stream; ARGV[1] group.
+ */
+export const groupLag = script<
+  [stream: string],
+  [group: string],
+  [pending: number, lag: number, oldestUnread: string | null, oldestPending: string | null, now: number]
+>()(
+  "Subscriber.groupLag",
+  `for _, row in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for j = 1, #row, 2 do info[row[j]] = row[j + 1] end
+  if info['name'] == ARGV[1] then
+    local unread = redis.call('XRANGE', KEYS[1], '(' .. info['last-delivered-id'], '+', 'COUNT', 1)[1]
+    local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
+    local time = redis.call('TIME')
+    local lag = -1
+    if type(info['lag']) == 'number' then lag = info['lag'] end
+    return { tonumber(info['pending']), lag, unread and unread[1] or false, pending[2] or false,
+      tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) }
+  end
+end
+return { 0, -1, false, false, 0 }`
+)

@@ -38,6 +38,9 @@ export const retryKeyOf = (key: string, group: string): string => `${key}:retry:
 /** The consumer that holds a group's messages while they wait for their redelivery (see `retryKeyOf`). */
 export const retryHolder = "~retry"
 
+/** The milliseconds part of an entry id (the time the entry was added, by the server's clock). */
+export const idTime = (id: string): number => Number(id.slice(0, Math.max(0, id.indexOf("-"))))
+
 /** The dead-letter topic of a topic. */
 export const deadTopicOf = (topic: string): string => `${topic}${deadSuffix}`
 
