@@ -1,7 +1,8 @@
 /**
  * `npm run example:messaging`: work passed between workers over Redis consumer groups. Two workers share the orders;
  * a worker that takes orders and vanishes leaves them pending, and a live one claims them after the idle time; a
- * poison order ends in the dead letters; then typed commands and events on the buses.
+ * poison order is retried with backoff and ends in the dead letters with its error; a deploy replaces a worker, which
+ * hands what it had not started to its successor at once; then typed commands and events on the buses.
  */
 import { Console, Effect, Fiber, Layer, Schema, Stream } from "effect"
 import * as CommandBus from "../src/CommandBus.js"
@@ -43,7 +44,37 @@ const orders = Effect.gen(function* () {
   yield* Console.log(`shipped ${shipped.length} of 6; order-5 went to the dead letters:`)
   yield* subscriber.subscribe(Subscriber.deadLetterTopic("orders"), { group: "ops", ...fast }).pipe(
     Stream.take(1),
-    Stream.runForEach((received) => Console.log(`  dead letter: ${Message.text(received.message)}`))
+    Stream.runForEach((received) =>
+      Console.log(
+        `  dead letter: ${Message.text(received.message)}, error ${JSON.stringify(received.deadLettered?.error)}`
+      )
+    )
+  )
+})
+
+// a deploy: "blue" is stopped mid-work and "green" starts; blue hands back what it read but had not started
+const deploy = Effect.gen(function* () {
+  const publisher = yield* Publisher.Publisher
+  const subscriber = yield* Subscriber.Subscriber
+  yield* publisher.publish("jobs", ...Array.from({ length: 20 }, (_, i) => Message.make(`job-${i}`)))
+  const handled: Array<readonly [worker: string, at: number]> = []
+  const worker = (name: string) =>
+    subscriber.consume(
+      "jobs",
+      () => Effect.sleep("100 millis").pipe(Effect.andThen(Effect.sync(() => handled.push([name, Date.now()])))),
+      { group: "jobs", consumer: name, concurrency: 2 }
+    )
+  const blue = yield* Effect.forkChild(worker("blue"))
+  yield* Effect.sleep("250 millis")
+  const stoppedAt = Date.now()
+  const stopping = yield* Effect.forkChild(Fiber.interrupt(blue)) // blue's two running jobs finish meanwhile
+  const green = yield* Effect.forkChild(worker("green"))
+  yield* Effect.sleep("50 millis").pipe(Effect.repeat({ until: () => handled.length >= 20 }))
+  yield* Effect.forEach([stopping, green], Fiber.interrupt)
+  const byGreen = handled.filter(([name]) => name === "green")
+  yield* Console.log(
+    `deploy: blue handled ${handled.length - byGreen.length} jobs and was stopped; green finished its first job ` +
+      `${(byGreen[0]?.[1] ?? stoppedAt) - stoppedAt} ms later (a job takes 100 ms) and handled the other ${byGreen.length}`
   )
 })
 
@@ -81,7 +112,7 @@ const Live = Layer.mergeAll(Publisher.layer(), Subscriber.layer()).pipe(
   Layer.provideMerge(RedisServer.layer({ url: process.env.REDIS_URL }))
 )
 
-Effect.runPromise(Effect.andThen(orders, buses).pipe(Effect.provide(Live))).catch((error) => {
+Effect.runPromise(Effect.all([orders, deploy, buses], { discard: true }).pipe(Effect.provide(Live))).catch((error) => {
   console.error(error)
   process.exit(1)
 })

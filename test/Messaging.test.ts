@@ -273,7 +273,9 @@ forEachTarget("Publisher / Subscriber", (it) => {
         )
         assert.isAbove(byB.length, 20)
         // B's first message finished within 1 s of A's stop (it takes 100 ms to handle)
-        assert.isBelow((byB[0]?.[2] ?? Infinity) - stoppedAt, 1000)
+        const handover = (byB[0]?.[2] ?? Infinity) - stoppedAt
+        process.stdout.write(`deploy: B finished its first message ${handover} ms after A was stopped\n`)
+        assert.isBelow(handover, 1000)
         assert.strictEqual(yield* pendingCount(`${keyPrefix}{jobs}`, "workers"), 0)
         const consumers = yield* redis.use("xinfo", (client) =>
           client.xinfo("CONSUMERS", `${keyPrefix}{jobs}`, "workers")
@@ -317,6 +319,7 @@ forEachTarget("Publisher / Subscriber", (it) => {
         )
         // 100 ms doubling, jittered: each gap within [0.7, 1.5] of its nominal delay (plus scheduling slack)
         const gaps = deliveries.slice(1).map(([, at], i) => at - (deliveries[i]?.[1] ?? at))
+        process.stdout.write(`retries: ${gaps.join(", ")} ms apart (a consumer replaced after the third)\n`)
         gaps.forEach((gap, i) => {
           const nominal = 100 * 2 ** i
           assert.isAtLeast(gap, 0.7 * nominal, `gap ${i + 1}: ${gaps.join(", ")}`)
