@@ -116,9 +116,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
   Effect.gen(function* () {
     const redis = yield* RedisClient.RedisClient
     const prefix = options.keyPrefix ?? ""
-    const maxLength = options.maxLength ?? defaultMaxLength
-    const maxAge = options.maxAge === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(options.maxAge))
-    const hardMaxLength = options.hardMaxLength ?? 0
+    const count = (n: number | undefined, fallback: number) => Math.max(0, Math.floor(n ?? fallback))
+    const maxLength = count(options.maxLength, defaultMaxLength)
+    const maxAge =
+      options.maxAge === undefined ? 0 : Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.maxAge)))
+    const hardMaxLength = count(options.hardMaxLength, 0)
     const outageTimeout = Duration.fromInputUnsafe(options.outageTimeout ?? "10 seconds")
     const combiner = Combiner.make<Request, ReadonlyArray<string>, MessagingError, undefined>({
       scope: yield* Effect.scope,

@@ -285,6 +285,63 @@ forEachTarget("Publisher / Subscriber", (it) => {
     )
   )
 
+  it.effect("a stop hands back what a cut-off read moved to the consumer, and never takes another's message", () =>
+    withMessaging(({ publisher, subscriber, keyPrefix }) =>
+      Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        const key = `${keyPrefix}{t}`
+        yield* publisher.publish("t", ...numbered(0, 5))
+        const owners = redis.use(
+          "xpending",
+          (client) => client.xpending(key, "g", "-", "+", 10) as Promise<Array<[string, string, number, number]>>
+        )
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            // "c" takes message 0 and holds it (maxInFlight 1: it reads nothing more)
+            const pulled = yield* subscriber
+              .subscribe("t", { group: "g", consumer: "c", maxInFlight: 1, ...fast })
+              .pipe(Stream.toPull)
+            const [first] = yield* pulled
+            assert.strictEqual(numberOf(first as Subscriber.Received), 0)
+            // a read of c's cut off by a stop: Redis moved 1 and 2 to c, c never got them
+            yield* redis.use("xreadgroup", (client) =>
+              client.xreadgroup("GROUP", "g", "c", "COUNT", 2, "STREAMS", key, ">")
+            )
+            // another consumer took message 0 over meanwhile; c's late nack must leave it there
+            yield* redis.use("xclaim", (client) =>
+              client.call("XCLAIM", key, "g", "other", 0, (first as Subscriber.Received).id)
+            )
+            yield* (first as Subscriber.Received).nack({ delay: "1 second" })
+            const held = yield* owners
+            assert.deepStrictEqual(held[0]?.slice(0, 2), [(first as Subscriber.Received).id, "other"])
+            assert.isTrue(held.slice(1).every(([, owner]) => owner === "c"))
+            assert.strictEqual(yield* redis.use("zcard", (client) => client.zcard(`${key}:retry:g`)), 0)
+          })
+        )
+        // c ended: 1 and 2 went back to the group (their delivery uncounted), 0 stays with "other"
+        const next = yield* subscriber.subscribe("t", { group: "g", consumer: "d", ...fast }).pipe(
+          Stream.tap((received) => received.ack),
+          Stream.take(4),
+          Stream.runCollect,
+          Effect.timeout("2 seconds")
+        )
+        assert.deepStrictEqual(
+          next.map((received) => [numberOf(received), received.deliveries]),
+          [
+            [1, 1],
+            [2, 1],
+            [3, 1],
+            [4, 1]
+          ]
+        )
+        assert.deepStrictEqual(
+          (yield* owners).map(([, owner]) => owner),
+          ["other"]
+        )
+      })
+    )
+  )
+
   it.effect("a failing message is retried on the default backoff, kept in Redis through a consumer restart", () =>
     withMessaging(({ publisher, subscriber, keyPrefix }) =>
       Effect.gen(function* () {

@@ -13,10 +13,14 @@
  *   the topic's wake channel (the client's one subscriber connection hears it), a reconnect of that connection wakes
  *   every consumer, and `pollInterval` bounds the wait (entries added by other writers than `Publisher`). A wake-up
  *   during a read makes the consumer read again, so no entry waits for the next one.
- * - Claiming: every `claimInterval`, `XAUTOCLAIM` takes entries idle longer than `claimIdleTime` (their consumer
- *   died), as many as there are free slots; entries trimmed away are dropped from the pending list by Redis.
+ * - Claiming: every `claimInterval`, a script (`XPENDING … IDLE`, `XCLAIM`) takes entries idle longer than
+ *   `claimIdleTime` (their consumer died), as many as there are free slots, passing over those waiting for a retry;
+ *   entries trimmed away are dropped from the pending list by Redis (counted and logged).
  *   The same tick resets the idle time of this consumer's own long-running messages (`XCLAIM … JUSTID`), so they
  *   are not claimed while being handled.
+ * - Retries and hand-backs: a message nacked with a delay, or handed back when the consumer stops, moves to the
+ *   group's holder consumer and the retry set (scripts `retryLater`, `takeDue`); the retry loop takes due ones at the
+ *   due time it knows of, when woken ("due" on the wake channel), and every `claimInterval`.
  * - Delivery counts come from Redis (`XPENDING`); a message delivered more than `maxDeliveries` times, or an entry
  *   that is not a message, goes to the dead-letter stream with its reason, atomically (a Lua script).
  * - Failures that can pass (Redis down, a failover, the group deleted) are retried with backoff, and logged once per
@@ -181,7 +185,9 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         .pipe(
           Effect.mapError(toError),
           Effect.tap(() => Effect.sync(() => release(id))),
-          Effect.tap(() => count(deadLettered, 1))
+          Effect.tap(() => count(deadLettered, 1)),
+          // not moved: the slot is freed and the lease no longer renewed, so a claim delivers it again later
+          Effect.onError(() => Effect.sync(() => release(id)))
         )
 
     const acks = Combiner.make<string, void, MessagingError, undefined>({
@@ -208,7 +214,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         )
       )
 
-    const nack = (id: string, deliveries: number, delay: Duration.Duration) =>
+    const nack = (id: string, deliveries: number, delay: Duration.Duration): Effect.Effect<void, MessagingError> =>
       Effect.gen(function* () {
         yield* count(nacked, 1)
         if (options.maxDeliveries !== undefined && deliveries >= options.maxDeliveries) {
@@ -219,14 +225,21 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         yield* scheduleRetries([[id, Duration.toMillis(delay), -1]])
         release(id)
         pokeDue(Date.now() + Duration.toMillis(delay))
-      })
+      }).pipe(
+        // not settled: the slot is freed and the lease no longer renewed, so a claim redelivers it after claimIdleTime
+        Effect.onError(() => Effect.sync(() => release(id)))
+      )
 
     /** Schedules entries (id, delay in ms, delivery count to set or -1) for a delivery by the group (see `retryLater`). */
     const scheduleRetries = (entries: ReadonlyArray<readonly [id: string, delayMs: number, count: number]>) =>
       entries.length === 0
         ? Effect.void
         : redis
-            .eval(Scripts.retryLater, [key, retryKey], [group, retryHolder, wakeChannelOf(key), ...entries.flat()])
+            .eval(
+              Scripts.retryLater,
+              [key, retryKey],
+              [group, retryHolder, wakeChannelOf(key), consumer, ...entries.flat()]
+            )
             .pipe(Effect.mapError(toError), Effect.asVoid)
 
     /** Entries found deleted from the stream while still pending: the group never handled them. */
@@ -430,10 +443,11 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
     /** Takes the group's due retries, as many as there are free slots; true when there may be more due. */
     const takeDueOnce = Effect.gen(function* () {
       const free = yield* waitForSlot
+      nextDueAt = Number.POSITIVE_INFINITY // a poke during the call lowers it
       const [entries, counts, nextInMs, deleted] = yield* use(Scripts.takeDue.name, (client) =>
         Lua.runPromise(client, Scripts.takeDue, [key, retryKey], [group, consumer, free, retryHolder], "bytes")
       )
-      nextDueAt = nextInMs < 0 ? Number.POSITIVE_INFINITY : Date.now() + nextInMs
+      if (nextInMs >= 0) nextDueAt = Math.min(nextDueAt, Date.now() + nextInMs)
       yield* noteDropped(deleted, "due for a retry")
       yield* deliverCounted(entries, counts)
       return entries.length + deleted === free
@@ -444,21 +458,31 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
      * latest every `claimInterval` (retries another consumer scheduled).
      */
     const retryLoop = Effect.gen(function* () {
+      const interval = Duration.toMillis(options.claimInterval)
+      let lastLook = 0
       for (;;) {
-        if (yield* takeDueOnce) continue
-        const wait = Math.min(nextDueAt, Date.now() + Duration.toMillis(options.claimInterval)) - Date.now()
+        const now = Date.now()
+        if (now >= nextDueAt || now - lastLook >= interval) {
+          lastLook = now
+          if (yield* takeDueOnce) continue
+        }
+        const wait = Math.min(nextDueAt, lastLook + interval) - Date.now()
         if (wait <= 0) continue
         dueWaiter ??= Deferred.makeUnsafe<void>()
         yield* Effect.timeoutOption(Deferred.await(dueWaiter), Duration.millis(wait))
       }
     })
 
-    /** Resets the idle time of this consumer's messages held for a while, so nobody claims them meanwhile. */
+    /**
+     * Resets the idle time of this consumer's messages held for a while, so nobody claims them meanwhile (only those it
+     * still holds).
+     */
     const extendLeases = Effect.suspend(() => {
       const threshold = Date.now() - Duration.toMillis(options.claimIdleTime) / 2
       const held = Array.from(inFlight).flatMap(([id, since]) => (since < threshold ? [id] : []))
       if (held.length === 0) return Effect.void
-      return use("xclaim", (client) => client.call("XCLAIM", key, group, consumer, 0, ...held, "JUSTID")).pipe(
+      return redis.eval(Scripts.renewLeases, [key], [group, consumer, ...held]).pipe(
+        Effect.mapError(toError),
         Effect.tap(() =>
           Effect.sync(() => {
             const now = Date.now()
@@ -613,13 +637,26 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         Effect.ignore
       )
 
-    // stopping: reading ends, and the messages received but not taken yet go back to the group with their delivery
-    // uncounted (they were never started)
+    /** This consumer's pending entries in Redis, with their delivery counts. */
+    const ownPending = use("xpending", (client) =>
+      client.xpending(key, group, "-", "+", 2 * options.maxInFlight + options.batchCount, consumer)
+    ).pipe(
+      Effect.map((rows) => (rows as Array<[string, string, number, number]>).map(([id, , , n]) => [id, n] as const))
+    )
+
+    // stopping: reading ends, and what this consumer holds that nobody here took goes back to the group with its
+    // delivery uncounted (never started): the messages received but not taken, and those a read or a claim cut off
+    // by the stop moved to it in Redis
     const stop = Effect.gen(function* () {
       yield* Fiber.interruptAll([reader, claimer, retrier])
       const unstarted = yield* Queue.clear(messages).pipe(Effect.orElseSucceed((): Array<Received> => []))
       yield* Queue.end(messages)
-      yield* handBack(unstarted.map((received) => [received.id, received.deliveries - 1] as const))
+      const taken = new Set(inFlight.keys())
+      for (const received of unstarted) taken.delete(received.id)
+      const held = yield* ownPending.pipe(
+        Effect.orElseSucceed(() => unstarted.map((received) => [received.id, received.deliveries] as const))
+      )
+      yield* handBack(held.flatMap(([id, deliveries]) => (taken.has(id) ? [] : [[id, deliveries - 1] as const])))
     })
 
     yield* Effect.addFinalizer(() =>

@@ -13,7 +13,7 @@ import { make as script } from "../../RedisScript.js"
  * that every group of the topic has handled (delivered and acknowledged: before each group's first pending entry and
  * after none it has yet to read) are trimmed beyond the newest `maxLength` (checked once the stream is 10% over) and
  * when older than `maxAge`; what any group still needs stays. The hard cap trims whatever it must, acknowledging for
- * each group the entries it loses, and says how many each lost.
+ * each group the entries it loses, and says how many each lost. At most 1,000 entries are trimmed per call.
  * KEYS[1] stream; ARGV[1] max length (0: none), ARGV[2] wake channel, ARGV[3] max age in ms (0: none), ARGV[4] hard
  * max length (0: none), ARGV[5…] uuid, payload, metadata of each message.
  * Reply: { entry ids in order, { group, entries it lost to the hard cap, … } }.
@@ -55,6 +55,8 @@ local function groupsOf()
   end
   return groups
 end
+-- at most this many entries are trimmed (and read) per call: a long backlog is trimmed over the next publishes
+local trimStep = 1000
 local len = redis.call('XLEN', KEYS[1])
 local overLength = maxLength > 0 and len > maxLength + math.max(10, math.floor(maxLength / 10))
 local ageCut = nil
@@ -75,7 +77,8 @@ if overLength or ageCut then
   end
   local cut = nil
   if overLength then
-    local range = redis.call('XRANGE', KEYS[1], '-', bound and ('(' .. bound) or '+', 'COUNT', len - maxLength)
+    local range = redis.call('XRANGE', KEYS[1], '-', bound and ('(' .. bound) or '+', 'COUNT',
+      math.min(len - maxLength, trimStep))
     if #range > 0 then cut = after(range[#range][1]) end
   end
   if ageCut then
@@ -88,21 +91,22 @@ local dropped = {}
 if hardMax > 0 then
   len = redis.call('XLEN', KEYS[1])
   if len > hardMax then
-    local excess = len - hardMax
+    local excess = math.min(len - hardMax, trimStep)
     local range = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
     local cut = after(range[#range][1])
     for _, group in ipairs(groups or groupsOf()) do
       if less(group.need, cut) then
         local lost = 0
-        local pending = redis.call('XPENDING', KEYS[1], group.name, '-', '(' .. cut, excess)
-        if #pending > 0 then
-          local pendingIds = {}
-          for _, row in ipairs(pending) do pendingIds[#pendingIds + 1] = row[1] end
-          for from = 1, #pendingIds, 1000 do
-            redis.call('XACK', KEYS[1], group.name, unpack(pendingIds, from, math.min(from + 999, #pendingIds)))
+        -- its pending entries below the cut, page by page (ids of entries deleted earlier may come first)
+        repeat
+          local pending = redis.call('XPENDING', KEYS[1], group.name, '-', '(' .. cut, trimStep)
+          if #pending > 0 then
+            local pendingIds = {}
+            for _, row in ipairs(pending) do pendingIds[#pendingIds + 1] = row[1] end
+            redis.call('XACK', KEYS[1], group.name, unpack(pendingIds))
+            lost = lost + #pending
           end
-          lost = lost + #pending
-        end
+        until #pending < trimStep
         lost = lost + #redis.call('XRANGE', KEYS[1], '(' .. group.last, '(' .. cut, 'COUNT', excess)
         if lost > 0 then
           dropped[#dropped + 1] = group.name
@@ -178,12 +182,13 @@ return 1`
 )
 
 /**
- * Schedules messages for a later delivery: each is moved (XCLAIM … JUSTID) to the holder consumer, its delivery count
- * set when asked (a message handed back unstarted keeps its count), and added to the retry set, due `delay` ms from
- * now (server time). When one is due at once, the group's consumers are woken ("due" on the wake channel).
- * KEYS[1] stream, KEYS[2] retry set; ARGV[1] group, ARGV[2] holder, ARGV[3] wake channel, then triples of entry id,
- * delay (ms) and delivery count to set (-1: keep).
- * Reply: how many were scheduled (an entry no longer pending is not).
+ * Schedules messages for a later delivery: each one the calling consumer still holds is moved (XCLAIM … JUSTID) to
+ * the holder consumer, its delivery count set when asked (a message handed back unstarted keeps its count), and added
+ * to the retry set, due `delay` ms from now (server time). When one is due at once, the group's consumers are woken
+ * ("due" on the wake channel). One another consumer took meanwhile (a claim) is left to it.
+ * KEYS[1] stream, KEYS[2] retry set; ARGV[1] group, ARGV[2] holder, ARGV[3] wake channel, ARGV[4] the calling
+ * consumer, then triples of entry id, delay (ms) and delivery count to set (-1: keep).
+ * Reply: how many were scheduled.
  */
 export const retryLater = script<[stream: string, retries: string], ReadonlyArray<string | number>, number>()(
   "Subscriber.retryLater",
@@ -191,12 +196,15 @@ export const retryLater = script<[stream: string, retries: string], ReadonlyArra
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local scheduled = 0
 local dueNow = false
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local id = ARGV[i]
   local delay = tonumber(ARGV[i + 1])
   local count = tonumber(ARGV[i + 2])
-  local claimed
-  if count >= 0 then
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)[1]
+  local claimed = {}
+  if pending == nil or pending[2] ~= ARGV[4] then
+    -- no longer this consumer's: acknowledged, or taken over
+  elseif count >= 0 then
     claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'RETRYCOUNT', count, 'JUSTID')
   else
     claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
@@ -212,9 +220,9 @@ return scheduled`
 )
 
 /**
- * Takes messages whose retry is due: removes them from the retry set and claims them for the consumer (counting the
- * delivery). An entry no longer pending (acknowledged meanwhile) is only removed; one deleted from the stream is
- * dropped from the pending list by XCLAIM and counted.
+ * Takes messages whose retry is due: removes them from the retry set and claims them from the holder for the consumer
+ * (counting the delivery). An entry the holder no longer holds (acknowledged, or claimed) is only removed; one deleted
+ * from the stream is dropped from the pending list by XCLAIM and counted.
  * KEYS[1] stream, KEYS[2] retry set; ARGV[1] group, ARGV[2] consumer, ARGV[3] most entries, ARGV[4] holder (removed
  * from the group once it holds nothing).
  * Reply: { entries, their delivery counts, ms until the next one is due (-1: none), entries found deleted }.
@@ -234,7 +242,7 @@ local deleted = 0
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[2], id)
   local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-  if #pending > 0 then
+  if #pending > 0 and pending[1][2] == ARGV[4] then
     local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)
     if #claimed > 0 and claimed[1] then
       entries[#entries + 1] = claimed[1]
@@ -318,4 +326,22 @@ export const groupLag = script<
   end
 end
 return { 0, -1, false, false, 0 }`
+)
+
+/**
+ * Resets the idle time of the messages a consumer is still working on (so no claim takes them), only those it still
+ * holds: one another consumer took over meanwhile stays with it.
+ * KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3…] entry ids. Reply: how many were renewed.
+ */
+export const renewLeases = script<[stream: string], ReadonlyArray<string>, number>()(
+  "Subscriber.renewLeases",
+  `local renewed = 0
+for i = 3, #ARGV do
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
+  if pending and pending[2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    renewed = renewed + 1
+  end
+end
+return renewed`
 )
