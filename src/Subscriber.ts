@@ -36,8 +36,8 @@ import type { DeadLetterInfo, Message, MessagingError } from "./Message.js"
 
 /**
  * A message as a subscriber receives it: its entry id, how many times it has been delivered (1 the first time), and
- * what to do with it. An unacknowledged message is delivered again: to this consumer after `nack`, to another one
- * after `claimIdleTime` when this one dies.
+ * what to do with it. An unacknowledged message is delivered again: after `nack`, once its retry is due; at once to
+ * another consumer when this one stops before starting it; after `claimIdleTime` when this one dies.
  *
  * @since 0.1.0
  */
@@ -51,8 +51,9 @@ export interface Received {
   /** Acknowledges the message: it will not be delivered again. */
   readonly ack: Effect.Effect<void, MessagingError>
   /**
-   * Gives the message back: it is delivered again at once, or after `delay` (default: the subscription's
-   * `redeliveryDelay` for this delivery count). Past `maxDeliveries` it goes to the dead-letter stream instead.
+   * Gives the message back: it is delivered again after `delay` (default: the subscription's `redeliveryDelay` for
+   * this delivery count), to whichever consumer of the group finds it due; with a delay of 0, to this consumer at
+   * once. Past `maxDeliveries` it goes to the dead-letter stream instead.
    */
   readonly nack: (options?: { readonly delay?: Duration.Input | undefined }) => Effect.Effect<void, MessagingError>
   /**
