@@ -20,6 +20,14 @@ export interface Topology {
   readonly startAll: Effect.Effect<void, RedisServer.RedisServerError>
 }
 
+/**
+ * The most connections one `RedisClient` opens to `topology` for its calls, subscriptions and readers: a shared
+ * connection to each node and one subscriber connection; on a cluster, one more for a moment, when ioredis reads the
+ * slot map (every 2 s) on a connection of its own.
+ */
+export const maxClientConnections = (topology: Topology): number =>
+  topology.nodes.length + 1 + (topology.kind === "cluster" ? 1 : 0)
+
 /** A second, independent `RedisClient` on the same servers: another instance of the application. */
 export const anotherClient = (
   topology: Topology,
