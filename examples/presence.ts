@@ -33,7 +33,10 @@ const member = (name: string, url: string) =>
   Effect.gen(function* () {
     const lobby = (yield* StreamAdapter.StreamAdapter).stream(Presence)
     const since = Date.now()
-    const beat = Effect.suspend(() => lobby.set("lobby", name, { name, since, beat: Date.now() }))
+    // a beat is not cut short: an interrupted set may still be applied, and it must not land after the goodbye
+    const beat = Effect.uninterruptible(
+      Effect.suspend(() => lobby.set("lobby", name, { name, since, beat: Date.now() }))
+    )
     yield* Effect.addFinalizer(() => Effect.ignore(lobby.delete("lobby", name)))
     yield* beat
     yield* Console.log("online")

@@ -226,6 +226,9 @@ export interface Handle<A> {
   /**
    * Creates or updates an item, emitting `create` or `update`, and sets its time to live (`options.ttl`, else the
    * definition's; with neither, the item keeps the deadline it had). Fails `InvalidItem` when it does not match.
+   * Concurrent sets of a group are written together: interrupting one does not take it back, and a `delete` sent
+   * after an interrupted set may be applied before it (let a set that must precede a delete finish, e.g.
+   * `Effect.uninterruptible`).
    */
   readonly set: (
     groupId: string,

@@ -374,13 +374,14 @@ forEachTarget("Publisher / Subscriber", (it) => {
           deliveries.map(([n]) => n),
           [1, 2, 3, 4, 5, 6]
         )
-        // 100 ms doubling, jittered: each gap within [0.7, 1.5] of its nominal delay (plus scheduling slack)
+        // 100 ms doubling, jittered (±20%): each gap at least 0.7 of its nominal delay, and at most twice it plus
+        // scheduling slack (a loaded machine runs the retry pass late, never early)
         const gaps = deliveries.slice(1).map(([, at], i) => at - (deliveries[i]?.[1] ?? at))
         process.stdout.write(`retries: ${gaps.join(", ")} ms apart (a consumer replaced after the third)\n`)
         gaps.forEach((gap, i) => {
           const nominal = 100 * 2 ** i
           assert.isAtLeast(gap, 0.7 * nominal, `gap ${i + 1}: ${gaps.join(", ")}`)
-          assert.isAtMost(gap, 1.5 * nominal + 150, `gap ${i + 1}: ${gaps.join(", ")}`)
+          assert.isAtMost(gap, 2 * nominal + 250, `gap ${i + 1}: ${gaps.join(", ")}`)
         })
         const dead = yield* entriesOf(`${keyPrefix}{pay}:dead`)
         assert.strictEqual(dead.length, 1)
