@@ -132,6 +132,12 @@ export interface Service {
     keys: Keys,
     args: Args
   ) => Effect.Effect<Reply, RedisError>
+  /** `eval` whose reply keeps its strings as Buffers: a script that returns binary data (stream entries). */
+  readonly evalBytes: <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<RedisScript.Arg>, Reply>(
+    script: RedisScript.RedisScript<Keys, Args, Reply>,
+    keys: Keys,
+    args: Args
+  ) => Effect.Effect<Reply, RedisError>
   /**
    * Runs one script over many key/argument sets with one pipelined round trip per node (on a Cluster the calls are
    * grouped by the node of their first key, so calls whose keys live on different nodes are fine). Each call
@@ -399,6 +405,7 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
       client,
       use,
       eval: (script, keys, args) => use(script.name, (c) => Lua.runPromise(c, script, keys, args)),
+      evalBytes: (script, keys, args) => use(script.name, (c) => Lua.runPromise(c, script, keys, args, "bytes")),
       evalIdempotent: (script, keys, args, options = {}) =>
         Effect.suspend(() => {
           const within = Duration.fromInputUnsafe(options.retryWithin ?? 0)

@@ -33,7 +33,6 @@ import type * as RedisClient from "../../RedisClient.js"
 import { type DeadLetterInfo, fromRedis, type Message, type MessagingError } from "../../Message.js"
 import * as Combiner from "../combiner.js"
 import { mayHaveRun } from "../errors.js"
-import * as Lua from "../lua.js"
 import type { PubSubEvent } from "../pubsub.js"
 import * as Outage from "../outage.js"
 import * as Failure from "./failure.js"
@@ -109,8 +108,8 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
     const key = keyOf(options.keyPrefix, topic)
     const deadKey = keyOf(options.keyPrefix, deadTopicOf(topic))
     const retryKey = retryKeyOf(key, group)
-    // acknowledgements and delayed redeliveries run in a child scope, closed after the consumer's own shutdown (a
-    // closing scope takes no new fibers, and handlers finishing during a graceful shutdown still acknowledge)
+    // acknowledgements run in a child scope, closed after the consumer's own shutdown (a closing scope takes no new
+    // fibers, and handlers finishing during a graceful shutdown still acknowledge)
     const scope = yield* Scope.fork(yield* Effect.scope)
     const attributes = { topic, group }
     const tagged = new Map<Metric.Metric<number, unknown>, Metric.Metric<number, unknown>>()
@@ -184,10 +183,9 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         )
         .pipe(
           Effect.mapError(toError),
-          Effect.tap(() => Effect.sync(() => release(id))),
           Effect.tap(() => count(deadLettered, 1)),
-          // not moved: the slot is freed and the lease no longer renewed, so a claim delivers it again later
-          Effect.onError(() => Effect.sync(() => release(id)))
+          // moved or not, the slot is free (not moved: its lease is no longer renewed, so a claim delivers it again)
+          Effect.ensuring(Effect.sync(() => release(id)))
         )
 
     const acks = Combiner.make<string, void, MessagingError, undefined>({
@@ -413,15 +411,13 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
     const claimOnce = Effect.gen(function* () {
       const free = freeSlots()
       if (free <= 0) return
-      const [cursor, entries, counts, deleted] = yield* use(Scripts.claimIdle.name, (client) =>
-        Lua.runPromise(
-          client,
+      const [cursor, entries, counts, deleted] = yield* redis
+        .evalBytes(
           Scripts.claimIdle,
           [key, retryKey],
-          [group, consumer, Duration.toMillis(options.claimIdleTime), claimCursor, free, retryHolder],
-          "bytes"
+          [group, consumer, Duration.toMillis(options.claimIdleTime), claimCursor, free, retryHolder]
         )
-      )
+        .pipe(Effect.mapError(toError))
       claimCursor = cursor.toString()
       yield* noteDropped(deleted, "found by a claim")
       yield* deliverCounted(entries, counts)
@@ -444,9 +440,9 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
     const takeDueOnce = Effect.gen(function* () {
       const free = yield* waitForSlot
       nextDueAt = Number.POSITIVE_INFINITY // a poke during the call lowers it
-      const [entries, counts, nextInMs, deleted] = yield* use(Scripts.takeDue.name, (client) =>
-        Lua.runPromise(client, Scripts.takeDue, [key, retryKey], [group, consumer, free, retryHolder], "bytes")
-      )
+      const [entries, counts, nextInMs, deleted] = yield* redis
+        .evalBytes(Scripts.takeDue, [key, retryKey], [group, consumer, free, retryHolder])
+        .pipe(Effect.mapError(toError))
       if (nextInMs >= 0) nextDueAt = Math.min(nextDueAt, Date.now() + nextInMs)
       yield* noteDropped(deleted, "due for a retry")
       yield* deliverCounted(entries, counts)
