@@ -2,7 +2,8 @@
  * Publisher / Subscriber against raw ioredis and BullMQ (the job queue teams pick for this) doing the same work, one
  * group of 4 consumers and 1 producer:
  * (a) end to end: 100,000 messages published in batches of 500 while the consumers take and acknowledge them;
- *     figure: messages/s until every one is handled. Raw: pipelined XADD batches, 4 connections each running
+ *     figure: messages/s from the first publish until every one is handled (on every side, the consumers are started
+ *     and the group created before, and stopped after). Raw: pipelined XADD batches, 4 connections each running
  *     XREADGROUP COUNT 100 BLOCK and one XACK per read. BullMQ: `Queue.addBulk` of 500 jobs, 4 `Worker`s of
  *     concurrency 16 (ours: 4 consumers of concurrency 16), each on its own ioredis connections.
  * (b) latency at a fixed rate (5,000 messages/s with BullMQ, and 20,000 messages/s, beyond BullMQ's throughput, ours
@@ -29,6 +30,9 @@ const rateSeconds = 2
 const payload = "x".repeat(100)
 const manyTopics = 1_000
 const perTopic = 10
+
+/** `count` per second, done in `ms` milliseconds. */
+const perSecond = (count: number, ms: number) => count / (ms / 1000)
 
 /**
  * A raw consumer: `XREADGROUP … BLOCK 100` and one `XACK` per read on its own connection, until the readers sharing
@@ -104,9 +108,12 @@ const suite: Suite = {
         )
       )
       await sleep(50) // groups created
+      const started = performance.now()
       await produce(topic)
       await finished.promise
+      const elapsed = performance.now() - started
       await runtime.runPromise(Effect.forEach(fibers, Fiber.interrupt))
+      return elapsed
     }
 
     /** The raw equivalent: 4 XREADGROUP/XACK loops while `produce` publishes. */
@@ -119,8 +126,10 @@ const suite: Suite = {
       await producer.xgroup("CREATE", key, "g", "$", "MKSTREAM")
       const progress = { handled: 0 }
       const loops = readers.map((reader, i) => rawReader(reader, key, `c${i}`, expected, progress, onFields))
+      const started = performance.now()
       await produce(key)
       await Promise.all(loops)
+      return performance.now() - started
     }
 
     /**
@@ -150,11 +159,14 @@ const suite: Suite = {
           )
       )
       await Promise.all([queue.waitUntilReady(), ...workers.map((worker) => worker.waitUntilReady())])
+      const started = performance.now()
       await produce(queue)
       await finished.promise
+      const elapsed = performance.now() - started
       await Promise.all(workers.map((worker) => worker.close()))
       await queue.close()
       if (handled !== expected) throw new Error(`BullMQ processed ${handled} of ${expected}`)
+      return elapsed
     }
 
     const messages = Array.from({ length: batch }, () => Message.make(payload))
@@ -298,9 +310,10 @@ const suite: Suite = {
           name: `end to end, ${total / 1000}k messages, 1 producer + ${consumers} consumers`,
           unit: "msgs/s",
           higherIsBetter: true,
-          ours: () =>
-            throughput(total, () =>
-              ours(
+          ours: async () =>
+            perSecond(
+              total,
+              await ours(
                 total,
                 async (topic) => {
                   for (let i = 0; i < total; i += batch) await runtime.runPromise(publisher.publish(topic, ...messages))
@@ -308,9 +321,10 @@ const suite: Suite = {
                 () => undefined
               )
             ),
-          raw: () =>
-            throughput(total, () =>
-              raw(
+          raw: async () =>
+            perSecond(
+              total,
+              await raw(
                 total,
                 async (key) => {
                   for (let i = 0; i < total; i += batch) {
@@ -326,9 +340,10 @@ const suite: Suite = {
             ),
           peer: {
             name: "bullmq 6.7.0",
-            measure: () =>
-              throughput(total, () =>
-                bull(
+            measure: async () =>
+              perSecond(
+                total,
+                await bull(
                   total,
                   async (queue) => {
                     for (let i = 0; i < total; i += batch) await queue.addBulk(jobs)

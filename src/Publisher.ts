@@ -18,7 +18,7 @@ import * as RedisClient from "./RedisClient.js"
 import * as Combiner from "./internal/combiner.js"
 import * as Metrics from "./internal/messaging/metrics.js"
 import * as Scripts from "./internal/messaging/scripts.js"
-import { noStackTrace } from "./internal/spans.js"
+import { spanned } from "./internal/spans.js"
 import * as Trace from "./internal/trace.js"
 import { fieldsOf, keyOf, wakeChannelOf } from "./internal/messaging/wire.js"
 import { fromRedis, type Message, type MessagingError } from "./Message.js"
@@ -95,17 +95,9 @@ const reportLost = (topic: string, lost: ReadonlyArray<string | number>) =>
 interface Request {
   readonly topic: string
   readonly messages: ReadonlyArray<Message>
+  /** The current span's context, added to the messages' metadata (unless one carries its own). */
+  readonly traceparent: string | undefined
 }
-
-/** The messages with the publishing span's context in their metadata (unless they carry one of their own). */
-const withTraceparent = (messages: ReadonlyArray<Message>, traceparent: string | undefined) =>
-  traceparent === undefined
-    ? messages
-    : messages.map((message) =>
-        Trace.traceparentKey in message.metadata
-          ? message
-          : { ...message, metadata: { ...message.metadata, [Trace.traceparentKey]: traceparent } }
-      )
 
 /**
  * Builds the publisher on the `RedisClient` in context.
@@ -129,7 +121,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       write: (key, batch) => {
         const topic = (batch[0] as Request).topic
         const args: Array<string | number | Buffer> = [maxLength, wakeChannelOf(key), maxAge, hardMaxLength]
-        for (const request of batch) for (const message of request.messages) args.push(...fieldsOf(message))
+        for (const request of batch) {
+          for (const message of request.messages) args.push(...fieldsOf(message, request.traceparent))
+        }
         return redis.evalIdempotent(Scripts.publish, [key], args, { retryWithin: outageTimeout }).pipe(
           Effect.tap(([ids, lost]) =>
             Effect.andThen(
@@ -154,17 +148,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       publish: (topic, ...messages) =>
         messages.length === 0
           ? Effect.succeed([])
-          : Effect.flatMap(Trace.currentTraceparent, (traceparent) =>
-              combiner.submit(keyOf(prefix, topic), { topic, messages: withTraceparent(messages, traceparent) })
-            ).pipe(
-              Effect.withSpan(
-                "Publisher.publish",
-                {
-                  kind: "producer",
-                  attributes: { "messaging.destination.name": topic, "messaging.batch.message_count": messages.length }
-                },
-                noStackTrace
-              )
+          : spanned(
+              Effect.flatMap(Trace.currentTraceparent, (traceparent) =>
+                combiner.submit(keyOf(prefix, topic), { topic, messages, traceparent })
+              ),
+              "Publisher.publish",
+              {
+                kind: "producer",
+                attributes: { "messaging.destination.name": topic, "messaging.batch.message_count": messages.length }
+              }
             )
     } satisfies Service
   })

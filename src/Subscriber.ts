@@ -11,7 +11,10 @@
  *   after `redeliveryDelay` (a backoff kept in Redis), dead-letters after `maxDeliveries` with the error. Interrupting
  *   it stops reading, hands the messages it received but did not start back to the group at once (another consumer
  *   takes them within milliseconds, not after `claimIdleTime`), lets the running handlers finish within
- *   `drainTimeout`, hands back what is still unsettled then, and leaves the group.
+ *   `drainTimeout`, hands back what is still unsettled then, and leaves the group. With a tracing backend installed
+ *   (a `Tracer` other than Effect's native one), each handler runs in a `Subscriber.handle {topic}` span whose parent
+ *   is the publisher's span (W3C traceparent in the metadata); without one, no span is made per message (nobody would
+ *   see it) and the handler runs under the publisher's span context, so what it publishes still continues the trace.
  * - Dead letters of topic `T` go to the topic `T:dead` (same hash tag: the move is one atomic script), each with
  *   fields `dead_reason`, `dead_topic`, `dead_id`, `dead_group`, `dead_consumer`, `dead_deliveries`, `dead_at`, and
  *   `dead_error`: a handler's error as JSON (tag, message and fields; at most 4 KiB; credential-like fields redacted).
@@ -28,7 +31,7 @@ import * as RedisClient from "./RedisClient.js"
 import * as Consumer from "./internal/messaging/consumer.js"
 import * as Failure from "./internal/messaging/failure.js"
 import * as Outage from "./internal/outage.js"
-import { noStackTrace } from "./internal/spans.js"
+import { isTracing, noStackTrace } from "./internal/spans.js"
 import * as Trace from "./internal/trace.js"
 import { deadTopicOf } from "./internal/messaging/wire.js"
 import { nthDelay } from "./internal/schedules.js"
@@ -246,23 +249,28 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           // the workers run in a scope of their own, so that an interrupted `consume` can let them finish
           const workers = yield* Scope.make()
           let stopping = false
+          /** The handler in its span when anyone sees spans, else under the publisher's span context if any. */
+          const inTrace = (received: Received): Effect.Effect<void, E, R> => {
+            const parent = Option.getOrUndefined(Trace.parentOf(received.message.metadata[Trace.traceparentKey]))
+            return Effect.withFiber((fiber) => {
+              if (!isTracing(fiber)) {
+                return parent === undefined ? handler(received) : Effect.withParentSpan(handler(received), parent)
+              }
+              return Effect.withSpan(handler(received), `Subscriber.handle ${topic}`, {
+                ...noStackTrace,
+                kind: "consumer",
+                parent,
+                attributes: {
+                  "messaging.destination.name": topic,
+                  "messaging.consumer.group.name": consumeOptions.group,
+                  "messaging.message.id": received.id,
+                  "messaging.message.delivery_count": received.deliveries
+                }
+              })
+            })
+          }
           const handle = (received: Received) =>
-            handler(received).pipe(
-              // the handler's span continues the publisher's trace (W3C traceparent in the metadata)
-              Effect.withSpan(
-                `Subscriber.handle ${topic}`,
-                {
-                  kind: "consumer",
-                  parent: Option.getOrUndefined(Trace.parentOf(received.message.metadata[Trace.traceparentKey])),
-                  attributes: {
-                    "messaging.destination.name": topic,
-                    "messaging.consumer.group.name": consumeOptions.group,
-                    "messaging.message.id": received.id,
-                    "messaging.message.delivery_count": received.deliveries
-                  }
-                },
-                noStackTrace
-              ),
+            inTrace(received).pipe(
               Effect.matchCauseEffect({
                 onSuccess: () => Effect.sync(() => consumer.acknowledge(received.id)),
                 onFailure: (cause) => {
@@ -277,12 +285,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
                         `(delivery ${received.deliveries}): ${reason}; ${last ? "dead-lettered" : "given back"}`
                     ),
                     last ? received.deadLetter(reason, { error }) : received.nack()
+                  ).pipe(
+                    Effect.catch((error) =>
+                      Effect.logWarning(`Subscriber: could not settle message ${received.id} of ${topic}`, error)
+                    )
                   )
                 }
-              }),
-              Effect.catch((error) =>
-                Effect.logWarning(`Subscriber: could not settle message ${received.id} of ${topic}`, error)
-              )
+              })
             )
           // a worker takes the next message until the consumer stops; what is still queued then stays pending
           const worker = Effect.gen(function* () {

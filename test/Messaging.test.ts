@@ -103,7 +103,7 @@ forEachTarget("Publisher / Subscriber", (it) => {
     withMessaging(({ publisher, subscriber }) =>
       Effect.gen(function* () {
         const binary = Message.make(new Uint8Array([0, 255, 10, 13, 0, 128]), { metadata: { type: "raw" } })
-        yield* publisher.publish("t", binary)
+        yield* publisher.publish("t", binary).pipe(Effect.withSpan("caller"))
         yield* Effect.forEach(range(0, 20), (i) => publisher.publish("t", ...numbered(i * 50, i * 50 + 50)), {
           concurrency: 5
         })
@@ -114,7 +114,7 @@ forEachTarget("Publisher / Subscriber", (it) => {
         )
         assert.strictEqual(first?.message.uuid, binary.uuid)
         assert.deepStrictEqual(Array.from(first?.message.payload ?? []), [0, 255, 10, 13, 0, 128])
-        // the metadata as given, plus the publishing span's trace context
+        // the metadata as given, plus the caller's trace context
         const { traceparent, ...given } = first?.message.metadata ?? {}
         assert.deepStrictEqual(given, { type: "raw" })
         assert.match(traceparent ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
@@ -168,7 +168,7 @@ forEachTarget("Publisher / Subscriber", (it) => {
           assert.strictEqual(yield* Queue.take(queue), 0)
           // one entry added and the server paused for writes at once (one pipeline: no read in between); the
           // consumer's next poll (XREADGROUP is a write) waits in Redis, times out here, and runs when the pause ends
-          const [uuid, payload, metadata] = Wire.fieldsOf(Message.make("1"))
+          const [uuid, payload, metadata] = Wire.fieldsOf(Message.make("1"), undefined)
           yield* Effect.promise(() =>
             admin
               .pipeline()
@@ -858,19 +858,30 @@ forEachTarget("Publisher / Subscriber", (it) => {
     withMessaging(({ publisher, keyPrefix }) =>
       Effect.gen(function* () {
         const topology = yield* TestTopology
-        const child = yield* spawnChild("test/support/trace-child.ts", topology, [keyPrefix, "traced"])
-        const published = yield* Effect.gen(function* () {
-          const [id] = yield* publisher.publish("traced", Message.make("order"))
-          const span = yield* Effect.currentSpan
-          return { id, traceId: span.traceId }
-        }).pipe(Effect.withSpan("checkout"))
-        const line = yield* firstLine(child).pipe(Effect.timeout("20 seconds"))
-        const [traceId, parentId] = line.split(" ")
-        assert.strictEqual(traceId, published.traceId)
-        assert.notStrictEqual(parentId, "none")
-        const [entry] = yield* entriesOf(`${keyPrefix}{traced}`)
-        const metadata = JSON.parse(entry?.metadata ?? "{}") as Record<string, string>
-        assert.match(metadata.traceparent ?? "", new RegExp(`^00-${published.traceId}-${parentId}-01$`))
+        // with a tracing backend, the handler gets a span of its own whose parent is the publish span; without one,
+        // it runs under the publish span's context (no span per message, the trace still continues)
+        for (const tracing of ["backend", "none"] as const) {
+          const topic = `traced-${tracing}`
+          const child = yield* spawnChild("test/support/trace-child.ts", topology, [keyPrefix, topic, tracing])
+          const published = yield* Effect.gen(function* () {
+            yield* publisher.publish(topic, Message.make("order"))
+            const span = yield* Effect.currentSpan
+            return { traceId: span.traceId }
+          }).pipe(Effect.withSpan("checkout"))
+          const line = yield* firstLine(child).pipe(Effect.timeout("20 seconds"))
+          const [traceId, spanId, parentId] = line.split(" ")
+          const [entry] = yield* entriesOf(`${keyPrefix}{${topic}}`)
+          const metadata = JSON.parse(entry?.metadata ?? "{}") as Record<string, string>
+          const [, publishTrace, publishSpan] = (metadata.traceparent ?? "").split("-")
+          assert.strictEqual(publishTrace, published.traceId, tracing)
+          assert.strictEqual(traceId, published.traceId, tracing)
+          if (tracing === "backend") {
+            assert.strictEqual(parentId, publishSpan)
+            assert.notStrictEqual(spanId, publishSpan)
+          } else {
+            assert.strictEqual(spanId, publishSpan)
+          }
+        }
       })
     )
   )

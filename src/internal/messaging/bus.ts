@@ -6,7 +6,7 @@
  * @internal
  */
 import { Effect, Exit, Schema } from "effect"
-import { noStackTrace } from "../spans.js"
+import { spanned } from "../spans.js"
 import * as Message from "../../Message.js"
 import * as Publisher from "../../Publisher.js"
 import * as Subscriber from "../../Subscriber.js"
@@ -78,10 +78,13 @@ export const make = (
     const subscriber = yield* Subscriber.Subscriber
     return {
       send: (name, value) =>
-        marshal(definitions, topic, name, value).pipe(
-          Effect.flatMap((message) => publisher.publish(topic, message)),
-          Effect.map((ids) => ids[0] as string),
-          Effect.withSpan(span, { attributes: { topic, name } }, noStackTrace)
+        spanned(
+          marshal(definitions, topic, name, value).pipe(
+            Effect.flatMap((message) => publisher.publish(topic, message)),
+            Effect.map((ids) => ids[0] as string)
+          ),
+          span,
+          { attributes: { topic, name } }
         ),
       consume: (handlers, options) => subscriber.consume(topic, dispatch(definitions, handlers, skipUnhandled), options)
     }

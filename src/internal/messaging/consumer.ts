@@ -99,6 +99,47 @@ const pendingAgeGauge = Metric.gauge("messaging_oldest_pending_age_ms", {
   description: "age of the oldest entry delivered to the group and not acknowledged (0: none)"
 })
 
+/** How a received message is settled: the consumer's operations, shared by all its messages. */
+interface Settle {
+  readonly topic: string
+  readonly acknowledgement: (id: string) => Effect.Effect<void, MessagingError>
+  readonly giveBack: (
+    id: string,
+    deliveries: number,
+    options?: { readonly delay?: Duration.Input | undefined }
+  ) => Effect.Effect<void, MessagingError>
+  readonly deadLetter: (
+    id: string,
+    reason: string,
+    deliveries: number,
+    error?: unknown
+  ) => Effect.Effect<void, MessagingError>
+}
+
+/**
+ * A received message. Its effects are made when used (most messages only ever get a quiet acknowledgement): `ack` is a
+ * getter of the class; `nack` and `deadLetter` are own functions, so they may be passed around detached from it.
+ */
+class ReceivedMessage implements Received {
+  readonly topic: string
+  readonly nack: Received["nack"]
+  readonly deadLetter: Received["deadLetter"]
+  constructor(
+    private readonly settle: Settle,
+    readonly id: string,
+    readonly message: Message,
+    readonly deliveries: number,
+    readonly deadLettered: DeadLetterInfo | undefined
+  ) {
+    this.topic = settle.topic
+    this.nack = (options) => settle.giveBack(id, deliveries, options)
+    this.deadLetter = (reason, options) => settle.deadLetter(id, reason, deliveries, options?.error)
+  }
+  get ack() {
+    return this.settle.acknowledgement(this.id)
+  }
+}
+
 type GroupReply = ReadonlyArray<readonly [key: Buffer, entries: ReadonlyArray<RawEntry>]> | null
 
 /** Starts a consumer in the scope; closing the scope stops it and removes it from the group if it holds nothing. */
@@ -273,24 +314,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
           : Duration.fromInputUnsafe(nackOptions.delay)
       )
 
-    /** A received message; its effects are made when used (most messages only ever get a quiet acknowledgement). */
-    const receive = (
-      id: string,
-      message: Message,
-      deliveries: number,
-      deadLettered: DeadLetterInfo | undefined
-    ): Received => ({
-      id,
-      topic,
-      message,
-      deliveries,
-      deadLettered,
-      get ack() {
-        return acknowledgement(id)
-      },
-      nack: (nackOptions) => giveBack(id, deliveries, nackOptions),
-      deadLetter: (reason, deadOptions) => deadLetter(id, reason, deliveries, deadOptions?.error)
-    })
+    const settle: Settle = { topic, acknowledgement, giveBack, deadLetter }
 
     /** Hands entries to the subscriber, or dead-letters those that are not messages or were delivered too often. */
     function deliver(
@@ -315,7 +339,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
           } else if (options.maxDeliveries !== undefined && deliveries > options.maxDeliveries) {
             rejected.push([id, `delivered ${deliveries} times, more than ${options.maxDeliveries}`, deliveries])
           } else {
-            accepted.push(receive(id, decoded.message, deliveries, decoded.deadLettered))
+            accepted.push(new ReceivedMessage(settle, id, decoded.message, deliveries, decoded.deadLettered))
           }
         }
         const deliverAccepted = Effect.sync(() => {

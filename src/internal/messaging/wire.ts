@@ -13,6 +13,7 @@
  * @internal
  */
 import type { DeadLetterInfo, Message } from "../../Message.js"
+import { traceparentKey } from "../trace.js"
 
 /** The suffix of a dead-letter topic. */
 export const deadSuffix = ":dead"
@@ -44,14 +45,28 @@ export const idTime = (id: string): number => Number(id.slice(0, Math.max(0, id.
 /** The dead-letter topic of a topic. */
 export const deadTopicOf = (topic: string): string => `${topic}${deadSuffix}`
 
-/** The uuid, payload and metadata of a message as stored (the publish script names the fields). */
-export const fieldsOf = (message: Message): [uuid: string, payload: Buffer, metadata: string] => [
+/**
+ * The uuid, payload and metadata of a message as stored (the publish script names the fields); `traceparent`, when
+ * given, joins the metadata unless the message carries one of its own (spliced into the JSON: no copy of the message).
+ */
+export const fieldsOf = (
+  message: Message,
+  traceparent: string | undefined
+): [uuid: string, payload: Buffer, metadata: string] => [
   message.uuid,
   Buffer.isBuffer(message.payload)
     ? message.payload
     : Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
-  JSON.stringify(message.metadata)
+  metadataJson(message.metadata, traceparent)
 ]
+
+/** The metadata as JSON, with `traceparent` added last unless it has one (the JSON of `{ ...metadata, traceparent }`). */
+const metadataJson = (metadata: Message["metadata"], traceparent: string | undefined): string => {
+  const json = JSON.stringify(metadata)
+  if (traceparent === undefined || traceparentKey in metadata) return json
+  const entry = `"${traceparentKey}":${JSON.stringify(traceparent)}}`
+  return json.length === 2 ? `{${entry}` : `${json.slice(0, -1)},${entry}`
+}
 
 /** A raw entry of a group read: its id and fields as Buffers. */
 export type RawEntry = readonly [id: Buffer | string, fields: ReadonlyArray<Buffer> | null]
@@ -61,9 +76,9 @@ export type Decoded =
   { readonly message: Message; readonly deadLettered: DeadLetterInfo | undefined } | { readonly problem: string }
 
 /** The dead-letter fields of an entry, when it has them. */
-const deadLetterInfo = (dead: ReadonlyMap<string, string>): DeadLetterInfo | undefined => {
-  const reason = dead.get("dead_reason")
-  if (reason === undefined) return undefined
+const deadLetterInfo = (dead: ReadonlyMap<string, string> | undefined): DeadLetterInfo | undefined => {
+  const reason = dead?.get("dead_reason")
+  if (dead === undefined || reason === undefined) return undefined
   return {
     reason,
     topic: dead.get("dead_topic") ?? "",
@@ -86,19 +101,31 @@ export const errorOf = (json: string | undefined): unknown => {
   }
 }
 
+/** The field names of a message as bytes, compared without decoding each name to a string. */
+const uuidName = Buffer.from("uuid")
+const payloadName = Buffer.from("payload")
+const metadataName = Buffer.from("metadata")
+const deadPrefix = Buffer.from("dead_")
+
+/** Whether `name` starts with the bytes of `prefix` (equals it when `exact`). */
+const startsWith = (name: Buffer, prefix: Buffer, exact: boolean): boolean => {
+  if (exact ? name.length !== prefix.length : name.length < prefix.length) return false
+  for (let i = 0; i < prefix.length; i++) if (name[i] !== prefix[i]) return false
+  return true
+}
+
 /** Decodes the fields of an entry into a message. */
 export const decode = (fields: ReadonlyArray<Buffer>): Decoded => {
   let uuid: string | undefined
   let payload: Uint8Array | undefined
   let metadata: Record<string, string> = {}
-  const dead = new Map<string, string>()
+  let dead: Map<string, string> | undefined
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = (fields[i] as Buffer).toString()
+    const name = fields[i] as Buffer
     const value = fields[i + 1] as Buffer
-    if (name.startsWith("dead_")) dead.set(name, value.toString())
-    else if (name === "uuid") uuid = value.toString()
-    else if (name === "payload") payload = value
-    else if (name === "metadata") {
+    if (startsWith(name, uuidName, true)) uuid = value.toString()
+    else if (startsWith(name, payloadName, true)) payload = value
+    else if (startsWith(name, metadataName, true)) {
       try {
         const parsed: unknown = JSON.parse(value.toString())
         if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
@@ -107,7 +134,7 @@ export const decode = (fields: ReadonlyArray<Buffer>): Decoded => {
       } catch {
         return { problem: "metadata is not JSON" }
       }
-    }
+    } else if (startsWith(name, deadPrefix, false)) (dead ??= new Map()).set(name.toString(), value.toString())
   }
   if (uuid === undefined || payload === undefined) return { problem: "the entry has no uuid or payload field" }
   return { message: { uuid, payload, metadata }, deadLettered: deadLetterInfo(dead) }
