@@ -7,7 +7,7 @@
 
 import { randomUUID } from "node:crypto"
 import { Schema } from "effect"
-import { failureReason } from "./internal/errors.js"
+import { failureReason } from "./internal/reasons.js"
 import { OutcomeUnknown, type RedisError, RedisFailure } from "./RedisError.js"
 
 /**

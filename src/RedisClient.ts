@@ -41,13 +41,14 @@ import {
   onFailover,
   open,
   type Topology
-} from "./internal/connection.js"
-import { classify, mayHaveRun, redisError } from "./internal/errors.js"
-import * as Lua from "./internal/lua.js"
+} from "./internal/redis/connection.js"
+import { classify, mayHaveRun } from "./internal/redis/errors.js"
+import { redisError } from "./internal/reasons.js"
+import * as Lua from "./internal/redis/lua.js"
 import * as Outage from "./internal/outage.js"
-import * as Persistence from "./internal/persistence.js"
-import * as PubSub from "./internal/pubsub.js"
-import * as Spec from "./internal/spec.js"
+import * as Persistence from "./internal/redis/persistence.js"
+import * as PubSub from "./internal/redis/pubsub.js"
+import * as Spec from "./internal/redis/spec.js"
 import { Closed, OutcomeUnknown, PoolExhausted, RedisError } from "./RedisError.js"
 import type * as RedisScript from "./RedisScript.js"
 
@@ -56,15 +57,23 @@ import type * as RedisScript from "./RedisScript.js"
  *
  * @since 0.1.0
  */
-export type { Client } from "./internal/connection.js"
+export type { Client } from "./internal/redis/connection.js"
 /**
  * What a pub/sub subscription receives: a `Message`, or `Reconnected` after the subscriber connection came back
  * (whatever was published while it was down is lost: resynchronise from a durable record).
  *
  * @since 0.1.0
  */
-export type { PubSubEvent, PubSubMessage, PubSubReconnected } from "./internal/pubsub.js"
+export type { PubSubEvent, PubSubMessage, PubSubReconnected } from "./internal/redis/pubsub.js"
 export { RedisError } from "./RedisError.js"
+
+/**
+ * True when a failed call may still have been applied: its reply was lost (a timeout, a connection that dropped while
+ * the call was on its way), as opposed to a refusal by the server or a call that was never sent.
+ *
+ * @since 0.1.0
+ */
+export { mayHaveRun } from "./internal/redis/errors.js"
 
 /**
  * How the client reaches Redis.

@@ -39,7 +39,7 @@ import {
   Stream
 } from "effect"
 import * as RedisClient from "./RedisClient.js"
-import { redisError } from "./internal/errors.js"
+import { redisError } from "./internal/reasons.js"
 import { issueOf } from "./internal/issue.js"
 import * as Outage from "./internal/outage.js"
 import {

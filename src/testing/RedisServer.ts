@@ -20,7 +20,6 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Clock, Context, Duration, Effect, Layer, Schedule, Schema, type Scope } from "effect"
 import type * as PersistenceRedis from "effect/persistence/Redis"
-import { parseUrl } from "../internal/spec.js"
 import * as RedisClient from "../RedisClient.js"
 import type { RedisError } from "../RedisError.js"
 import * as Cli from "./internal/cli.js"
@@ -264,7 +263,13 @@ const removeTestKeys = (url: string) =>
 /** The external server at `url`, used (not started) for the scope; its test keys are deleted after the last use. */
 const externalNode = (url: string) =>
   Effect.gen(function* () {
-    const { host, port } = yield* Effect.try({ try: () => parseUrl(url), catch: failure("the external server's URL") })
+    const { host, port } = yield* Effect.try({
+      try: () => {
+        const parsed = new URL(url)
+        return { host: parsed.hostname, port: Number(parsed.port === "" ? 6379 : parsed.port) }
+      },
+      catch: failure("the external server's URL")
+    })
     yield* Effect.acquireRelease(
       Effect.sync(() => externalUsers++),
       () => Effect.suspend(() => (--externalUsers === 0 ? removeTestKeys(url) : Effect.void))

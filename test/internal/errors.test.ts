@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Schedule } from "effect"
-import { classify, scrub } from "../../src/internal/errors.js"
-import { fromSchedule } from "../../src/internal/reconnect.js"
-import { parseUrl } from "../../src/internal/spec.js"
+import { classify, scrub } from "../../src/internal/redis/errors.js"
+import { fromSchedule } from "../../src/internal/redis/reconnect.js"
+import { parseUrl } from "../../src/internal/redis/spec.js"
 
 const replyError = (message: string) => Object.assign(new Error(message), { name: "ReplyError" })
 const socketError = (code: string) => Object.assign(new Error(`connect ${code} 127.0.0.1:6379`), { code })

@@ -4,7 +4,7 @@
  * @internal
  */
 import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
-import { failureReason } from "../errors.js"
+import { failureReason } from "../reasons.js"
 import {
   Decode,
   InvalidItem,

@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import type { ChainableCommander } from "ioredis"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import * as Pipelined from "../pipelined.js"
+import * as Pipelined from "../redis/pipelined.js"
 
 /** The reply of a pipelined command, `undefined` when the key does not exist, or the classified failure. */
 export const replyOf = <A>(

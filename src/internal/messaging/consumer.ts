@@ -29,11 +29,9 @@
  * @internal
  */
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Metric, Queue, Schedule, Scope } from "effect"
-import type * as RedisClient from "../../RedisClient.js"
+import * as RedisClient from "../../RedisClient.js"
 import { type DeadLetterInfo, fromRedis, type Message, type MessagingError } from "../../Message.js"
 import * as Combiner from "../combiner.js"
-import { mayHaveRun } from "../errors.js"
-import type { PubSubEvent } from "../pubsub.js"
 import * as Outage from "../outage.js"
 import * as Failure from "./failure.js"
 import * as Metrics from "./metrics.js"
@@ -395,7 +393,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
         .pipe(
           Effect.tapError((error) =>
             Effect.sync(() => {
-              if (from === ">" && mayHaveRun(error)) lostRead = true
+              if (from === ">" && RedisClient.mayHaveRun(error)) lostRead = true
             })
           ),
           Effect.mapError(toError),
@@ -539,7 +537,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       newsWaiter = undefined
     }
     /** What the wake channel says: new entries (their count), or "due" (a message handed back); a reconnect: both. */
-    const hear = (event: PubSubEvent) => {
+    const hear = (event: RedisClient.PubSubEvent) => {
       if (event._tag === "Reconnected" || event.message === "due") pokeDue(0)
       if (event._tag === "Reconnected" || event.message !== "due") wake()
     }

@@ -27,7 +27,7 @@
 import { Duration, Effect, Option, Queue, Result, Schedule, type Scope, Stream } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import type { PubSubEvent } from "../pubsub.js"
+import type { PubSubEvent } from "../../RedisClient.js"
 import { fail, fromRedis, type ResumableStreamError } from "./error.js"
 import type { RunKeys } from "./keys.js"
 import * as Outage from "../outage.js"

@@ -17,7 +17,7 @@
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import { redisError } from "../errors.js"
+import { redisError } from "../reasons.js"
 import { issueOf } from "../issue.js"
 import { decodeFailure, fail, fromRedis, ResumableStreamError } from "./error.js"
 import type { RunKeys } from "./keys.js"

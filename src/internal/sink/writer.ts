@@ -18,7 +18,7 @@ import { Array as Arr, Cause, Duration, Effect, Exit, Fiber, Schedule, type Scop
 import * as CircuitBreaker from "effect/persistence/CircuitBreaker"
 import type * as RedisClient from "../../RedisClient.js"
 import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
-import { redisError } from "../errors.js"
+import { redisError } from "../reasons.js"
 import type { Buffer, Counters } from "./buffer.js"
 import { fail } from "./error.js"
 import * as Breaker from "./breaker.js"

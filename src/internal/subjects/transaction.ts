@@ -11,10 +11,10 @@
  * @internal
  */
 import { Duration, Effect, Exit, type Option, Schedule, Scope } from "effect"
-import type * as RedisClient from "../../RedisClient.js"
+import * as RedisClient from "../../RedisClient.js"
 import type { Transacted } from "../../SubjectStorage.js"
 import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
-import { mayHaveRun, redisError } from "../errors.js"
+import { redisError } from "../reasons.js"
 import * as KeyedLocks from "../keyedLocks.js"
 import * as Outage from "../outage.js"
 import { slotOf } from "../slot.js"
@@ -187,7 +187,9 @@ export const make = (options: TransactionOptions): Run => {
          */
         const failed = (op: string, error: RedisError) => {
           client.disconnect()
-          return new CallFailed(op === "exec" && mayHaveRun(error) ? new OutcomeUnknown({ cause: error }) : error)
+          return new CallFailed(
+            op === "exec" && RedisClient.mayHaveRun(error) ? new OutcomeUnknown({ cause: error }) : error
+          )
         }
         // the dedicated connection has no command timeout of its own: a hung server would hold the transaction
         const timeout = redis.commandTimeout

@@ -5,10 +5,10 @@
  *
  * @internal
  */
-import { type Arg, make, type RedisScript } from "../RedisScript.js"
+import { type Arg, make, type RedisScript } from "../../RedisScript.js"
 import type { Client } from "./connection.js"
 import * as Pipelined from "./pipelined.js"
-import { slotOf, slotTag } from "./slot.js"
+import { slotOf, slotTag } from "../slot.js"
 
 /**
  * The idempotent form of a script: it takes one more key, last, a marker in the slot of its other keys whose name

@@ -13,10 +13,10 @@
 import { Effect } from "effect"
 import * as PersistenceRedis from "effect/persistence/Redis"
 import { Cluster } from "ioredis"
-import { CrossSlot, RedisError } from "../RedisError.js"
+import { CrossSlot, RedisError } from "../../RedisError.js"
 import type { Client } from "./connection.js"
 import type { Hub } from "./pubsub.js"
-import { slotOf } from "./slot.js"
+import { slotOf } from "../slot.js"
 
 /** Runs `f` on `client` as an Effect failing with a classified `RedisError`. */
 export type Use = (client: Client) => <A>(op: string, f: (client: Client) => Promise<A>) => Effect.Effect<A, RedisError>

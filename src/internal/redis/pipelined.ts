@@ -7,7 +7,7 @@
  */
 import { Cluster, type ChainableCommander } from "ioredis"
 import type { Client } from "./connection.js"
-import { slotOf } from "./slot.js"
+import { slotOf } from "../slot.js"
 
 /** The outcome of one command of a batch: its reply, or what it failed with. */
 export type Outcome<Reply> = readonly [error: unknown, reply: Reply | undefined]

@@ -8,7 +8,7 @@
  * @internal
  */
 import { Duration, Schedule } from "effect"
-import { delays } from "./schedules.js"
+import { delays } from "../schedules.js"
 
 /** A `retryStrategy` for ioredis plus a `reset` to call when the connection is ready again. */
 export interface RetryStrategy {

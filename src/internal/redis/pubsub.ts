@@ -10,7 +10,7 @@
  * @internal
  */
 import { Effect, Option, Queue, Scope, Semaphore } from "effect"
-import type { RedisError } from "../RedisError.js"
+import type { RedisError } from "../../RedisError.js"
 import type { Client } from "./connection.js"
 import { classify } from "./errors.js"
 

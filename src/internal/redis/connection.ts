@@ -12,8 +12,9 @@
  */
 import { Duration, Effect } from "effect"
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
-import type { RedisError } from "../RedisError.js"
-import { classify, redisError, scrub } from "./errors.js"
+import type { RedisError } from "../../RedisError.js"
+import { redisError } from "../reasons.js"
+import { classify, scrub } from "./errors.js"
 import { fromSchedule, type RetryStrategy } from "./reconnect.js"
 
 /** A connected ioredis client: a single node (also behind Sentinel) or a Cluster. */

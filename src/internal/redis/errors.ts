@@ -9,25 +9,8 @@
  *
  * @internal
  */
-import * as Reason from "../RedisError.js"
-
-/** The reasons a failure of a call can have (the pool and the layer's lifecycle make the others). */
-const reasons = {
-  Connection: Reason.Connection,
-  Timeout: Reason.Timeout,
-  Auth: Reason.Auth,
-  Command: Reason.Command,
-  Script: Reason.Script,
-  CrossSlot: Reason.CrossSlot,
-  ReadOnly: Reason.ReadOnly,
-  Loading: Reason.Loading,
-  ClusterDown: Reason.ClusterDown,
-  OutOfMemory: Reason.OutOfMemory,
-  Busy: Reason.Busy
-}
-
-/** The tag of a reason a call's failure can have. */
-export type CallReason = keyof typeof reasons
+import * as Reason from "../../RedisError.js"
+import { type CallReason, redisError } from "../reasons.js"
 
 const replyCodeReasons: Readonly<Record<string, CallReason>> = {
   WRONGPASS: "Auth",
@@ -125,19 +108,9 @@ export const mayHaveRun = (error: Reason.RedisError): boolean =>
   error.reason._tag === "Timeout" ||
   (error.reason._tag === "Connection" && !unsentTexts.some((text) => error.reason.message.includes(text)))
 
-/** The reason a capability's error gives a failed write: `OutcomeUnknown` as it is, a `RedisError` wrapped. */
-export const failureReason = (
-  error: Reason.RedisError | Reason.OutcomeUnknown
-): Reason.RedisFailure | Reason.OutcomeUnknown =>
-  error._tag === "RedisError" ? new Reason.RedisFailure({ cause: error }) : error
-
 /** Replaces every occurrence of each secret in `text` with `<redacted>`. */
 export const scrub = (text: string, secrets: ReadonlyArray<string>): string =>
   secrets.reduce((out, secret) => (secret.length === 0 ? out : out.split(secret).join("<redacted>")), text)
-
-/** A `RedisError` of operation `op` with the reason `tag`. */
-export const redisError = (op: string, tag: CallReason, message: string, code?: string): Reason.RedisError =>
-  new Reason.RedisError({ op, reason: new reasons[tag]({ message, ...(code === undefined ? {} : { code }) }) })
 
 /**
  * Turns anything an ioredis call rejected with into a `RedisError` for operation `op`, with secrets scrubbed.
