@@ -19,7 +19,20 @@
  * @since 0.1.0
  */
 
-import { Context, Duration, Effect, Layer, Logger, Option, Schedule, Schema, type Scope, Stream, Tracer } from "effect"
+import {
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Logger,
+  Option,
+  Result,
+  Schedule,
+  Schema,
+  type Scope,
+  Stream,
+  Tracer
+} from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as SinkBuffer from "./internal/sink/buffer.js"
 import { decodeFailure, EventSinkError, fail, fromRedis } from "./internal/sink/error.js"
@@ -284,16 +297,10 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const group = options.consumerGroup
     if (group !== undefined) {
       yield* redis
-        .use("xgroup", (client) =>
-          client
-            .xgroup("CREATE", streamKey, group, options.consumerGroupStart ?? "0", "MKSTREAM")
-            .catch((error) =>
-              error instanceof Error && error.message.startsWith("BUSYGROUP") ? "OK" : Promise.reject(error)
-            )
-        )
+        .send("XGROUP", "CREATE", streamKey, group, options.consumerGroupStart ?? "0", "MKSTREAM")
         .pipe(
           Effect.catch((error) =>
-            error.isRetryable
+            error.code === "BUSYGROUP" || error.isRetryable
               ? Effect.void
               : Effect.logError(`EventSink: cannot create group ${group} on ${streamKey}`, error)
           )
@@ -394,17 +401,23 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     }))
 
     const health = redis
-      .use("health", (client) => client.pipeline().xlen(streamKey).xinfo("GROUPS", streamKey).exec())
+      .pipeline([
+        { name: "XLEN", args: [streamKey], key: streamKey },
+        { name: "XINFO", args: ["GROUPS", streamKey], key: streamKey }
+      ])
       .pipe(
-        Effect.mapError(fromRedis),
-        Effect.map((results): Health => ({
-          streamKey,
-          length: Number(results?.[0]?.[1] ?? 0),
-          // XINFO GROUPS fails on a missing stream: no groups
-          groups: results?.[1]?.[0] ? [] : parseGroups(results?.[1]?.[1]),
-          breaker: writer.state(),
-          buffered: buffered()
-        })),
+        Effect.flatMap(([length, groups]) =>
+          length !== undefined && Result.isFailure(length)
+            ? Effect.fail(fromRedis(length.failure))
+            : Effect.succeed<Health>({
+                streamKey,
+                length: Number(length === undefined ? 0 : length.success),
+                // XINFO GROUPS fails on a missing stream: no groups
+                groups: groups === undefined || Result.isFailure(groups) ? [] : parseGroups(groups.success),
+                breaker: writer.state(),
+                buffered: buffered()
+              })
+        ),
         Effect.withSpan("EventSink.health")
       )
 
@@ -424,22 +437,20 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           : Effect.as(Effect.logWarning(`EventSink: ${message}; skipped`), Option.none())
       }
       return Stream.paginate(bound(range.from, "-"), (start: string) =>
-        redis
-          .use("xrange", (client) => client.xrange(streamKey, start, end, "COUNT", pageSize))
-          .pipe(
-            Effect.mapError(fromRedis),
-            Effect.flatMap((entries) =>
-              Effect.map(
-                Effect.forEach(entries, ([id, fields]) => decode(id, fields)),
-                (decoded) => {
-                  const last = entries.at(-1)
-                  const next =
-                    entries.length < pageSize || last === undefined ? Option.none() : Option.some(`(${last[0]}`)
-                  return [decoded.flatMap((entry) => (Option.isSome(entry) ? [entry.value] : [])), next] as const
-                }
-              )
+        redis.send<Array<[id: string, fields: Array<string>]>>("XRANGE", streamKey, start, end, "COUNT", pageSize).pipe(
+          Effect.mapError(fromRedis),
+          Effect.flatMap((entries) =>
+            Effect.map(
+              Effect.forEach(entries, ([id, fields]) => decode(id, fields)),
+              (decoded) => {
+                const last = entries.at(-1)
+                const next =
+                  entries.length < pageSize || last === undefined ? Option.none() : Option.some(`(${last[0]}`)
+                return [decoded.flatMap((entry) => (Option.isSome(entry) ? [entry.value] : [])), next] as const
+              }
             )
           )
+        )
       )
     }
 

@@ -51,7 +51,6 @@ import { listDeadLetters, moveDeadLetters } from "./internal/inspector/deadLette
 import { page, script as pageScript } from "./internal/inspector/page.js"
 import * as Requests from "./internal/inspector/requests.js"
 import { cancelRun, listRuns } from "./internal/inspector/runs.js"
-import { isCursor } from "./internal/inspector/scan.js"
 import { inspectSinks } from "./internal/inspector/sinks.js"
 import { countSubjects } from "./internal/inspector/subjects.js"
 import { describeTopics, listTopics } from "./internal/inspector/topics.js"
@@ -453,7 +452,7 @@ export const routes = (
 
       const topicsRoute = route("GET", "/api/topics", "read", (request) =>
         section(messaging, "topics", (prefix) => {
-          const params = Requests.pageParams(request, isCursor)
+          const params = Requests.pageParams(request, RedisClient.isScanCursor)
           if (Result.isFailure(params)) return Effect.succeed(params.failure)
           return Effect.map(
             listTopics(redis, prefix, { ...scan, limit: params.success.limit }, params.success.cursor),
@@ -510,7 +509,7 @@ export const routes = (
 
       const runsRoute = route("GET", "/api/runs", "read", (request) =>
         section(resumablePrefix, "resumable runs", (prefix) => {
-          const params = Requests.pageParams(request, isCursor)
+          const params = Requests.pageParams(request, RedisClient.isScanCursor)
           if (Result.isFailure(params)) return Effect.succeed(params.failure)
           return Effect.map(
             listRuns(redis, prefix, producerTimeout, { ...scan, limit: params.success.limit }, params.success.cursor),
@@ -539,7 +538,7 @@ export const routes = (
 
       const adapterRoute = route("GET", "/api/adapter", "read", (request) =>
         section(adapterPrefix, "live-state streams", (prefix) => {
-          const params = Requests.pageParams(request, isCursor)
+          const params = Requests.pageParams(request, RedisClient.isScanCursor)
           if (Result.isFailure(params)) return Effect.succeed(params.failure)
           return Effect.map(
             listAdapterStreams(
@@ -556,7 +555,7 @@ export const routes = (
 
       const subjectsRoute = route("GET", "/api/subjects", "read", (request) =>
         section(subjects, "subjects", (prefix) => {
-          const params = Requests.pageParams(request, isCursor)
+          const params = Requests.pageParams(request, RedisClient.isScanCursor)
           if (Result.isFailure(params)) return Effect.succeed(params.failure)
           return Effect.map(countSubjects(redis, prefix, scan, params.success.cursor), (counted) =>
             json({ keyPrefix: prefix, ...counted })

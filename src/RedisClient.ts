@@ -44,10 +44,13 @@ import {
 } from "./internal/redis/connection.js"
 import { classify, mayHaveRun } from "./internal/redis/errors.js"
 import { redisError } from "./internal/reasons.js"
+import * as Commands from "./internal/redis/commands.js"
 import * as Lua from "./internal/redis/lua.js"
 import * as Outage from "./internal/outage.js"
 import * as Persistence from "./internal/redis/persistence.js"
+import type * as Pipelined from "./internal/redis/pipelined.js"
 import * as PubSub from "./internal/redis/pubsub.js"
+import * as Scan from "./internal/redis/scan.js"
 import * as Spec from "./internal/redis/spec.js"
 import { Closed, OutcomeUnknown, PoolExhausted, RedisError } from "./RedisError.js"
 import type * as RedisScript from "./RedisScript.js"
@@ -170,9 +173,99 @@ export interface Service {
     args: Args,
     options?: IdempotentOptions
   ) => Effect.Effect<Reply, RedisError | OutcomeUnknown>
+  /**
+   * Sends one command on the shared connection (on a Cluster, to the node of its key), by its name:
+   * `send("XACK", key, group, id)`. The reply is what Redis sends, in RESP2's shape under either protocol (a map
+   * reply, such as `HGETALL`'s, is a flat `[field, value, …]` list); a failure is a classified `RedisError` whose
+   * `op` is the command's name in lower case.
+   */
+  readonly send: <A = unknown>(command: string, ...args: ReadonlyArray<RedisScript.Arg>) => Effect.Effect<A, RedisError>
+  /** `send` whose reply keeps its strings as Buffers: binary data (stream entries' payloads). */
+  readonly sendBytes: <A = unknown>(
+    command: string,
+    ...args: ReadonlyArray<RedisScript.Arg>
+  ) => Effect.Effect<A, RedisError>
+  /**
+   * Sends commands pipelined: one pipeline per node (on a Cluster, grouped by each command's `key`; a group of one
+   * command goes alone). Each command succeeds or fails on its own; the result holds one `Result` per command, in
+   * order, its failure classified.
+   */
+  readonly pipeline: (
+    commands: ReadonlyArray<Command>
+  ) => Effect.Effect<ReadonlyArray<Result.Result<unknown, RedisError>>>
+  /**
+   * Runs commands in one `MULTI … EXEC` (on a Cluster every key must share a slot): none of them sees another client's
+   * write in between. One `Result` per command, in order; the transaction failing as a whole (the connection dropped)
+   * fails.
+   */
+  readonly atomic: (
+    commands: ReadonlyArray<Command>
+  ) => Effect.Effect<ReadonlyArray<Result.Result<unknown, RedisError>>, RedisError>
+  /**
+   * One page of the keys matching `options` on every master (each of a Cluster's in turn), from `cursor` (the start
+   * when undefined); see {@link ScanPage}. Never `KEYS`.
+   */
+  readonly scan: (options: ScanOptions, cursor?: string | undefined) => Effect.Effect<ScanPage, RedisError>
   /** Turns a failure of a direct `client` call (e.g. a pipeline entry) into a classified, scrubbed `RedisError`. */
   readonly classify: (cause: unknown, op: string) => RedisError
 }
+
+/**
+ * A command of `pipeline` or `atomic`: its name, its arguments (keys included), and the key that decides, on a
+ * Cluster, which node runs it.
+ *
+ * @since 0.1.0
+ */
+export interface Command {
+  readonly name: string
+  readonly args: ReadonlyArray<RedisScript.Arg>
+  readonly key: string
+}
+
+/**
+ * The reply of `XRANGE` and `XREVRANGE`: each entry's id and its fields and values, alternating.
+ *
+ * @since 0.1.0
+ */
+export type StreamEntries = ReadonlyArray<readonly [id: string, fields: ReadonlyArray<string>]>
+
+/**
+ * What `scan` looks for and how much one page may cost.
+ *
+ * @since 0.1.0
+ */
+export interface ScanOptions {
+  /** The `MATCH` glob pattern. */
+  readonly match: string
+  /** The `TYPE` of the keys (`stream`, `hash`, `set`…). */
+  readonly type: string
+  /** The `COUNT` hint of each call. */
+  readonly count: number
+  /** Keys after which the page ends. */
+  readonly limit: number
+  /** SCAN calls after which the page ends, found keys or not. */
+  readonly maxCalls: number
+}
+
+/**
+ * One page of `scan`: its keys (each once within the page; SCAN may return a key again on a later page) and the
+ * cursor of the next page, `null` once every master has been scanned. A key present during the whole scan is
+ * returned; one added or removed meanwhile may or may not be; a failover between two pages may skip or repeat part of
+ * a node.
+ *
+ * @since 0.1.0
+ */
+export interface ScanPage {
+  readonly keys: ReadonlyArray<string>
+  readonly cursor: string | null
+}
+
+/**
+ * True for a cursor `scan` hands out (check one that comes from outside, such as a request's query, before use).
+ *
+ * @since 0.1.0
+ */
+export const isScanCursor = (cursor: string): boolean => Scan.isCursor(cursor)
 
 /**
  * Options of `evalIdempotent`.
@@ -297,6 +390,25 @@ const makeUse =
         ? Effect.fail(closedError(op))
         : Effect.tryPromise({ try: () => f(client), catch: (cause) => classified(cause, op) })
     )
+
+/** The outcome of the `index`-th of `commands` as a `Result`, its failure classified under the command's name. */
+const resultOf =
+  (commands: ReadonlyArray<Command>, classified: (cause: unknown, op: string) => RedisError) =>
+  ([error, reply]: Pipelined.Outcome<unknown>, index: number): Result.Result<unknown, RedisError> =>
+    error === undefined ? Result.succeed(reply) : Result.fail(classified(error, commandName(commands, index)))
+
+/** Each command's `Result` of a pipeline; every command fails with the pipeline's failure when it failed whole. */
+const outcomesOf =
+  (commands: ReadonlyArray<Command>, classified: (cause: unknown, op: string) => RedisError) =>
+  (
+    sent: Result.Result<ReadonlyArray<Pipelined.Outcome<unknown>>, RedisError>
+  ): ReadonlyArray<Result.Result<unknown, RedisError>> =>
+    Result.isFailure(sent)
+      ? commands.map(() => Result.fail(sent.failure))
+      : sent.success.map(resultOf(commands, classified))
+
+const commandName = (commands: ReadonlyArray<Command>, index: number) =>
+  (commands[index]?.name ?? "pipeline").toLowerCase()
 
 /**
  * The classifier of a client's failures (scrubbing `secrets`), which also notes what they tell of the servers: when
@@ -480,6 +592,20 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
               )
           })
         ),
+      send: (command, ...args) => use(command.toLowerCase(), (c) => Commands.send(c, command, args, "text")) as never,
+      sendBytes: (command, ...args) =>
+        use(command.toLowerCase(), (c) => Commands.send(c, command, args, "bytes")) as never,
+      pipeline: (commands) =>
+        Effect.map(
+          Effect.result(use("pipeline", (c) => Commands.sendPipelined(c, commands, "text"))),
+          outcomesOf(commands, classified)
+        ),
+      atomic: (commands) =>
+        Effect.map(
+          use("multi", (c) => Commands.sendAtomic(c, commands, "text")),
+          (outcomes) => outcomes.map(resultOf(commands, classified))
+        ),
+      scan: (options, cursor) => use("scan", (c) => Scan.scanPage(c, options, cursor)),
       dedicated,
       subscribe: (...channels) => hub.subscribe(channels),
       onReconnect: (listener) =>

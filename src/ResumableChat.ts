@@ -265,7 +265,7 @@ export const routes = <I>(
             action === "start"
               ? Effect.map(redis.eval(claimOwner, [ownerKey(chatId)], [requester, ownerTtlMs]), (won) => won === 1)
               : Effect.map(
-                  redis.use("get", (client) => client.get(ownerKey(chatId))),
+                  redis.send<string | null>("GET", ownerKey(chatId)),
                   (current) => current === null || current === requester
                 )
           ).pipe(Effect.mapError(() => new ChatRefused({ status: 503, message: "try again shortly" })))

@@ -40,8 +40,6 @@ import { type RawEvent, subscribe } from "./internal/adapter/subscription.js"
 import * as Batcher from "./internal/batcher.js"
 import * as Combiner from "./internal/combiner.js"
 import * as Expiry from "./internal/expiry.js"
-import * as Hashes from "./internal/redis/hashes.js"
-import * as Pipelined from "./internal/redis/pipelined.js"
 import { oneLine } from "./internal/issue.js"
 import * as Names from "./internal/names.js"
 import { traced } from "./internal/spans.js"
@@ -431,24 +429,26 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           const groups = [...byGroup.entries()]
           const idsOf = (at: number) => (groups[at]?.[1] ?? []).map((index) => (batch[index] as ReadRequest).id)
           return redis
-            .use("hmget", (client) =>
-              Pipelined.pipelined<Array<string | null>>(
-                client,
-                groups.map(([groupId]) => keysOf(groupId).items),
-                (pipeline, key, at) => void pipeline.hmget(key as string, ...idsOf(at)),
-                (one, key, at) => one.hmget(key as string, ...idsOf(at))
-              )
+            .pipeline(
+              groups.map(([groupId], at) => {
+                const key = keysOf(groupId).items
+                return { name: "HMGET", args: [key, ...idsOf(at)], key }
+              })
             )
             .pipe(
               Effect.map((outcomes) => {
                 const exits: Array<Exit.Exit<Option.Option<A>, StreamAdapterError>> = []
                 groups.forEach(([groupId, indexes], at) => {
-                  const [failure, texts] = outcomes[at] ?? [undefined, []]
+                  const outcome = outcomes[at]
+                  const texts =
+                    outcome === undefined || Result.isFailure(outcome)
+                      ? undefined
+                      : (outcome.success as ReadonlyArray<string | null>)
                   indexes.forEach((index, position) => {
                     const { id } = batch[index] as ReadRequest
                     const text = texts?.[position]
-                    if (failure !== undefined)
-                      exits[index] = Exit.fail(fromRedis(groupId)(redis.classify(failure, "hmget")))
+                    if (outcome !== undefined && Result.isFailure(outcome))
+                      exits[index] = Exit.fail(fromRedis(groupId)(outcome.failure))
                     else if (text === null || text === undefined) exits[index] = Exit.succeed(Option.none())
                     else {
                       const decoded = decodeText(groupId, id, text)
@@ -459,10 +459,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
                   })
                 })
                 return exits
-              }),
-              Effect.catch((cause) =>
-                Effect.succeed(batch.map((request) => Exit.fail(fromRedis(request.groupId)(cause))))
-              )
+              })
             )
         }
       })
@@ -516,16 +513,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
        * the group until its next first item).
        */
       const index = (groupId: string) =>
-        redis
-          .use("sadd", (client) => client.sadd(indexKey, groupId))
-          .pipe(
-            Effect.retry({
-              schedule: Schedule.upTo(Outage.backoff, { duration: outageTimeout }),
-              while: (e) => e.isRetryable
-            }),
-            Effect.catch((e) => Effect.logWarning(`StreamAdapter: group ${name}/${groupId} not indexed`, e)),
-            Effect.asVoid
-          )
+        redis.send("SADD", indexKey, groupId).pipe(
+          Effect.retry({
+            schedule: Schedule.upTo(Outage.backoff, { duration: outageTimeout }),
+            while: (e) => e.isRetryable
+          }),
+          Effect.catch((e) => Effect.logWarning(`StreamAdapter: group ${name}/${groupId} not indexed`, e)),
+          Effect.asVoid
+        )
 
       const set = (groupId: string, id: string, data: A, setOptions?: SetOptions) =>
         Effect.suspend(() => {
@@ -558,7 +553,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         )
 
       /** A group's stored items, decoded; those that do not decode are left out with a warning, or fail. */
-      const decodeGroup = (groupId: string, fields: Hashes.FlatHash, onInvalid: "skip" | "fail" | undefined) => {
+      const decodeGroup = (groupId: string, fields: ReadonlyArray<string>, onInvalid: "skip" | "fail" | undefined) => {
         const items: Array<Item<A>> = []
         const invalid: Array<StreamAdapterError> = []
         for (let at = 0; at < fields.length; at += 2) {
@@ -578,24 +573,24 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       }
 
       const getGroup = (groupId: string, groupOptions?: { readonly onInvalid?: "skip" | "fail" | undefined }) =>
-        redis
-          .use("hgetall", (client) => Hashes.readAll(client, keysOf(groupId).items))
-          .pipe(
-            Effect.mapError(fromRedis(groupId)),
-            Effect.flatMap((fields) => decodeGroup(groupId, fields, groupOptions?.onInvalid))
-          )
+        redis.send<ReadonlyArray<string>>("HGETALL", keysOf(groupId).items).pipe(
+          Effect.mapError(fromRedis(groupId)),
+          Effect.flatMap((fields) => decodeGroup(groupId, fields, groupOptions?.onInvalid))
+        )
 
       const snapshot = (groupId: string, groupOptions?: { readonly onInvalid?: "skip" | "fail" | undefined }) => {
         const keys = keysOf(groupId)
         return redis
-          .use("snapshot", (client) =>
-            Hashes.queueReadAll(client.multi(), keys.items).hmget(keys.meta, "epoch", "version").exec()
-          )
+          .atomic([
+            { name: "HGETALL", args: [keys.items], key: keys.items },
+            { name: "HMGET", args: [keys.meta, "epoch", "version"], key: keys.meta }
+          ])
           .pipe(
+            Effect.flatMap(Effect.forEach(Effect.fromResult)),
             Effect.mapError(fromRedis(groupId)),
-            Effect.flatMap((results) => {
-              const fields = Hashes.flatten(results?.[0]?.[1])
-              const [epoch, version] = (results?.[1]?.[1] ?? []) as Array<string | null>
+            Effect.flatMap(([items, meta]) => {
+              const fields = items as ReadonlyArray<string>
+              const [epoch, version] = meta as ReadonlyArray<string | null>
               // a group never written is at the empty position: a subscription from it gets the group's first events
               const position: Position = { epoch: epoch ?? "", version: Number(version ?? 0) }
               return Effect.map(decodeGroup(groupId, fields, groupOptions?.onInvalid), (items) => ({ items, position }))
@@ -603,18 +598,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           )
       }
 
-      const listGroups = redis.use("smembers", (client) => client.smembers(indexKey)).pipe(Effect.mapError(fromRedis()))
+      const listGroups = redis.send<ReadonlyArray<string>>("SMEMBERS", indexKey).pipe(Effect.mapError(fromRedis()))
 
       // out of the index, unless a set of another instance filled the group again meanwhile (then back in: that set
       // may have indexed it before this removal)
       const clear = (groupId: string) =>
         write(groupId, Scripts.clear, []).pipe(
-          Effect.andThen(
-            redis.use("srem", (client) => client.srem(indexKey, groupId)).pipe(Effect.mapError(fromRedis(groupId)))
-          ),
-          Effect.andThen(
-            redis.use("hlen", (client) => client.hlen(keysOf(groupId).items)).pipe(Effect.mapError(fromRedis(groupId)))
-          ),
+          Effect.andThen(redis.send("SREM", indexKey, groupId).pipe(Effect.mapError(fromRedis(groupId)))),
+          Effect.andThen(redis.send<number>("HLEN", keysOf(groupId).items).pipe(Effect.mapError(fromRedis(groupId)))),
           Effect.flatMap((left) => (left > 0 ? index(groupId) : Effect.void))
         )
 

@@ -116,8 +116,15 @@ export const sweeper = (options: SweeperOptions): Effect.Effect<void, never, Sco
   /** One page of due containers swept; whether to sweep the next at once (a full page, every container swept). */
   const page = Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
-    const due = yield* redis.use("zrangebyscore", (client) =>
-      client.zrangebyscore(index, "-inf", now, "WITHSCORES", "LIMIT", 0, pageSize)
+    const due = yield* redis.send<ReadonlyArray<string>>(
+      "ZRANGEBYSCORE",
+      index,
+      "-inf",
+      now,
+      "WITHSCORES",
+      "LIMIT",
+      0,
+      pageSize
     )
     const pairs: Array<readonly [string, string]> = []
     for (let at = 0; at + 1 < due.length; at += 2) pairs.push([due[at] as string, due[at + 1] as string])

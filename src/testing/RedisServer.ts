@@ -245,12 +245,17 @@ const removeTestKeys = (url: string) =>
     const redis = yield* RedisClient.RedisClient
     let cursor = "0"
     do {
-      const [next, keys] = yield* redis.use("scan", (client) =>
-        client.scan(cursor, "MATCH", `*${process.pid}-*`, "COUNT", 1000)
+      const [next, keys] = yield* redis.send<readonly [string, ReadonlyArray<string>]>(
+        "SCAN",
+        cursor,
+        "MATCH",
+        `*${process.pid}-*`,
+        "COUNT",
+        1000
       )
       const ours = keys.filter((key) => tokens.some((token) => key.includes(token)))
       // one key per UNLINK: an external Cluster node would refuse keys of several slots in one
-      yield* Effect.forEach(ours, (key) => redis.use("unlink", (client) => client.unlink(key)), { concurrency: 16 })
+      yield* Effect.forEach(ours, (key) => redis.send("UNLINK", key), { concurrency: 16 })
       cursor = next
     } while (cursor !== "0")
   }).pipe(

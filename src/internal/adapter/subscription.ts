@@ -18,7 +18,6 @@
 import { Array as Arr, type Duration, Effect, type Pull, Queue, Schedule, Stream } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import type { PubSubEvent } from "../../RedisClient.js"
 import type { StreamAdapterError } from "./error.js"
 import type { GroupKeys } from "./keys.js"
 import type { Position } from "../../StreamAdapter.js"
@@ -45,7 +44,7 @@ interface Check {
 const checkSignal: Check = { _tag: "Check" }
 
 /** What the subscription's fiber handles: a pub/sub event or a check. */
-type Signal = PubSubEvent | Check
+type Signal = RedisClient.PubSubEvent | Check
 
 /** What a subscription needs. */
 export interface SubscriptionOptions<B> {
@@ -89,28 +88,24 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
         .pipe(Effect.mapError(toError))
 
       /** The group's current epoch, version and last write (none: never written). */
-      const current = redis
-        .use("hmget", (client) => client.hmget(keys.meta, "epoch", "version", "last"))
-        .pipe(
-          Effect.mapError(toError),
-          Effect.map(([epoch, version, last]) =>
-            epoch === null || epoch === undefined
-              ? undefined
-              : { epoch, version: Number(version ?? 0), last: last ?? undefined }
-          )
+      const current = redis.send<ReadonlyArray<string | null>>("HMGET", keys.meta, "epoch", "version", "last").pipe(
+        Effect.mapError(toError),
+        Effect.map(([epoch, version, last]) =>
+          epoch === null || epoch === undefined
+            ? undefined
+            : { epoch, version: Number(version ?? 0), last: last ?? undefined }
         )
+      )
 
       /** The write that made the log's event at `version`, if the log holds it. */
       const writeAt = (version: number) =>
-        redis
-          .use("xrange", (client) => client.xrange(keys.log, `0-${version}`, `0-${version}`))
-          .pipe(
-            Effect.mapError(toError),
-            Effect.map((page) => {
-              const fields = page[0]?.[1]
-              return fields?.[1] === undefined ? undefined : parse(fields[1]).at(-1)?.w
-            })
-          )
+        redis.send<RedisClient.StreamEntries>("XRANGE", keys.log, `0-${version}`, `0-${version}`).pipe(
+          Effect.mapError(toError),
+          Effect.map((page) => {
+            const fields = page[0]?.[1]
+            return fields?.[1] === undefined ? undefined : parse(fields[1]).at(-1)?.w
+          })
+        )
 
       /** Log entries after `version`, page by page. */
       const logAfter = (version: number) =>
@@ -119,7 +114,7 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
           let start = `(0-${version}`
           for (;;) {
             const page = yield* redis
-              .use("xrange", (client) => client.xrange(keys.log, start, "+", "COUNT", options.pageSize))
+              .send<RedisClient.StreamEntries>("XRANGE", keys.log, start, "+", "COUNT", options.pageSize)
               .pipe(Effect.mapError(toError))
             for (const [, fields] of page) if (fields[1] !== undefined) events.push(...parse(fields[1]))
             const last = page.at(-1)

@@ -12,8 +12,7 @@ import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { groupKeys } from "../adapter/keys.js"
 import { globLiteral, numberOf, regexLiteral, textOf } from "./reply.js"
-import { type ScanOptions, scanPage } from "./scan.js"
-import { pipelined, replyOf } from "./pipeline.js"
+import { replyOf } from "./pipeline.js"
 
 /** The `SCAN MATCH` pattern of the streams' group sets under `prefix`. */
 export const adapterPattern = (prefix: string): string => `${globLiteral(prefix)}{*}:groups`
@@ -28,7 +27,7 @@ export const streamOfKey = (prefix: string) => {
 export const listAdapterStreams = (
   redis: RedisClient.Service,
   prefix: string,
-  scan: Omit<ScanOptions, "match" | "type">,
+  scan: Omit<RedisClient.ScanOptions, "match" | "type">,
   cursor: string | undefined,
   maxGroups: number
 ): Effect.Effect<
@@ -36,27 +35,23 @@ export const listAdapterStreams = (
   RedisError
 > =>
   Effect.gen(function* () {
-    const op = "Inspector.adapter"
-    const page = yield* scanPage(redis, { ...scan, match: adapterPattern(prefix), type: "set" }, cursor)
+    const page = yield* redis.scan({ ...scan, match: adapterPattern(prefix), type: "set" }, cursor)
     const parse = streamOfKey(prefix)
     const found = page.keys.flatMap((key) => {
       const stream = parse(key)
       return stream === undefined ? [] : [{ stream, key }]
     })
     found.sort((a, b) => a.stream.localeCompare(b.stream))
-    const first = yield* pipelined<unknown>(
-      redis,
-      op,
-      found.flatMap(({ key }) => [key, key]),
-      (pipeline, key, index) => {
-        if (index % 2 === 0) pipeline.scard(key)
-        else pipeline.sscan(key, 0, "COUNT", maxGroups)
-      }
+    const first = yield* redis.pipeline(
+      found.flatMap(({ key }) => [
+        { name: "SCARD", args: [key], key },
+        { name: "SSCAN", args: [key, 0, "COUNT", maxGroups], key }
+      ])
     )
     const streams = yield* Effect.forEach(found, ({ stream }, i) =>
       Effect.gen(function* () {
-        const count = numberOf(yield* replyOf(redis, first[2 * i], op))
-        const scanned = (yield* replyOf(redis, first[2 * i + 1], op)) as [unknown, ReadonlyArray<unknown>] | undefined
+        const count = numberOf(yield* replyOf(first[2 * i]))
+        const scanned = (yield* replyOf(first[2 * i + 1])) as [unknown, ReadonlyArray<unknown>] | undefined
         const groupIds = (scanned?.[1] ?? [])
           .map((id) => textOf(id))
           .sort()
@@ -65,14 +60,11 @@ export const listAdapterStreams = (
       })
     )
     const keysOfGroups = streams.flatMap(({ stream, groupIds }) => groupIds.map((id) => groupKeys(prefix, stream, id)))
-    const second = yield* pipelined<unknown>(
-      redis,
-      op,
-      keysOfGroups.flatMap((keys) => [keys.items, keys.meta]),
-      (pipeline, key, index) => {
-        if (index % 2 === 0) pipeline.hlen(key)
-        else pipeline.hget(key, "version")
-      }
+    const second = yield* redis.pipeline(
+      keysOfGroups.flatMap((keys) => [
+        { name: "HLEN", args: [keys.items], key: keys.items },
+        { name: "HGET", args: [keys.meta, "version"], key: keys.meta }
+      ])
     )
     let g = 0
     const described = yield* Effect.forEach(streams, ({ stream, count, groupIds }) =>
@@ -80,8 +72,8 @@ export const listAdapterStreams = (
         Effect.forEach(groupIds, (groupId) =>
           Effect.gen(function* () {
             const index = g++
-            const items = yield* replyOf(redis, second[2 * index], op)
-            const version = yield* replyOf(redis, second[2 * index + 1], op)
+            const items = yield* replyOf(second[2 * index])
+            const version = yield* replyOf(second[2 * index + 1])
             return { groupId, items: numberOf(items), version: numberOf(version) } satisfies InspectedAdapterGroup
           })
         ),

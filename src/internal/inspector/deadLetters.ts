@@ -127,7 +127,14 @@ export const moveDeadLetters = (
     }
     let upTo = action.upTo
     if (upTo === undefined) {
-      const newest = yield* redis.use("Inspector.deadLetters", (client) => client.xrevrange(dead, "+", "-", "COUNT", 1))
+      const newest = yield* redis.send<ReadonlyArray<readonly [string, unknown]>>(
+        "XREVRANGE",
+        dead,
+        "+",
+        "-",
+        "COUNT",
+        1
+      )
       const first = newest[0]
       if (first === undefined) return { count: 0, more: false, moved: [] }
       upTo = first[0]
@@ -145,6 +152,6 @@ export const moveDeadLetters = (
       start = `(${batch.last}`
     }
     // the bound reached: are there any left up to `upTo`?
-    const left = yield* redis.use("Inspector.deadLetters", (client) => client.xrange(dead, start, upTo, "COUNT", 1))
+    const left = yield* redis.send<ReadonlyArray<unknown>>("XRANGE", dead, start, upTo, "COUNT", 1)
     return { count, more: left.length > 0, moved }
   })

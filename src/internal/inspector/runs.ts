@@ -21,7 +21,6 @@ import * as ResumableScripts from "../resumable/scripts.js"
 import * as Token from "../resumable/token.js"
 import type { Terminal } from "../resumable/wire.js"
 import { fieldsOf, globLiteral, numberOf, regexLiteral, textOf } from "./reply.js"
-import { type ScanOptions, scanPage } from "./scan.js"
 import * as Scripts from "./scripts.js"
 
 /** The `SCAN MATCH` pattern of the runs' meta hashes under `prefix`. */
@@ -81,11 +80,11 @@ export const listRuns = (
   redis: RedisClient.Service,
   prefix: string,
   producerTimeout: Duration.Duration,
-  scan: Omit<ScanOptions, "match" | "type">,
+  scan: Omit<RedisClient.ScanOptions, "match" | "type">,
   cursor: string | undefined
 ): Effect.Effect<{ readonly runs: ReadonlyArray<InspectedRun>; readonly cursor: string | null }, RedisError> =>
   Effect.gen(function* () {
-    const page = yield* scanPage(redis, { ...scan, match: runPattern(prefix), type: "hash" }, cursor)
+    const page = yield* redis.scan({ ...scan, match: runPattern(prefix), type: "hash" }, cursor)
     const parse = runOfKey(prefix)
     const found = page.keys.flatMap((key) => {
       const run = parse(key)

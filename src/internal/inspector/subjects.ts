@@ -8,7 +8,6 @@ import { Effect } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { globLiteral } from "./reply.js"
-import { type ScanOptions, scanPage } from "./scan.js"
 
 /** The `SCAN MATCH` pattern of the subjects' hashes under `prefix`. */
 export const subjectPattern = (prefix: string): string => `s:${globLiteral(prefix)}*`
@@ -17,10 +16,10 @@ export const subjectPattern = (prefix: string): string => `s:${globLiteral(prefi
 export const countSubjects = (
   redis: RedisClient.Service,
   prefix: string,
-  scan: Omit<ScanOptions, "match" | "type" | "limit">,
+  scan: Omit<RedisClient.ScanOptions, "match" | "type" | "limit">,
   cursor: string | undefined
 ): Effect.Effect<{ readonly count: number; readonly cursor: string | null }, RedisError> =>
   Effect.map(
-    scanPage(redis, { ...scan, limit: Number.POSITIVE_INFINITY, match: subjectPattern(prefix), type: "hash" }, cursor),
+    redis.scan({ ...scan, limit: Number.POSITIVE_INFINITY, match: subjectPattern(prefix), type: "hash" }, cursor),
     (page) => ({ count: page.keys.length, cursor: page.cursor })
   )

@@ -16,8 +16,7 @@ import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { deadSuffix, deadTopicOf, idTime, keyOf, retryKeyOf } from "../messaging/wire.js"
 import { globLiteral, nullableNumberOf, numberOf, regexLiteral, rowsOf, textOf } from "./reply.js"
-import { pipelined, replyOf } from "./pipeline.js"
-import { type ScanOptions, scanPage } from "./scan.js"
+import { replyOf } from "./pipeline.js"
 
 /** The `SCAN MATCH` pattern of topic streams and their dead letters under `prefix`. */
 export const topicPattern = (prefix: string): string => `${globLiteral(prefix)}{*}*`
@@ -42,24 +41,21 @@ export const describeTopics = (
   topics: ReadonlyArray<string>
 ): Effect.Effect<ReadonlyArray<InspectedTopic>, RedisError> =>
   Effect.gen(function* () {
-    const op = "Inspector.topics"
     const keys = topics.map((topic) => ({ key: keyOf(prefix, topic), deadKey: keyOf(prefix, deadTopicOf(topic)) }))
     // round trip 1: XLEN, XINFO GROUPS, XLEN of the dead letters, per topic
-    const first = yield* pipelined<unknown>(
-      redis,
-      op,
-      keys.flatMap(({ key, deadKey }) => [key, key, deadKey]),
-      (pipeline, key, index) => {
-        if (index % 3 === 1) pipeline.xinfo("GROUPS", key)
-        else pipeline.xlen(key)
-      }
+    const first = yield* redis.pipeline(
+      keys.flatMap(({ key, deadKey }) => [
+        { name: "XLEN", args: [key], key },
+        { name: "XINFO", args: ["GROUPS", key], key },
+        { name: "XLEN", args: [deadKey], key: deadKey }
+      ])
     )
     const perTopic = yield* Effect.forEach(topics, (topic, i) =>
       Effect.gen(function* () {
         const { key, deadKey } = keys[i] as { key: string; deadKey: string }
-        const length = yield* replyOf(redis, first[3 * i], op)
-        const groups = yield* replyOf(redis, first[3 * i + 1], op)
-        const dead = yield* replyOf(redis, first[3 * i + 2], op)
+        const length = yield* replyOf(first[3 * i])
+        const groups = yield* replyOf(first[3 * i + 1])
+        const dead = yield* replyOf(first[3 * i + 2])
         return {
           topic,
           key,
@@ -75,27 +71,18 @@ export const describeTopics = (
     // round trip 2, per group: XINFO CONSUMERS, the oldest pending entry, the oldest unread one, the retries waiting
     const groupRows = perTopic.flatMap((t) => t.groups.map((row) => ({ key: t.key, row })))
     const perGroup = 5
-    const second = yield* pipelined<unknown>(
-      redis,
-      op,
-      groupRows.flatMap(({ key }) => Array.from({ length: perGroup }, () => key)),
-      (pipeline, key, index) => {
-        const row = (groupRows[Math.floor(index / perGroup)] as { row: Map<string, unknown> }).row
+    const second = yield* redis.pipeline(
+      groupRows.flatMap(({ key, row }) => {
         const group = textOf(row.get("name"))
         const retries = retryKeyOf(key, group)
-        switch (index % perGroup) {
-          case 0:
-            return void pipeline.xinfo("CONSUMERS", key, group)
-          case 1:
-            return void pipeline.xpending(key, group, "-", "+", 1)
-          case 2:
-            return void pipeline.xrange(key, `(${textOf(row.get("last-delivered-id"), "0-0")}`, "+", "COUNT", 1)
-          case 3:
-            return void pipeline.zcard(retries)
-          default:
-            return void pipeline.zrange(retries, "0", "0", "WITHSCORES")
-        }
-      }
+        return [
+          { name: "XINFO", args: ["CONSUMERS", key, group], key },
+          { name: "XPENDING", args: [key, group, "-", "+", 1], key },
+          { name: "XRANGE", args: [key, `(${textOf(row.get("last-delivered-id"), "0-0")}`, "+", "COUNT", 1], key },
+          { name: "ZCARD", args: [retries], key: retries },
+          { name: "ZRANGE", args: [retries, "0", "0", "WITHSCORES"], key: retries }
+        ]
+      })
     )
     const now = Date.now()
     let g = 0
@@ -106,7 +93,7 @@ export const describeTopics = (
             const at = perGroup * g++
             const [consumers, oldest, unread, retrying, nextRetry] = yield* Effect.forEach(
               second.slice(at, at + perGroup),
-              (reply) => replyOf(redis, reply, op)
+              replyOf
             )
             const firstUnread = Array.isArray(unread) && Array.isArray(unread[0]) ? textOf(unread[0][0]) : undefined
             const nextDue = Array.isArray(nextRetry) && nextRetry.length === 2 ? Number(textOf(nextRetry[1])) : null
@@ -167,11 +154,11 @@ const oldestOf = (reply: unknown, now: number): OldestPending | null => {
 export const listTopics = (
   redis: RedisClient.Service,
   prefix: string,
-  scan: Omit<ScanOptions, "match" | "type">,
+  scan: Omit<RedisClient.ScanOptions, "match" | "type">,
   cursor: string | undefined
 ): Effect.Effect<{ readonly topics: ReadonlyArray<InspectedTopic>; readonly cursor: string | null }, RedisError> =>
   Effect.gen(function* () {
-    const page = yield* scanPage(redis, { ...scan, match: topicPattern(prefix), type: "stream" }, cursor)
+    const page = yield* redis.scan({ ...scan, match: topicPattern(prefix), type: "stream" }, cursor)
     const parse = topicOfKey(prefix)
     const own = new Set<string>()
     const viaDead = new Set<string>()

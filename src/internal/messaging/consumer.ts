@@ -170,8 +170,9 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
     let claimCursor = "-"
     const toError = fromRedis(topic)
 
-    const use = <A>(op: string, f: (client: RedisClient.Client) => Promise<A>) =>
-      redis.use(op, f).pipe(Effect.mapError(toError))
+    /** Sends a command; a failure as the topic's `MessagingError`. */
+    const send = <A>(command: string, ...args: ReadonlyArray<string | number>) =>
+      redis.send<A>(command, ...args).pipe(Effect.mapError(toError))
 
     const release = (id: string) => {
       if (!inFlight.delete(id) || slotWaiter === undefined) return
@@ -188,18 +189,18 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       return Effect.andThen(Deferred.await(slotWaiter), waitForSlot)
     })
 
-    const ensureGroup = use("xgroup", (client) =>
-      client
-        .xgroup("CREATE", key, group, options.start, "MKSTREAM")
-        .catch((error: unknown) =>
-          error instanceof Error && error.message.startsWith("BUSYGROUP") ? "OK" : Promise.reject(error)
-        )
+    const ensureGroup = redis.send("XGROUP", "CREATE", key, group, options.start, "MKSTREAM").pipe(
+      Effect.catchIf(
+        (error) => error.code === "BUSYGROUP",
+        () => Effect.void
+      ),
+      Effect.mapError(toError)
     )
 
     /** Delivery counts of this consumer's pending entries between `first` and `last`. */
     const deliveryCounts = (first: string, last: string, n: number) =>
-      use("xpending", (client) => client.xpending(key, group, first, last, n, consumer)).pipe(
-        Effect.map((rows) => new Map((rows as Array<[string, string, number, number]>).map((row) => [row[0], row[3]])))
+      send<Array<[string, string, number, number]>>("XPENDING", key, group, first, last, n, consumer).pipe(
+        Effect.map((rows) => new Map(rows.map((row) => [row[0], row[3]])))
       )
 
     const deadLetter = (id: string, reason: string, deliveries: number, error?: unknown) =>
@@ -231,7 +232,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       scope,
       state: () => undefined,
       write: (_key, ids) =>
-        use("xack", (client) => client.xack(key, group, ...ids)).pipe(
+        send("XACK", key, group, ...ids).pipe(
           Effect.tap(() => count(acked, ids.length)),
           Effect.map(() => ids.map(() => Exit.void)),
           Effect.catch((error) => Effect.succeed(ids.map(() => Exit.fail(error)))),
@@ -242,10 +243,8 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
 
     /** Redelivers a nacked message to this consumer (XCLAIM counts the delivery). */
     const redeliver = (id: string, deliveries: number): Effect.Effect<void, MessagingError> =>
-      use(
-        "xclaim",
-        (client) => client.callBuffer("XCLAIM", key, group, consumer, 0, id) as Promise<Array<RawEntry>>
-      ).pipe(
+      redis.sendBytes<Array<RawEntry>>("XCLAIM", key, group, consumer, 0, id).pipe(
+        Effect.mapError(toError),
         Effect.flatMap((entries) =>
           entries.length === 0 ? Effect.sync(() => release(id)) : deliver(entries, () => deliveries + 1)
         )
@@ -297,7 +296,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
     const leaveIfIdle = redis.eval(Scripts.removeIdleConsumer, [key], [group, consumer]).pipe(Effect.ignore)
     const acknowledgement = (id: string) =>
       closed
-        ? use("xack", (client) => client.xack(key, group, id)).pipe(
+        ? send("XACK", key, group, id).pipe(
             Effect.tap(() => Effect.sync(() => release(id))),
             Effect.tap(() => (inFlight.size === 0 ? leaveIfIdle : Effect.void)),
             Effect.asVoid
@@ -355,7 +354,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
           [
             deleted.length === 0
               ? Effect.void
-              : use("xack", (client) => client.xack(key, group, ...deleted)).pipe(
+              : send("XACK", key, group, ...deleted).pipe(
                   Effect.andThen(noteDropped(deleted.length, "read again from the pending list"))
                 ),
             Effect.forEach(rejected, ([id, reason, deliveries]) => deadLetter(id, reason, deliveries), {
@@ -384,21 +383,15 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
 
     /** Reads up to `n` entries after `from` (`>`: new ones) without blocking. */
     const readGroup = (from: string, n: number) =>
-      redis
-        .use(
-          "xreadgroup",
-          (client) =>
-            client.xreadgroupBuffer("GROUP", group, consumer, "COUNT", n, "STREAMS", key, from) as Promise<GroupReply>
-        )
-        .pipe(
-          Effect.tapError((error) =>
-            Effect.sync(() => {
-              if (from === ">" && RedisClient.mayHaveRun(error)) lostRead = true
-            })
-          ),
-          Effect.mapError(toError),
-          Effect.map((reply) => reply?.[0]?.[1] ?? [])
-        )
+      redis.sendBytes<GroupReply>("XREADGROUP", "GROUP", group, consumer, "COUNT", n, "STREAMS", key, from).pipe(
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            if (from === ">" && RedisClient.mayHaveRun(error)) lostRead = true
+          })
+        ),
+        Effect.mapError(toError),
+        Effect.map((reply) => reply?.[0]?.[1] ?? [])
+      )
 
     /**
      * Re-reads this consumer's own pending entries once, page by page, as slots free up; those it is handling now are
@@ -656,11 +649,15 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       )
 
     /** This consumer's pending entries in Redis, with their delivery counts. */
-    const ownPending = use("xpending", (client) =>
-      client.xpending(key, group, "-", "+", 2 * options.maxInFlight + options.batchCount, consumer)
-    ).pipe(
-      Effect.map((rows) => (rows as Array<[string, string, number, number]>).map(([id, , , n]) => [id, n] as const))
-    )
+    const ownPending = send<Array<[string, string, number, number]>>(
+      "XPENDING",
+      key,
+      group,
+      "-",
+      "+",
+      2 * options.maxInFlight + options.batchCount,
+      consumer
+    ).pipe(Effect.map((rows) => rows.map(([id, , , n]) => [id, n] as const)))
 
     // stopping: reading ends, and what this consumer holds that nobody here took goes back to the group with its
     // delivery uncounted (never started): the messages received but not taken, and those a read or a claim cut off

@@ -68,7 +68,7 @@ export const make = (options: ActiveIndexOptions): ActiveIndex => {
   const current = (name: string, key: string) =>
     Effect.gen(function* () {
       const holder = yield* redis
-        .use("get", (client) => client.get(activeKey(prefix, name, key)))
+        .send<string | null>("GET", activeKey(prefix, name, key))
         .pipe(Effect.mapError(fromRedis()))
       if (holder === null) return undefined
       const state = yield* options.stateOf(name, holder)

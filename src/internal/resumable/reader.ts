@@ -103,8 +103,6 @@ export interface ReadOptions<A> {
   readonly decode: (chunk: RawChunk) => Result.Result<A, ResumableStreamError>
 }
 
-type XRangeReply = Array<[string, Array<string>]>
-
 /** The decoded chunk entries of a run, from `after` to its end marker. */
 export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStreamError> =>
   Stream.unwrap(
@@ -149,9 +147,9 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
 
       const runStatus = rideOut(redis.eval(Scripts.status, [keys.meta], []))
       const range = (start: string, end: string, count: number) =>
-        rideOut(
-          redis.use("xrange", (c) => c.xrange(keys.stream, start, end, "COUNT", count) as Promise<XRangeReply>)
-        ).pipe(Effect.map((reply) => reply.map(parseEntry)))
+        rideOut(redis.send<RedisClient.StreamEntries>("XRANGE", keys.stream, start, end, "COUNT", count)).pipe(
+          Effect.map((reply) => reply.map(parseEntry))
+        )
 
       if ((yield* runStatus).length === 0) {
         return yield* fail(options.missing, "no such run (it never existed, or its data expired)", runId)

@@ -19,13 +19,24 @@ import * as Combiner from "../combiner.js"
 import * as Expiring from "../expiry.js"
 import * as Outage from "../outage.js"
 import { slotOf, slotTag } from "../slot.js"
-import * as Pipelined from "../redis/pipelined.js"
 import type * as RedisScript from "../../RedisScript.js"
 import { fail, fromRedis, type SubjectStorageError } from "./error.js"
 import { decodeStored, decodeStoredOption, encodeStored, type PropertyRef } from "./property.js"
 import * as Scripts from "./scripts.js"
 import * as Transaction from "./transaction.js"
 import type { Written } from "../../SubjectStorage.js"
+
+/** A hash's fields as HGETALL lists them (`[field, value, …]`), as a record of own properties. */
+const recordOf = (flat: ReadonlyArray<string>): Record<string, string> => {
+  const record: Record<string, string> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const field = flat[i] as string
+    // a field named `__proto__` is a property like any other, not the prototype
+    if (field === "__proto__") Object.defineProperty(record, field, { value: flat[i + 1], enumerable: true })
+    else record[field] = flat[i + 1] as string
+  }
+  return record
+}
 
 /** The fields one `store` writes: `sets` as field/JSON pairs, and the fields to delete. */
 export interface FieldChanges {
@@ -142,23 +153,20 @@ export const make = (options: CoreOptions) => {
     scope: options.scope,
     run: (subjects) =>
       redis
-        .use("hgetall", (client) =>
-          Pipelined.pipelined<Record<string, string>>(
-            client,
-            subjects.map(keyOf),
-            (pipeline, key) => void pipeline.hgetall(key as string),
-            (one, key) => one.hgetall(key as string)
-          )
+        .pipeline(
+          subjects.map((subject) => {
+            const key = keyOf(subject)
+            return { name: "HGETALL", args: [key], key }
+          })
         )
         .pipe(
           Effect.map((outcomes) =>
-            outcomes.map(([error, reply], index) =>
-              error === undefined
-                ? Exit.succeed(reply ?? {})
-                : Exit.fail(fromRedis(subjects[index] as string)(redis.classify(error, "hgetall")))
+            outcomes.map((outcome, index) =>
+              Result.isSuccess(outcome)
+                ? Exit.succeed(recordOf(outcome.success as ReadonlyArray<string>))
+                : Exit.fail(fromRedis(subjects[index] as string)(outcome.failure))
             )
-          ),
-          Effect.catch((error) => Effect.succeed(subjects.map((subject) => Exit.fail(fromRedis(subject)(error)))))
+          )
         )
   })
 
@@ -166,20 +174,19 @@ export const make = (options: CoreOptions) => {
   const fields = (subject: string) => reads.submit(subject)
 
   const getRaw = (subject: string, field: string) =>
-    redis.use("hget", (client) => client.hget(keyOf(subject), field)).pipe(Effect.mapError(fromRedis(subject)))
+    redis.send<string | null>("HGET", keyOf(subject), field).pipe(Effect.mapError(fromRedis(subject)))
 
   const get = <A>(subject: string, ref: PropertyRef<A>) =>
     Effect.flatMap(getRaw(subject, ref.field), (json) => Effect.fromResult(decodeStoredOption(subject, ref, json)))
 
   const exists = (subject: string, ref?: PropertyRef<any>) =>
-    redis
-      .use("exists", (client) =>
-        ref === undefined ? client.exists(keyOf(subject)) : client.hexists(keyOf(subject), ref.field)
-      )
-      .pipe(
-        Effect.map((count) => count > 0),
-        Effect.mapError(fromRedis(subject))
-      )
+    (ref === undefined
+      ? redis.send<number>("EXISTS", keyOf(subject))
+      : redis.send<number>("HEXISTS", keyOf(subject), ref.field)
+    ).pipe(
+      Effect.map((count) => count > 0),
+      Effect.mapError(fromRedis(subject))
+    )
 
   /** Encodes the values of a `store` into field changes, or fails with the first that cannot be encoded. */
   const encodeChanges = (
@@ -205,7 +212,7 @@ export const make = (options: CoreOptions) => {
     // without events, deletions, deadlines or expiry, one HSET is the atomic write
     if (channel === "" && deletes.length === 0 && expiry === "" && ttl === "keep") {
       return redis
-        .use("hset", (client) => client.hset(keyOf(subject), ...sets))
+        .send("HSET", keyOf(subject), ...sets)
         .pipe(Effect.as(sets.length / 2), Effect.mapError(fromRedis(subject)))
     }
     return Effect.gen(function* () {
