@@ -1,6 +1,8 @@
 /**
- * Project rules the formatter cannot check: no focused or skipped tests, no `any` casts or ts-ignores, and no
- * `console` in library code (errors and logs go through Effect).
+ * Project rules the formatter cannot check: no focused or skipped tests, no `any` casts or ts-ignores, no `console` in
+ * library code (errors and logs go through Effect), and one owner of the Redis driver: ioredis is imported only in
+ * src/internal/redis/, that folder only by RedisClient.ts, and library code never takes RedisClient's escape hatch to
+ * the raw client (capabilities go through the service's commands).
  */
 import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -9,6 +11,8 @@ const rules: ReadonlyArray<{
   readonly pattern: RegExp
   readonly message: string
   readonly dirs: ReadonlyArray<string>
+  /** Files (path prefixes) the rule does not apply to. */
+  readonly exempt?: ReadonlyArray<string>
 }> = [
   {
     pattern: /\b(it|describe|test)(\.effect)?\.(only|skip|todo)\b/,
@@ -16,7 +20,25 @@ const rules: ReadonlyArray<{
     dirs: ["test"]
   },
   { pattern: /\bas any\b|@ts-ignore|@ts-expect-error/, message: "type escape hatch", dirs: ["src", "test", "bench"] },
-  { pattern: /\bconsole\./, message: "console in library code", dirs: ["src"] }
+  { pattern: /\bconsole\./, message: "console in library code", dirs: ["src"] },
+  {
+    pattern: /from "ioredis"|import\("ioredis"\)/,
+    message: "ioredis outside the driver (src/internal/redis/)",
+    dirs: ["src"],
+    exempt: [join("src", "internal", "redis")]
+  },
+  {
+    pattern: /from "[^"]*\/redis\/[^"]*"/,
+    message: "the driver (src/internal/redis/) used outside RedisClient.ts",
+    dirs: ["src"],
+    exempt: [join("src", "internal", "redis"), join("src", "RedisClient.ts")]
+  },
+  {
+    pattern: /\.(use|classify)\(|\.dedicated\b|\bredis\.client\b/,
+    message: "RedisClient's escape hatch (use, classify, dedicated, client) in library code",
+    dirs: ["src"],
+    exempt: [join("src", "internal", "redis"), join("src", "RedisClient.ts")]
+  }
 ]
 
 const files = async (dir: string): Promise<Array<string>> => {
@@ -34,6 +56,7 @@ const problems: Array<string> = []
 for (const rule of rules) {
   for (const dir of rule.dirs) {
     for (const file of await files(dir)) {
+      if (rule.exempt?.some((prefix) => file.startsWith(prefix))) continue
       const lines = (await readFile(file, "utf8")).split("\n")
       lines.forEach((line, index) => {
         if (rule.pattern.test(line)) problems.push(`${file}:${index + 1}: ${rule.message}: ${line.trim()}`)

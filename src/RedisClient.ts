@@ -1,12 +1,19 @@
 /**
  * The Redis connection of an application, as a `Layer`.
  *
- * Nothing else in this library creates a Redis client: every service takes `RedisClient` from its context. One layer
- * holds three kinds of connection:
- * - the shared connection (`client`, `use`): every plain command, pipelined; never used for blocking commands or WATCH;
- * - dedicated connections (`dedicated`): a bounded pool for `XREAD BLOCK`, `XREADGROUP BLOCK`, `WATCH … EXEC`; a
+ * Nothing else in this library creates a Redis client, nor knows the driver underneath (ioredis): every service takes
+ * `RedisClient` from its context and talks to Redis through it. One layer holds three kinds of connection:
+ * - the shared connection: every plain command (`send`, `sendBytes`), pipeline (`pipeline`, grouped by node),
+ *   transaction (`atomic`), script (`eval` and its forms) and scan (`scan`, every master); never used for blocking
+ *   commands or WATCH;
+ * - dedicated connections: a bounded pool for `WATCH … EXEC` sessions (`watching`) and blocking commands; a
  *   connection whose use failed or was interrupted is closed, never handed out again;
- * - one subscriber connection (`subscribe`) shared by every pub/sub subscription, resubscribing after a reconnect.
+ * - one subscriber connection (`subscribe`, `listen`) shared by every pub/sub subscription, resubscribing after a
+ *   reconnect.
+ *
+ * The escape hatch, for an application's own ioredis calls (never used by this library's capabilities, which the lint
+ * script checks): `client` (the shared connection), `use` (a call on it, its failure classified), `dedicated` (a
+ * connection of the pool) and `classify` (any ioredis failure as a `RedisError`).
  *
  * The same layer also provides `effect/persistence`'s `Redis` service, so Effect's own Redis-backed modules
  * (RateLimiter, CircuitBreaker store, PersistedQueue) run on these connections.
@@ -32,11 +39,11 @@ import {
   type Scope
 } from "effect"
 import * as PersistenceRedis from "effect/persistence/Redis"
-import { Cluster } from "ioredis"
 import {
   type Client,
   type ConnectionSpec,
   close,
+  liveTopology,
   noteTimeout,
   onFailover,
   open,
@@ -51,6 +58,8 @@ import * as Persistence from "./internal/redis/persistence.js"
 import type * as Pipelined from "./internal/redis/pipelined.js"
 import * as PubSub from "./internal/redis/pubsub.js"
 import * as Scan from "./internal/redis/scan.js"
+import * as Watch from "./internal/redis/watch.js"
+import { slotOf } from "./internal/slot.js"
 import * as Spec from "./internal/redis/spec.js"
 import { Closed, OutcomeUnknown, PoolExhausted, RedisError } from "./RedisError.js"
 import type * as RedisScript from "./RedisScript.js"
@@ -206,8 +215,37 @@ export interface Service {
    * when undefined); see {@link ScanPage}. Never `KEYS`.
    */
   readonly scan: (options: ScanOptions, cursor?: string | undefined) => Effect.Effect<ScanPage, RedisError>
+  /**
+   * A WATCH transaction session over `keys` on a dedicated connection, held until the scope closes (see
+   * {@link WatchSession}). On a Cluster every key must share a slot: keys of several slots fail `CrossSlot` before
+   * anything is sent.
+   */
+  readonly watching: (keys: ReadonlyArray<string>) => Effect.Effect<WatchSession, RedisError, Scope.Scope>
   /** Turns a failure of a direct `client` call (e.g. a pipeline entry) into a classified, scrubbed `RedisError`. */
   readonly classify: (cause: unknown, op: string) => RedisError
+}
+
+/**
+ * Optimistic transactions on one connection: `read` watches the session's keys and reads them, `commit` writes with
+ * `MULTI … EXEC` unless a watched key changed since. Every call is bounded by the command timeout. A call that fails
+ * closes the connection (it may hold watches or a reply still on its way): the session's later calls fail too, and the
+ * pool never hands the connection out again.
+ *
+ * @since 0.1.0
+ */
+export interface WatchSession {
+  /** WATCHes the keys (again) and sends `commands` in the same round trip; their replies, in order. */
+  readonly read: (commands: ReadonlyArray<Command>) => Effect.Effect<ReadonlyArray<unknown>, RedisError>
+  /**
+   * Sends `commands` in `MULTI … EXEC`: one `Result` per command, or `None` when a watched key changed since the
+   * last `read` (nothing was applied). A lost reply fails `OutcomeUnknown`: the commands may have been applied. The
+   * watches end either way.
+   */
+  readonly commit: (
+    commands: ReadonlyArray<Command>
+  ) => Effect.Effect<Option.Option<ReadonlyArray<Result.Result<unknown, RedisError>>>, RedisError | OutcomeUnknown>
+  /** Ends the watches without a commit. */
+  readonly unwatch: Effect.Effect<void>
 }
 
 /**
@@ -395,7 +433,9 @@ const makeUse =
 const resultOf =
   (commands: ReadonlyArray<Command>, classified: (cause: unknown, op: string) => RedisError) =>
   ([error, reply]: Pipelined.Outcome<unknown>, index: number): Result.Result<unknown, RedisError> =>
-    error === undefined ? Result.succeed(reply) : Result.fail(classified(error, commandName(commands, index)))
+    error === undefined
+      ? Result.succeed(reply)
+      : Result.fail(classified(error, Commands.nameOf(commands, index, "pipeline")))
 
 /** Each command's `Result` of a pipeline; every command fails with the pipeline's failure when it failed whole. */
 const outcomesOf =
@@ -406,9 +446,6 @@ const outcomesOf =
     Result.isFailure(sent)
       ? commands.map(() => Result.fail(sent.failure))
       : sent.success.map(resultOf(commands, classified))
-
-const commandName = (commands: ReadonlyArray<Command>, index: number) =>
-  (commands[index]?.name ?? "pipeline").toLowerCase()
 
 /**
  * The classifier of a client's failures (scrubbing `secrets`), which also notes what they tell of the servers: when
@@ -481,24 +518,6 @@ const makeDedicatedPool = (spec: ConnectionSpec, topology: Topology, max: number
       return client
     })
   })
-
-/**
- * The nodes a Cluster client knows now (connected ones first), for the connections derived from it; none for a
- * single node or Sentinel, whose connections find the server by themselves.
- */
-const liveTopology =
-  (client: Client): Topology =>
-  () =>
-    client instanceof Cluster
-      ? client
-          .nodes()
-          .toSorted((a, b) => Number(b.status === "ready") - Number(a.status === "ready"))
-          .flatMap((node) =>
-            node.options.host === undefined || node.options.port === undefined
-              ? []
-              : [{ host: node.options.host, port: node.options.port }]
-          )
-      : []
 
 /**
  * Connects with a resolved spec and builds the service plus `effect/persistence`'s `Redis`, all scoped.
@@ -606,6 +625,22 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
           (outcomes) => outcomes.map(resultOf(commands, classified))
         ),
       scan: (options, cursor) => use("scan", (c) => Scan.scanPage(c, options, cursor)),
+      watching: (keys) =>
+        spec.kind === "cluster" && new Set(keys.map(slotOf)).size > 1
+          ? Effect.fail(
+              redisError(
+                "watch",
+                "CrossSlot",
+                `keys ${keys.join(", ")} live in different Cluster slots (WATCH needs one)`
+              )
+            )
+          : Effect.map(dedicated, (connection) =>
+              Watch.session(connection, {
+                keys,
+                classify: classifierOf(connection, secrets, lifecycle),
+                timeout: spec.common.commandTimeout
+              })
+            ),
       dedicated,
       subscribe: (...channels) => hub.subscribe(channels),
       onReconnect: (listener) =>

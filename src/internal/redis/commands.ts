@@ -78,3 +78,7 @@ export const sendAtomic = async (
     return [error ?? undefined, speaksResp3(client) ? resp2Shape(reply) : reply] as const
   })
 }
+
+/** The name of the `index`-th of `commands` in lower case (an error's `op`), `fallback` when there is none. */
+export const nameOf = (commands: ReadonlyArray<Command>, index: number, fallback: string): string =>
+  (commands[index]?.name ?? fallback).toLowerCase()

@@ -463,3 +463,21 @@ export const close = (
       orElse: () => Effect.sync(() => client.disconnect())
     })
   )
+
+/**
+ * The nodes a Cluster client knows now (connected ones first), for the connections derived from it; none for a
+ * single node or Sentinel, whose connections find the server by themselves.
+ */
+export const liveTopology =
+  (client: Client): Topology =>
+  () =>
+    client instanceof Cluster
+      ? client
+          .nodes()
+          .toSorted((a, b) => Number(b.status === "ready") - Number(a.status === "ready"))
+          .flatMap((node) =>
+            node.options.host === undefined || node.options.port === undefined
+              ? []
+              : [{ host: node.options.host, port: node.options.port }]
+          )
+      : []

@@ -22,21 +22,10 @@ import { slotOf, slotTag } from "../slot.js"
 import type * as RedisScript from "../../RedisScript.js"
 import { fail, fromRedis, type SubjectStorageError } from "./error.js"
 import { decodeStored, decodeStoredOption, encodeStored, type PropertyRef } from "./property.js"
+import { recordOf } from "./record.js"
 import * as Scripts from "./scripts.js"
 import * as Transaction from "./transaction.js"
 import type { Written } from "../../SubjectStorage.js"
-
-/** A hash's fields as HGETALL lists them (`[field, value, …]`), as a record of own properties. */
-const recordOf = (flat: ReadonlyArray<string>): Record<string, string> => {
-  const record: Record<string, string> = {}
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const field = flat[i] as string
-    // a field named `__proto__` is a property like any other, not the prototype
-    if (field === "__proto__") Object.defineProperty(record, field, { value: flat[i + 1], enumerable: true })
-    else record[field] = flat[i + 1] as string
-  }
-  return record
-}
 
 /** The fields one `store` writes: `sets` as field/JSON pairs, and the fields to delete. */
 export interface FieldChanges {

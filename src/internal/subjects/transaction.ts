@@ -10,16 +10,16 @@
  *
  * @internal
  */
-import { Duration, Effect, Exit, type Option, Schedule, Scope } from "effect"
+import { Duration, Effect, Exit, Option, Result, Schedule, Scope } from "effect"
 import * as RedisClient from "../../RedisClient.js"
 import type { Transacted } from "../../SubjectStorage.js"
 import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
 import { redisError } from "../reasons.js"
 import * as KeyedLocks from "../keyedLocks.js"
 import * as Outage from "../outage.js"
-import { slotOf } from "../slot.js"
 import { fail, fromRedis, type SubjectStorageError } from "./error.js"
 import { decodeStoredOption, encodeStored, type PropertyRef } from "./property.js"
+import { recordOf } from "./record.js"
 
 /** Reads and staged writes of one attempt, on property references. */
 export interface Staging {
@@ -125,8 +125,8 @@ export const make = (options: TransactionOptions): Run => {
     }
   }
 
-  /** Queues one subject's staged writes, events and expiry on `multi`; returns how many properties it writes. */
-  const queueWrites = (multi: ReturnType<RedisClient.Client["multi"]>, subject: string, state: SubjectState) => {
+  /** One subject's staged writes, events and expiry as commands (appended to `commands`); how many properties. */
+  const writesOf = (commands: Array<RedisClient.Command>, subject: string, state: SubjectState) => {
     const existed = Object.keys(state.stored).length > 0
     const deletesSubject = state.flushed && existed
     const old = (field: string) => (state.flushed ? undefined : state.stored[field])
@@ -142,16 +142,22 @@ export const make = (options: TransactionOptions): Run => {
         changes.push({ field, old: old(field) })
       }
     }
-    if (deletesSubject) multi.del(state.key, options.deadlinesOf(subject))
-    if (sets.length > 0) multi.hset(state.key, ...sets)
-    if (deletes.length > 0) multi.hdel(state.key, ...deletes).zrem(options.deadlinesOf(subject), ...deletes)
+    const key = state.key
+    const deadlines = options.deadlinesOf(subject)
+    const command = (name: string, ...args: ReadonlyArray<string | number>) => commands.push({ name, args, key })
+    if (deletesSubject) command("DEL", key, deadlines)
+    if (sets.length > 0) command("HSET", key, ...sets)
+    if (deletes.length > 0) {
+      command("HDEL", key, ...deletes)
+      command("ZREM", deadlines, ...deletes)
+    }
     if (channel !== "") {
-      if (deletesSubject) multi.publish(channel, JSON.stringify({ subject, deleted: true }))
-      if (changes.length > 0) multi.publish(channel, JSON.stringify({ subject, changes }))
+      if (deletesSubject) command("PUBLISH", channel, JSON.stringify({ subject, deleted: true }))
+      if (changes.length > 0) command("PUBLISH", channel, JSON.stringify({ subject, changes }))
     }
     const { expiry } = options
     if (expiry !== undefined && sets.length > 0 && (expiry.refresh || state.ttl < 0 || state.flushed)) {
-      multi.pexpire(state.key, expiry.ms)
+      command("PEXPIRE", key, expiry.ms)
     }
     return changes.length
   }
@@ -164,62 +170,30 @@ export const make = (options: TransactionOptions): Run => {
       if (keys.length === 0) {
         return Effect.fail(fail("NotWatched", "a transaction needs at least one subject", label))
       }
-      if (redis.mode === "cluster" && new Set(keys.map(slotOf)).size > 1) {
-        return Effect.fail(
-          fail(
-            "CrossSlot",
-            `subjects ${label} live in different Cluster slots, and a transaction needs one: name them with a shared hash tag (SubjectStorage.tagged)`,
-            label
-          )
-        )
-      }
       let attempts = 0
       /** An EXEC was sent and its reply is awaited: a transaction given up now may have been applied. */
       let execPending = false
       /** The error of the last attempt that lost to another writer: retried, and the failure once retries ran out. */
       let conflict: SubjectStorageError | undefined
 
-      /** One transaction on connection `client`: attempts until one commits, or the schedule gives up. */
-      const onConnection = (client: RedisClient.Client) => {
-        /**
-         * A call on the connection; when it fails, the connection is closed (it may hold watches or a pending
-         * reply). A lost reply of EXEC is `OutcomeUnknown`: the transaction may have been applied.
-         */
-        const failed = (op: string, error: RedisError) => {
-          client.disconnect()
-          return new CallFailed(
-            op === "exec" && RedisClient.mayHaveRun(error) ? new OutcomeUnknown({ cause: error }) : error
-          )
-        }
-        // the dedicated connection has no command timeout of its own: a hung server would hold the transaction
-        const timeout = redis.commandTimeout
-        const call = <T>(op: string, run: () => Promise<T>) => {
-          const sent = Effect.tryPromise({ try: run, catch: (cause) => failed(op, redis.classify(cause, op)) })
-          return timeout === undefined
-            ? sent
-            : sent.pipe(
-                Effect.timeoutOrElse({
-                  duration: timeout,
-                  orElse: () =>
-                    Effect.fail(failed(op, redisError(op, "Timeout", `no reply within ${Duration.format(timeout)}`)))
-                })
-              )
-        }
-        const unwatch = Effect.ignore(call("unwatch", () => client.unwatch()))
-
+      /** One transaction in a watch session: attempts until one commits, or the schedule gives up. */
+      const onSession = (session: RedisClient.WatchSession) => {
         /** WATCH and the read of every subject, in one round trip. */
         const snapshot = Effect.gen(function* () {
-          const pipeline = client.pipeline().watch(...keys)
-          for (const key of keys) pipeline.hgetall(key).pttl(key)
-          const replies = (yield* call("snapshot", () => pipeline.exec())) ?? []
-          const failed = replies.find(([error]) => error)
-          if (failed) return yield* call("snapshot", () => Promise.reject(failed[0]))
+          const replies = yield* session
+            .read(
+              keys.flatMap((key) => [
+                { name: "HGETALL", args: [key], key },
+                { name: "PTTL", args: [key], key }
+              ])
+            )
+            .pipe(Effect.mapError((error) => new CallFailed(error)))
           const states = new Map<string, SubjectState>()
           for (const [index, subject] of distinct.entries()) {
             states.set(subject, {
               key: keys[index] as string,
-              stored: replies[1 + 2 * index]?.[1] as Record<string, string>,
-              ttl: replies[2 + 2 * index]?.[1] as number,
+              stored: recordOf(replies[2 * index] as ReadonlyArray<string>),
+              ttl: replies[2 * index + 1] as number,
               flushed: false,
               staged: new Map()
             })
@@ -229,14 +203,15 @@ export const make = (options: TransactionOptions): Run => {
 
         const commit = (states: ReadonlyMap<string, SubjectState>) =>
           Effect.gen(function* () {
-            const multi = client.multi()
+            const commands: Array<RedisClient.Command> = []
             let written = 0
-            for (const [subject, state] of states) written += queueWrites(multi, subject, state)
+            for (const [subject, state] of states) written += writesOf(commands, subject, state)
             execPending = true
-            const replies = yield* call("exec", () => multi.exec()).pipe(
+            const replies = yield* session.commit(commands).pipe(
+              Effect.mapError((error) => new CallFailed(error)),
               Effect.ensuring(Effect.sync(() => (execPending = false)))
             )
-            if (replies === null) {
+            if (Option.isNone(replies)) {
               options.onConflict()
               conflict = fail(
                 "Conflict",
@@ -246,8 +221,8 @@ export const make = (options: TransactionOptions): Run => {
               return yield* Effect.fail(conflict)
             }
             // a command refused inside EXEC (the others were applied: Redis does not roll back)
-            const failed = replies.find(([error]) => error)
-            if (failed) return yield* Effect.fail(new CallFailed(redis.classify(failed[0], "exec")))
+            const failed = replies.value.find(Result.isFailure)
+            if (failed !== undefined) return yield* Effect.fail(new CallFailed(failed.failure))
             return written
           })
 
@@ -256,12 +231,12 @@ export const make = (options: TransactionOptions): Run => {
           const states = yield* snapshot
           const outcome = yield* Effect.exit(f(staging(states)))
           if (Exit.isFailure(outcome)) {
-            yield* unwatch
+            yield* session.unwatch
             return yield* Effect.failCause(outcome.cause)
           }
           const writes = Array.from(states.values()).some((state) => state.flushed || state.staged.size > 0)
           if (!writes) {
-            yield* unwatch
+            yield* session.unwatch
             return { value: outcome.value, attempts, written: 0 }
           }
           const written = yield* commit(states)
@@ -278,14 +253,24 @@ export const make = (options: TransactionOptions): Run => {
         return Effect.flatten(Effect.retry(settled, retry))
       }
 
-      // the connection goes back to the pool after any exit of `onConnection` (it ends each attempt clean; a failed
+      // the connection goes back to the pool after any exit of `onSession` (it ends each attempt clean; a failed
       // call has closed it), except an interruption, which ends the pool's scope with a failure, so the pool closes it
       // (the attempt may be between WATCH and EXEC). A failed call is retried on a new connection through an outage,
-      // unless its outcome is unknown.
+      // unless its outcome is unknown. Subjects of several Cluster slots fail before anything is sent.
       const transaction = Effect.scopedWith((scope) =>
         Effect.flatMap(
-          Scope.provide(scope)(redis.dedicated).pipe(Effect.mapError((error) => new CallFailed(error))),
-          (client) => Effect.exit(onConnection(client))
+          Scope.provide(scope)(redis.watching(keys)).pipe(
+            Effect.mapError((error) =>
+              error.reason._tag === "CrossSlot"
+                ? fail(
+                    "CrossSlot",
+                    `subjects ${label} live in different Cluster slots, and a transaction needs one: name them with a shared hash tag (SubjectStorage.tagged)`,
+                    label
+                  )
+                : new CallFailed(error)
+            )
+          ),
+          (session) => Effect.exit(onSession(session))
         )
       ).pipe(
         Effect.flatten,
