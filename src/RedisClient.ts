@@ -611,17 +611,18 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
               )
           })
         ),
-      send: (command, ...args) => use(command.toLowerCase(), (c) => Commands.send(c, command, args, "text")) as never,
-      sendBytes: (command, ...args) =>
-        use(command.toLowerCase(), (c) => Commands.send(c, command, args, "bytes")) as never,
+      send: <A>(command: string, ...args: ReadonlyArray<RedisScript.Arg>) =>
+        use(command.toLowerCase(), (c) => Commands.send(c, command, args, "text") as Promise<A>),
+      sendBytes: <A>(command: string, ...args: ReadonlyArray<RedisScript.Arg>) =>
+        use(command.toLowerCase(), (c) => Commands.send(c, command, args, "bytes") as Promise<A>),
       pipeline: (commands) =>
         Effect.map(
-          Effect.result(use("pipeline", (c) => Commands.sendPipelined(c, commands, "text"))),
+          Effect.result(use("pipeline", (c) => Commands.sendPipelined(c, commands))),
           outcomesOf(commands, classified)
         ),
       atomic: (commands) =>
         Effect.map(
-          use("multi", (c) => Commands.sendAtomic(c, commands, "text")),
+          use("multi", (c) => Commands.sendAtomic(c, commands)),
           (outcomes) => outcomes.map(resultOf(commands, classified))
         ),
       scan: (options, cursor) => use("scan", (c) => Scan.scanPage(c, options, cursor)),
