@@ -35,22 +35,16 @@ import {
 } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as SinkBuffer from "./internal/sink/buffer.js"
-import { decodeFailure, EventSinkError, fail, fromRedis } from "./internal/sink/error.js"
+import { decodeFailure, fail, fromRedis } from "./internal/sink/error.js"
+import { EventSinkError } from "./EventSinkError.js"
 import { encode, Event, type EventInput, field } from "./internal/sink/event.js"
 import type * as Script from "./internal/sink/script.js"
 import * as Telemetry from "./internal/sink/telemetry.js"
 import * as Writer from "./internal/sink/writer.js"
+import * as Reasons from "./EventSinkError.js"
 
 export type { OverflowStrategy } from "./internal/sink/buffer.js"
-export {
-  BufferFull,
-  CircuitOpen,
-  Closed,
-  Decode,
-  EventSinkError,
-  EventSinkErrorReason,
-  InvalidEvent
-} from "./EventSinkError.js"
+export * from "./EventSinkError.js"
 export { Event, type EventInput } from "./internal/sink/event.js"
 export type { BreakerState, BreakerTransition } from "./internal/sink/writer.js"
 
@@ -332,7 +326,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       })
     )
 
-    const closedError = fail("Closed", `the sink for ${streamKey} is closed`)
+    const closedError = fail(Reasons.Closed, `the sink for ${streamKey} is closed`)
 
     /** Encodes events, or explains which one cannot be. */
     const encodeAll = (events: ReadonlyArray<EventInput>): Array<string> | EventSinkError => {
@@ -342,11 +336,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         try {
           json = encode(event, tags)
         } catch (error) {
-          return fail("InvalidEvent", `an event of type ${event.event_type} cannot be encoded as JSON: ${error}`)
+          return fail(Reasons.InvalidEvent, `an event of type ${event.event_type} cannot be encoded as JSON: ${error}`)
         }
         // a UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when it could matter
         if (json.length * 3 > maxEventBytes && Buffer.byteLength(json) > maxEventBytes) {
-          return fail("InvalidEvent", `an event of type ${event.event_type} is larger than ${maxEventBytes} bytes`)
+          return fail(
+            Reasons.InvalidEvent,
+            `an event of type ${event.event_type} is larger than ${maxEventBytes} bytes`
+          )
         }
         encoded.push(json)
       }
@@ -379,7 +376,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
     const flush = Effect.suspend(() => {
       if (writer.state() === "Open" && buffered() > 0) {
-        return Effect.fail(fail("CircuitOpen", `Redis is failing: the breaker is open for ${streamKey}`))
+        return Effect.fail(fail(Reasons.CircuitOpen, `Redis is failing: the breaker is open for ${streamKey}`))
       }
       return buffer.drained
     }).pipe(Effect.withSpan("EventSink.flush"))

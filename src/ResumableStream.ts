@@ -42,14 +42,8 @@ import * as RedisClient from "./RedisClient.js"
 import { redisError } from "./internal/reasons.js"
 import { issueOf } from "./internal/issue.js"
 import * as Outage from "./internal/outage.js"
-import {
-  decodeFailure,
-  fail,
-  failed,
-  fromRedis,
-  isDescribedReason,
-  ResumableStreamError
-} from "./internal/resumable/error.js"
+import { decodeFailure, describedReasonOf, fail, failed, fromRedis } from "./internal/resumable/error.js"
+import { ResumableStreamError } from "./ResumableStreamError.js"
 import * as Names from "./internal/names.js"
 import * as ActiveIndex from "./internal/resumable/active.js"
 import { type RunKeys, runKeys } from "./internal/resumable/keys.js"
@@ -58,26 +52,9 @@ import * as Scripts from "./internal/resumable/scripts.js"
 import * as Token from "./internal/resumable/token.js"
 import * as RunWriter from "./internal/resumable/writer.js"
 import { isEntryId, isStartId, type Terminal } from "./internal/resumable/wire.js"
+import * as Reasons from "./ResumableStreamError.js"
 
-export {
-  AlreadyFinished,
-  AlreadyRunning,
-  Cancelled,
-  ChunkTooLarge,
-  Decode,
-  Expired,
-  Failed,
-  Fenced,
-  InvalidInput,
-  InvalidOffset,
-  InvalidToken,
-  LifetimeExceeded,
-  NotFound,
-  ProducerLost,
-  ResumableStreamError,
-  ResumableStreamErrorReason,
-  Truncated
-} from "./ResumableStreamError.js"
+export * from "./ResumableStreamError.js"
 
 /**
  * What a runner writes with. `append` and `appendAll` encode and check the chunks and buffer them; they return at
@@ -378,15 +355,15 @@ interface LocalRun {
 const refusalError = (refusal: Scripts.Refusal, runId: string): ResumableStreamError => {
   switch (refusal[0]) {
     case "GONE":
-      return fail("Expired", "the run's data is gone", runId)
+      return fail(Reasons.Expired, "the run's data is gone", runId)
     case "FENCED":
-      return fail("Fenced", "another producer took this run over", runId)
+      return fail(Reasons.Fenced, "another producer took this run over", runId)
     case "RUNNING":
-      return fail("AlreadyRunning", "a live producer holds this run", runId)
+      return fail(Reasons.AlreadyRunning, "a live producer holds this run", runId)
     case "FINISHED":
       return refusal[1] === "cancelled"
-        ? fail("Cancelled", "the run was cancelled", runId)
-        : fail("AlreadyFinished", `the run is already ${refusal[1]}`, runId)
+        ? fail(Reasons.Cancelled, "the run was cancelled", runId)
+        : fail(Reasons.AlreadyFinished, `the run is already ${refusal[1]}`, runId)
   }
 }
 
@@ -410,17 +387,17 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
     if (definitions.size < options.streams.length) {
       const names = options.streams.map((d) => d.name)
       const twice = names.filter((name, index) => names.indexOf(name) !== index)
-      return yield* fail("InvalidInput", `two streams are named ${twice.join(", ")}: names must be unique`)
+      return yield* fail(Reasons.InvalidInput, `two streams are named ${twice.join(", ")}: names must be unique`)
     }
     const secrets = (
       options.secret === undefined ? [] : Redacted.isRedacted(options.secret) ? [options.secret] : options.secret
     ).map(Redacted.value)
     if (secrets.some((secret) => secret.length === 0)) {
-      return yield* fail("InvalidInput", "a token secret is empty (is its environment variable set?)")
+      return yield* fail(Reasons.InvalidInput, "a token secret is empty (is its environment variable set?)")
     }
     if (secrets.length === 0 && options.unsignedTokens !== true) {
       return yield* fail(
-        "InvalidInput",
+        Reasons.InvalidInput,
         "no token secret: give `secret`, or `unsignedTokens: true` for unsigned tokens"
       )
     }
@@ -465,23 +442,25 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       const checked = Token.verify(token, secrets, Date.now())
       if ("problem" in checked) {
         return checked.problem === "Expired"
-          ? Effect.fail(fail("Expired", "the token expired"))
-          : Effect.fail(fail("InvalidToken", `invalid token (${checked.problem})`))
+          ? Effect.fail(fail(Reasons.Expired, "the token expired"))
+          : Effect.fail(fail(Reasons.InvalidToken, `invalid token (${checked.problem})`))
       }
       if (!definitions.has(checked.payload.name)) {
-        return Effect.fail(fail("NotFound", `no stream named "${checked.payload.name}" here`, checked.payload.runId))
+        return Effect.fail(
+          fail(Reasons.NotFound, `no stream named "${checked.payload.name}" here`, checked.payload.runId)
+        )
       }
       return Effect.succeed(checked.payload)
     }
 
     /** `verify`, for a token that must belong to stream `name` (registered here: `NotFound` otherwise). */
     const verifyFor = (token: string, name: string) => {
-      if (!definitions.has(name)) return Effect.fail(fail("NotFound", `no stream named "${name}" here`))
+      if (!definitions.has(name)) return Effect.fail(fail(Reasons.NotFound, `no stream named "${name}" here`))
       return Effect.flatMap(verify(token), (payload) =>
         payload.name === name
           ? Effect.succeed(payload)
           : Effect.fail(
-              fail("InvalidToken", `the token is for a stream "${payload.name}", not "${name}"`, payload.runId)
+              fail(Reasons.InvalidToken, `the token is for a stream "${payload.name}", not "${name}"`, payload.runId)
             )
       )
     }
@@ -736,11 +715,12 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
         case "completed":
           return failed("completed", runId, undefined)
         case "cancelled":
-          return fail("Cancelled", `the run was cancelled${terminal.reason ? `: ${terminal.reason}` : ""}`, runId)
+          return fail(Reasons.Cancelled, `the run was cancelled${terminal.reason ? `: ${terminal.reason}` : ""}`, runId)
         case "lost":
-          return fail("ProducerLost", terminal.message ?? "the producer stopped", runId)
+          return fail(Reasons.ProducerLost, terminal.message ?? "the producer stopped", runId)
         case "failed": {
-          if (isDescribedReason(terminal.reason)) return fail(terminal.reason, terminal.message ?? "", runId)
+          const described = describedReasonOf(terminal.reason)
+          if (described !== undefined) return fail(described, terminal.message ?? "", runId)
           if (terminal.reason === "RedisUnavailable") {
             const message = terminal.message ?? "Redis was unavailable for too long"
             return fromRedis(runId)(redisError("ResumableStream.append", "Connection", message))
@@ -808,15 +788,15 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       startOptions?: StartOptions
     ) {
       if (definitions.get(definition.name) !== (definition as AnyDefinition)) {
-        return yield* fail("NotFound", `stream "${definition.name}" is not registered in this layer`)
+        return yield* fail(Reasons.NotFound, `stream "${definition.name}" is not registered in this layer`)
       }
       // typed input may still break the schema's checks (a length limit, a range): checked as HTTP input is
       const checked = Schema.encodeUnknownExit(definition.input)(input)
       if (Exit.isFailure(checked)) {
-        return yield* fail("InvalidInput", `input does not match the schema: ${issueOf(checked.cause)}`)
+        return yield* fail(Reasons.InvalidInput, `input does not match the schema: ${issueOf(checked.cause)}`)
       }
       const runId = startOptions?.runId ?? randomUUID()
-      if (!Names.isSafe(runId)) return yield* fail("InvalidInput", `a run id must be ${Names.rule}`)
+      if (!Names.isSafe(runId)) return yield* fail(Reasons.InvalidInput, `a run id must be ${Names.rule}`)
       const started = yield* launch(definition, input, runId, false, startOptions)
       return started as Started<A>
     })
@@ -827,13 +807,13 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       startOptions?: StartOptions
     ) {
       const definition = definitions.get(name)
-      if (definition === undefined) return yield* fail("NotFound", `no stream named "${name}"`)
+      if (definition === undefined) return yield* fail(Reasons.NotFound, `no stream named "${name}"`)
       const decoded = Schema.decodeUnknownExit(definition.input)(input)
       if (Exit.isFailure(decoded)) {
-        return yield* fail("InvalidInput", `input does not match the schema: ${issueOf(decoded.cause)}`)
+        return yield* fail(Reasons.InvalidInput, `input does not match the schema: ${issueOf(decoded.cause)}`)
       }
       const runId = startOptions?.runId ?? randomUUID()
-      if (!Names.isSafe(runId)) return yield* fail("InvalidInput", `a run id must be ${Names.rule}`)
+      if (!Names.isSafe(runId)) return yield* fail(Reasons.InvalidInput, `a run id must be ${Names.rule}`)
       return yield* launch(definition, decoded.value, runId, true, startOptions)
     })
 
@@ -852,7 +832,11 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
           const bufferBytes = readOptions?.bufferBytes
           const payload = yield* expectedName === undefined ? verify(token) : verifyFor(token, expectedName)
           if (after !== undefined && !isEntryId(after)) {
-            return yield* fail("InvalidOffset", "`after` must be an entry id such as 1700000000000-0", payload.runId)
+            return yield* fail(
+              Reasons.InvalidOffset,
+              "`after` must be an entry id such as 1700000000000-0",
+              payload.runId
+            )
           }
           const definition = definitions.get(payload.name) as AnyDefinition
           const decodeItem = decode(definition)
@@ -870,7 +854,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
             clock,
             producerTimeout,
             outageTimeout,
-            missing: secrets.length > 0 ? "Expired" : "NotFound",
+            missing: secrets.length > 0 ? Reasons.Expired : Reasons.NotFound,
             onEnd: (terminal) =>
               terminal.status === "completed"
                 ? Effect.void
@@ -931,7 +915,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       }
       const local = localRuns.get(keys.meta)
       if (local !== undefined) {
-        local.stoppedBy = fail("Cancelled", `the run was cancelled${reason ? `: ${reason}` : ""}`, payload.runId)
+        local.stoppedBy = fail(Reasons.Cancelled, `the run was cancelled${reason ? `: ${reason}` : ""}`, payload.runId)
         if (local.fiber !== undefined) yield* Fiber.interrupt(local.fiber)
       }
       return "cancelled" satisfies RunStatus
@@ -943,7 +927,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
 
     const active = (stream: AnyDefinition | string, key: string) => {
       const name = typeof stream === "string" ? stream : stream.name
-      if (!definitions.has(name)) return Effect.fail(fail("NotFound", `no stream named "${name}" here`))
+      if (!definitions.has(name)) return Effect.fail(fail(Reasons.NotFound, `no stream named "${name}" here`))
       return Effect.map(activeRuns.current(name, key), (run) =>
         run === undefined || (run.state !== "running" && run.state !== "lost")
           ? Option.none()
@@ -955,7 +939,9 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       Effect.flatMap(verify(token), (payload) =>
         Effect.flatMap(stateOf(payload.name, payload.runId), (state) =>
           state === undefined
-            ? Effect.fail(fail(secrets.length > 0 ? "Expired" : "NotFound", "the run's data is gone", payload.runId))
+            ? Effect.fail(
+                fail(secrets.length > 0 ? Reasons.Expired : Reasons.NotFound, "the run's data is gone", payload.runId)
+              )
             : Effect.succeed(state)
         )
       )

@@ -32,7 +32,8 @@ import {
   Stream
 } from "effect"
 import * as RedisClient from "./RedisClient.js"
-import { fail, fromRedis as redisFailure, type StreamAdapterError } from "./internal/adapter/error.js"
+import { fail, fromRedis as redisFailure } from "./internal/adapter/error.js"
+import type { StreamAdapterError } from "./StreamAdapterError.js"
 import { expiringKey, expiringMember, groupKeys, groupsKey, parseExpiringMember } from "./internal/adapter/keys.js"
 import * as Query from "./internal/adapter/query.js"
 import * as Scripts from "./internal/adapter/scripts.js"
@@ -46,14 +47,9 @@ import { traced } from "./internal/spans.js"
 import * as Outage from "./internal/outage.js"
 import type * as RedisScript from "./RedisScript.js"
 import type { RedisError } from "./RedisError.js"
+import * as Reasons from "./StreamAdapterError.js"
 
-export {
-  Decode,
-  InvalidItem,
-  InvalidQuery,
-  StreamAdapterError,
-  StreamAdapterErrorReason
-} from "./StreamAdapterError.js"
+export * from "./StreamAdapterError.js"
 export type { Condition, Query } from "./internal/adapter/query.js"
 /** A position in a group's history: the epoch and the last version seen (epoch empty: before the group's first write). */
 export interface Position {
@@ -377,7 +373,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         try {
           raw = JSON.parse(text)
         } catch {
-          return Result.fail(error("Decode", `item ${id} of group ${groupId} is not JSON`, groupId, id))
+          return Result.fail(error(Reasons.Decode, `item ${id} of group ${groupId} is not JSON`, groupId, id))
         }
         return decodeValue(groupId, id, raw)
       }
@@ -387,7 +383,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         if (Result.isSuccess(decoded)) return decoded as Result.Result<A, never>
         return Result.fail(
           error(
-            "Decode",
+            Reasons.Decode,
             `item ${id} of group ${groupId} does not match the ${name} schema: ${oneLine(decoded.failure)}`,
             groupId,
             id
@@ -526,7 +522,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         Effect.suspend(() => {
           const invalid = (issue: Schema.SchemaError) =>
             error(
-              "InvalidItem",
+              Reasons.InvalidItem,
               `item ${id} of group ${groupId} does not match the ${name} schema: ${oneLine(issue)}`,
               groupId,
               id
@@ -611,7 +607,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
       const query = (groupId: string, q: Query.Query<A>) => {
         const problem = Query.problemOf(q as Query.Query<unknown>)
-        if (problem !== undefined) return Effect.fail(error("InvalidQuery", problem, groupId))
+        if (problem !== undefined) return Effect.fail(error(Reasons.InvalidQuery, problem, groupId))
         return Effect.map(getGroup(groupId), (items) => Query.run(items, q))
       }
 

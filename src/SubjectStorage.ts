@@ -23,21 +23,13 @@ import * as RedisClient from "./RedisClient.js"
 import type { Staging } from "./internal/subjects/transaction.js"
 import * as Core from "./internal/subjects/core.js"
 import * as Expiry from "./internal/expiry.js"
-import { fromRedis, type SubjectStorageError } from "./internal/subjects/error.js"
+import { fromRedis } from "./internal/subjects/error.js"
+import { type SubjectStorageError } from "./SubjectStorageError.js"
 import { traced } from "./internal/spans.js"
 import * as Handle from "./internal/subjects/handle.js"
 import { fieldOf, fromSchema, json, parseField, type PropertyRef, untyped } from "./internal/subjects/property.js"
 
-export {
-  Conflict,
-  CrossSlot,
-  Decode,
-  InvalidValue,
-  NotANumber,
-  NotWatched,
-  SubjectStorageError,
-  SubjectStorageErrorReason
-} from "./SubjectStorageError.js"
+export * from "./SubjectStorageError.js"
 export type { SubjectHandle, Update, ValueOf } from "./internal/subjects/handle.js"
 
 /**

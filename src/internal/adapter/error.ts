@@ -1,27 +1,12 @@
 /**
- * The error of the `StreamAdapter` module.
+ * Making the errors of the `StreamAdapter` module (`StreamAdapterError`, its reasons declared in
+ * StreamAdapterError.ts).
  *
  * @internal
  */
-import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
-import { failureReason } from "../reasons.js"
-import {
-  Decode,
-  InvalidItem,
-  InvalidQuery,
-  StreamAdapterErrorReason,
-  StreamAdapterError
-} from "../../StreamAdapterError.js"
-
-export {
-  Decode,
-  InvalidItem,
-  InvalidQuery,
-  StreamAdapterErrorReason,
-  StreamAdapterError
-} from "../../StreamAdapterError.js"
-
-const describedReasons = { Decode, InvalidItem, InvalidQuery }
+import type { OutcomeUnknown, RedisError } from "../../RedisError.js"
+import { failureReason, type DescribedReason } from "../reasons.js"
+import { StreamAdapterError, type StreamAdapterErrorReason } from "../../StreamAdapterError.js"
 
 /** An error of stream `stream` (and group, item) with `reason`. */
 const of = (reason: StreamAdapterErrorReason, stream: string, groupId?: string, id?: string): StreamAdapterError =>
@@ -32,14 +17,14 @@ const of = (reason: StreamAdapterErrorReason, stream: string, groupId?: string, 
     ...(id === undefined ? {} : { id })
   })
 
-/** A `StreamAdapterError` of `stream` (and group, item) with the reason `tag`. */
+/** A `StreamAdapterError` of `stream` (and group, item) with `reason` made from `message`. */
 export const fail = (
-  tag: keyof typeof describedReasons,
+  reason: DescribedReason<StreamAdapterErrorReason>,
   message: string,
   stream: string,
   groupId?: string,
   id?: string
-): StreamAdapterError => of(new describedReasons[tag]({ message }), stream, groupId, id)
+): StreamAdapterError => of(new reason({ message }), stream, groupId, id)
 
 /** Wraps a `RedisError` (or an `OutcomeUnknown`) of `stream` (and group). */
 export const fromRedis =

@@ -18,7 +18,7 @@
 import { Array as Arr, type Duration, Effect, type Pull, Queue, Schedule, Stream } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import type { StreamAdapterError } from "./error.js"
+import { StreamAdapterError } from "../../StreamAdapterError.js"
 import type { GroupKeys } from "./keys.js"
 import type { Position } from "../../StreamAdapter.js"
 

@@ -13,6 +13,7 @@ import type { ResumableStreamError } from "../../ResumableStreamError.js"
 import { fail, fromRedis } from "./error.js"
 import { activeKey } from "./keys.js"
 import * as Scripts from "./scripts.js"
+import * as Reasons from "../../ResumableStreamError.js"
 
 /** What the index needs: the client, the key prefix, how long a claim lasts, and a run's liveness. */
 export interface ActiveIndexOptions {
@@ -53,11 +54,11 @@ export const make = (options: ActiveIndexOptions): ActiveIndex => {
           .pipe(Effect.mapError(fromRedis(runId)))
         if (holder === null) return
         if ((yield* options.stateOf(name, holder)) === "running") {
-          return yield* fail("AlreadyRunning", `run ${holder} is still running for key "${key}"`, holder)
+          return yield* fail(Reasons.AlreadyRunning, `run ${holder} is still running for key "${key}"`, holder)
         }
         replaces = holder
       }
-      return yield* fail("AlreadyRunning", `runs for key "${key}" keep starting concurrently`, runId)
+      return yield* fail(Reasons.AlreadyRunning, `runs for key "${key}" keep starting concurrently`, runId)
     })
 
   const release = (name: string, key: string, runId: string) =>

@@ -1,79 +1,31 @@
 /**
- * The error of the `ResumableStream` module: `ResumableStreamError`, whose `reason` is one of the tagged classes
- * below (match one with `Effect.catchReason("ResumableStreamError", tag, …)`).
+ * Making the errors of the `ResumableStream` module (`ResumableStreamError`, its reasons declared in
+ * ResumableStreamError.ts).
  *
  * @internal
  */
 import { type RedisError, RedisFailure } from "../../RedisError.js"
-import {
-  InvalidToken,
-  NotFound,
-  Expired,
-  InvalidOffset,
-  Truncated,
-  ProducerLost,
-  Cancelled,
-  Failed,
-  LifetimeExceeded,
-  ChunkTooLarge,
-  Fenced,
-  AlreadyRunning,
-  AlreadyFinished,
-  InvalidInput,
-  Decode,
-  ResumableStreamErrorReason,
-  ResumableStreamError
-} from "../../ResumableStreamError.js"
+import { describedByTag, type DescribedReason } from "../reasons.js"
+import { Decode, Failed, ResumableStreamError, ResumableStreamErrorReason } from "../../ResumableStreamError.js"
 
-export {
-  InvalidToken,
-  NotFound,
-  Expired,
-  InvalidOffset,
-  Truncated,
-  ProducerLost,
-  Cancelled,
-  Failed,
-  LifetimeExceeded,
-  ChunkTooLarge,
-  Fenced,
-  AlreadyRunning,
-  AlreadyFinished,
-  InvalidInput,
-  Decode,
-  ResumableStreamErrorReason,
-  ResumableStreamError
-} from "../../ResumableStreamError.js"
+export type { ResumableStreamError } from "../../ResumableStreamError.js"
 
-const describedReasons = {
-  InvalidToken,
-  NotFound,
-  Expired,
-  InvalidOffset,
-  Truncated,
-  ProducerLost,
-  Cancelled,
-  LifetimeExceeded,
-  ChunkTooLarge,
-  Fenced,
-  AlreadyRunning,
-  AlreadyFinished,
-  InvalidInput
-}
+/** The reasons made from a message alone, by tag (a run's terminal entry records the tag). */
+const described = describedByTag<ResumableStreamErrorReason>(ResumableStreamErrorReason)
 
-/** The tags of the reasons that carry only a message. */
-export type DescribedReason = keyof typeof describedReasons
-
-/** True for the tag of a reason that carries only a message (as a terminal entry records it). */
-export const isDescribedReason = (tag: string | undefined): tag is DescribedReason =>
-  tag !== undefined && Object.hasOwn(describedReasons, tag)
+/** The reason made from a message alone that a stored `tag` names, if it is one. */
+export const describedReasonOf = (tag: string | undefined): DescribedReason<ResumableStreamErrorReason> | undefined =>
+  tag === undefined ? undefined : described.get(tag)
 
 const withRun = (reason: ResumableStreamErrorReason, runId: string | undefined) =>
   new ResumableStreamError({ reason, ...(runId === undefined ? {} : { runId }) })
 
-/** A `ResumableStreamError` with the reason `tag`, its `message`, and the run id. */
-export const fail = (tag: DescribedReason, message: string, runId?: string): ResumableStreamError =>
-  withRun(new describedReasons[tag]({ message }), runId)
+/** A `ResumableStreamError` with `reason` made from `message`, and the run id. */
+export const fail = (
+  reason: DescribedReason<ResumableStreamErrorReason>,
+  message: string,
+  runId?: string
+): ResumableStreamError => withRun(new reason({ message }), runId)
 
 /** The runner failed with `error` (decoded, or as stored). */
 export const failed = (message: string, runId: string, error: unknown): ResumableStreamError =>

@@ -28,11 +28,13 @@ import { Duration, Effect, Option, Queue, Result, Schedule, type Scope, Stream }
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import type { PubSubEvent } from "../../RedisClient.js"
-import { fail, fromRedis, type ResumableStreamError } from "./error.js"
+import { fail, fromRedis } from "./error.js"
+import { type ResumableStreamError } from "../../ResumableStreamError.js"
 import type { RunKeys } from "./keys.js"
 import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
 import { parseAnnouncement, parseEntry, type RawEntry, type Terminal } from "./wire.js"
+import * as Reasons from "../../ResumableStreamError.js"
 
 /** A chunk entry as read, not decoded yet. */
 export type RawChunk = Extract<RawEntry, { readonly _tag: "Chunk" }>
@@ -96,7 +98,7 @@ export interface ReadOptions<A> {
   /** How long retryable Redis failures are retried before the reader fails. */
   readonly outageTimeout: Duration.Duration
   /** Reason when the run's keys do not exist: `Expired` for a verified token, else `NotFound`. */
-  readonly missing: "NotFound" | "Expired"
+  readonly missing: typeof Reasons.NotFound | typeof Reasons.Expired
   /** How the run's end becomes the end of the stream (completed) or its failure. */
   readonly onEnd: (terminal: Terminal, entryId: string) => Effect.Effect<void, ResumableStreamError>
   /** Decodes a chunk entry (synchronously: readers decode whole pages at once). */
@@ -160,7 +162,11 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
       if (options.after !== undefined) {
         const [found] = yield* range(options.after, options.after, 1)
         if (found === undefined) {
-          return yield* fail("Truncated", `entry ${options.after} is not in the run (trimmed, or never there)`, runId)
+          return yield* fail(
+            Reasons.Truncated,
+            `entry ${options.after} is not in the run (trimmed, or never there)`,
+            runId
+          )
         }
         lastId = found.id
         lastSeq = found.seq
@@ -182,7 +188,7 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
           if (pending !== undefined) break
           if (entry.seq !== 0 && entry.seq <= lastSeq) continue
           if (entry.seq !== 0 && entry.seq !== lastSeq + 1) {
-            pending = fail("Truncated", `entries ${lastSeq + 1}…${entry.seq - 1} were trimmed`, runId)
+            pending = fail(Reasons.Truncated, `entries ${lastSeq + 1}…${entry.seq - 1} were trimmed`, runId)
             break
           }
           if (entry._tag === "End") {
@@ -220,7 +226,7 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
       const judgeQuietRun = Effect.gen(function* () {
         const sentAt = Date.now()
         const state = yield* runStatus
-        if (state.length === 0) return yield* fail("Expired", "the run's data expired while it was read", runId)
+        if (state.length === 0) return yield* fail(Reasons.Expired, "the run's data expired while it was read", runId)
         // a reply held up longer than a tick: the node hung or failed over, and the producer's heartbeat, sent to the
         // same node, may have been held up as long
         if (Date.now() - sentAt > Duration.toMillis(options.clock.interval)) noteTrouble()
@@ -228,7 +234,11 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
         const timeout = Duration.toMillis(options.producerTimeout)
         if (status !== "running" || Number(chunks) > lastSeq) behind = true
         else if (Number(age) > timeout && Date.now() - Math.max(troubleAt, redis.lastTroubleAt()) > timeout) {
-          return yield* fail("ProducerLost", `no heartbeat from the producer for ${age} ms and no end marker`, runId)
+          return yield* fail(
+            Reasons.ProducerLost,
+            `no heartbeat from the producer for ${age} ms and no end marker`,
+            runId
+          )
         }
         return [] as Array<A>
       })

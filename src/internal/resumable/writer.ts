@@ -19,11 +19,13 @@ import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { redisError } from "../reasons.js"
 import { issueOf } from "../issue.js"
-import { decodeFailure, fail, fromRedis, ResumableStreamError } from "./error.js"
+import { decodeFailure, fail, fromRedis } from "./error.js"
+import { ResumableStreamError } from "../../ResumableStreamError.js"
 import type { RunKeys } from "./keys.js"
 import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
 import type { Writer } from "../../ResumableStream.js"
+import * as Reasons from "../../ResumableStreamError.js"
 
 /** A chunk as written: its entry id and sequence number, the chunk (decoded, and as encoded) and its stored size. */
 export interface Written<A> {
@@ -156,7 +158,11 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
       const lost = written - stored
       if (lost <= 0 || lost > recent.length) {
         return Effect.fail(
-          fail("Truncated", `Redis lost ${lost} written chunks after a failover, more than the writer keeps`, runId)
+          fail(
+            Reasons.Truncated,
+            `Redis lost ${lost} written chunks after a failover, more than the writer keeps`,
+            runId
+          )
         )
       }
       const lostData = recent.slice(recent.length - lost)
@@ -207,7 +213,7 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
       // a UTF-16 unit is at most 3 UTF-8 bytes: only long strings need counting
       const bytes = data.length * 3 <= options.maxChunkBytes ? 0 : Buffer.byteLength(data)
       if (bytes > options.maxChunkBytes) {
-        return fail("ChunkTooLarge", `a chunk of ${bytes} bytes exceeds ${options.maxChunkBytes}`, runId)
+        return fail(Reasons.ChunkTooLarge, `a chunk of ${bytes} bytes exceeds ${options.maxChunkBytes}`, runId)
       }
       return { chunk, encoded: exit.value, data }
     }
@@ -224,7 +230,7 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
         appended += items.length
         return Effect.flatMap(Queue.offerAll(buffer, items), (rest) =>
           rest.length > 0
-            ? Effect.fail(stoppedBy ?? fail("Cancelled", "the run's writer is closed", runId))
+            ? Effect.fail(stoppedBy ?? fail(Reasons.Cancelled, "the run's writer is closed", runId))
             : Effect.void
         )
       })

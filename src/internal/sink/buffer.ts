@@ -9,7 +9,9 @@
  * @internal
  */
 import { Deferred, Duration, Effect, Exit, Queue } from "effect"
-import { type EventSinkError, fail } from "./error.js"
+import { fail } from "./error.js"
+import { type EventSinkError } from "../../EventSinkError.js"
+import * as Reasons from "../../EventSinkError.js"
 
 /**
  * What `emit` does when the buffer is full: drop the oldest buffered event (`dropOldest`), drop the new one
@@ -128,7 +130,7 @@ export const make = (options: {
       if (strategy === "fail" && !fits(events.length, size)) {
         counters.refused += events.length
         return fail(
-          "BufferFull",
+          Reasons.BufferFull,
           `the buffer holds at most ${capacity} events and ${capacityBytes} bytes; it has ${Queue.sizeUnsafe(queue)} events and ${bytes} bytes`
         )
       }

@@ -1,27 +1,15 @@
 /**
- * The error of the `EventSink` module: `EventSinkError`, whose `reason` is one of the tagged classes below (match one
- * with `Effect.catchReason("EventSinkError", tag, …)`).
+ * Making the errors of the `EventSink` module (`EventSinkError`, its reasons declared in EventSinkError.ts).
  *
  * @internal
  */
 import { type RedisError, RedisFailure } from "../../RedisError.js"
-import { BufferFull, InvalidEvent, CircuitOpen, Closed, Decode, EventSinkError } from "../../EventSinkError.js"
+import { Decode, EventSinkError, type EventSinkErrorReason } from "../../EventSinkError.js"
+import type { DescribedReason } from "../reasons.js"
 
-export {
-  BufferFull,
-  InvalidEvent,
-  CircuitOpen,
-  Closed,
-  Decode,
-  EventSinkErrorReason,
-  EventSinkError
-} from "../../EventSinkError.js"
-
-const describedReasons = { BufferFull, InvalidEvent, CircuitOpen, Closed }
-
-/** An `EventSinkError` with the reason `tag` and `message`. */
-export const fail = (tag: keyof typeof describedReasons, message: string): EventSinkError =>
-  new EventSinkError({ reason: new describedReasons[tag]({ message }) })
+/** An `EventSinkError` with `reason` made from `message`. */
+export const fail = (reason: DescribedReason<EventSinkErrorReason>, message: string): EventSinkError =>
+  new EventSinkError({ reason: new reason({ message }) })
 
 /** A stored entry that is not a sink event. */
 export const decodeFailure = (message: string, entryId: string): EventSinkError =>

@@ -24,6 +24,7 @@ import { fail } from "./error.js"
 import * as Breaker from "./breaker.js"
 import * as Metrics from "./metrics.js"
 import * as Script from "./script.js"
+import * as Reasons from "../../EventSinkError.js"
 
 /**
  * A state of the sink's circuit breaker.
@@ -128,7 +129,7 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
           transitionCount++
           history = [...history.slice(-99), { from: transition.from, to: transition.to, at: new Date() }]
           if (transition.to === "Open") {
-            buffer.failWaiters(fail("CircuitOpen", `Redis is failing: the breaker is open for ${streamKey}`))
+            buffer.failWaiters(fail(Reasons.CircuitOpen, `Redis is failing: the breaker is open for ${streamKey}`))
           }
           return Effect.andThen(logTransition(transition), report)
         })

@@ -20,12 +20,14 @@ import * as Expiring from "../expiry.js"
 import * as Outage from "../outage.js"
 import { slotOf, slotTag } from "../slot.js"
 import type * as RedisScript from "../../RedisScript.js"
-import { fail, fromRedis, type SubjectStorageError } from "./error.js"
+import { fail, fromRedis } from "./error.js"
+import { type SubjectStorageError } from "../../SubjectStorageError.js"
 import { decodeStored, decodeStoredOption, encodeStored, type PropertyRef } from "./property.js"
 import { recordOf } from "./record.js"
 import * as Scripts from "./scripts.js"
 import * as Transaction from "./transaction.js"
 import type { Written } from "../../SubjectStorage.js"
+import * as Reasons from "../../SubjectStorageError.js"
 
 /** The fields one `store` writes: `sets` as field/JSON pairs, and the fields to delete. */
 export interface FieldChanges {
@@ -283,7 +285,7 @@ export const make = (options: CoreOptions) => {
               conflicts++
               current = reply[1]
               return yield* fail(
-                "Conflict",
+                Reasons.Conflict,
                 `property ${ref.name} of subject ${subject} kept changing under concurrent writers`,
                 subject,
                 ref.name
@@ -329,7 +331,7 @@ export const make = (options: CoreOptions) => {
         ])
         if (reply[0] === "NAN") {
           return yield* fail(
-            "NotANumber",
+            Reasons.NotANumber,
             `property ${ref.name} of subject ${subject} holds ${reply[1]}`,
             subject,
             ref.name

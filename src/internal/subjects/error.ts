@@ -1,45 +1,26 @@
 /**
- * The error of the `SubjectStorage` module.
+ * Making the errors of the `SubjectStorage` module (`SubjectStorageError`, its reasons declared in
+ * SubjectStorageError.ts).
  *
  * @internal
  */
-import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
-import { failureReason } from "../reasons.js"
-import {
-  Conflict,
-  CrossSlot,
-  Decode,
-  InvalidValue,
-  NotANumber,
-  NotWatched,
-  SubjectStorageErrorReason,
-  SubjectStorageError
-} from "../../SubjectStorageError.js"
+import type { OutcomeUnknown, RedisError } from "../../RedisError.js"
+import { failureReason, type DescribedReason } from "../reasons.js"
+import { SubjectStorageError, type SubjectStorageErrorReason } from "../../SubjectStorageError.js"
 
-export {
-  Conflict,
-  CrossSlot,
-  Decode,
-  InvalidValue,
-  NotANumber,
-  NotWatched,
-  SubjectStorageErrorReason,
-  SubjectStorageError
-} from "../../SubjectStorageError.js"
-
-const describedReasons = { Conflict, CrossSlot, Decode, InvalidValue, NotANumber, NotWatched }
+export type { SubjectStorageError } from "../../SubjectStorageError.js"
 
 /** An error of `subject` (and `property`) with `reason`. */
 const of = (reason: SubjectStorageErrorReason, subject: string, property: string | undefined) =>
   new SubjectStorageError({ reason, subject, ...(property === undefined ? {} : { property }) })
 
-/** A `SubjectStorageError` of `subject` (and `property`) with the reason `tag`. */
+/** A `SubjectStorageError` of `subject` (and `property`) with `reason` made from `message`. */
 export const fail = (
-  tag: keyof typeof describedReasons,
+  reason: DescribedReason<SubjectStorageErrorReason>,
   message: string,
   subject: string,
   property?: string
-): SubjectStorageError => of(new describedReasons[tag]({ message }), subject, property)
+): SubjectStorageError => of(new reason({ message }), subject, property)
 
 /** Wraps a `RedisError` (or an `OutcomeUnknown`) of `subject`. */
 export const fromRedis =

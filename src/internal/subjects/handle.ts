@@ -8,7 +8,7 @@
  */
 import { Effect, Option } from "effect"
 import type { Core } from "./core.js"
-import type { SubjectStorageError } from "./error.js"
+import { SubjectStorageError } from "../../SubjectStorageError.js"
 import type { PropertyRef } from "./property.js"
 
 /** The value of property `K` of `Props` (unknown for a name `Props` does not declare). */

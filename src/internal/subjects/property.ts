@@ -7,7 +7,9 @@
  */
 import { Exit, Option, Result, Schema } from "effect"
 import { issueOf } from "../issue.js"
-import { fail, type SubjectStorageError } from "./error.js"
+import { fail } from "./error.js"
+import { type SubjectStorageError } from "../../SubjectStorageError.js"
+import * as Reasons from "../../SubjectStorageError.js"
 
 /** Turns values of one property into stored JSON text and back. */
 export interface Codec<A> {
@@ -90,7 +92,7 @@ export const decodeStored = <A>(
   json: string
 ): Result.Result<A, SubjectStorageError> =>
   Result.mapError(ref.codec.decode(json), (why) =>
-    fail("Decode", `property ${ref.name} of subject ${subject}: ${why}`, subject, ref.name)
+    fail(Reasons.Decode, `property ${ref.name} of subject ${subject}: ${why}`, subject, ref.name)
   )
 
 /** {@link decodeStored} of a value that may be absent (null or undefined: none). */
@@ -108,5 +110,5 @@ export const encodeStored = <A>(
   value: A
 ): Result.Result<string, SubjectStorageError> =>
   Result.mapError(ref.codec.encode(value), (why) =>
-    fail("InvalidValue", `property ${ref.name} of subject ${subject} cannot be stored: ${why}`, subject, ref.name)
+    fail(Reasons.InvalidValue, `property ${ref.name} of subject ${subject} cannot be stored: ${why}`, subject, ref.name)
   )

@@ -17,9 +17,11 @@ import { OutcomeUnknown, type RedisError } from "../../RedisError.js"
 import { redisError } from "../reasons.js"
 import * as KeyedLocks from "../keyedLocks.js"
 import * as Outage from "../outage.js"
-import { fail, fromRedis, type SubjectStorageError } from "./error.js"
+import { fail, fromRedis } from "./error.js"
+import { type SubjectStorageError } from "../../SubjectStorageError.js"
 import { decodeStoredOption, encodeStored, type PropertyRef } from "./property.js"
 import { recordOf } from "./record.js"
+import * as Reasons from "../../SubjectStorageError.js"
 
 /** Reads and staged writes of one attempt, on property references. */
 export interface Staging {
@@ -90,7 +92,7 @@ export const make = (options: TransactionOptions): Run => {
         ? Effect.succeed(state)
         : Effect.fail(
             fail(
-              "NotWatched",
+              Reasons.NotWatched,
               `subject ${subject} is not one of the transaction's subjects (${Array.from(states.keys()).join(", ")})`,
               subject
             )
@@ -168,7 +170,7 @@ export const make = (options: TransactionOptions): Run => {
       const label = distinct.join(", ")
       const keys = distinct.map(keyOf)
       if (keys.length === 0) {
-        return Effect.fail(fail("NotWatched", "a transaction needs at least one subject", label))
+        return Effect.fail(fail(Reasons.NotWatched, "a transaction needs at least one subject", label))
       }
       let attempts = 0
       /** An EXEC was sent and its reply is awaited: a transaction given up now may have been applied. */
@@ -214,7 +216,7 @@ export const make = (options: TransactionOptions): Run => {
             if (Option.isNone(replies)) {
               options.onConflict()
               conflict = fail(
-                "Conflict",
+                Reasons.Conflict,
                 `subjects ${label} kept changing under concurrent writers (${attempts} attempts)`,
                 label
               )
@@ -263,7 +265,7 @@ export const make = (options: TransactionOptions): Run => {
             Effect.mapError((error) =>
               error.reason._tag === "CrossSlot"
                 ? fail(
-                    "CrossSlot",
+                    Reasons.CrossSlot,
                     `subjects ${label} live in different Cluster slots, and a transaction needs one: name them with a shared hash tag (SubjectStorage.tagged)`,
                     label
                   )
