@@ -4,7 +4,7 @@
  *
  * A `RedisError` carries the operation that failed (`op`) and a `reason`: a tagged class per kind of failure, with its
  * own fields and `isRetryable`, so that `Effect.catchReason("RedisError", "Timeout", …)` handles one kind. Its message
- * never contains a password: every failure passes through one classifier (`internal/errors.ts`) that scrubs secrets.
+ * never contains a password: every failure passes through one classifier (`internal/redis/errors.ts`) that scrubs secrets.
  *
  * @since 0.1.0
  */

@@ -1,7 +1,7 @@
 /**
  * The Lua scripts of subject storage. Every write is one script on the subject's one hash, so it is atomic, costs one
  * round trip, and publishes its change event from inside the same step: an event exists only for a committed write.
- * The writes run in their idempotent form (`internal/lua.ts`), which publishes what they `announce` again when a
+ * The writes run in their idempotent form (`RedisClient.evalIdempotent`), which publishes what they `announce` again when a
  * retry finds them applied: the first PUBLISH may have died with its master.
  *
  * Every script takes KEYS[1] = the subject's hash, KEYS[2] = the deadlines of its properties that expire (a sorted set
