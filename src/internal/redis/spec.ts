@@ -6,26 +6,14 @@
  */
 
 import type { ConnectionOptions as TlsOptions } from "node:tls"
-import { Duration, Redacted, type Schedule } from "effect"
+import { Duration, Redacted } from "effect"
+import type { ClusterOptions, CommonOptions, Options, SentinelOptions } from "../../RedisClient.js"
 import type { ClusterNode } from "ioredis"
 import type { CommonSpec, ConnectionSpec, NodeOptions, Origin } from "./connection.js"
 import { defaultReconnectSchedule } from "./reconnect.js"
 
 /** A value that may be given plainly or wrapped in `Redacted`. */
-export type Secret = string | Redacted.Redacted<string>
-
-/** Options every mode shares (see `RedisClient.CommonOptions` for their documentation). */
-export interface CommonInput {
-  readonly username?: string | undefined
-  readonly password?: Secret | undefined
-  readonly tls?: boolean | TlsOptions | undefined
-  readonly connectTimeout?: Duration.Input | undefined
-  readonly commandTimeout?: Duration.Input | undefined
-  readonly reconnectSchedule?: Schedule.Schedule<unknown> | undefined
-  readonly protocol?: 2 | 3 | undefined
-  readonly connectionName?: string | undefined
-  readonly connectInBackground?: boolean | undefined
-}
+type Secret = string | Redacted.Redacted<string>
 
 const reveal = (secret: Secret | undefined): string | undefined =>
   secret === undefined ? undefined : Redacted.isRedacted(secret) ? Redacted.value(secret) : secret
@@ -57,7 +45,7 @@ export const configOrigin = (address: string): Origin => ({
 })
 
 /** Resolves the options shared by all modes, with their defaults. */
-export const common = (input: CommonInput, origin: Origin, extraSecrets: ReadonlyArray<string | undefined> = []) => {
+export const common = (input: CommonOptions, origin: Origin, extraSecrets: ReadonlyArray<string | undefined> = []) => {
   const password = reveal(input.password)
   const spec: CommonSpec = {
     connectTimeout: Duration.fromInputUnsafe(input.connectTimeout ?? "5 seconds"),
@@ -111,17 +99,9 @@ export const parseUrl = (url: string): ParsedUrl => {
   }
 }
 
-/** Input of a single-node connection. */
-export interface SingleInput extends CommonInput {
-  readonly url?: Secret | undefined
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly db?: number | undefined
-}
-
 /** Builds the spec of a single-node connection; explicit fields win over the URL's. */
 export const single = (
-  input: SingleInput,
+  input: Options,
   origin = optionsOrigin(
     input.host !== undefined || input.port !== undefined
       ? "the host and port options"
@@ -132,7 +112,7 @@ export const single = (
 ): ConnectionSpec => {
   const url = reveal(input.url)
   const fromUrl = url === undefined ? undefined : parseUrl(url)
-  const merged: CommonInput = {
+  const merged: CommonOptions = {
     ...input,
     username: input.username ?? fromUrl?.username,
     password: input.password ?? fromUrl?.password,
@@ -171,30 +151,15 @@ export const parseAddress = (text: string): Address => {
 
 const toAddress = (node: string | Address): Address => (typeof node === "string" ? parseAddress(node) : node)
 
-/** Input of a Cluster connection. */
-export interface ClusterInput extends CommonInput {
-  readonly nodes: ReadonlyArray<string | Address>
-}
-
 /** Builds the spec of a Cluster connection from its seed nodes. */
-export const cluster = (input: ClusterInput, origin = optionsOrigin("the nodes option")): ConnectionSpec => {
+export const cluster = (input: ClusterOptions, origin = optionsOrigin("the nodes option")): ConnectionSpec => {
   const { spec, options } = common(input, origin)
   const nodes: Array<ClusterNode> = input.nodes.map(toAddress).map(({ host, port }) => ({ host, port }))
   return { kind: "cluster", nodes, common: spec, options }
 }
 
-/** Input of a Sentinel-managed connection. */
-export interface SentinelInput extends CommonInput {
-  readonly sentinels: ReadonlyArray<string | Address>
-  readonly name: string
-  readonly sentinelUsername?: string | undefined
-  readonly sentinelPassword?: Secret | undefined
-  readonly sentinelTimeout?: Duration.Input | undefined
-  readonly db?: number | undefined
-}
-
 /** Builds the spec of a connection to the master Sentinel names `name`. */
-export const sentinel = (input: SentinelInput, origin = optionsOrigin("the sentinels option")): ConnectionSpec => {
+export const sentinel = (input: SentinelOptions, origin = optionsOrigin("the sentinels option")): ConnectionSpec => {
   const sentinelPassword = reveal(input.sentinelPassword)
   const sentinelTimeout = timeoutOf(input.sentinelTimeout, "1 second")
   const { spec, options } = common(input, origin, [sentinelPassword])
