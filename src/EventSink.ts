@@ -43,10 +43,34 @@ import * as Telemetry from "./internal/sink/telemetry.js"
 import * as Writer from "./internal/sink/writer.js"
 import * as Reasons from "./EventSinkError.js"
 
-export type { OverflowStrategy } from "./internal/sink/buffer.js"
 export * from "./EventSinkError.js"
 export { Event, type EventInput } from "./internal/sink/event.js"
-export type { BreakerState, BreakerTransition } from "./internal/sink/writer.js"
+
+/**
+ * What `emit` does when the buffer is full: drop the oldest buffered event (`dropOldest`), drop the new one
+ * (`dropNewest`), or refuse it with a typed `BufferFull` error (`fail`).
+ *
+ * @since 0.1.0
+ */
+export type OverflowStrategy = "dropOldest" | "dropNewest" | "fail"
+
+/**
+ * A state of the sink's circuit breaker.
+ *
+ * @since 0.1.0
+ */
+export type BreakerState = "Closed" | "Open" | "HalfOpen"
+
+/**
+ * A change of the breaker's state, and when it happened.
+ *
+ * @since 0.1.0
+ */
+export interface BreakerTransition {
+  readonly from: BreakerState
+  readonly to: BreakerState
+  readonly at: Date
+}
 
 /**
  * Options of {@link layer}. Defaults follow StreamLL where it has one.
@@ -64,7 +88,7 @@ export interface Options {
    */
   readonly bufferBytes?: number | undefined
   /** What `emit` does when the buffer is full. Default `dropOldest`. */
-  readonly overflowStrategy?: SinkBuffer.OverflowStrategy | undefined
+  readonly overflowStrategy?: OverflowStrategy | undefined
   /** Most events per write. Default 500. */
   readonly maxBatchSize?: number | undefined
   /**
@@ -123,9 +147,9 @@ export interface Stats {
   /** Writes that failed (each retried until written or rejected). */
   readonly failedWrites: number
   /** The breaker's state now. */
-  readonly breaker: Writer.BreakerState
+  readonly breaker: BreakerState
   /** The breaker's latest transitions (at most 100), oldest first. */
-  readonly transitions: ReadonlyArray<Writer.BreakerTransition>
+  readonly transitions: ReadonlyArray<BreakerTransition>
 }
 
 /**
@@ -152,7 +176,7 @@ export interface Health {
   readonly streamKey: string
   readonly length: number
   readonly groups: ReadonlyArray<GroupHealth>
-  readonly breaker: Writer.BreakerState
+  readonly breaker: BreakerState
   readonly buffered: number
 }
 

@@ -49,7 +49,7 @@ import {
   open,
   type Topology
 } from "./internal/redis/connection.js"
-import { classify, mayHaveRun } from "./internal/redis/errors.js"
+import * as Errors from "./internal/redis/errors.js"
 import { redisError } from "./internal/reasons.js"
 import * as Commands from "./internal/redis/commands.js"
 import * as Lua from "./internal/redis/lua.js"
@@ -70,14 +70,35 @@ import type * as RedisScript from "./RedisScript.js"
  * @since 0.1.0
  */
 export type { Client } from "./internal/redis/connection.js"
+export { RedisError } from "./RedisError.js"
+
+/**
+ * A message published on a channel a subscription listens to.
+ *
+ * @since 0.1.0
+ */
+export interface PubSubMessage {
+  readonly _tag: "Message"
+  readonly channel: string
+  readonly message: string
+}
+
+/**
+ * The subscriber connection came back after a drop: messages published meanwhile were lost.
+ *
+ * @since 0.1.0
+ */
+export interface PubSubReconnected {
+  readonly _tag: "Reconnected"
+}
+
 /**
  * What a pub/sub subscription receives: a `Message`, or `Reconnected` after the subscriber connection came back
  * (whatever was published while it was down is lost: resynchronise from a durable record).
  *
  * @since 0.1.0
  */
-export type { PubSubEvent, PubSubMessage, PubSubReconnected } from "./internal/redis/pubsub.js"
-export { RedisError } from "./RedisError.js"
+export type PubSubEvent = PubSubMessage | PubSubReconnected
 
 /**
  * True when a failed call may still have been applied: its reply was lost (a timeout, a connection that dropped while
@@ -85,7 +106,7 @@ export { RedisError } from "./RedisError.js"
  *
  * @since 0.1.0
  */
-export { mayHaveRun } from "./internal/redis/errors.js"
+export const mayHaveRun = (error: RedisError): boolean => Errors.mayHaveRun(error)
 
 /**
  * How the client reaches Redis.
@@ -117,7 +138,7 @@ export interface Service {
    */
   readonly subscribe: (
     ...channels: ReadonlyArray<string>
-  ) => Effect.Effect<Queue.Dequeue<PubSub.PubSubEvent>, RedisError, Scope.Scope>
+  ) => Effect.Effect<Queue.Dequeue<PubSubEvent>, RedisError, Scope.Scope>
   /**
    * Calls `listener` for every event of `channels` (a message, or `Reconnected`) on the shared subscriber connection,
    * confirmed by Redis when this returns, until the scope closes. The listener runs synchronously in the connection's
@@ -125,7 +146,7 @@ export interface Service {
    */
   readonly listen: (
     channels: ReadonlyArray<string>,
-    listener: (event: PubSub.PubSubEvent) => void
+    listener: (event: PubSubEvent) => void
   ) => Effect.Effect<void, RedisError, Scope.Scope>
   /**
    * Calls `listener` each time the shared connection is ready again after it dropped (on a Cluster, also each time
@@ -454,7 +475,7 @@ const outcomesOf =
 const classifierOf =
   (client: Client, secrets: ReadonlyArray<string>, lifecycle: Lifecycle) =>
   (cause: unknown, op: string): RedisError => {
-    const error = classify(cause, op, secrets)
+    const error = Errors.classify(cause, op, secrets)
     if (error.isRetryable) lifecycle.troubleAt = Date.now()
     if (error.reason._tag === "Timeout") noteTimeout(client)
     return error
@@ -512,7 +533,7 @@ const makeDedicatedPool = (spec: ConnectionSpec, topology: Topology, max: number
       )
       if (client.status !== "ready") {
         return yield* Effect.fail(
-          classify(new Error("Connection is closed (dedicated connection dropped)"), "dedicated")
+          Errors.classify(new Error("Connection is closed (dedicated connection dropped)"), "dedicated")
         )
       }
       return client
@@ -677,7 +698,7 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
 
 const fromSpec = (build: () => ConnectionSpec, maxDedicated: number | undefined) =>
   Layer.effectContext(
-    Effect.try({ try: build, catch: (cause) => classify(cause, "configure") }).pipe(
+    Effect.try({ try: build, catch: (cause) => Errors.classify(cause, "configure") }).pipe(
       Effect.flatMap((spec) => makeContext(spec, maxDedicated ?? 32))
     )
   )

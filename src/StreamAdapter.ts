@@ -35,7 +35,7 @@ import * as RedisClient from "./RedisClient.js"
 import { fail, fromRedis as redisFailure } from "./internal/adapter/error.js"
 import type { StreamAdapterError } from "./StreamAdapterError.js"
 import { expiringKey, expiringMember, groupKeys, groupsKey, parseExpiringMember } from "./internal/adapter/keys.js"
-import * as Query from "./internal/adapter/query.js"
+import * as Queries from "./internal/adapter/query.js"
 import * as Scripts from "./internal/adapter/scripts.js"
 import { type RawEvent, subscribe } from "./internal/adapter/subscription.js"
 import * as Batcher from "./internal/batcher.js"
@@ -50,7 +50,40 @@ import type { RedisError } from "./RedisError.js"
 import * as Reasons from "./StreamAdapterError.js"
 
 export * from "./StreamAdapterError.js"
-export type { Condition, Query } from "./internal/adapter/query.js"
+/**
+ * A condition on one field: a value (equality) or an operator object. `contains` holds for a string containing the
+ * text or an array containing the element; `in` for a value equal to one of the list.
+ *
+ * @since 0.1.0
+ */
+export type Condition<V> =
+  | V
+  | {
+      readonly eq?: V | undefined
+      readonly ne?: V | undefined
+      readonly gt?: V | undefined
+      readonly gte?: V | undefined
+      readonly lt?: V | undefined
+      readonly lte?: V | undefined
+      readonly in?: ReadonlyArray<V> | undefined
+      readonly contains?: unknown
+    }
+
+/**
+ * A query over items of type `A`.
+ *
+ * @since 0.1.0
+ */
+export interface Query<A> {
+  readonly where?: { readonly [K in keyof A]?: Condition<A[K]> } | undefined
+  readonly orderBy?: (keyof A & string) | undefined
+  readonly orderDirection?: "asc" | "desc" | undefined
+  /** At most this many items (0: none). Default: all. */
+  readonly limit?: number | undefined
+  /** Skip this many items first. Default 0. */
+  readonly offset?: number | undefined
+}
+
 /** A position in a group's history: the epoch and the last version seen (epoch empty: before the group's first write). */
 export interface Position {
   readonly epoch: string
@@ -256,7 +289,7 @@ export interface Handle<A> {
   /** Deletes every item of a group, emitting one `clear` event. */
   readonly clear: (groupId: string) => Effect.Effect<void, StreamAdapterError>
   /** The group's items that match `query`, ordered and paged. Fails `InvalidQuery` for a bad limit, offset or operator. */
-  readonly query: (groupId: string, query: Query.Query<A>) => Effect.Effect<ReadonlyArray<Item<A>>, StreamAdapterError>
+  readonly query: (groupId: string, query: Query<A>) => Effect.Effect<ReadonlyArray<Item<A>>, StreamAdapterError>
   /** Sends a custom event to the subscribers of the group (and of the item, with `id`). */
   readonly send: (
     channel: { readonly groupId: string; readonly id?: string | undefined },
@@ -605,10 +638,10 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           Effect.flatMap((left) => (left > 0 ? index(groupId) : Effect.void))
         )
 
-      const query = (groupId: string, q: Query.Query<A>) => {
-        const problem = Query.problemOf(q as Query.Query<unknown>)
+      const query = (groupId: string, q: Query<A>) => {
+        const problem = Queries.problemOf(q as Query<unknown>)
         if (problem !== undefined) return Effect.fail(error(Reasons.InvalidQuery, problem, groupId))
-        return Effect.map(getGroup(groupId), (items) => Query.run(items, q))
+        return Effect.map(getGroup(groupId), (items) => Queries.run(items, q))
       }
 
       const send = (channel: { readonly groupId: string; readonly id?: string | undefined }, event: CustomEvent) =>

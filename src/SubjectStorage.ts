@@ -30,7 +30,34 @@ import * as Handle from "./internal/subjects/handle.js"
 import { fieldOf, fromSchema, json, parseField, type PropertyRef, untyped } from "./internal/subjects/property.js"
 
 export * from "./SubjectStorageError.js"
-export type { SubjectHandle, Update, ValueOf } from "./internal/subjects/handle.js"
+
+/** The value of property `K` of `Props` (unknown for a name `Props` does not declare). */
+export type ValueOf<Props, K> = K extends keyof Props ? Props[K] : unknown
+
+/** A new value, or a function of the previous one (none when the property is not set). */
+export type Update<A> = A | ((previous: Option.Option<A>) => A)
+
+/**
+ * A subject with a local cache; see the module `SubjectStorage`.
+ *
+ * @since 0.1.0
+ */
+export interface SubjectHandle<Props, Key> {
+  readonly subject: string
+  /** The property's value: the cache's, after loading the subject on first use. */
+  readonly get: <K extends Key>(property: K) => Effect.Effect<Option.Option<ValueOf<Props, K>>, SubjectStorageError>
+  /** Changes the cached value and remembers the change for `store`; returns the new value. */
+  readonly set: <K extends Key>(
+    property: K,
+    value: Update<ValueOf<Props, K>>
+  ) => Effect.Effect<ValueOf<Props, K>, SubjectStorageError>
+  /** Deletes the cached value and remembers the deletion for `store`; false when it was not set. */
+  readonly delete: <K extends Key>(property: K) => Effect.Effect<boolean, SubjectStorageError>
+  /** Writes every remembered change in one atomic step (last writer wins); returns how many were written. */
+  readonly store: Effect.Effect<number, SubjectStorageError>
+  /** How many changes wait for `store`. */
+  readonly pending: Effect.Effect<number>
+}
 
 /**
  * The name of an extended property (field `e{name}`), for the plain-JSON API: `extended("lastLogin")`.
@@ -71,7 +98,7 @@ export interface Loaded {
  *
  * @since 0.1.0
  */
-export type Entry<Props, Key> = Key extends unknown ? readonly [Key, Handle.ValueOf<Props, Key>] : never
+export type Entry<Props, Key> = Key extends unknown ? readonly [Key, ValueOf<Props, Key>] : never
 
 /**
  * The changes of one atomic `store`: properties to set (`inserts` and `updates` alike) and to delete.
@@ -135,12 +162,12 @@ export interface Transaction<Props, Key> {
   readonly get: <K extends Key>(
     subject: string,
     property: K
-  ) => Effect.Effect<Option.Option<Handle.ValueOf<Props, K>>, SubjectStorageError>
+  ) => Effect.Effect<Option.Option<ValueOf<Props, K>>, SubjectStorageError>
   /** Stages a value (encoded now: a value that cannot be stored fails here, and the transaction writes nothing). */
   readonly set: <K extends Key>(
     subject: string,
     property: K,
-    value: Handle.ValueOf<Props, K>
+    value: ValueOf<Props, K>
   ) => Effect.Effect<void, SubjectStorageError>
   /** Stages the deletion of a property; false when it is not set. */
   readonly delete: (subject: string, property: Key) => Effect.Effect<boolean, SubjectStorageError>
@@ -210,7 +237,7 @@ export interface Subjects<Props, Key> {
   readonly get: <K extends Key>(
     subject: string,
     property: K
-  ) => Effect.Effect<Option.Option<Handle.ValueOf<Props, K>>, SubjectStorageError>
+  ) => Effect.Effect<Option.Option<ValueOf<Props, K>>, SubjectStorageError>
   /** Whether the subject exists, or one of its properties is set. */
   readonly exists: (subject: string, property?: Key) => Effect.Effect<boolean, SubjectStorageError>
   /**
@@ -222,9 +249,9 @@ export interface Subjects<Props, Key> {
   readonly set: <K extends Key>(
     subject: string,
     property: K,
-    value: Handle.Update<Handle.ValueOf<Props, K>>,
+    value: Update<ValueOf<Props, K>>,
     options?: WriteOptions
-  ) => Effect.Effect<Written<Handle.ValueOf<Props, K>>, SubjectStorageError>
+  ) => Effect.Effect<Written<ValueOf<Props, K>>, SubjectStorageError>
   /** Adds `by` (default 1) to a number property in one atomic step (unset counts as 0); returns the new value. */
   readonly increment: (subject: string, property: Key, by?: number) => Effect.Effect<number, SubjectStorageError>
   /** Subtracts `by` (default 1): `increment` with `-by`. */
@@ -241,7 +268,7 @@ export interface Subjects<Props, Key> {
     options?: WriteOptions
   ) => Effect.Effect<number, SubjectStorageError>
   /** A handle with a local cache whose changes are written together by its `store` (last writer wins). */
-  readonly subject: (subject: string) => Handle.SubjectHandle<Props, Key>
+  readonly subject: (subject: string) => SubjectHandle<Props, Key>
   /**
    * Runs `f` as one atomic transaction over `subjects` (WATCH/MULTI/EXEC on a dedicated connection): `f` reads the
    * subjects as they are and stages writes, which commit together, with their change events, only if no subject

@@ -5,40 +5,7 @@
  *
  * @internal
  */
-
-/**
- * A condition on one field: a value (equality) or an operator object. `contains` holds for a string containing the
- * text or an array containing the element; `in` for a value equal to one of the list.
- *
- * @since 0.1.0
- */
-export type Condition<V> =
-  | V
-  | {
-      readonly eq?: V | undefined
-      readonly ne?: V | undefined
-      readonly gt?: V | undefined
-      readonly gte?: V | undefined
-      readonly lt?: V | undefined
-      readonly lte?: V | undefined
-      readonly in?: ReadonlyArray<V> | undefined
-      readonly contains?: unknown
-    }
-
-/**
- * A query over items of type `A`.
- *
- * @since 0.1.0
- */
-export interface Query<A> {
-  readonly where?: { readonly [K in keyof A]?: Condition<A[K]> } | undefined
-  readonly orderBy?: (keyof A & string) | undefined
-  readonly orderDirection?: "asc" | "desc" | undefined
-  /** At most this many items (0: none). Default: all. */
-  readonly limit?: number | undefined
-  /** Skip this many items first. Default 0. */
-  readonly offset?: number | undefined
-}
+import type { Query } from "../../StreamAdapter.js"
 
 const operators = new Set(["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains"])
 

@@ -11,23 +11,9 @@
  */
 import { Effect, Option, Queue, Scope, Semaphore } from "effect"
 import type { RedisError } from "../../RedisError.js"
+import type { PubSubEvent } from "../../RedisClient.js"
 import type { Client } from "./connection.js"
 import { classify } from "./errors.js"
-
-/** A message received on a channel. */
-export interface PubSubMessage {
-  readonly _tag: "Message"
-  readonly channel: string
-  readonly message: string
-}
-
-/** The subscriber connection came back after a drop: messages published meanwhile were lost. */
-export interface PubSubReconnected {
-  readonly _tag: "Reconnected"
-}
-
-/** What a subscription receives. */
-export type PubSubEvent = PubSubMessage | PubSubReconnected
 
 type Listener = (event: PubSubEvent) => void
 

@@ -12,14 +12,7 @@ import { Deferred, Duration, Effect, Exit, Queue } from "effect"
 import { fail } from "./error.js"
 import { type EventSinkError } from "../../EventSinkError.js"
 import * as Reasons from "../../EventSinkError.js"
-
-/**
- * What `emit` does when the buffer is full: drop the oldest buffered event (`dropOldest`), drop the new one
- * (`dropNewest`), or refuse it with a typed `BufferFull` error (`fail`).
- *
- * @since 0.1.0
- */
-export type OverflowStrategy = "dropOldest" | "dropNewest" | "fail"
+import type { OverflowStrategy } from "../../EventSink.js"
 
 /** Running totals of the sink, shared by the buffer and the writer; never reset. */
 export interface Counters {

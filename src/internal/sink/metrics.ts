@@ -6,7 +6,7 @@
  */
 import { Effect, Metric } from "effect"
 import type { Counters } from "./buffer.js"
-import type { BreakerState } from "./writer.js"
+import type { BreakerState } from "../../EventSink.js"
 
 const emitted = Metric.counter("event_sink_events_emitted", { description: "events taken into the buffer" })
 const written = Metric.counter("event_sink_events_written", { description: "events written to Redis" })

@@ -25,24 +25,7 @@ import * as Breaker from "./breaker.js"
 import * as Metrics from "./metrics.js"
 import * as Script from "./script.js"
 import * as Reasons from "../../EventSinkError.js"
-
-/**
- * A state of the sink's circuit breaker.
- *
- * @since 0.1.0
- */
-export type BreakerState = "Closed" | "Open" | "HalfOpen"
-
-/**
- * A change of the breaker's state, and when it happened.
- *
- * @since 0.1.0
- */
-export interface BreakerTransition {
-  readonly from: BreakerState
-  readonly to: BreakerState
-  readonly at: Date
-}
+import type { BreakerState, BreakerTransition } from "../../EventSink.js"
 
 /** The running writer. */
 export interface Writer {

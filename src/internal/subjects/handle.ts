@@ -8,36 +8,8 @@
  */
 import { Effect, Option } from "effect"
 import type { Core } from "./core.js"
-import { SubjectStorageError } from "../../SubjectStorageError.js"
 import type { PropertyRef } from "./property.js"
-
-/** The value of property `K` of `Props` (unknown for a name `Props` does not declare). */
-export type ValueOf<Props, K> = K extends keyof Props ? Props[K] : unknown
-
-/** A new value, or a function of the previous one (none when the property is not set). */
-export type Update<A> = A | ((previous: Option.Option<A>) => A)
-
-/**
- * A subject with a local cache; see the module `SubjectStorage`.
- *
- * @since 0.1.0
- */
-export interface SubjectHandle<Props, Key> {
-  readonly subject: string
-  /** The property's value: the cache's, after loading the subject on first use. */
-  readonly get: <K extends Key>(property: K) => Effect.Effect<Option.Option<ValueOf<Props, K>>, SubjectStorageError>
-  /** Changes the cached value and remembers the change for `store`; returns the new value. */
-  readonly set: <K extends Key>(
-    property: K,
-    value: Update<ValueOf<Props, K>>
-  ) => Effect.Effect<ValueOf<Props, K>, SubjectStorageError>
-  /** Deletes the cached value and remembers the deletion for `store`; false when it was not set. */
-  readonly delete: <K extends Key>(property: K) => Effect.Effect<boolean, SubjectStorageError>
-  /** Writes every remembered change in one atomic step (last writer wins); returns how many were written. */
-  readonly store: Effect.Effect<number, SubjectStorageError>
-  /** How many changes wait for `store`. */
-  readonly pending: Effect.Effect<number>
-}
+import type { SubjectHandle, Update } from "../../SubjectStorage.js"
 
 /** True when `value` is an update function rather than a value. */
 export const isFunction = <A>(value: Update<A>): value is (previous: Option.Option<A>) => A =>
