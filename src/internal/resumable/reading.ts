@@ -22,7 +22,10 @@ import { isEntryId, isStartId } from "./wire.js"
 /** Reading the runs of a layer. */
 export interface Reading {
   /** A run's entries with their chunks as stored JSON values. */
-  readonly resumeEncoded: (token: string, options?: ResumeOptions) => Stream.Stream<Entry<unknown>, ResumableStreamError>
+  readonly resumeEncoded: (
+    token: string,
+    options?: ResumeOptions
+  ) => Stream.Stream<Entry<unknown>, ResumableStreamError>
   /** A run's entries with their chunks decoded by `definition`'s schema (the token must be of that stream). */
   readonly resume: <I, A, E, R>(
     definition: Definition<I, A, E, R>,
@@ -46,7 +49,11 @@ export const make = (redis: RedisClient.Service, settings: Settings, access: Acc
         const bufferBytes = readOptions?.bufferBytes
         const payload = yield* expectedName === undefined ? access.verify(token) : access.verifyFor(token, expectedName)
         if (after !== undefined && !isEntryId(after)) {
-          return yield* fail(Reasons.InvalidOffset, "`after` must be an entry id such as 1700000000000-0", payload.runId)
+          return yield* fail(
+            Reasons.InvalidOffset,
+            "`after` must be an entry id such as 1700000000000-0",
+            payload.runId
+          )
         }
         const definition = settings.definitions.get(payload.name) as AnyDefinition
         const decodeItem = decode(definition)

@@ -80,89 +80,95 @@ export type Run = <A, E, R>(
 const currentOf = (state: SubjectState, field: string): string | undefined =>
   state.staged.has(field) ? (state.staged.get(field) ?? undefined) : state.flushed ? undefined : state.stored[field]
 
+/** What an attempt reads and stages, on its snapshot of `states`. */
+const staging = (states: ReadonlyMap<string, SubjectState>): Staging => {
+  const stateOf = (subject: string) => {
+    const state = states.get(subject)
+    return state !== undefined
+      ? Effect.succeed(state)
+      : Effect.fail(
+          fail(
+            Reasons.NotWatched,
+            `subject ${subject} is not one of the transaction's subjects (${Array.from(states.keys()).join(", ")})`,
+            subject
+          )
+        )
+  }
+  return {
+    get: (subject, ref) =>
+      Effect.flatMap(stateOf(subject), (state) =>
+        Effect.fromResult(decodeStoredOption(subject, ref, currentOf(state, ref.field)))
+      ),
+    set: (subject, ref, value) =>
+      Effect.flatMap(stateOf(subject), (state) =>
+        Effect.map(Effect.fromResult(encodeStored(subject, ref, value)), (json) => {
+          state.staged.set(ref.field, json)
+        })
+      ),
+    delete: (subject, ref) =>
+      Effect.map(stateOf(subject), (state) => {
+        const existed = currentOf(state, ref.field) !== undefined
+        state.staged.set(ref.field, null)
+        return existed
+      }),
+    flush: (subject) =>
+      Effect.map(stateOf(subject), (state) => {
+        const existed =
+          Array.from(state.staged.values()).some((json) => json !== null) ||
+          (!state.flushed && Object.keys(state.stored).length > 0)
+        state.flushed = true
+        state.staged.clear()
+        return existed
+      })
+  }
+}
+
+/** One subject's staged writes, events and expiry as commands (appended to `commands`); how many properties. */
+const writesOf = (
+  options: TransactionOptions,
+  commands: Array<RedisClient.Command>,
+  subject: string,
+  state: SubjectState
+) => {
+  const existed = Object.keys(state.stored).length > 0
+  const deletesSubject = state.flushed && existed
+  const old = (field: string) => (state.flushed ? undefined : state.stored[field])
+  const sets: Array<string> = []
+  const deletes: Array<string> = []
+  const changes: Array<{ field: string; value?: string | undefined; old?: string | undefined }> = []
+  for (const [field, json] of state.staged) {
+    if (json !== null) {
+      sets.push(field, json)
+      changes.push({ field, value: json, old: old(field) })
+    } else if (old(field) !== undefined) {
+      deletes.push(field)
+      changes.push({ field, old: old(field) })
+    }
+  }
+  const key = state.key
+  const deadlines = options.deadlinesOf(subject)
+  const command = (name: string, ...args: ReadonlyArray<string | number>) => commands.push({ name, args, key })
+  if (deletesSubject) command("DEL", key, deadlines)
+  if (sets.length > 0) command("HSET", key, ...sets)
+  if (deletes.length > 0) {
+    command("HDEL", key, ...deletes)
+    command("ZREM", deadlines, ...deletes)
+  }
+  if (options.channel !== "") {
+    if (deletesSubject) command("PUBLISH", options.channel, JSON.stringify({ subject, deleted: true }))
+    if (changes.length > 0) command("PUBLISH", options.channel, JSON.stringify({ subject, changes }))
+  }
+  const { expiry } = options
+  if (expiry !== undefined && sets.length > 0 && (expiry.refresh || state.ttl < 0 || state.flushed)) {
+    command("PEXPIRE", key, expiry.ms)
+  }
+  return changes.length
+}
+
 /** Makes the transaction runner. */
 export const make = (options: TransactionOptions): Run => {
-  const { redis, channel, keyOf } = options
+  const { redis, keyOf } = options
   const withLocks = KeyedLocks.make()
-
-  const staging = (states: ReadonlyMap<string, SubjectState>): Staging => {
-    const stateOf = (subject: string) => {
-      const state = states.get(subject)
-      return state !== undefined
-        ? Effect.succeed(state)
-        : Effect.fail(
-            fail(
-              Reasons.NotWatched,
-              `subject ${subject} is not one of the transaction's subjects (${Array.from(states.keys()).join(", ")})`,
-              subject
-            )
-          )
-    }
-    return {
-      get: (subject, ref) =>
-        Effect.flatMap(stateOf(subject), (state) =>
-          Effect.fromResult(decodeStoredOption(subject, ref, currentOf(state, ref.field)))
-        ),
-      set: (subject, ref, value) =>
-        Effect.flatMap(stateOf(subject), (state) =>
-          Effect.map(Effect.fromResult(encodeStored(subject, ref, value)), (json) => {
-            state.staged.set(ref.field, json)
-          })
-        ),
-      delete: (subject, ref) =>
-        Effect.map(stateOf(subject), (state) => {
-          const existed = currentOf(state, ref.field) !== undefined
-          state.staged.set(ref.field, null)
-          return existed
-        }),
-      flush: (subject) =>
-        Effect.map(stateOf(subject), (state) => {
-          const existed =
-            Array.from(state.staged.values()).some((json) => json !== null) ||
-            (!state.flushed && Object.keys(state.stored).length > 0)
-          state.flushed = true
-          state.staged.clear()
-          return existed
-        })
-    }
-  }
-
-  /** One subject's staged writes, events and expiry as commands (appended to `commands`); how many properties. */
-  const writesOf = (commands: Array<RedisClient.Command>, subject: string, state: SubjectState) => {
-    const existed = Object.keys(state.stored).length > 0
-    const deletesSubject = state.flushed && existed
-    const old = (field: string) => (state.flushed ? undefined : state.stored[field])
-    const sets: Array<string> = []
-    const deletes: Array<string> = []
-    const changes: Array<{ field: string; value?: string | undefined; old?: string | undefined }> = []
-    for (const [field, json] of state.staged) {
-      if (json !== null) {
-        sets.push(field, json)
-        changes.push({ field, value: json, old: old(field) })
-      } else if (old(field) !== undefined) {
-        deletes.push(field)
-        changes.push({ field, old: old(field) })
-      }
-    }
-    const key = state.key
-    const deadlines = options.deadlinesOf(subject)
-    const command = (name: string, ...args: ReadonlyArray<string | number>) => commands.push({ name, args, key })
-    if (deletesSubject) command("DEL", key, deadlines)
-    if (sets.length > 0) command("HSET", key, ...sets)
-    if (deletes.length > 0) {
-      command("HDEL", key, ...deletes)
-      command("ZREM", deadlines, ...deletes)
-    }
-    if (channel !== "") {
-      if (deletesSubject) command("PUBLISH", channel, JSON.stringify({ subject, deleted: true }))
-      if (changes.length > 0) command("PUBLISH", channel, JSON.stringify({ subject, changes }))
-    }
-    const { expiry } = options
-    if (expiry !== undefined && sets.length > 0 && (expiry.refresh || state.ttl < 0 || state.flushed)) {
-      command("PEXPIRE", key, expiry.ms)
-    }
-    return changes.length
-  }
 
   return (subjects, f, retry) =>
     Effect.suspend(() => {
@@ -207,7 +213,7 @@ export const make = (options: TransactionOptions): Run => {
           Effect.gen(function* () {
             const commands: Array<RedisClient.Command> = []
             let written = 0
-            for (const [subject, state] of states) written += writesOf(commands, subject, state)
+            for (const [subject, state] of states) written += writesOf(options, commands, subject, state)
             execPending = true
             const replies = yield* session.commit(commands).pipe(
               Effect.mapError((error) => new CallFailed(error)),
