@@ -342,245 +342,280 @@ export const routes = (
   return Layer.unwrap(
     Effect.gen(function* () {
       const redis = yield* RedisClient.RedisClient
-      const streams = yield* Effect.serviceOption(ResumableStream)
-      const sinkInContext = yield* Effect.serviceOption(EventSink)
-      const authorize = options.authorize
-      const actions = options.actions === true
-      const guard = Guard.make(options)
-      const base = options.path ?? "/inspector"
-      const scan = {
-        count: Math.max(1, options.scanCount ?? 1000),
-        maxCalls: Math.max(1, options.maxScanCalls ?? 20)
-      }
-      const maxActionEntries = Math.max(1, options.maxActionEntries ?? 10_000)
-      const messaging = options.messaging === false ? undefined : (options.messaging?.keyPrefix ?? "")
-      const resumable = options.resumable === false ? undefined : (options.resumable ?? {})
-      const resumablePrefix = resumable === undefined ? undefined : (resumable.keyPrefix ?? "river:stream:")
-      const adapter = options.adapter === false ? undefined : (options.adapter ?? {})
-      const adapterPrefix = adapter === undefined ? undefined : (adapter.keyPrefix ?? "motia:stream:")
-      const maxGroups = Math.max(1, adapter?.maxGroups ?? 20)
-      const subjects =
-        options.subjects === undefined || options.subjects === false ? undefined : (options.subjects.keyPrefix ?? "")
-      const sinks: ReadonlyArray<SinkSource> = options.sinks ?? Option.toArray(sinkInContext)
-      const pollMs = Duration.toMillis(Duration.fromInputUnsafe(options.pollInterval ?? "2 seconds"))
-      const secretList = resumable?.secret
-      const cancelOptions =
-        resumablePrefix === undefined
-          ? undefined
-          : {
-              redis,
-              prefix: resumablePrefix,
-              completedTtl: Duration.fromInputUnsafe(resumable?.completedTtl ?? "1 hour"),
-              service: Option.getOrUndefined(streams),
-              secrets: (secretList === undefined
-                ? []
-                : Redacted.isRedacted(secretList)
-                  ? [secretList]
-                  : secretList
-              ).map(Redacted.value)
-            }
-      const producerTimeout = Duration.fromInputUnsafe(resumable?.producerTimeout ?? "5 seconds")
-      const config = {
-        actions,
-        pollIntervalMs: pollMs,
-        messaging: messaging === undefined ? null : { keyPrefix: messaging },
-        resumable: resumablePrefix === undefined ? null : { keyPrefix: resumablePrefix },
-        adapter: adapterPrefix === undefined ? null : { keyPrefix: adapterPrefix },
-        subjects: subjects === undefined ? null : { keyPrefix: subjects },
-        sinks: sinks.length
-      }
-      const html = page({ base: under(base, "/").replace(/\/$/, ""), config })
-
-      /** A route that passes the guard, checks access, and answers a Redis failure with 503. */
-      const route = (
-        method: "GET" | "POST",
-        suffix: `/${string}`,
-        access: Access,
-        handle: (
-          request: HttpServerRequest.HttpServerRequest
-        ) => Effect.Effect<HttpServerResponse.HttpServerResponse, RedisError>
-      ) =>
-        HttpRouter.add(method, under(base, suffix), (request) =>
-          guard.check(
-            request,
-            Effect.gen(function* () {
-              if (access === "action" && !actions)
-                return forbidden("actions are disabled (the inspector's actions option)")
-              if (!(yield* authorize(request, access))) return forbidden("not authorized")
-              return yield* handle(request)
-            }).pipe(Effect.catch(redisFailure))
-          )
-        )
-
-      /** A route of a part that may be left out: 404 when it is. */
-      const section = <A>(
-        value: A | undefined,
-        name: string,
-        handle: (value: A) => Effect.Effect<HttpServerResponse.HttpServerResponse, RedisError>
-      ) => (value === undefined ? Effect.succeed(notFound(`${name} are not inspected here`)) : handle(value))
-
-      // the router ignores a trailing slash: `{path}` and `{path}/` are one route
-      const pagePath = under(base, "/").replace(/(.)\/$/, "$1") as `/${string}`
-      const pageRoute = HttpRouter.add("GET", pagePath, (request) =>
-        guard.check(
-          request,
-          Effect.gen(function* () {
-            if (!(yield* authorize(request, "read"))) return forbidden("not authorized")
-            // opened with ?token=: kept in a cookie of the inspector's path, and out of the address bar and history
-            const token = searchParam(request, "token")
-            if (token !== undefined) {
-              return HttpServerResponse.empty({ status: 303, headers: { location: pagePath } }).pipe(
-                HttpServerResponse.setCookieUnsafe(tokenCookie, token, {
-                  httpOnly: true,
-                  sameSite: "strict",
-                  path: pagePath
-                })
-              )
-            }
-            return HttpServerResponse.text(html, {
-              contentType: "text/html; charset=utf-8",
-              headers: Requests.pageHeaders
-            })
-          })
-        )
+      const settings = settingsOf(
+        options,
+        redis,
+        yield* Effect.serviceOption(ResumableStream),
+        yield* Effect.serviceOption(EventSink)
       )
-      const scriptRoute = route("GET", "/page.js", "read", () =>
-        Effect.succeed(HttpServerResponse.text(pageScript, { contentType: "text/javascript; charset=utf-8" }))
-      )
-
-      const configRoute = route("GET", "/api/config", "read", () => Effect.succeed(json(config)))
-
-      const topicsRoute = route("GET", "/api/topics", "read", (request) =>
-        section(messaging, "topics", (prefix) => {
-          const params = Requests.pageParams(request, RedisClient.isScanCursor)
-          if (Result.isFailure(params)) return Effect.succeed(params.failure)
-          return Effect.map(
-            listTopics(redis, prefix, { ...scan, limit: params.success.limit }, params.success.cursor),
-            json
-          )
-        })
-      )
-
-      const topicRoute = route("GET", "/api/topic", "read", (request) =>
-        section(messaging, "topics", (prefix) => {
-          const topic = Requests.topicParam(request)
-          if (Result.isFailure(topic)) return Effect.succeed(topic.failure)
-          return Effect.map(describeTopics(redis, prefix, [topic.success]), ([found]) =>
-            found === undefined || (!found.exists && found.deadLetters === 0)
-              ? notFound(`no topic ${topic.success}`)
-              : json(found)
-          )
-        })
-      )
-
-      const deadLettersRoute = route("GET", "/api/dead-letters", "read", (request) =>
-        section(messaging, "topics", (prefix) => {
-          const topic = Requests.topicParam(request)
-          if (Result.isFailure(topic)) return Effect.succeed(topic.failure)
-          const params = Requests.pageParams(request, isEntryId)
-          if (Result.isFailure(params)) return Effect.succeed(params.failure)
-          return Effect.gen(function* () {
-            const listed = yield* listDeadLetters(
-              redis,
-              prefix,
-              topic.success,
-              params.success.cursor,
-              params.success.limit
-            )
-            // what the messages hold is shown only to requests allowed to see data
-            if (yield* authorize(request, "data")) return json(listed)
-            return json({ ...listed, deadLetters: listed.deadLetters.map(withoutData), dataHidden: true })
-          })
-        })
-      )
-
-      const deadLetterAction = (mode: "replay" | "delete") =>
-        route("POST", `/api/dead-letters/${mode}`, "action", (request) =>
-          section(messaging, "topics", (prefix) =>
-            Effect.gen(function* () {
-              const body = yield* Requests.deadLetterAction(request)
-              if (Result.isFailure(body)) return body.failure
-              const { topic, ids, upTo } = body.success
-              const moved = yield* moveDeadLetters(redis, prefix, topic, { mode, ids, upTo }, maxActionEntries)
-              return json({ topic, mode, ...moved })
-            })
-          )
-        )
-
-      const runsRoute = route("GET", "/api/runs", "read", (request) =>
-        section(resumablePrefix, "resumable runs", (prefix) => {
-          const params = Requests.pageParams(request, RedisClient.isScanCursor)
-          if (Result.isFailure(params)) return Effect.succeed(params.failure)
-          return Effect.map(
-            listRuns(redis, prefix, producerTimeout, { ...scan, limit: params.success.limit }, params.success.cursor),
-            json
-          )
-        })
-      )
-
-      const cancelRoute = route("POST", "/api/runs/cancel", "action", (request) =>
-        section(cancelOptions, "resumable runs", (cancel) =>
-          Effect.gen(function* () {
-            const body = yield* Requests.cancelAction(request)
-            if (Result.isFailure(body)) return body.failure
-            const { stream, runId, reason } = body.success
-            const status = yield* cancelRun(cancel, stream, runId, reason)
-            return status === "gone"
-              ? notFound(`no run ${runId} of stream ${stream} (expired, or never was)`)
-              : json({ stream, runId, status })
-          })
-        )
-      )
-
-      const sinksRoute = route("GET", "/api/sinks", "read", () =>
-        Effect.map(inspectSinks(sinks), (found) => json({ sinks: found }))
-      )
-
-      const adapterRoute = route("GET", "/api/adapter", "read", (request) =>
-        section(adapterPrefix, "live-state streams", (prefix) => {
-          const params = Requests.pageParams(request, RedisClient.isScanCursor)
-          if (Result.isFailure(params)) return Effect.succeed(params.failure)
-          return Effect.map(
-            listAdapterStreams(
-              redis,
-              prefix,
-              { ...scan, limit: params.success.limit },
-              params.success.cursor,
-              maxGroups
-            ),
-            json
-          )
-        })
-      )
-
-      const subjectsRoute = route("GET", "/api/subjects", "read", (request) =>
-        section(subjects, "subjects", (prefix) => {
-          const params = Requests.pageParams(request, RedisClient.isScanCursor)
-          if (Result.isFailure(params)) return Effect.succeed(params.failure)
-          return Effect.map(countSubjects(redis, prefix, scan, params.success.cursor), (counted) =>
-            json({ keyPrefix: prefix, ...counted })
-          )
-        })
-      )
-
+      const kit = kitOf(options, redis, settings)
       return Layer.mergeAll(
-        configRoute,
-        topicsRoute,
-        topicRoute,
-        deadLettersRoute,
-        deadLetterAction("replay"),
-        deadLetterAction("delete"),
-        runsRoute,
-        cancelRoute,
-        sinksRoute,
-        adapterRoute,
-        subjectsRoute,
-        scriptRoute,
-        pageRoute,
-        guard.preflight(base)
+        pageRoutes(kit),
+        messagingRoutes(kit),
+        runRoutes(kit),
+        stateRoutes(kit),
+        kit.guard.preflight(kit.base)
       )
     })
   )
+}
+
+/** What the inspector shows and may do, from its options and the services in context. */
+const settingsOf = (
+  options: Options,
+  redis: RedisClient.Service,
+  streams: Option.Option<ResumableStream["Service"]>,
+  sinkInContext: Option.Option<SinkSource>
+) => {
+  const messaging = options.messaging === false ? undefined : (options.messaging?.keyPrefix ?? "")
+  const resumable = options.resumable === false ? undefined : (options.resumable ?? {})
+  const resumablePrefix = resumable === undefined ? undefined : (resumable.keyPrefix ?? "river:stream:")
+  const adapter = options.adapter === false ? undefined : (options.adapter ?? {})
+  const adapterPrefix = adapter === undefined ? undefined : (adapter.keyPrefix ?? "motia:stream:")
+  const subjects =
+    options.subjects === undefined || options.subjects === false ? undefined : (options.subjects.keyPrefix ?? "")
+  const sinks: ReadonlyArray<SinkSource> = options.sinks ?? Option.toArray(sinkInContext)
+  const secretList = resumable?.secret
+  const cancelOptions =
+    resumablePrefix === undefined
+      ? undefined
+      : {
+          redis,
+          prefix: resumablePrefix,
+          completedTtl: Duration.fromInputUnsafe(resumable?.completedTtl ?? "1 hour"),
+          service: Option.getOrUndefined(streams),
+          secrets: (secretList === undefined ? [] : Redacted.isRedacted(secretList) ? [secretList] : secretList).map(
+            Redacted.value
+          )
+        }
+  return {
+    actions: options.actions === true,
+    scan: { count: Math.max(1, options.scanCount ?? 1000), maxCalls: Math.max(1, options.maxScanCalls ?? 20) },
+    maxActionEntries: Math.max(1, options.maxActionEntries ?? 10_000),
+    messaging,
+    resumablePrefix,
+    adapterPrefix,
+    maxGroups: Math.max(1, adapter?.maxGroups ?? 20),
+    subjects,
+    sinks,
+    cancelOptions,
+    producerTimeout: Duration.fromInputUnsafe(resumable?.producerTimeout ?? "5 seconds"),
+    config: {
+      actions: options.actions === true,
+      pollIntervalMs: Duration.toMillis(Duration.fromInputUnsafe(options.pollInterval ?? "2 seconds")),
+      messaging: messaging === undefined ? null : { keyPrefix: messaging },
+      resumable: resumablePrefix === undefined ? null : { keyPrefix: resumablePrefix },
+      adapter: adapterPrefix === undefined ? null : { keyPrefix: adapterPrefix },
+      subjects: subjects === undefined ? null : { keyPrefix: subjects },
+      sinks: sinks.length
+    }
+  }
+}
+
+/** What the route groups share: the settings, the guard, and how a route is added. */
+const kitOf = (options: Options, redis: RedisClient.Service, settings: ReturnType<typeof settingsOf>) => {
+  const { authorize } = options
+  const guard = Guard.make(options)
+  const base = options.path ?? "/inspector"
+  return {
+    redis,
+    settings,
+    authorize,
+    guard,
+    base,
+    /** A route that passes the guard, checks access, and answers a Redis failure with 503. */
+    route: (
+      method: "GET" | "POST",
+      suffix: `/${string}`,
+      access: Access,
+      handle: (
+        request: HttpServerRequest.HttpServerRequest
+      ) => Effect.Effect<HttpServerResponse.HttpServerResponse, RedisError>
+    ) =>
+      HttpRouter.add(method, under(base, suffix), (request) =>
+        guard.check(
+          request,
+          Effect.gen(function* () {
+            if (access === "action" && !settings.actions)
+              return forbidden("actions are disabled (the inspector's actions option)")
+            if (!(yield* authorize(request, access))) return forbidden("not authorized")
+            return yield* handle(request)
+          }).pipe(Effect.catch(redisFailure))
+        )
+      ),
+    /** A route of a part that may be left out: 404 when it is. */
+    section: <A>(
+      value: A | undefined,
+      name: string,
+      handle: (value: A) => Effect.Effect<HttpServerResponse.HttpServerResponse, RedisError>
+    ) => (value === undefined ? Effect.succeed(notFound(`${name} are not inspected here`)) : handle(value))
+  }
+}
+
+/** The route groups' shared parts. */
+type Kit = ReturnType<typeof kitOf>
+
+/** The page, its script and its configuration. */
+const pageRoutes = (kit: Kit) => {
+  const { base, guard, authorize, settings, route } = kit
+  const html = page({ base: under(base, "/").replace(/\/$/, ""), config: settings.config })
+  // the router ignores a trailing slash: `{path}` and `{path}/` are one route
+  const pagePath = under(base, "/").replace(/(.)\/$/, "$1") as `/${string}`
+  const pageRoute = HttpRouter.add("GET", pagePath, (request) =>
+    guard.check(
+      request,
+      Effect.gen(function* () {
+        if (!(yield* authorize(request, "read"))) return forbidden("not authorized")
+        // opened with ?token=: kept in a cookie of the inspector's path, and out of the address bar and history
+        const token = searchParam(request, "token")
+        if (token !== undefined) {
+          return HttpServerResponse.empty({ status: 303, headers: { location: pagePath } }).pipe(
+            HttpServerResponse.setCookieUnsafe(tokenCookie, token, {
+              httpOnly: true,
+              sameSite: "strict",
+              path: pagePath
+            })
+          )
+        }
+        return HttpServerResponse.text(html, {
+          contentType: "text/html; charset=utf-8",
+          headers: Requests.pageHeaders
+        })
+      })
+    )
+  )
+  const scriptRoute = route("GET", "/page.js", "read", () =>
+    Effect.succeed(HttpServerResponse.text(pageScript, { contentType: "text/javascript; charset=utf-8" }))
+  )
+
+  const configRoute = route("GET", "/api/config", "read", () => Effect.succeed(json(settings.config)))
+
+  return Layer.mergeAll(pageRoute, scriptRoute, configRoute)
+}
+
+/** The topics, their dead letters and the dead-letter actions. */
+const messagingRoutes = ({ route, section, redis, settings, authorize }: Kit) => {
+  const { messaging, scan, maxActionEntries } = settings
+  const topicsRoute = route("GET", "/api/topics", "read", (request) =>
+    section(messaging, "topics", (prefix) => {
+      const params = Requests.pageParams(request, RedisClient.isScanCursor)
+      if (Result.isFailure(params)) return Effect.succeed(params.failure)
+      return Effect.map(
+        listTopics(redis, prefix, { ...scan, limit: params.success.limit }, params.success.cursor),
+        json
+      )
+    })
+  )
+
+  const topicRoute = route("GET", "/api/topic", "read", (request) =>
+    section(messaging, "topics", (prefix) => {
+      const topic = Requests.topicParam(request)
+      if (Result.isFailure(topic)) return Effect.succeed(topic.failure)
+      return Effect.map(describeTopics(redis, prefix, [topic.success]), ([found]) =>
+        found === undefined || (!found.exists && found.deadLetters === 0)
+          ? notFound(`no topic ${topic.success}`)
+          : json(found)
+      )
+    })
+  )
+
+  const deadLettersRoute = route("GET", "/api/dead-letters", "read", (request) =>
+    section(messaging, "topics", (prefix) => {
+      const topic = Requests.topicParam(request)
+      if (Result.isFailure(topic)) return Effect.succeed(topic.failure)
+      const params = Requests.pageParams(request, isEntryId)
+      if (Result.isFailure(params)) return Effect.succeed(params.failure)
+      return Effect.gen(function* () {
+        const listed = yield* listDeadLetters(redis, prefix, topic.success, params.success.cursor, params.success.limit)
+        // what the messages hold is shown only to requests allowed to see data
+        if (yield* authorize(request, "data")) return json(listed)
+        return json({ ...listed, deadLetters: listed.deadLetters.map(withoutData), dataHidden: true })
+      })
+    })
+  )
+
+  const deadLetterAction = (mode: "replay" | "delete") =>
+    route("POST", `/api/dead-letters/${mode}`, "action", (request) =>
+      section(messaging, "topics", (prefix) =>
+        Effect.gen(function* () {
+          const body = yield* Requests.deadLetterAction(request)
+          if (Result.isFailure(body)) return body.failure
+          const { topic, ids, upTo } = body.success
+          const moved = yield* moveDeadLetters(redis, prefix, topic, { mode, ids, upTo }, maxActionEntries)
+          return json({ topic, mode, ...moved })
+        })
+      )
+    )
+
+  return Layer.mergeAll(
+    topicsRoute,
+    topicRoute,
+    deadLettersRoute,
+    deadLetterAction("replay"),
+    deadLetterAction("delete")
+  )
+}
+
+/** The resumable runs and their cancellation. */
+const runRoutes = ({ route, section, redis, settings }: Kit) => {
+  const { resumablePrefix, producerTimeout, scan, cancelOptions } = settings
+  const runsRoute = route("GET", "/api/runs", "read", (request) =>
+    section(resumablePrefix, "resumable runs", (prefix) => {
+      const params = Requests.pageParams(request, RedisClient.isScanCursor)
+      if (Result.isFailure(params)) return Effect.succeed(params.failure)
+      return Effect.map(
+        listRuns(redis, prefix, producerTimeout, { ...scan, limit: params.success.limit }, params.success.cursor),
+        json
+      )
+    })
+  )
+
+  const cancelRoute = route("POST", "/api/runs/cancel", "action", (request) =>
+    section(cancelOptions, "resumable runs", (cancel) =>
+      Effect.gen(function* () {
+        const body = yield* Requests.cancelAction(request)
+        if (Result.isFailure(body)) return body.failure
+        const { stream, runId, reason } = body.success
+        const status = yield* cancelRun(cancel, stream, runId, reason)
+        return status === "gone"
+          ? notFound(`no run ${runId} of stream ${stream} (expired, or never was)`)
+          : json({ stream, runId, status })
+      })
+    )
+  )
+
+  return Layer.mergeAll(runsRoute, cancelRoute)
+}
+
+/** The sinks, the live-state streams and the subjects. */
+const stateRoutes = ({ route, section, redis, settings }: Kit) => {
+  const { sinks, adapterPrefix, scan, maxGroups, subjects } = settings
+  const sinksRoute = route("GET", "/api/sinks", "read", () =>
+    Effect.map(inspectSinks(sinks), (found) => json({ sinks: found }))
+  )
+
+  const adapterRoute = route("GET", "/api/adapter", "read", (request) =>
+    section(adapterPrefix, "live-state streams", (prefix) => {
+      const params = Requests.pageParams(request, RedisClient.isScanCursor)
+      if (Result.isFailure(params)) return Effect.succeed(params.failure)
+      return Effect.map(
+        listAdapterStreams(redis, prefix, { ...scan, limit: params.success.limit }, params.success.cursor, maxGroups),
+        json
+      )
+    })
+  )
+
+  const subjectsRoute = route("GET", "/api/subjects", "read", (request) =>
+    section(subjects, "subjects", (prefix) => {
+      const params = Requests.pageParams(request, RedisClient.isScanCursor)
+      if (Result.isFailure(params)) return Effect.succeed(params.failure)
+      return Effect.map(countSubjects(redis, prefix, scan, params.success.cursor), (counted) =>
+        json({ keyPrefix: prefix, ...counted })
+      )
+    })
+  )
+
+  return Layer.mergeAll(sinksRoute, adapterRoute, subjectsRoute)
 }
 
 /** A dead letter without what its message holds: the payload's size stays, its preview, the metadata and the error go. */
