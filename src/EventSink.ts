@@ -19,25 +19,13 @@
  * @since 0.1.0
  */
 
-import {
-  Context,
-  Duration,
-  Effect,
-  Layer,
-  Logger,
-  Option,
-  Result,
-  Schedule,
-  Schema,
-  type Scope,
-  Stream,
-  Tracer
-} from "effect"
+import { Context, Duration, Effect, Layer, Logger, Result, Schedule, type Scope, Stream, Tracer } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as SinkBuffer from "./internal/sink/buffer.js"
-import { decodeFailure, fail, fromRedis } from "./internal/sink/error.js"
+import { fail, fromRedis } from "./internal/sink/error.js"
 import { EventSinkError } from "./EventSinkError.js"
-import { encode, Event, type EventInput, field } from "./internal/sink/event.js"
+import { encodeAll, type Event, type EventInput } from "./internal/sink/event.js"
+import * as Read from "./internal/sink/read.js"
 import type * as Script from "./internal/sink/script.js"
 import * as Telemetry from "./internal/sink/telemetry.js"
 import * as Writer from "./internal/sink/writer.js"
@@ -266,12 +254,6 @@ const parseGroups = (reply: unknown): ReadonlyArray<GroupHealth> =>
     }
   })
 
-const decodeEvent = Schema.decodeUnknownOption(Schema.fromJsonString(Event))
-
-/** An entry id bound of XRANGE for a time: ms since the epoch. */
-const bound = (time: Date | number | undefined, fallback: string) =>
-  time === undefined ? fallback : String(typeof time === "number" ? time : time.getTime())
-
 /**
  * Builds the sink: buffer, writer and breaker live in the scope; closing it flushes within `shutdownTimeout` and logs
  * (and counts, as `dropped.shutdown`) what could not be written.
@@ -352,31 +334,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
 
     const closedError = fail(Reasons.Closed, `the sink for ${streamKey} is closed`)
 
-    /** Encodes events, or explains which one cannot be. */
-    const encodeAll = (events: ReadonlyArray<EventInput>): Array<string> | EventSinkError => {
-      const encoded: Array<string> = []
-      for (const event of events) {
-        let json: string
-        try {
-          json = encode(event, tags)
-        } catch (error) {
-          return fail(Reasons.InvalidEvent, `an event of type ${event.event_type} cannot be encoded as JSON: ${error}`)
-        }
-        // a UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when it could matter
-        if (json.length * 3 > maxEventBytes && Buffer.byteLength(json) > maxEventBytes) {
-          return fail(
-            Reasons.InvalidEvent,
-            `an event of type ${event.event_type} is larger than ${maxEventBytes} bytes`
-          )
-        }
-        encoded.push(json)
-      }
-      return encoded
-    }
-
     const offer = (events: ReadonlyArray<EventInput>): EventSinkError | undefined => {
       if (closed) return closedError
-      const encoded = encodeAll(events)
+      const encoded = encodeAll(events, tags, maxEventBytes)
       if (encoded instanceof EventSinkError) {
         invalid += events.length
         return encoded
@@ -442,39 +402,6 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         Effect.withSpan("EventSink.health")
       )
 
-    const events = (range: Range = {}): Stream.Stream<StoredEvent, EventSinkError> => {
-      const pageSize = range.pageSize ?? 1000
-      const end = bound(range.to, "+")
-      const decode = (
-        id: string,
-        fields: ReadonlyArray<string>
-      ): Effect.Effect<Option.Option<StoredEvent>, EventSinkError> => {
-        const index = fields.findIndex((name, i) => i % 2 === 0 && name === field)
-        const decoded = index < 0 ? Option.none() : decodeEvent(fields[index + 1])
-        if (Option.isSome(decoded)) return Effect.succeed(Option.some({ id, event: decoded.value }))
-        const message = `entry ${id} of ${streamKey} is not a sink event`
-        return range.onInvalid === "fail"
-          ? Effect.fail(decodeFailure(message, id))
-          : Effect.as(Effect.logWarning(`EventSink: ${message}; skipped`), Option.none())
-      }
-      return Stream.paginate(bound(range.from, "-"), (start: string) =>
-        redis.send<Array<[id: string, fields: Array<string>]>>("XRANGE", streamKey, start, end, "COUNT", pageSize).pipe(
-          Effect.mapError(fromRedis),
-          Effect.flatMap((entries) =>
-            Effect.map(
-              Effect.forEach(entries, ([id, fields]) => decode(id, fields)),
-              (decoded) => {
-                const last = entries.at(-1)
-                const next =
-                  entries.length < pageSize || last === undefined ? Option.none() : Option.some(`(${last[0]}`)
-                return [decoded.flatMap((entry) => (Option.isSome(entry) ? [entry.value] : [])), next] as const
-              }
-            )
-          )
-        )
-      )
-    }
-
     return {
       streamKey,
       emit,
@@ -482,7 +409,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       emitUnsafe: (event) => void offer([event]),
       flush,
       stats,
-      events,
+      events: (range) => Read.events(redis, streamKey, range),
       health
     } satisfies Service
   })

@@ -6,6 +6,9 @@
  */
 import { randomUUID } from "node:crypto"
 import { Schema } from "effect"
+import * as Reasons from "../../EventSinkError.js"
+import type { EventSinkError } from "../../EventSinkError.js"
+import { fail } from "./error.js"
 
 /**
  * A stored event, as StreamLL defines it: a unique `event_id` (consumers deduplicate by it: a batch retried after a
@@ -63,4 +66,27 @@ export const encode = (input: EventInput, tags: Readonly<Record<string, string>>
     tags: input.tags === undefined ? tags : { ...tags, ...input.tags }
   }
   return JSON.stringify(event)
+}
+
+/** Encodes events, or explains which one cannot be (not JSON, or larger than `maxEventBytes`). */
+export const encodeAll = (
+  events: ReadonlyArray<EventInput>,
+  tags: Readonly<Record<string, string>>,
+  maxEventBytes: number
+): Array<string> | EventSinkError => {
+  const encoded: Array<string> = []
+  for (const event of events) {
+    let json: string
+    try {
+      json = encode(event, tags)
+    } catch (error) {
+      return fail(Reasons.InvalidEvent, `an event of type ${event.event_type} cannot be encoded as JSON: ${error}`)
+    }
+    // a UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when it could matter
+    if (json.length * 3 > maxEventBytes && Buffer.byteLength(json) > maxEventBytes) {
+      return fail(Reasons.InvalidEvent, `an event of type ${event.event_type} is larger than ${maxEventBytes} bytes`)
+    }
+    encoded.push(json)
+  }
+  return encoded
 }
