@@ -86,6 +86,50 @@ const retrySchedule = backoff.pipe(
   )
 )
 
+/**
+ * The breaker's state as the writer reports it and its last 100 transitions; when it opens, the callers waiting for
+ * room in the buffer fail `CircuitOpen`. One log line when it opens after working, one when it closes again: an
+ * outage, not each probe.
+ */
+const trackBreaker = (streamKey: string, counters: Counters, buffer: Buffer) => {
+  let state: BreakerState = "Closed"
+  let history: Array<BreakerTransition> = []
+  let count = 0
+  let openedAt = 0
+  const log = (transition: CircuitBreaker.Transition) => {
+    if (transition.from === "Closed" && transition.to === "Open") {
+      openedAt = Date.now()
+      return Effect.logWarning(
+        `EventSink ${streamKey}: Redis is failing (${counters.failedWrites} failed writes so far); the breaker ` +
+          `opened and events stay buffered (${buffer.pending()})`
+      )
+    }
+    if (transition.to === "Closed") {
+      return Effect.logInfo(
+        `EventSink ${streamKey}: Redis answers again after ${Date.now() - openedAt} ms; the breaker closed ` +
+          `(${buffer.pending()} events buffered)`
+      )
+    }
+    return Effect.void
+  }
+  return {
+    state: () => state,
+    history: (): ReadonlyArray<BreakerTransition> => history,
+    count: () => count,
+    /** Takes a transition in. */
+    apply: (transition: CircuitBreaker.Transition) =>
+      Effect.suspend(() => {
+        state = transition.to
+        count++
+        history = [...history.slice(-99), { from: transition.from, to: transition.to, at: new Date() }]
+        if (transition.to === "Open") {
+          buffer.failWaiters(fail(Reasons.CircuitOpen, `Redis is failing: the breaker is open for ${streamKey}`))
+        }
+        return log(transition)
+      })
+  }
+}
+
 /** Starts the writer in the scope. */
 export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -95,50 +139,17 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
       tripPolicy: CircuitBreaker.consecutive(options.failureThreshold),
       openDuration: options.openDuration
     }).pipe(Effect.provideService(CircuitBreaker.CircuitBreakerStore, yield* Breaker.makeStore(redis)))
-    let state: BreakerState = "Closed"
-    let history: Array<BreakerTransition> = []
-    let transitionCount = 0
     let current: ReadonlyArray<string> = []
+    const tracker = trackBreaker(streamKey, counters, buffer)
     const report = Metrics.reporter(streamKey, counters, () => ({
       buffered: buffer.pending(),
-      state,
-      transitions: transitionCount
+      state: tracker.state(),
+      transitions: tracker.count()
     }))
-
     yield* breaker.transitions.pipe(
-      Stream.runForEach((transition) =>
-        Effect.suspend(() => {
-          state = transition.to
-          transitionCount++
-          history = [...history.slice(-99), { from: transition.from, to: transition.to, at: new Date() }]
-          if (transition.to === "Open") {
-            buffer.failWaiters(fail(Reasons.CircuitOpen, `Redis is failing: the breaker is open for ${streamKey}`))
-          }
-          return Effect.andThen(logTransition(transition), report)
-        })
-      ),
+      Stream.runForEach((transition) => Effect.andThen(tracker.apply(transition), report)),
       Effect.forkScoped({ startImmediately: true })
     )
-
-    /** One line when the breaker opens after working, one when it closes again: an outage, not each probe. */
-    let openedAt = 0
-    const logTransition = (transition: CircuitBreaker.Transition) =>
-      Effect.suspend(() => {
-        if (transition.from === "Closed" && transition.to === "Open") {
-          openedAt = Date.now()
-          return Effect.logWarning(
-            `EventSink ${streamKey}: Redis is failing (${counters.failedWrites} failed writes so far); the breaker ` +
-              `opened and events stay buffered (${buffer.pending()})`
-          )
-        }
-        if (transition.to === "Closed") {
-          return Effect.logInfo(
-            `EventSink ${streamKey}: Redis answers again after ${Date.now() - openedAt} ms; the breaker closed ` +
-              `(${buffer.pending()} events buffered)`
-          )
-        }
-        return Effect.void
-      })
 
     /** Settles a batch that left for good (written or rejected): no longer the writer's, never written again. */
     const release = (batch: ReadonlyArray<string>) => {
@@ -254,8 +265,8 @@ export const start = (options: WriterOptions): Effect.Effect<Writer, never, Scop
       })
 
     return {
-      state: () => state,
-      transitions: () => history,
+      state: tracker.state,
+      transitions: tracker.history,
       close
     }
   })
