@@ -76,6 +76,48 @@ const parse = (text: string): ReadonlyArray<RawEvent> => {
   }
 }
 
+/** A group's meta and change log as a subscription reads them. */
+const groupLog = <B>(options: SubscriptionOptions<B>) => {
+  const { redis, keys, toError } = options
+  return {
+    /** The group's current epoch, version and last write (none: never written). */
+    current: redis.send<ReadonlyArray<string | null>>("HMGET", keys.meta, "epoch", "version", "last").pipe(
+      Effect.mapError(toError),
+      Effect.map(([epoch, version, last]) =>
+        epoch === null || epoch === undefined
+          ? undefined
+          : { epoch, version: Number(version ?? 0), last: last ?? undefined }
+      )
+    ),
+
+    /** The write that made the log's event at `version`, if the log holds it. */
+    writeAt: (version: number) =>
+      redis.send<RedisClient.StreamEntries>("XRANGE", keys.log, `0-${version}`, `0-${version}`).pipe(
+        Effect.mapError(toError),
+        Effect.map((page) => {
+          const fields = page[0]?.[1]
+          return fields?.[1] === undefined ? undefined : parse(fields[1]).at(-1)?.w
+        })
+      ),
+
+    /** Log entries after `version`, page by page. */
+    logAfter: (version: number) =>
+      Effect.gen(function* () {
+        const events: Array<RawEvent> = []
+        let start = `(0-${version}`
+        for (;;) {
+          const page = yield* redis
+            .send<RedisClient.StreamEntries>("XRANGE", keys.log, start, "+", "COUNT", options.pageSize)
+            .pipe(Effect.mapError(toError))
+          for (const [, fields] of page) if (fields[1] !== undefined) events.push(...parse(fields[1]))
+          const last = page.at(-1)
+          if (last === undefined || page.length < options.pageSize) return events
+          start = `(${last[0]}`
+        }
+      })
+  }
+}
+
 /** The group's events, from `after` (or now) on, live, until the stream is interrupted, as `deliver` makes them. */
 export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, StreamAdapterError> =>
   Stream.unwrap(
@@ -87,41 +129,7 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
         .listen([keys.channel], (event) => void Queue.offerUnsafe(inbox, event))
         .pipe(Effect.mapError(toError))
 
-      /** The group's current epoch, version and last write (none: never written). */
-      const current = redis.send<ReadonlyArray<string | null>>("HMGET", keys.meta, "epoch", "version", "last").pipe(
-        Effect.mapError(toError),
-        Effect.map(([epoch, version, last]) =>
-          epoch === null || epoch === undefined
-            ? undefined
-            : { epoch, version: Number(version ?? 0), last: last ?? undefined }
-        )
-      )
-
-      /** The write that made the log's event at `version`, if the log holds it. */
-      const writeAt = (version: number) =>
-        redis.send<RedisClient.StreamEntries>("XRANGE", keys.log, `0-${version}`, `0-${version}`).pipe(
-          Effect.mapError(toError),
-          Effect.map((page) => {
-            const fields = page[0]?.[1]
-            return fields?.[1] === undefined ? undefined : parse(fields[1]).at(-1)?.w
-          })
-        )
-
-      /** Log entries after `version`, page by page. */
-      const logAfter = (version: number) =>
-        Effect.gen(function* () {
-          const events: Array<RawEvent> = []
-          let start = `(0-${version}`
-          for (;;) {
-            const page = yield* redis
-              .send<RedisClient.StreamEntries>("XRANGE", keys.log, start, "+", "COUNT", options.pageSize)
-              .pipe(Effect.mapError(toError))
-            for (const [, fields] of page) if (fields[1] !== undefined) events.push(...parse(fields[1]))
-            const last = page.at(-1)
-            if (last === undefined || page.length < options.pageSize) return events
-            start = `(${last[0]}`
-          }
-        })
+      const { current, writeAt, logAfter } = groupLog(options)
 
       let position: Position = { epoch: "", version: 0 }
       /** The write that made the last event delivered (undefined: not known, as before the first). */
