@@ -105,6 +105,49 @@ export interface ReadOptions<A> {
   readonly decode: (chunk: RawChunk) => Result.Result<A, ResumableStreamError>
 }
 
+/**
+ * Where a reader is in a run (the last entry delivered) and what stops it: it takes entries in order and decodes
+ * them, up to the end marker or the first failure (a hole in the sequence: `Truncated`; a chunk that does not
+ * decode), which it keeps as `pending` for the next pull, so the chunks before it are delivered first.
+ */
+const makeCursor = <A>(options: ReadOptions<A>) => {
+  const cursor = {
+    lastId: "0-0",
+    lastSeq: 0,
+    /** How the stream goes on after the chunks already taken: the end marker, or a failure found in a page. */
+    pending: undefined as Effect.Effect<void, ResumableStreamError> | undefined,
+    deliver: (entries: ReadonlyArray<RawEntry>): Array<A> => {
+      const chunks: Array<A> = []
+      for (const entry of entries) {
+        if (cursor.pending !== undefined) break
+        if (entry.seq !== 0 && entry.seq <= cursor.lastSeq) continue
+        if (entry.seq !== 0 && entry.seq !== cursor.lastSeq + 1) {
+          cursor.pending = fail(
+            Reasons.Truncated,
+            `entries ${cursor.lastSeq + 1}…${entry.seq - 1} were trimmed`,
+            options.runId
+          )
+          break
+        }
+        if (entry._tag === "End") {
+          cursor.pending = options.onEnd(entry.terminal, entry.id)
+          break
+        }
+        const decoded = options.decode(entry)
+        if (Result.isFailure(decoded)) {
+          cursor.pending = Effect.fail(decoded.failure)
+          break
+        }
+        cursor.lastId = entry.id
+        cursor.lastSeq = entry.seq
+        chunks.push(decoded.success)
+      }
+      return chunks
+    }
+  }
+  return cursor
+}
+
 /** The decoded chunk entries of a run, from `after` to its end marker. */
 export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStreamError> =>
   Stream.unwrap(
@@ -157,8 +200,7 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
         return yield* fail(options.missing, "no such run (it never existed, or its data expired)", runId)
       }
 
-      let lastId = "0-0"
-      let lastSeq = 0
+      const cursor = makeCursor(options)
       if (options.after !== undefined) {
         const [found] = yield* range(options.after, options.after, 1)
         if (found === undefined) {
@@ -168,44 +210,13 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
             runId
           )
         }
-        lastId = found.id
-        lastSeq = found.seq
+        cursor.lastId = found.id
+        cursor.lastSeq = found.seq
       }
       let behind = true // entries may be in Redis that were not delivered yet
       let heard = true // a message arrived since the last tick
       let finished = false
-      /** How the stream goes on after the chunks already taken: the end marker, or a failure found in a page. */
-      let pending: Effect.Effect<void, ResumableStreamError> | undefined
-
-      /**
-       * Takes entries in order and decodes them, up to the end marker or the first failure (a hole in the sequence:
-       * `Truncated`; a chunk that does not decode), which is kept for the next pull, so the chunks before it are
-       * delivered first.
-       */
-      const deliver = (entries: ReadonlyArray<RawEntry>): Array<A> => {
-        const chunks: Array<A> = []
-        for (const entry of entries) {
-          if (pending !== undefined) break
-          if (entry.seq !== 0 && entry.seq <= lastSeq) continue
-          if (entry.seq !== 0 && entry.seq !== lastSeq + 1) {
-            pending = fail(Reasons.Truncated, `entries ${lastSeq + 1}…${entry.seq - 1} were trimmed`, runId)
-            break
-          }
-          if (entry._tag === "End") {
-            pending = options.onEnd(entry.terminal, entry.id)
-            break
-          }
-          const decoded = options.decode(entry)
-          if (Result.isFailure(decoded)) {
-            pending = Effect.fail(decoded.failure)
-            break
-          }
-          lastId = entry.id
-          lastSeq = entry.seq
-          chunks.push(decoded.success)
-        }
-        return chunks
-      }
+      const deliver = cursor.deliver
 
       const conclude = (then: Effect.Effect<void, ResumableStreamError>) =>
         Effect.as(then.pipe(Effect.ensuring(Effect.sync(() => (finished = true)))), [] as Array<A>)
@@ -214,7 +225,7 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
       let largestEntry = options.maxEntryBytes
       const catchUp = Effect.gen(function* () {
         const count = Math.max(1, Math.min(options.pageSize, Math.floor(options.pageBytes / largestEntry)))
-        const page = yield* range(lastId === "0-0" ? "-" : `(${lastId}`, "+", count)
+        const page = yield* range(cursor.lastId === "0-0" ? "-" : `(${cursor.lastId}`, "+", count)
         largestEntry = page.reduce(
           (largest, entry) => Math.max(largest, entry._tag === "Chunk" ? entry.data.length : 0),
           page.length > 0 ? 1 : largestEntry
@@ -232,7 +243,7 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
         if (Date.now() - sentAt > Duration.toMillis(options.clock.interval)) noteTrouble()
         const [status, age, chunks] = state
         const timeout = Duration.toMillis(options.producerTimeout)
-        if (status !== "running" || Number(chunks) > lastSeq) behind = true
+        if (status !== "running" || Number(chunks) > cursor.lastSeq) behind = true
         else if (Number(age) > timeout && Date.now() - Math.max(troubleAt, redis.lastTroubleAt()) > timeout) {
           return yield* fail(
             Reasons.ProducerLost,
@@ -269,15 +280,17 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
           heard = false
           if (quiet) return yield* judgeQuietRun
         }
-        const fresh = announced.filter((entry) => entry.seq > lastSeq)
-        if (behind || (fresh[0] !== undefined && fresh[0].seq !== lastSeq + 1)) {
+        const fresh = announced.filter((entry) => entry.seq > cursor.lastSeq)
+        if (behind || (fresh[0] !== undefined && fresh[0].seq !== cursor.lastSeq + 1)) {
           behind = true
           return [] as Array<A>
         }
         return deliver(fresh)
       })
 
-      const step = Effect.suspend(() => (pending !== undefined ? conclude(pending) : behind ? catchUp : listen))
+      const step = Effect.suspend(() =>
+        cursor.pending !== undefined ? conclude(cursor.pending) : behind ? catchUp : listen
+      )
       return Stream.paginate(undefined, () =>
         Effect.map(step, (chunks) => [chunks, finished ? Option.none() : Option.some(undefined)])
       )
