@@ -76,6 +76,37 @@ interface Pending<A> {
 /** True for a writer's error that means Redis was unavailable for too long (the run is not refused, just unwritten). */
 export const isOutage = (error: ResumableStreamError): boolean => error.reason._tag === "Redis" && error.isRetryable
 
+/** Encodes and checks a chunk: River's `{"item": …}` JSON, at most `maxChunkBytes`. */
+const prepare = <A>(options: WriterOptions<A>, chunk: A): Pending<A> | ResumableStreamError => {
+  const exit = options.encode(chunk)
+  if (Exit.isFailure(exit)) {
+    return decodeFailure(
+      `a chunk does not match the schema: ${issueOf(exit.cause as Cause.Cause<unknown>)}`,
+      options.runId
+    )
+  }
+  const data = JSON.stringify({ item: exit.value })
+  // a UTF-16 unit is at most 3 UTF-8 bytes: only long strings need counting
+  const bytes = data.length * 3 <= options.maxChunkBytes ? 0 : Buffer.byteLength(data)
+  if (bytes > options.maxChunkBytes) {
+    return fail(Reasons.ChunkTooLarge, `a chunk of ${bytes} bytes exceeds ${options.maxChunkBytes}`, options.runId)
+  }
+  return { chunk, encoded: exit.value, data }
+}
+
+/** Takes what is buffered, up to the batch limits (one chunk at least, whatever its size). */
+const takeBatch = <A>(buffer: Queue.Dequeue<Pending<A>, Cause.Done>, options: WriterOptions<A>) =>
+  Effect.map(Queue.takeBetween(buffer, 1, options.maxBatchChunks), (items) => {
+    let bytes = 0
+    let count = 0
+    for (const item of items) {
+      bytes += item.data.length
+      if (count > 0 && bytes > options.maxBatchBytes) break
+      count += 1
+    }
+    return { batch: items.slice(0, count), rest: items.slice(count) }
+  })
+
 /** Starts the writer of a run; its fiber lives in the scope. */
 export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -171,22 +202,12 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
       return writeBatch(batch, [...lostData, ...again])
     }
 
-    /** Takes what is buffered, up to the batch limits (one chunk at least, whatever its size). */
-    const takeBatch = Effect.map(Queue.takeBetween(buffer, 1, options.maxBatchChunks), (items) => {
-      let bytes = 0
-      let count = 0
-      for (const item of items) {
-        bytes += item.data.length
-        if (count > 0 && bytes > options.maxBatchBytes) break
-        count += 1
-      }
-      return { batch: items.slice(0, count), rest: items.slice(count) }
-    })
-
     const loop: Effect.Effect<void, ResumableStreamError> = Effect.gen(function* () {
       let carried: Array<Pending<A>> = []
       for (;;) {
-        const taken = yield* Effect.exit(carried.length > 0 ? Effect.succeed({ batch: carried, rest: [] }) : takeBatch)
+        const taken = yield* Effect.exit(
+          carried.length > 0 ? Effect.succeed({ batch: carried, rest: [] }) : takeBatch(buffer, options)
+        )
         if (Exit.isFailure(taken)) return // the buffer was closed and is empty
         carried = taken.value.rest
         yield* writeBatch(taken.value.batch)
@@ -203,27 +224,12 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
     )
     const fiber = yield* Effect.forkScoped(loop)
 
-    /** Encodes and checks a chunk: River's `{"item": …}` JSON, at most `maxChunkBytes`. */
-    const prepare = (chunk: A): Pending<A> | ResumableStreamError => {
-      const exit = options.encode(chunk)
-      if (Exit.isFailure(exit)) {
-        return decodeFailure(`a chunk does not match the schema: ${issueOf(exit.cause as Cause.Cause<unknown>)}`, runId)
-      }
-      const data = JSON.stringify({ item: exit.value })
-      // a UTF-16 unit is at most 3 UTF-8 bytes: only long strings need counting
-      const bytes = data.length * 3 <= options.maxChunkBytes ? 0 : Buffer.byteLength(data)
-      if (bytes > options.maxChunkBytes) {
-        return fail(Reasons.ChunkTooLarge, `a chunk of ${bytes} bytes exceeds ${options.maxChunkBytes}`, runId)
-      }
-      return { chunk, encoded: exit.value, data }
-    }
-
     const appendAll = (chunks: Iterable<A>) =>
       Effect.suspend(() => {
         if (stoppedBy !== undefined) return Effect.fail(stoppedBy)
         const items: Array<Pending<A>> = []
         for (const chunk of chunks) {
-          const item = prepare(chunk)
+          const item = prepare(options, chunk)
           if (item instanceof ResumableStreamError) return Effect.fail(item)
           items.push(item)
         }
