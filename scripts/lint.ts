@@ -13,6 +13,8 @@ const rules: ReadonlyArray<{
   readonly dirs: ReadonlyArray<string>
   /** Files (path prefixes) the rule does not apply to. */
   readonly exempt?: ReadonlyArray<string>
+  /** The only files it applies to, when given. */
+  readonly only?: ReadonlyArray<string>
 }> = [
   {
     pattern: /\b(it|describe|test)(\.effect)?\.(only|skip|todo)\b/,
@@ -32,6 +34,18 @@ const rules: ReadonlyArray<{
     message: "the driver (src/internal/redis/) used outside RedisClient.ts",
     dirs: ["src"],
     exempt: [join("src", "internal", "redis"), join("src", "RedisClient.ts")]
+  },
+  {
+    pattern: /from "[^"]*\/(messaging|resumable|adapter|subjects|sink)\/(?!inspect)[^"]*"/,
+    message: "the inspector reads a capability's keys or scripts (use the capability's inspect* module)",
+    dirs: [join("src", "internal", "inspector")],
+    exempt: []
+  },
+  {
+    pattern: /from "\.\/internal\/(messaging|resumable|adapter|subjects|sink)\/(?!inspect)[^"]*"/,
+    message: "the inspector reads a capability's keys or scripts (use the capability's inspect* module)",
+    dirs: ["src"],
+    only: [join("src", "Inspector.ts")]
   },
   {
     pattern: /\.(use|classify)\(|\.dedicated\b|\bredis\.client\b/,
@@ -57,6 +71,7 @@ for (const rule of rules) {
   for (const dir of rule.dirs) {
     for (const file of await files(dir)) {
       if (rule.exempt?.some((prefix) => file.startsWith(prefix))) continue
+      if (rule.only !== undefined && !rule.only.includes(file)) continue
       const lines = (await readFile(file, "utf8")).split("\n")
       lines.forEach((line, index) => {
         if (rule.pattern.test(line)) problems.push(`${file}:${index + 1}: ${rule.message}: ${line.trim()}`)

@@ -46,15 +46,14 @@ import type { SecurityOptions } from "./ResumableStreamHttp.js"
 import { ResumableStream, type RunState } from "./ResumableStream.js"
 import * as Guard from "./internal/http/guard.js"
 import { refusal, searchParam, under } from "./internal/http/request.js"
-import { listAdapterStreams } from "./internal/inspector/adapter.js"
-import { listDeadLetters, moveDeadLetters } from "./internal/inspector/deadLetters.js"
+import { listAdapterStreams } from "./internal/adapter/inspectStreams.js"
+import * as DeadLetters from "./internal/messaging/inspectDeadLetters.js"
 import { page, script as pageScript } from "./internal/inspector/page.js"
 import * as Requests from "./internal/inspector/requests.js"
-import { cancelRun, listRuns } from "./internal/inspector/runs.js"
+import { cancelRun, listRuns } from "./internal/resumable/inspectRuns.js"
 import { inspectSinks } from "./internal/inspector/sinks.js"
-import { countSubjects } from "./internal/inspector/subjects.js"
-import { describeTopics, listTopics } from "./internal/inspector/topics.js"
-import { isEntryId } from "./internal/resumable/wire.js"
+import { countSubjects } from "./internal/subjects/inspectSubjects.js"
+import { describeTopics, listTopics } from "./internal/messaging/inspectTopics.js"
 
 /**
  * What a request asks for: to `read` (the page and the JSON figures), to see `data` (what messages hold: payload
@@ -523,10 +522,16 @@ const messagingRoutes = ({ route, section, redis, settings, authorize }: Kit) =>
     section(messaging, "topics", (prefix) => {
       const topic = Requests.topicParam(request)
       if (Result.isFailure(topic)) return Effect.succeed(topic.failure)
-      const params = Requests.pageParams(request, isEntryId)
+      const params = Requests.pageParams(request, DeadLetters.isCursor)
       if (Result.isFailure(params)) return Effect.succeed(params.failure)
       return Effect.gen(function* () {
-        const listed = yield* listDeadLetters(redis, prefix, topic.success, params.success.cursor, params.success.limit)
+        const listed = yield* DeadLetters.listDeadLetters(
+          redis,
+          prefix,
+          topic.success,
+          params.success.cursor,
+          params.success.limit
+        )
         // what the messages hold is shown only to requests allowed to see data
         if (yield* authorize(request, "data")) return json(listed)
         return json({ ...listed, deadLetters: listed.deadLetters.map(withoutData), dataHidden: true })
@@ -541,7 +546,7 @@ const messagingRoutes = ({ route, section, redis, settings, authorize }: Kit) =>
           const body = yield* Requests.deadLetterAction(request)
           if (Result.isFailure(body)) return body.failure
           const { topic, ids, upTo } = body.success
-          const moved = yield* moveDeadLetters(redis, prefix, topic, { mode, ids, upTo }, maxActionEntries)
+          const moved = yield* DeadLetters.moveDeadLetters(redis, prefix, topic, { mode, ids, upTo }, maxActionEntries)
           return json({ topic, mode, ...moved })
         })
       )

@@ -8,7 +8,7 @@
 import { Duration, Effect, Result } from "effect"
 import type { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { badRequest, jsonBody, searchParam } from "../http/request.js"
-import { isEntryId } from "../resumable/wire.js"
+import { isCursor as isDeadLetterId } from "../messaging/inspectDeadLetters.js"
 
 /** The largest `limit` of a page, and the default. */
 const maxLimit = 500
@@ -69,11 +69,11 @@ const deadLetterBody = (body: unknown): Result.Result<DeadLetterBody, string> =>
   if (typeof body !== "object" || body === null) return Result.fail("the body must be a JSON object")
   const { topic, ids, all, upTo } = body as Record<string, unknown>
   if (typeof topic !== "string" || topic === "") return Result.fail("topic must be a non-empty string")
-  if (upTo !== undefined && (typeof upTo !== "string" || !isEntryId(upTo))) {
+  if (upTo !== undefined && (typeof upTo !== "string" || !isDeadLetterId(upTo))) {
     return Result.fail("upTo must be an entry id")
   }
   if (all === true && ids === undefined) return Result.succeed({ topic, ids: undefined, upTo })
-  if (!Array.isArray(ids) || ids.length > maxIds || !ids.every((id) => typeof id === "string" && isEntryId(id))) {
+  if (!Array.isArray(ids) || ids.length > maxIds || !ids.every((id) => typeof id === "string" && isDeadLetterId(id))) {
     return Result.fail(`give ids (at most ${maxIds} entry ids) or all: true`)
   }
   return Result.succeed({ topic, ids: ids as ReadonlyArray<string>, upTo: undefined })

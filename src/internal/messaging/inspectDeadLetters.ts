@@ -2,7 +2,7 @@
  * The dead letters of a topic: a page of them (`XRANGE` after a cursor, with the stream's length; every value cut
  * short by the script, so a page of heavy messages stays cheap), and the actions on them: replay to the topic or
  * delete, a list of ids or all of them (up to the newest one at the time of the request, so that letters dead-lettered
- * again meanwhile are not replayed in a loop), in batches of at most `batchSize` entries (see move.ts: atomic per
+ * again meanwhile are not replayed in a loop), in batches of at most `batchSize` entries (see deadLetterMoves.ts: atomic per
  * message).
  *
  * @internal
@@ -11,9 +11,10 @@ import { Effect } from "effect"
 import type { InspectedDeadLetter } from "../../Inspector.js"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import { deadTopicOf, errorOf, keyOf, wakeChannelOf } from "../messaging/wire.js"
-import { type Move, mover } from "./move.js"
-import * as Scripts from "./scripts.js"
+import { deadTopicOf, errorOf, keyOf, wakeChannelOf } from "./wire.js"
+import { isEntryId } from "../resumable/wire.js"
+import { type Move, mover } from "./deadLetterMoves.js"
+import * as Scripts from "./deadLetterScripts.js"
 
 /** Bytes of a payload shown. */
 const previewBytes = 256
@@ -26,6 +27,9 @@ const batchSize = 100
 
 /** Moves listed in an action's reply, at most. */
 const listedMoves = 1000
+
+/** True for a cursor of `listDeadLetters` (a dead letter's entry id). */
+export const isCursor = (cursor: string): boolean => isEntryId(cursor)
 
 /** A replay or a delete: of the dead letters with `ids`, or of all of them up to `upTo` (default: the newest now). */
 export interface DeadLetterAction {

@@ -10,9 +10,8 @@ import { Effect } from "effect"
 import type { InspectedAdapterGroup, InspectedAdapterStream } from "../../Inspector.js"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import { groupKeys } from "../adapter/keys.js"
-import { globLiteral, numberOf, regexLiteral, textOf } from "./reply.js"
-import { replyOf } from "./pipeline.js"
+import { groupKeys } from "./keys.js"
+import { globLiteral, numberOf, regexLiteral, replyOf, textOf } from "../replies.js"
 
 /** The `SCAN MATCH` pattern of the streams' group sets under `prefix`. */
 export const adapterPattern = (prefix: string): string => `${globLiteral(prefix)}{*}:groups`

@@ -1,6 +1,6 @@
 /**
- * The inspector's Lua scripts: moving dead letters back to their topic (or deleting them), and reading a resumable
- * run's meta hash with the server's time.
+ * The Lua scripts of dead-letter inspection: reading a page of a dead-letter stream cheaply, and moving dead letters
+ * back to their topic (or deleting them).
  *
  * A replay is atomic per message: the dead-letter stream `{prefix}{T}:dead` and its topic `{prefix}{T}` share the
  * hash tag `{T}` (one cluster slot), so one script adds the entry to the topic and deletes it from the dead letters:
@@ -86,20 +86,6 @@ wake()
 local last = entries[#entries]
 local reply = {#entries, last and last[1] or ''}
 for _, value in ipairs(out) do reply[#reply + 1] = value end
-return reply`
-)
-
-/**
- * A resumable run's meta hash, its TTL and the server's time (heartbeats are server times).
- * KEYS[1] meta. Reply: `{}` when the run is gone, else `{now ms, PTTL ms, field, value, …}`.
- */
-export const runInfo = script<[meta: string], [], Array<string | number>>()(
-  "Inspector.runInfo",
-  `local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return {} end
-local t = redis.call('TIME')
-local reply = {t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)), redis.call('PTTL', KEYS[1])}
-for _, value in ipairs(fields) do reply[#reply + 1] = value end
 return reply`
 )
 

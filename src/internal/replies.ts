@@ -1,10 +1,12 @@
 /**
- * Reading the replies the inspector gets: `XINFO` rows as field maps (flat name/value arrays under RESP2, maps under
+ * Reading the replies the inspection modules get: a pipelined command's outcome (`replyOf`), `XINFO` rows as field maps (flat name/value arrays under RESP2, maps under
  * RESP3), numbers that may be missing, entry ids and the time in them, and the escaping of prefixes for `SCAN MATCH`
  * patterns and regular expressions.
  *
  * @internal
  */
+import { Effect, Result } from "effect"
+import type { RedisError } from "../RedisError.js"
 
 /** The fields of an `XINFO` row or a hash reply: a flat `[name, value, …]` array, a `Map`, or an object. */
 export const fieldsOf = (reply: unknown): Map<string, unknown> => {
@@ -43,3 +45,14 @@ export const globLiteral = (text: string): string => text.replace(/[*?[\]\\]/g, 
 
 /** Text matched literally by a regular expression. */
 export const regexLiteral = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, (c) => `\\${c}`)
+
+/** The reply of a pipelined command, `undefined` when the key does not exist, or its failure. */
+export const replyOf = (
+  outcome: Result.Result<unknown, RedisError> | undefined
+): Effect.Effect<unknown, RedisError> => {
+  if (outcome === undefined) return Effect.succeed(undefined)
+  if (Result.isSuccess(outcome)) return Effect.succeed(outcome.success)
+  // XINFO on a missing stream; a group deleted between the two round trips
+  if (/no such key|NOGROUP/i.test(outcome.failure.reason.message)) return Effect.succeed(undefined)
+  return Effect.fail(outcome.failure)
+}

@@ -7,7 +7,7 @@
 import { Effect } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import { globLiteral } from "./reply.js"
+import { globLiteral } from "../replies.js"
 
 /** The `SCAN MATCH` pattern of the subjects' hashes under `prefix`. */
 export const subjectPattern = (prefix: string): string => `s:${globLiteral(prefix)}*`

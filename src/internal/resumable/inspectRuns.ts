@@ -16,12 +16,26 @@ import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import type * as ResumableStream from "../../ResumableStream.js"
 import { isSafe } from "../names.js"
-import { runKeys } from "../resumable/keys.js"
-import * as ResumableScripts from "../resumable/scripts.js"
-import * as Token from "../resumable/token.js"
-import type { Terminal } from "../resumable/wire.js"
-import { fieldsOf, globLiteral, numberOf, regexLiteral, textOf } from "./reply.js"
-import * as Scripts from "./scripts.js"
+import { runKeys } from "./keys.js"
+import * as ResumableScripts from "./scripts.js"
+import * as Token from "./token.js"
+import type { Terminal } from "./wire.js"
+import { fieldsOf, globLiteral, numberOf, regexLiteral, textOf } from "../replies.js"
+import { make as script } from "../../RedisScript.js"
+
+/**
+ * A resumable run's meta hash, its TTL and the server's time (heartbeats are server times).
+ * KEYS[1] meta. Reply: `{}` when the run is gone, else `{now ms, PTTL ms, field, value, …}`.
+ */
+export const runInfo = script<[meta: string], [], Array<string | number>>()(
+  "Inspector.runInfo",
+  `local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return {} end
+local t = redis.call('TIME')
+local reply = {t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)), redis.call('PTTL', KEYS[1])}
+for _, value in ipairs(fields) do reply[#reply + 1] = value end
+return reply`
+)
 
 /** The `SCAN MATCH` pattern of the runs' meta hashes under `prefix`. */
 export const runPattern = (prefix: string): string => `${globLiteral(prefix)}*:{*}:meta`
@@ -91,7 +105,7 @@ export const listRuns = (
       return run === undefined ? [] : [{ ...run, key }]
     })
     const replies = yield* redis.evalMany(
-      Scripts.runInfo,
+      runInfo,
       found.map(({ key }) => [[key], []] as const)
     )
     const timeoutMs = Duration.toMillis(producerTimeout)

@@ -3,7 +3,7 @@
  *
  * Atomic: the dead-letter stream and its topic are in one slot (`{prefix}{T}:dead` and `{prefix}{T}` share the hash
  * tag `{T}`, and so do `{prefix}{T}:dead:dead` and `{prefix}{T}:dead`): one script adds each entry to the topic and
- * deletes it from the dead letters (scripts.ts). Never in both, never in neither; a replay sent twice moves the entry
+ * deletes it from the dead letters (deadLetterScripts.ts). Never in both, never in neither; a replay sent twice moves the entry
  * once.
  *
  * @internal
@@ -11,8 +11,8 @@
 import { Effect } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import { textOf } from "./reply.js"
-import * as Scripts from "./scripts.js"
+import { textOf } from "../replies.js"
+import * as Scripts from "./deadLetterScripts.js"
 
 /** One entry moved: its id in the dead letters, and its new id in the topic (`null` for a delete). */
 export interface Move {

@@ -14,9 +14,8 @@ import { Effect } from "effect"
 import type { InspectedConsumer, InspectedGroup, InspectedTopic, OldestPending } from "../../Inspector.js"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import { deadSuffix, deadTopicOf, idTime, keyOf, retryKeyOf } from "../messaging/wire.js"
-import { globLiteral, nullableNumberOf, numberOf, regexLiteral, rowsOf, textOf } from "./reply.js"
-import { replyOf } from "./pipeline.js"
+import { deadSuffix, deadTopicOf, idTime, keyOf, retryKeyOf } from "./wire.js"
+import { globLiteral, nullableNumberOf, numberOf, regexLiteral, replyOf, rowsOf, textOf } from "../replies.js"
 
 /** The `SCAN MATCH` pattern of topic streams and their dead letters under `prefix`. */
 export const topicPattern = (prefix: string): string => `${globLiteral(prefix)}{*}*`
