@@ -6,7 +6,7 @@
  * @internal
  */
 import { Effect, Exit, Option, Result } from "effect"
-import type { Item, Position, Query, Snapshot } from "../../StreamAdapter.js"
+import type { Handle, Item, Position, Query } from "../../StreamAdapter.js"
 import * as Reasons from "../../StreamAdapterError.js"
 import type { StreamAdapterError } from "../../StreamAdapterError.js"
 import * as Batcher from "../batcher.js"
@@ -16,20 +16,8 @@ import * as Queries from "./query.js"
 /** What to do with items that do not decode: leave them out with a warning (default), or fail. */
 type OnInvalid = "skip" | "fail" | undefined
 
-/** The reads of a stream. */
-export interface Reads<A> {
-  readonly get: (groupId: string, id: string) => Effect.Effect<Option.Option<A>, StreamAdapterError>
-  readonly getGroup: (
-    groupId: string,
-    options?: { readonly onInvalid?: OnInvalid }
-  ) => Effect.Effect<ReadonlyArray<Item<A>>, StreamAdapterError>
-  readonly snapshot: (
-    groupId: string,
-    options?: { readonly onInvalid?: OnInvalid }
-  ) => Effect.Effect<Snapshot<A>, StreamAdapterError>
-  readonly listGroups: Effect.Effect<ReadonlyArray<string>, StreamAdapterError>
-  readonly query: (groupId: string, query: Query<A>) => Effect.Effect<ReadonlyArray<Item<A>>, StreamAdapterError>
-}
+/** The reads of a stream: the handle's. */
+export type Reads<A> = Pick<Handle<A>, "get" | "getGroup" | "snapshot" | "listGroups" | "query">
 
 interface ReadRequest {
   readonly groupId: string

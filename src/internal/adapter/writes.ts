@@ -6,8 +6,8 @@
  *
  * @internal
  */
-import { Clock, Effect, Exit, Option, Result, Schedule, type Schema } from "effect"
-import type { CustomEvent, Position, SetOptions, Stored } from "../../StreamAdapter.js"
+import { Clock, Effect, Exit, Result, Schedule, type Schema } from "effect"
+import type { Handle, Position, Stored } from "../../StreamAdapter.js"
 import * as Reasons from "../../StreamAdapterError.js"
 import type { StreamAdapterError } from "../../StreamAdapterError.js"
 import * as Combiner from "../combiner.js"
@@ -18,21 +18,8 @@ import type { StreamContext } from "./context.js"
 import { expiringMember } from "./keys.js"
 import * as Scripts from "./scripts.js"
 
-/** The writes of a stream. */
-export interface Writes<A> {
-  readonly set: (
-    groupId: string,
-    id: string,
-    data: A,
-    options?: SetOptions
-  ) => Effect.Effect<Stored<A>, StreamAdapterError>
-  readonly remove: (groupId: string, id: string) => Effect.Effect<Option.Option<A>, StreamAdapterError>
-  readonly clear: (groupId: string) => Effect.Effect<void, StreamAdapterError>
-  readonly send: (
-    channel: { readonly groupId: string; readonly id?: string | undefined },
-    event: CustomEvent
-  ) => Effect.Effect<Position, StreamAdapterError>
-}
+/** The writes of a stream: the handle's `set`, `delete` (as `remove`), `clear` and `send`. */
+export type Writes<A> = Pick<Handle<A>, "set" | "clear" | "send"> & { readonly remove: Handle<A>["delete"] }
 
 interface SetRequest<A> {
   readonly groupId: string

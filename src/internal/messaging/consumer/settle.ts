@@ -25,12 +25,7 @@ export interface Settler {
   /** What its received messages call. */
   readonly settle: Settle
   /** Moves a message to the dead letters with `reason` (and the error as JSON), acknowledging it, atomically. */
-  readonly deadLetter: (
-    id: string,
-    reason: string,
-    deliveries: number,
-    error?: unknown
-  ) => Effect.Effect<void, MessagingError>
+  readonly deadLetter: Settle["deadLetter"]
   /** Schedules entries for a delivery by the group (the `retryLater` script). */
   readonly scheduleRetries: (entries: ReadonlyArray<RetryEntry>) => Effect.Effect<void, MessagingError>
   /** Hands messages back to the group at once (due now); logged when it cannot (then claimed after claimIdleTime). */
