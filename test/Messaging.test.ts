@@ -748,29 +748,6 @@ forEachTarget("Publisher / Subscriber", (it) => {
     )
   )
 
-  it.effect("Redis restarted mid-consumption: the consumer recreates its group and goes on", () =>
-    withMessaging(({ publisher, subscriber }) =>
-      Effect.gen(function* () {
-        const topology = yield* TestTopology
-        const received = yield* Queue.unbounded<number>()
-        const consumer = yield* Effect.forkChild(
-          subscriber.consume("t", (r) => Queue.offer(received, numberOf(r)), { group: "g", ...fast })
-        )
-        yield* publisher.publish("t", ...numbered(0, 10))
-        assert.deepStrictEqual(yield* Queue.takeN(received, 10), range(0, 10))
-        yield* topology.killAll
-        yield* topology.startAll
-        // the server kept nothing: publish again until the consumer is back and receives
-        yield* publisher
-          .publish("t", ...numbered(10, 20))
-          .pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
-        const after = yield* Queue.takeN(received, 10).pipe(Effect.timeout("20 seconds"))
-        assert.deepStrictEqual(after, range(10, 20))
-        yield* Fiber.interrupt(consumer)
-      })
-    )
-  )
-
   it.effect(
     "1,000 subscriptions in one process, one topic each: every one receives, on one connection per node plus one",
     () =>

@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Effect, Exit, Fiber, Metric, Option, Redacted, Schema, Stream } from "effect"
+import { Effect, Fiber, Metric, Option, Redacted, Schema, Stream } from "effect"
 import { Redis } from "ioredis"
 import * as RedisClient from "../src/RedisClient.js"
 import * as ResumableStream from "../src/ResumableStream.js"
@@ -7,7 +7,7 @@ import * as Scripts from "../src/internal/resumable/scripts.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { all, Boom, Counter, Failing, Forever, testOptions } from "./support/definitions.js"
 import { firstLine, outputOf, spawnChild } from "./support/child.js"
-import { anotherClient, forEachTarget, maxClientConnections, type Topology, TestTopology } from "./support/targets.js"
+import { anotherClient, forEachTarget, maxClientConnections, TestTopology } from "./support/targets.js"
 
 type Options = Omit<ResumableStream.Options<typeof all>, "streams">
 
@@ -732,23 +732,6 @@ forEachTarget("ResumableStream", (it) => {
         const entries = yield* Fiber.join(reader)
         assert.deepStrictEqual(chunksOf(entries), counted(150))
         assertSequence(entries, 150)
-      })
-    )
-  )
-
-  it.effect("Redis restarted while a reader tails: the reader ends typed, it never hangs", () =>
-    withStreams(fastOptions(), (streams) =>
-      Effect.gen(function* () {
-        const topology: Topology = yield* TestTopology
-        const started = yield* streams.start(Forever, { everyMs: 20 })
-        const reader = yield* Effect.forkChild(Stream.runCollect(streams.resume(Forever, started.token)))
-        yield* Effect.sleep("200 millis")
-        yield* topology.killAll
-        yield* topology.startAll
-        const exit = yield* Fiber.await(reader).pipe(Effect.timeout("20 seconds"))
-        assert.isTrue(Exit.isFailure(exit))
-        const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : Option.none()
-        assert.isTrue(Option.isSome(error) && error.value instanceof ResumableStream.ResumableStreamError)
       })
     )
   )

@@ -532,29 +532,6 @@ forEachTarget("StreamAdapter", (it, target) => {
     })
   )
 
-  it.effect("Redis restarted: a subscriber is told to reload (reset), then gets the new changes", () =>
-    Effect.gen(function* () {
-      const topology = yield* TestTopology
-      const tasks = yield* tasksOn(RedisServer.uniquePrefix("sa"))
-      const { received, fiber } = yield* follow(tasks, "g")
-      yield* tasks.set("g", "before", task("before"))
-      assert.strictEqual(summary(yield* Queue.take(received)), "create before before") // subscribed
-      yield* topology.killAll
-      yield* topology.startAll
-      // the data is gone; the first write after the restart starts a new epoch
-      yield* tasks
-        .set("g", "after-1", task("after 1"))
-        .pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
-      const reset = yield* Queue.take(received).pipe(Effect.timeout("20 seconds"))
-      assert.strictEqual(reset.type, "reset")
-      yield* tasks.set("g", "after-2", task("after 2"))
-      const next = yield* Queue.take(received).pipe(Effect.timeout("10 seconds"))
-      yield* Fiber.interrupt(fiber)
-      assert.strictEqual(summary(next), "create after-2 after 2")
-      assert.strictEqual(next.position.version, reset.position.version + 1)
-    })
-  )
-
   it.effect("layerWithOwnClient connects from Motia's options (single node: host, port, database)", () =>
     Effect.gen(function* () {
       const topology = yield* TestTopology

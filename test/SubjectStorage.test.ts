@@ -403,44 +403,6 @@ forEachTarget("SubjectStorage", (it) => {
     )
   )
 
-  it.effect("Redis killed: writes fail typed and retryable; restarted: the same storage works again", () =>
-    Effect.gen(function* () {
-      const topology = yield* TestTopology
-      yield* withStorage(options(), (storage) =>
-        Effect.gen(function* () {
-          yield* storage.set("s", "n", 1)
-          yield* topology.killAll
-          const errors = yield* Effect.forEach(
-            [
-              storage.set("s", "n", plusOne),
-              storage.increment("s", "m"),
-              storage.load("s"),
-              storage.transaction(["s"], (tx) => tx.set("s", "n", 2))
-            ] as const,
-            (effect) => Effect.flip(effect as Effect.Effect<unknown, SubjectStorage.SubjectStorageError>),
-            { concurrency: "unbounded" }
-          )
-          yield* topology.startAll
-          // a write sent before the client saw the socket close may have run, as far as it can tell: OutcomeUnknown
-          const [set, increment, load, transaction] = errors
-          for (const error of [set, increment, transaction]) {
-            assert.oneOf(error?.reason._tag, ["Redis", "OutcomeUnknown"], error?.message)
-          }
-          assert.strictEqual(load?.reason._tag, "Redis", load?.message)
-          // a refusal is retryable; an unknown outcome is the application's to judge (retrying may apply it twice)
-          for (const error of errors) {
-            if (error.reason._tag === "Redis") assert.isTrue(error.isRetryable, error.message)
-          }
-          const written = yield* storage
-            .set("s", "n", plusOne)
-            .pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
-          assert.strictEqual(written.value, 1) // the server kept nothing
-          assert.strictEqual(yield* storage.increment("s", "m"), 1)
-        })
-      )
-    })
-  )
-
   it.effect("change events reach another instance, only for committed writes", () =>
     Effect.gen(function* () {
       const opts = options({ changes: true })

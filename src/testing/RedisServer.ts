@@ -8,7 +8,8 @@
  * interrupted); testcontainers when a container runtime answers (single node only); otherwise the layer fails with a
  * message saying how to install Redis.
  *
- * A node handle can `kill` (a crash: SIGKILL), `stop` (SIGTERM) and `start` again on the same port, for fault tests.
+ * A node handle can `kill` (a crash: SIGKILL), `stop` (SIGTERM), `wipe` (its data files deleted) and `start` again on
+ * the same port, for fault tests.
  * Every layer and handle here keeps real time whatever clock the test provides (`@effect/vitest`'s `TestClock`
  * included): starting a server, waiting for a cluster or a failover never waits on a clock nobody advances.
  *
@@ -44,7 +45,7 @@ export interface Node {
   readonly port: number
   /** `redis://host:port`. */
   readonly url: string
-  /** False for an external server or a container: `kill`, `stop` and `start` then fail. */
+  /** False for an external server or a container: `kill`, `stop`, `wipe` and `start` then fail. */
   readonly controllable: boolean
   /** Kills the process with SIGKILL, as a crash would, and waits until it is gone. */
   readonly kill: Effect.Effect<void, RedisServerError>
@@ -52,9 +53,17 @@ export interface Node {
   readonly stop: Effect.Effect<void, RedisServerError>
   /**
    * Starts the process again on the same port (a no-op when it runs; a frozen one stays frozen until `thaw`). Its data
-   * is gone: nothing is persisted.
+   * is gone, unless it persists it (`persistent`; a replica's copy of its master's data, a Cluster node's
+   * configuration) and it was not wiped.
    */
   readonly start: Effect.Effect<void, RedisServerError>
+  /**
+   * Deletes what the stopped process would load its data from when started again, in the folder this module gave it
+   * (the append-only file of a `persistent` node, the RDB file of a Cluster node or of one behind Sentinel; a Cluster
+   * node keeps its configuration), as for a server without persistence, or one whose disk was lost: the next `start`
+   * begins empty. Fails while the process runs.
+   */
+  readonly wipe: Effect.Effect<void, RedisServerError>
   /**
    * Stops the process with SIGSTOP, as a hung host would: its sockets stay open and accept connections, but nothing
    * answers until `thaw`. A frozen node does not count as `running`.
@@ -119,6 +128,7 @@ const realTimeNode = (node: Node): Node => ({
   kill: inRealTime(node.kill),
   stop: inRealTime(node.stop),
   start: inRealTime(node.start),
+  wipe: inRealTime(node.wipe),
   freeze: inRealTime(node.freeze),
   thaw: inRealTime(node.thaw),
   running: inRealTime(node.running)
@@ -138,16 +148,20 @@ const uncontrolled = (host: string, port: number, what: string, url = `redis://$
   kill: notControllable(what),
   stop: notControllable(what),
   start: notControllable(what),
+  wipe: notControllable(what),
   freeze: notControllable(what),
   thaw: notControllable(what),
   running: Effect.succeed(true)
 })
 
+/** How a node is started: `startServer`'s options, and the files its data is loaded from at start (`wipe` deletes them). */
+type NodeOptions = Parameters<typeof startServer>[2] & { readonly dataFiles?: ReadonlyArray<string> | undefined }
+
 /** A node whose process this module runs; released (killed) with the scope. */
 const managedNode = (
   port: number,
   args: ReadonlyArray<string>,
-  options?: Parameters<typeof startServer>[2]
+  options?: NodeOptions
 ): Effect.Effect<Node, RedisServerError, Scope.Scope> =>
   Effect.gen(function* () {
     let current: ServerProcess | undefined
@@ -173,6 +187,15 @@ const managedNode = (
         frozen = name === "SIGSTOP"
         return Effect.void
       })
+    const wipe = Effect.suspend(() =>
+      isAlive()
+        ? Effect.fail(new RedisServerError({ message: `redis-server on port ${port} runs: stop it before wiping it` }))
+        : Effect.tryPromise({
+            try: () =>
+              Promise.all((options?.dataFiles ?? []).map((file) => rm(file, { recursive: true, force: true }))),
+            catch: failure(`wiping the data of redis-server on port ${port}`)
+          })
+    )
     yield* Effect.acquireRelease(start, () => halt("SIGKILL"))
     return realTimeNode({
       host: "127.0.0.1",
@@ -182,6 +205,7 @@ const managedNode = (
       kill: halt("SIGKILL"),
       stop: halt("SIGTERM"),
       start,
+      wipe: Effect.asVoid(wipe),
       freeze: jobControl("SIGSTOP"),
       thaw: jobControl("SIGCONT"),
       running: Effect.sync(() => isAlive() && !frozen)
@@ -192,10 +216,11 @@ const managedNode = (
 const spawnNode = (
   args: (port: number) => ReadonlyArray<string>,
   withBusPort = false,
-  options?: Parameters<typeof startServer>[2]
+  options?: Parameters<typeof startServer>[2],
+  dataFiles: (port: number) => ReadonlyArray<string> = () => []
 ) =>
   Effect.tryPromise({ try: () => freePort(withBusPort), catch: failure("finding a free port") }).pipe(
-    Effect.flatMap((port) => managedNode(port, args(port), options)),
+    Effect.flatMap((port) => managedNode(port, args(port), { ...options, dataFiles: dataFiles(port) })),
     Effect.retry({ times: 4 })
   )
 
@@ -310,8 +335,11 @@ export const layer = (
         const local = options.args !== undefined || options.persistent === true || options.tls !== undefined
         if (external !== undefined && external !== "" && !local) return yield* externalNode(external)
         if (!(yield* Effect.promise(() => onPath("redis-server")))) return yield* containerNode
-        const persistence =
-          options.persistent === true ? ["--appendonly", "yes", "--dir", yield* tempDir("ers-aof-")] : []
+        const dir = options.persistent === true ? yield* tempDir("ers-aof-") : undefined
+        const persistence = dir === undefined ? [] : ["--appendonly", "yes", "--dir", dir]
+        // the append-only folder (Redis 7) or file (Redis 6), and the RDB file a rewrite may leave
+        const dataFiles =
+          dir === undefined ? [] : ["appendonlydir", "appendonly.aof", "dump.rdb"].map((f) => join(dir, f))
         const tls = options.tls
         const tlsArgs = (port: number) =>
           tls === undefined
@@ -326,7 +354,12 @@ export const layer = (
                 "--tls-key-file",
                 tls.key
               ].concat(["--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no"])
-        const node = yield* spawnNode((port) => [...tlsArgs(port), ...persistence, ...(options.args ?? [])])
+        const node = yield* spawnNode(
+          (port) => [...tlsArgs(port), ...persistence, ...(options.args ?? [])],
+          false,
+          undefined,
+          () => dataFiles
+        )
         return tls === undefined ? node : { ...node, url: node.url.replace(/^redis:/, "rediss:") }
       })
     )
@@ -426,9 +459,14 @@ export const layerCluster = (
                 ...quickSync,
                 "--dir",
                 dir,
+                // a file of its own: a replica keeps its master's data in it, and a restarted node loads it
+                "--dbfilename",
+                `dump-${i}-${port}.rdb`,
                 ...(options.args ?? [])
               ],
-              true
+              true,
+              undefined,
+              (port) => [join(dir, `dump-${i}-${port}.rdb`)]
             ),
           { concurrency: "unbounded" }
         )
@@ -490,6 +528,8 @@ export class RedisSentinel extends Context.Service<
     readonly currentMaster: Effect.Effect<Node, RedisServerError>
     /** Waits until the sentinels name a running master other than `previous` that knows it is the master. */
     readonly awaitFailover: (previous: Node) => Effect.Effect<Node, RedisServerError>
+    /** Waits until every running replica is in sync with its master (after the master restarted, say). */
+    readonly awaitReplicasInSync: Effect.Effect<void, RedisServerError>
   }
 >()("effect-redis-streams/testing/RedisSentinel") {}
 
@@ -528,10 +568,17 @@ export const layerSentinel = (
           `dump-${port}.rdb`,
           ...(options.args ?? [])
         ]
-        const master = yield* spawnNode(dataOf)
+        const dataFiles = (port: number) => [join(dir, `dump-${port}.rdb`)]
+        const master = yield* spawnNode(dataOf, false, undefined, dataFiles)
         const replicas = yield* Effect.forEach(
           Array.from({ length: replicaCount }),
-          () => spawnNode((port) => [...dataOf(port), "--replicaof", master.host, String(master.port)]),
+          () =>
+            spawnNode(
+              (port) => [...dataOf(port), "--replicaof", master.host, String(master.port)],
+              false,
+              undefined,
+              dataFiles
+            ),
           { concurrency: "unbounded" }
         )
         const sentinels = yield* Effect.forEach(
@@ -594,7 +641,8 @@ export const layerSentinel = (
           sentinels,
           sentinel: sentinels[0] as Node,
           currentMaster: inRealTime(currentMaster),
-          awaitFailover: (previous: Node) => inRealTime(awaitFailover(previous))
+          awaitFailover: (previous: Node) => inRealTime(awaitFailover(previous)),
+          awaitReplicasInSync: inRealTime(awaitReplicasInSync(nodes))
         }
       })
     )
