@@ -199,6 +199,13 @@ layer(RedisServer.layerCluster({ replicas: 1, nodeTimeout: "1 second" }), {
   )
 })
 
+/** A client of the master `sentinel`'s sentinels know, through all of them. */
+const sentinelClient = (sentinel: RedisServer.RedisSentinel["Service"]) =>
+  RedisClient.layerSentinel({
+    sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
+    name: sentinel.name
+  })
+
 layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "1 second" }), {
   excludeTestServices: true,
   timeout: 120_000
@@ -209,10 +216,7 @@ layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "1 secon
       const master = yield* sentinel.currentMaster
       yield* scenario(
         "Sentinel failover",
-        RedisClient.layerSentinel({
-          sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
-          name: sentinel.name
-        }),
+        sentinelClient(sentinel),
         kill(master, Effect.asVoid(sentinel.awaitFailover(master)))
       )
     })
@@ -230,10 +234,7 @@ layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "1 secon
       const master = yield* sentinel.currentMaster
       yield* scenario(
         "Sentinel, hung master",
-        RedisClient.layerSentinel({
-          sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
-          name: sentinel.name
-        }),
+        sentinelClient(sentinel),
         freeze(master, Effect.asVoid(sentinel.awaitFailover(master)), 8_000)
       )
     })
@@ -253,10 +254,7 @@ layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "10 seco
         const master = yield* sentinel.currentMaster
         yield* scenario(
           "Sentinel, master wiped",
-          RedisClient.layerSentinel({
-            sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
-            name: sentinel.name
-          }),
+          sentinelClient(sentinel),
           wipe([master], sentinel.awaitReplicasInSync)
         )
         // no failover took the replica's copy of the data: the wiped master is still the master
