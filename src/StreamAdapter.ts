@@ -28,6 +28,7 @@ import * as Scripts from "./internal/adapter/scripts.js"
 import { subscribe } from "./internal/adapter/subscription.js"
 import * as Writes from "./internal/adapter/writes.js"
 import * as Expiry from "./internal/expiry.js"
+import { makeClock } from "./internal/liveTail.js"
 import * as Names from "./internal/names.js"
 import { traced } from "./internal/spans.js"
 import type { RedisError } from "./RedisError.js"
@@ -309,6 +310,12 @@ export interface Options {
    */
   readonly checkInterval?: Duration.Input | undefined
   /**
+   * The most change messages (in bytes) a subscription holds for a subscriber that does not keep up: past that, it
+   * reads the rest from the change log where it stopped (no gap, no duplicate; a `reset` when the log no longer holds
+   * them), and the metric `stream_adapter_live_overflows` counts it. Default 4 MiB.
+   */
+  readonly liveBufferBytes?: number | undefined
+  /**
    * How long a write keeps trying through an outage or a failover. Its retries are idempotent (a request id the
    * script remembers): a write whose reply was lost is applied once, with one event. After that it fails with a
    * retryable `Redis` reason, or `OutcomeUnknown` when an attempt's reply was lost. Default 10 seconds.
@@ -338,7 +345,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       scope: yield* Effect.scope,
       prefix,
       logLength: options.changeLogLength ?? 10_000,
-      checkInterval: Duration.fromInputUnsafe(options.checkInterval ?? "5 seconds"),
+      clock: yield* makeClock(Duration.fromInputUnsafe(options.checkInterval ?? "5 seconds")),
+      liveBufferBytes: options.liveBufferBytes ?? 4 * 1024 * 1024,
       outageTimeout: Duration.fromInputUnsafe(options.outageTimeout ?? "10 seconds"),
       expiring: expiringKey(prefix)
     }
@@ -379,7 +387,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
             keys: context.keysOf(channel.groupId),
             after: channel.after,
             pageSize: 1_000,
-            checkInterval: settings.checkInterval,
+            clock: settings.clock,
+            maxInboxBytes: settings.liveBufferBytes,
             toError: context.fromRedis(channel.groupId),
             deliver: changesOf(context, channel.groupId, channel.id)
           })

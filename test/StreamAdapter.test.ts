@@ -1,6 +1,7 @@
 import { assert } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Metric, Option, Queue, Schedule, Schema, Stream } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
+import { groupKeys } from "../src/internal/adapter/keys.js"
 import * as StreamAdapter from "../src/StreamAdapter.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { anotherClient, commandCalls, forEachTarget, TestTopology } from "./support/targets.js"
@@ -199,6 +200,68 @@ forEachTarget("StreamAdapter", (it, target) => {
         .pipe(Stream.take(1), Stream.runCollect)
       assert.deepStrictEqual(reset?.type === "reset" ? reset.reason : undefined, "truncated")
     })
+  )
+
+  it.effect(
+    "a subscriber that does not keep up holds at most its live buffer, then gets every change in order; a malformed message or a change whose message was lost is read from the log",
+    () =>
+      Effect.gen(function* () {
+        const keyPrefix = RedisServer.uniquePrefix("sa")
+        const redis = yield* RedisClient.RedisClient
+        const adapter = yield* StreamAdapter.make({ keyPrefix, liveBufferBytes: 8 * 1024, checkInterval: "200 millis" })
+        const tasks = adapter.stream(Tasks)
+        const keys = groupKeys(keyPrefix, "tasks", "slow")
+        const overflows = Effect.map(
+          Metric.snapshot,
+          (metrics) =>
+            (metrics.find((metric) => metric.id === "stream_adapter_live_overflows")?.state as { count?: number })
+              ?.count ?? 0
+        )
+        const overflowsBefore = yield* overflows
+        // the subscriber stalls after its first change, until the gate opens
+        const gate = yield* Deferred.make<void>()
+        const received = yield* Queue.unbounded<StreamAdapter.ChangeEvent<Task>>()
+        const { position } = yield* tasks.snapshot("slow")
+        const fiber = yield* Effect.forkChild(
+          Stream.runForEach(tasks.subscribe({ groupId: "slow", after: position }), (event) =>
+            Effect.andThen(
+              Queue.offer(received, event),
+              event.type === "create" && event.id === "t0" ? Deferred.await(gate) : Effect.void
+            )
+          )
+        )
+        yield* tasks.set("slow", "t0", task("first"))
+        assert.strictEqual(summary(yield* Queue.take(received)), "create t0 first")
+        // stalled: a malformed message on the group's channel, then 300 changes of ~200 bytes (~60 KB of messages)
+        yield* redis.send("PUBLISH", keys.channel, "not json")
+        const ids = Array.from({ length: 300 }, (_, i) => `t${i + 1}`)
+        yield* Effect.forEach(ids, (id) => tasks.set("slow", id, task(`${id} ${"x".repeat(100)}`)))
+        yield* Deferred.succeed(gate, undefined)
+        const caughtUp = yield* Queue.takeN(received, 300).pipe(Effect.timeout("10 seconds"))
+        assert.deepStrictEqual(
+          caughtUp.map((event) => (event.type === "create" ? event.id : event.type)),
+          ids
+        )
+        assert.isAtLeast((yield* overflows) - overflowsBefore, 1, "the live buffer filled up and was counted")
+
+        // a change written as the write script does, but whose message was lost, and nothing after it: a quiet tick
+        // finds it
+        const [epoch, version, last] = yield* redis.send<ReadonlyArray<string>>(
+          "HMGET",
+          keys.meta,
+          "epoch",
+          "version",
+          "last"
+        )
+        const lost = Number(version) + 1
+        const event = { epoch, w: "lost-write", version: lost, p: last, type: "create", id: "lost", data: task("lost") }
+        yield* redis.send("XADD", keys.log, `0-${lost}`, "events", JSON.stringify([event]))
+        yield* redis.send("HSET", keys.meta, "version", lost, "last", "lost-write")
+        const found = yield* Queue.take(received).pipe(Effect.timeout("3 seconds"))
+        assert.strictEqual(summary(found), "create lost lost")
+        assert.strictEqual(found.position.version, lost)
+        yield* Fiber.interrupt(fiber)
+      })
   )
 
   it.effect("a snapshot and a subscription after its position: the state, then exactly the changes after it", () =>

@@ -13,6 +13,7 @@ import type { Definition } from "../../StreamAdapter.js"
 import * as Reasons from "../../StreamAdapterError.js"
 import type { StreamAdapterError } from "../../StreamAdapterError.js"
 import * as Expiry from "../expiry.js"
+import type { Clock } from "../liveTail.js"
 import { oneLine } from "../issue.js"
 import { fail, fromRedis } from "./error.js"
 import { type GroupKeys, groupKeys, groupsKey } from "./keys.js"
@@ -23,7 +24,10 @@ export interface AdapterSettings {
   readonly scope: Scope.Scope
   readonly prefix: string
   readonly logLength: number
-  readonly checkInterval: Duration.Duration
+  /** Ticks every `checkInterval`: a subscription whose group was quiet for a tick checks its version. */
+  readonly clock: Clock
+  /** Most bytes of change messages a subscription holds for a subscriber that does not keep up. */
+  readonly liveBufferBytes: number
   readonly outageTimeout: Duration.Duration
   /** The index of groups with expiring items. */
   readonly expiring: string

@@ -2,25 +2,29 @@
  * A subscription to a group's changes that survives disconnections: live events come by pub/sub, and the group's
  * change log fills whatever pub/sub missed.
  *
- * The channel is subscribed first; then the log is read from the subscriber's `after` version (or the subscription
- * starts at the current version); then live events follow. Each event has a version, one more than the last: a gap
- * (a message pub/sub lost) or a reconnect of the subscriber connection triggers a read of the log from the last
- * version seen, and a version already seen is skipped, so each event is delivered once, in order. A periodic check of
- * the group's version catches a lost message that no later one revealed. Versions belong to
- * an epoch (the group's data generation): when Redis lost the group's data (a restart without persistence) or the log
- * no longer holds what a resuming subscriber needs, the subscriber gets a `reset` event (reload the group) and goes on.
- * Each event also names the write that made it (`w`) and the one before it (`p`): when the history changed under the
+ * The group's live tail (`liveTail.ts`) listens on the channel first; then the log is read from the subscriber's
+ * `after` version (or the subscription starts at the current version); then live events follow. Each event has a
+ * version, one more than the last: a gap (a message pub/sub lost), a malformed message or a reconnect of the
+ * subscriber connection triggers a read of the log from the last version seen, and a version already seen is skipped,
+ * so each event is delivered once, in order. When a tick of the layer's clock (every `checkInterval`) finds the group
+ * quiet, its version is checked: that catches a lost message that no later one revealed. A subscriber that does not
+ * keep up reads the log instead of holding more than `liveBufferBytes` of messages. Versions belong to an epoch (the
+ * group's data generation): when Redis lost the group's data (a restart without persistence) or the log no longer
+ * holds what a resuming subscriber needs, the subscriber gets a `reset` event (reload the group) and goes on. Each
+ * event also names the write that made it (`w`) and the one before it (`p`): when the history changed under the
  * subscriber (a failover lost the last writes it saw, and the new master numbers new writes the same, or its version
  * went back), the links do not follow, and it gets a `reset` instead of skipping an event it took for one seen.
  *
  * @internal
  */
-import { Array as Arr, type Duration, Effect, type Pull, Queue, Schedule, Stream } from "effect"
+import { Array as Arr, Effect, type Pull, Schedule, Stream } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { StreamAdapterError } from "../../StreamAdapterError.js"
 import type { GroupKeys } from "./keys.js"
 import type { Position } from "../../StreamAdapter.js"
+import * as LiveTail from "../liveTail.js"
+import { countOverflow } from "./metrics.js"
 
 /** An event as stored and published (see `scripts.ts`), or a `reset` made here. */
 export interface RawEvent {
@@ -37,15 +41,6 @@ export interface RawEvent {
   readonly reason?: "restarted" | "truncated"
 }
 
-/** A periodic check of the group's version, queued with the live events. */
-interface Check {
-  readonly _tag: "Check"
-}
-const checkSignal: Check = { _tag: "Check" }
-
-/** What the subscription's fiber handles: a pub/sub event or a check. */
-type Signal = RedisClient.PubSubEvent | Check
-
 /** What a subscription needs. */
 export interface SubscriptionOptions<B> {
   readonly redis: RedisClient.Service
@@ -53,8 +48,10 @@ export interface SubscriptionOptions<B> {
   /** Where to resume from; none: from now. */
   readonly after: Position | undefined
   readonly pageSize: number
-  /** How often the group's version is checked, in case pub/sub lost a message and nothing followed it. */
-  readonly checkInterval: Duration.Duration
+  /** Ticks at the interval at which a quiet group's version is checked (a change whose message pub/sub lost). */
+  readonly clock: LiveTail.Clock
+  /** Most bytes of change messages waiting for a subscriber that does not keep up; beyond, it reads the log. */
+  readonly maxInboxBytes: number
   readonly toError: (cause: RedisError) => StreamAdapterError
   /** What the subscriber gets of a batch of events (typed, filtered). */
   readonly deliver: (events: ReadonlyArray<RawEvent>) => Effect.Effect<ReadonlyArray<B>>
@@ -67,12 +64,12 @@ const isEvent = (value: unknown): value is RawEvent =>
   typeof (value as RawEvent).epoch === "string"
 
 /** The events of a published message (a JSON array of events), or of a log entry (one event); none when malformed. */
-const parse = (text: string): ReadonlyArray<RawEvent> => {
+const parse = (text: string): ReadonlyArray<RawEvent> | undefined => {
   try {
     const value: unknown = JSON.parse(text)
-    return Array.isArray(value) ? value.filter(isEvent) : isEvent(value) ? [value] : []
+    return Array.isArray(value) ? value.filter(isEvent) : isEvent(value) ? [value] : undefined
   } catch {
-    return []
+    return undefined
   }
 }
 
@@ -96,7 +93,7 @@ const groupLog = <B>(options: SubscriptionOptions<B>) => {
         Effect.mapError(toError),
         Effect.map((page) => {
           const fields = page[0]?.[1]
-          return fields?.[1] === undefined ? undefined : parse(fields[1]).at(-1)?.w
+          return fields?.[1] === undefined ? undefined : parse(fields[1])?.at(-1)?.w
         })
       ),
 
@@ -109,7 +106,7 @@ const groupLog = <B>(options: SubscriptionOptions<B>) => {
           const page = yield* redis
             .send<RedisClient.StreamEntries>("XRANGE", keys.log, start, "+", "COUNT", options.pageSize)
             .pipe(Effect.mapError(toError))
-          for (const [, fields] of page) if (fields[1] !== undefined) events.push(...parse(fields[1]))
+          for (const [, fields] of page) if (fields[1] !== undefined) events.push(...(parse(fields[1]) ?? []))
           const last = page.at(-1)
           if (last === undefined || page.length < options.pageSize) return events
           start = `(${last[0]}`
@@ -122,13 +119,6 @@ const groupLog = <B>(options: SubscriptionOptions<B>) => {
 export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, StreamAdapterError> =>
   Stream.unwrap(
     Effect.gen(function* () {
-      const { redis, keys, toError } = options
-      // live messages and periodic checks go through one queue (subscribed before anything is read), handled in order by the stream's own fiber
-      const inbox = yield* Queue.unbounded<Signal>()
-      yield* redis
-        .listen([keys.channel], (event) => void Queue.offerUnsafe(inbox, event))
-        .pipe(Effect.mapError(toError))
-
       const { current, writeAt, logAfter } = groupLog(options)
 
       let position: Position = { epoch: "", version: 0 }
@@ -180,7 +170,70 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
           return true
         })
 
-      // where the subscription starts: after the given position, or at the current one
+      /**
+       * The announced events that come next. The next version of the same epoch goes straight through; an event
+       * already seen is skipped; a gap, a new epoch, a changed history or a malformed message stops there, and the
+       * log (which holds everything published so far) is read.
+       */
+      const announced = (messages: ReadonlyArray<string>): LiveTail.Step<RawEvent> => {
+        const events: Array<RawEvent> = []
+        for (const message of messages) {
+          const parsed = parse(message)
+          if (parsed === undefined) return { items: events, behind: true }
+          for (const event of parsed) {
+            const sameEpoch = event.epoch === position.epoch
+            // an event of the version last delivered, but of another write: the history changed under us
+            const rewritten =
+              sameEpoch &&
+              event.version === position.version &&
+              lastWrite !== undefined &&
+              event.w !== undefined &&
+              event.w !== lastWrite
+            if (sameEpoch && event.version <= position.version && !rewritten) continue
+            if (rewritten || !sameEpoch || event.version !== position.version + 1 || !follows(event)) {
+              return { items: events, behind: true }
+            }
+            position = { epoch: event.epoch, version: event.version }
+            lastWrite = event.w
+            events.push(event)
+          }
+        }
+        return { items: events, behind: false }
+      }
+
+      const caughtUp = (events: ReadonlyArray<RawEvent>): LiveTail.Step<RawEvent> => ({ items: events, behind: false })
+      const tail = yield* LiveTail.follow(
+        {
+          redis: options.redis,
+          channel: options.keys.channel,
+          clock: options.clock,
+          maxInboxBytes: options.maxInboxBytes,
+          onOverflow: countOverflow,
+          behind: false
+        },
+        {
+          announced,
+          // after a reconnect the servers may still be loading or electing: retried for a moment
+          catchUp: catchUp.pipe(
+            Effect.retry({
+              schedule: Schedule.exponential("50 millis"),
+              times: 8,
+              while: (error) => error.isRetryable
+            }),
+            Effect.map(caughtUp)
+          ),
+          // a check while Redis is unreachable finds nothing to do: the next one, or the reconnect, catches up
+          quiet: catchUp.pipe(
+            Effect.catchIf(
+              (error) => error.isRetryable,
+              () => Effect.succeed([])
+            ),
+            Effect.map(caughtUp)
+          )
+        }
+      ).pipe(Effect.mapError(options.toError))
+
+      // where the subscription starts (subscribed first): after the given position, or at the current one
       const now = yield* current
       const start: Array<RawEvent> = []
       if (options.after === undefined) {
@@ -193,63 +246,10 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
         if (now !== undefined) start.push(...(yield* catchUp))
       }
 
-      // after a reconnect the servers may still be loading or electing: retry what failed for a moment
-      const retried = <A>(effect: Effect.Effect<A, StreamAdapterError>) =>
-        effect.pipe(
-          Effect.retry({ schedule: Schedule.exponential("50 millis"), times: 8, while: (error) => error.isRetryable })
-        )
-      // a check while Redis is unreachable finds nothing to do: the next one, or the reconnect, catches up
-      const check = catchUp.pipe(
-        Effect.catchIf(
-          (error) => error.isRetryable,
-          () => Effect.succeed([])
-        )
-      )
-
-      /**
-       * What a batch of signals delivers. The next version of the same epoch goes straight through; a gap, a new
-       * epoch or a reconnect asks the log (which holds everything published so far, so the rest of the batch too);
-       * a periodic check asks the meta and the log.
-       */
-      const handle = (signals: ReadonlyArray<Signal>): Effect.Effect<ReadonlyArray<RawEvent>, StreamAdapterError> => {
-        const events: Array<RawEvent> = []
-        let checking = false
-        for (const signal of signals) {
-          if (signal._tag === "Check") {
-            checking = true
-            continue
-          }
-          if (signal._tag === "Reconnected") return Effect.map(retried(catchUp), (missed) => [...events, ...missed])
-          for (const event of parse(signal.message)) {
-            const sameEpoch = event.epoch === position.epoch
-            // an event of the version last delivered, but of another write: the history changed under us
-            const rewritten =
-              sameEpoch &&
-              event.version === position.version &&
-              lastWrite !== undefined &&
-              event.w !== undefined &&
-              event.w !== lastWrite
-            if (sameEpoch && event.version <= position.version && !rewritten) continue
-            if (rewritten || !sameEpoch || event.version !== position.version + 1 || !follows(event)) {
-              return Effect.map(retried(catchUp), (missed) => [...events, ...missed])
-            }
-            position = { epoch: event.epoch, version: event.version }
-            lastWrite = event.w
-            events.push(event)
-          }
-        }
-        return checking ? Effect.map(check, (missed) => [...events, ...missed]) : Effect.succeed(events)
-      }
-
-      yield* Effect.sleep(options.checkInterval).pipe(
-        Effect.andThen(Queue.offer(inbox, checkSignal)),
-        Effect.forever,
-        Effect.forkScoped
-      )
       const first = yield* options.deliver(start)
       const next: Pull.Pull<Arr.NonEmptyReadonlyArray<B>, StreamAdapterError> = Effect.gen(function* () {
         for (;;) {
-          const delivered = yield* options.deliver(yield* handle(yield* Queue.takeAll(inbox)))
+          const delivered = yield* options.deliver(yield* tail)
           if (Arr.isReadonlyArrayNonEmpty(delivered)) return delivered
         }
       })

@@ -1,11 +1,11 @@
 /**
  * Reading one run: backfill from Redis, then the live tail, with no gap and no duplicate between the two.
  *
- * The reader subscribes to the run's channel first (confirmed by Redis), then reads the stream with XRANGE from its
- * offset. Announcements carry the entries themselves, so the live tail costs no read; an announcement whose first
- * sequence number is not the next one expected (a message dropped, or a reconnect) makes the reader catch up with
- * XRANGE from its last entry id, and entries already seen are skipped by sequence number. No connection is held per
- * reader: all readers of a process share the client's one subscriber connection and its shared connection.
+ * The run's live tail (`liveTail.ts`) listens on the run's channel first, then the reader reads the stream with
+ * XRANGE from its offset. Announcements carry the entries themselves, so the live tail costs no read; an announcement
+ * whose first sequence number is not the next one expected (a message dropped, or a reconnect) makes the reader catch
+ * up with XRANGE from its last entry id, and entries already seen are skipped by sequence number. No connection is
+ * held per reader: all readers of a process share the client's one subscriber connection and its shared connection.
  *
  * A quiet run is judged by its meta, not by counting empty reads: when nothing arrived between two ticks of the shared
  * clock, the reader reads the run's status, heartbeat age (server time) and chunk count. It catches up when the run
@@ -17,20 +17,19 @@
  *
  * Redis failures that can pass are retried for up to `outageTimeout` (the producer buffers for as long).
  *
- * Memory is bounded: announcements wait in the reader's inbox only up to `maxInboxBytes`; a reader that falls further
- * behind drops what arrives after that and reads from Redis instead, from its last entry (no gap, no duplicate).
- * Catch-up pages hold about `pageBytes`: their entry count is sized from the largest entry of the previous page (the
- * first from the largest an entry can be).
+ * Memory is bounded: announcements wait in the tail's inbox only up to `maxInboxBytes`; a reader that falls further
+ * behind reads from Redis instead, from its last entry (no gap, no duplicate). Catch-up pages hold about `pageBytes`:
+ * their entry count is sized from the largest entry of the previous page (the first from the largest an entry can be).
  *
  * @internal
  */
-import { Duration, Effect, Option, Queue, Result, Schedule, type Scope, Stream } from "effect"
+import { Duration, Effect, Option, Result, Schedule, Stream } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
-import type { PubSubEvent } from "../../RedisClient.js"
 import { fail, fromRedis } from "./error.js"
 import { type ResumableStreamError } from "../../ResumableStreamError.js"
 import type { RunKeys } from "./keys.js"
+import * as LiveTail from "../liveTail.js"
 import * as Outage from "../outage.js"
 import * as Scripts from "./scripts.js"
 import { parseAnnouncement, parseEntry, type RawEntry, type Terminal } from "./wire.js"
@@ -38,42 +37,6 @@ import * as Reasons from "../../ResumableStreamError.js"
 
 /** A chunk entry as read, not decoded yet. */
 export type RawChunk = Extract<RawEntry, { readonly _tag: "Chunk" }>
-
-/** What a reader's inbox receives: pub/sub events, and the ticks of the shared clock. */
-type InboxEvent = PubSubEvent | Tick
-
-interface Tick {
-  readonly _tag: "Tick"
-}
-const tick: Tick = { _tag: "Tick" }
-
-/**
- * One clock for every reader of a service: it drops a tick into each registered inbox every interval, so a reader
- * notices a quiet run without arming a timer of its own on every wait.
- */
-export interface Clock {
-  /** How often it ticks. */
-  readonly interval: Duration.Duration
-  readonly register: (inbox: Queue.Queue<InboxEvent>) => Effect.Effect<void, never, Scope.Scope>
-}
-
-/** Starts a clock ticking every `interval` for as long as the scope lives. */
-export const makeClock = (interval: Duration.Duration): Effect.Effect<Clock, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const inboxes = new Set<Queue.Queue<InboxEvent>>()
-    const beat = Effect.sync(() => {
-      for (const inbox of inboxes) Queue.offerUnsafe(inbox, tick)
-    })
-    yield* Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(interval)))
-    return {
-      interval,
-      register: (inbox) =>
-        Effect.acquireRelease(
-          Effect.sync(() => inboxes.add(inbox)),
-          () => Effect.sync(() => inboxes.delete(inbox))
-        )
-    }
-  })
 
 /** What a reader needs; `A` is what a chunk entry becomes. */
 export interface ReadOptions<A> {
@@ -93,7 +56,7 @@ export interface ReadOptions<A> {
   /** The largest an entry can be (a run's `maxChunkBytes`): sizes the first catch-up page. */
   readonly maxEntryBytes: number
   /** Ticks at the interval at which a quiet run is checked: after a tick interval without any message. */
-  readonly clock: Clock
+  readonly clock: LiveTail.Clock
   readonly producerTimeout: Duration.Duration
   /** How long retryable Redis failures are retried before the reader fails. */
   readonly outageTimeout: Duration.Duration
@@ -154,11 +117,6 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
     Effect.gen(function* () {
       const { redis, keys, runId } = options
       const redisError = fromRedis(runId)
-      const inbox = yield* Queue.unbounded<InboxEvent>()
-      /** Bytes of the announcements in the inbox. */
-      let inboxBytes = 0
-      /** Announcements were dropped since the reader last took its inbox: it must read from Redis. */
-      let overflowed = false
       /** When the reader last had trouble reaching Redis (a failed call, a reconnect of the subscriber). */
       let troubleAt = 0
       const noteTrouble = () => {
@@ -173,34 +131,80 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
             while: (error) => error.isRetryable
           }
         ).pipe(Effect.mapError(redisError))
-      yield* options.clock.register(inbox)
-      // a reader opened while Redis is away waits for it (up to outageTimeout), as a reader already reading does
-      yield* rideOut(
-        redis.listen([keys.channel], (event) => {
-          if (event._tag === "Message") {
-            if (overflowed) return
-            if (inboxBytes + event.message.length > options.maxInboxBytes) {
-              overflowed = true
-              options.onOverflow()
-              return
-            }
-            inboxBytes += event.message.length
-          }
-          Queue.offerUnsafe(inbox, event)
-        })
-      )
-
       const runStatus = rideOut(redis.eval(Scripts.status, [keys.meta], []))
       const range = (start: string, end: string, count: number) =>
         rideOut(redis.send<RedisClient.StreamEntries>("XRANGE", keys.stream, start, end, "COUNT", count)).pipe(
           Effect.map((reply) => reply.map(parseEntry))
         )
+      const cursor = makeCursor(options)
+
+      /** The largest entry of the previous page; before any, the largest there can be. */
+      let largestEntry = options.maxEntryBytes
+      const catchUp = Effect.gen(function* () {
+        const count = Math.max(1, Math.min(options.pageSize, Math.floor(options.pageBytes / largestEntry)))
+        const page = yield* range(cursor.lastId === "0-0" ? "-" : `(${cursor.lastId}`, "+", count)
+        largestEntry = page.reduce(
+          (largest, entry) => Math.max(largest, entry._tag === "Chunk" ? entry.data.length : 0),
+          page.length > 0 ? 1 : largestEntry
+        )
+        return { items: cursor.deliver(page), behind: page.length === count }
+      })
+
+      const judgeQuietRun = Effect.gen(function* () {
+        const sentAt = Date.now()
+        const state = yield* runStatus
+        if (state.length === 0) return yield* fail(Reasons.Expired, "the run's data expired while it was read", runId)
+        // a reply held up longer than a tick: the node hung or failed over, and the producer's heartbeat, sent to the
+        // same node, may have been held up as long
+        if (Date.now() - sentAt > Duration.toMillis(options.clock.interval)) noteTrouble()
+        const [status, age, chunks] = state
+        const timeout = Duration.toMillis(options.producerTimeout)
+        if (status !== "running" || Number(chunks) > cursor.lastSeq) return { items: [], behind: true }
+        if (Number(age) > timeout && Date.now() - Math.max(troubleAt, redis.lastTroubleAt()) > timeout) {
+          return yield* fail(
+            Reasons.ProducerLost,
+            `no heartbeat from the producer for ${age} ms and no end marker`,
+            runId
+          )
+        }
+        return { items: [], behind: false }
+      })
+
+      /** Announced entries after the last one delivered, up to the first gap or malformed announcement. */
+      const announced = (messages: ReadonlyArray<string>): LiveTail.Step<A> => {
+        const fresh: Array<RawEntry> = []
+        let expected = cursor.lastSeq + 1
+        for (const message of messages) {
+          const entries = parseAnnouncement(message)
+          if (entries === undefined) return { items: cursor.deliver(fresh), behind: true }
+          for (const entry of entries) {
+            if (entry.seq < expected) continue
+            if (entry.seq !== expected) return { items: cursor.deliver(fresh), behind: true }
+            fresh.push(entry)
+            expected += 1
+          }
+        }
+        return { items: cursor.deliver(fresh), behind: false }
+      }
+
+      // subscribed before anything is read; a reader opened while Redis is away waits for it (up to outageTimeout)
+      const tail = yield* rideOut(
+        LiveTail.follow(
+          {
+            redis,
+            channel: keys.channel,
+            clock: options.clock,
+            maxInboxBytes: options.maxInboxBytes,
+            onOverflow: options.onOverflow,
+            behind: true
+          },
+          { announced, catchUp, quiet: judgeQuietRun, onReconnect: noteTrouble }
+        )
+      )
 
       if ((yield* runStatus).length === 0) {
         return yield* fail(options.missing, "no such run (it never existed, or its data expired)", runId)
       }
-
-      const cursor = makeCursor(options)
       if (options.after !== undefined) {
         const [found] = yield* range(options.after, options.after, 1)
         if (found === undefined) {
@@ -213,84 +217,11 @@ export const read = <A>(options: ReadOptions<A>): Stream.Stream<A, ResumableStre
         cursor.lastId = found.id
         cursor.lastSeq = found.seq
       }
-      let behind = true // entries may be in Redis that were not delivered yet
-      let heard = true // a message arrived since the last tick
+
       let finished = false
-      const deliver = cursor.deliver
-
       const conclude = (then: Effect.Effect<void, ResumableStreamError>) =>
-        Effect.as(then.pipe(Effect.ensuring(Effect.sync(() => (finished = true)))), [] as Array<A>)
-
-      /** The largest entry of the previous page; before any, the largest there can be. */
-      let largestEntry = options.maxEntryBytes
-      const catchUp = Effect.gen(function* () {
-        const count = Math.max(1, Math.min(options.pageSize, Math.floor(options.pageBytes / largestEntry)))
-        const page = yield* range(cursor.lastId === "0-0" ? "-" : `(${cursor.lastId}`, "+", count)
-        largestEntry = page.reduce(
-          (largest, entry) => Math.max(largest, entry._tag === "Chunk" ? entry.data.length : 0),
-          page.length > 0 ? 1 : largestEntry
-        )
-        behind = page.length === count
-        return deliver(page)
-      })
-
-      const judgeQuietRun = Effect.gen(function* () {
-        const sentAt = Date.now()
-        const state = yield* runStatus
-        if (state.length === 0) return yield* fail(Reasons.Expired, "the run's data expired while it was read", runId)
-        // a reply held up longer than a tick: the node hung or failed over, and the producer's heartbeat, sent to the
-        // same node, may have been held up as long
-        if (Date.now() - sentAt > Duration.toMillis(options.clock.interval)) noteTrouble()
-        const [status, age, chunks] = state
-        const timeout = Duration.toMillis(options.producerTimeout)
-        if (status !== "running" || Number(chunks) > cursor.lastSeq) behind = true
-        else if (Number(age) > timeout && Date.now() - Math.max(troubleAt, redis.lastTroubleAt()) > timeout) {
-          return yield* fail(
-            Reasons.ProducerLost,
-            `no heartbeat from the producer for ${age} ms and no end marker`,
-            runId
-          )
-        }
-        return [] as Array<A>
-      })
-
-      const listen = Effect.gen(function* () {
-        const events = yield* Queue.takeAll(inbox)
-        if (overflowed) {
-          overflowed = false
-          behind = true
-        }
-        const announced: Array<RawEntry> = []
-        let ticked = false
-        for (const event of events) {
-          if (event._tag === "Tick") {
-            ticked = true
-            continue
-          }
-          if (event._tag === "Message") inboxBytes -= event.message.length
-          heard = true
-          if (event._tag === "Reconnected") noteTrouble()
-          const entries = event._tag === "Message" ? parseAnnouncement(event.message) : undefined
-          if (entries === undefined)
-            behind = true // a reconnect (messages lost) or a malformed message
-          else announced.push(...entries)
-        }
-        if (ticked) {
-          const quiet = !heard
-          heard = false
-          if (quiet) return yield* judgeQuietRun
-        }
-        const fresh = announced.filter((entry) => entry.seq > cursor.lastSeq)
-        if (behind || (fresh[0] !== undefined && fresh[0].seq !== cursor.lastSeq + 1)) {
-          behind = true
-          return [] as Array<A>
-        }
-        return deliver(fresh)
-      })
-
-      const step = Effect.suspend(() =>
-        cursor.pending !== undefined ? conclude(cursor.pending) : behind ? catchUp : listen
-      )
+        Effect.as(then.pipe(Effect.ensuring(Effect.sync(() => (finished = true)))), [] as ReadonlyArray<A>)
+      const step = Effect.suspend(() => (cursor.pending !== undefined ? conclude(cursor.pending) : tail))
       return Stream.paginate(undefined, () =>
         Effect.map(step, (chunks) => [chunks, finished ? Option.none() : Option.some(undefined)])
       )

@@ -1,0 +1,161 @@
+/**
+ * The live tail of a source that keeps what is written to it (a run's stream, a group's change log) and announces
+ * each write on a pub/sub channel: shared by ResumableStream readers and StreamAdapter subscriptions.
+ *
+ * The tail owns the transport: it listens on the channel before the source is first read (nothing written after
+ * that read is missed), holds announcements in an inbox bounded in bytes, and ticks with a clock shared by every tail
+ * of a layer. Its follower owns the position: which announced items come next, how to read the source from there, and
+ * what a quiet source means. At each pull the tail either catches up (reads the source from the position: after a
+ * gap, a malformed announcement, a reconnect of the subscriber connection — whose messages meanwhile are lost — or an
+ * overflow of the inbox) or takes everything in its inbox at once and gives the announcements to the follower, which
+ * delivers those that follow on and says `behind` at a gap. A tick with nothing heard since the previous one asks the
+ * follower to check the source: an announcement lost with nothing after it is noticed within two ticks.
+ *
+ * @internal
+ */
+import { type Duration, Effect, Queue, Schedule, type Scope } from "effect"
+import type * as RedisClient from "../RedisClient.js"
+import type { RedisError } from "../RedisError.js"
+
+/** What a tail's inbox receives: pub/sub events, and the ticks of the shared clock. */
+type InboxEvent = RedisClient.PubSubEvent | Tick
+
+interface Tick {
+  readonly _tag: "Tick"
+}
+const tick: Tick = { _tag: "Tick" }
+
+/**
+ * One clock for every tail of a layer: it drops a tick into each registered inbox every interval, so a tail notices
+ * a quiet source without a timer or a fiber of its own.
+ */
+export interface Clock {
+  /** How often it ticks. */
+  readonly interval: Duration.Duration
+  /** Ticks into `inbox` until the scope closes. */
+  readonly register: (inbox: Queue.Queue<InboxEvent>) => Effect.Effect<void, never, Scope.Scope>
+}
+
+/** Starts a clock ticking every `interval` for as long as the scope lives. */
+export const makeClock = (interval: Duration.Duration): Effect.Effect<Clock, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const inboxes = new Set<Queue.Queue<InboxEvent>>()
+    const beat = Effect.sync(() => {
+      for (const inbox of inboxes) Queue.offerUnsafe(inbox, tick)
+    })
+    yield* Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(interval)))
+    return {
+      interval,
+      register: (inbox) =>
+        Effect.acquireRelease(
+          Effect.sync(() => inboxes.add(inbox)),
+          () => Effect.sync(() => inboxes.delete(inbox))
+        )
+    }
+  })
+
+/** What one step of a follower delivers, and whether the source holds more that was not delivered. */
+export interface Step<A> {
+  readonly items: ReadonlyArray<A>
+  readonly behind: boolean
+}
+
+/** The position in a source, and how to move it on. */
+export interface Follower<A, E> {
+  /**
+   * The items of these announcements (in the order they arrived) that follow on from the position, in order; `behind`
+   * at the first one that does not (a gap) or does not parse: the items before it are still delivered.
+   */
+  readonly announced: (messages: ReadonlyArray<string>) => Step<A>
+  /** Reads the source from the position: the next items, and whether it holds more. */
+  readonly catchUp: Effect.Effect<Step<A>, E>
+  /** Nothing was heard for a tick: checks the source, `behind` when it holds what was not delivered. */
+  readonly quiet: Effect.Effect<Step<A>, E>
+  /** The subscriber connection came back (its messages meanwhile are lost: the tail catches up next). */
+  readonly onReconnect?: (() => void) | undefined
+}
+
+/** Where a tail listens and how much it holds. */
+export interface TailOptions {
+  readonly redis: RedisClient.Service
+  readonly channel: string
+  readonly clock: Clock
+  /** Most bytes of announcements waiting in the inbox; beyond, the tail drops them and catches up instead. */
+  readonly maxInboxBytes: number
+  /** Called each time the inbox overflowed. */
+  readonly onOverflow: () => void
+  /** Whether the source may hold items not delivered yet when the tail starts (then its first step catches up). */
+  readonly behind: boolean
+}
+
+/**
+ * Listens on the channel (confirmed by Redis when this returns) and returns the tail's pull: each call delivers the
+ * next items, in order, possibly none (a tick, a catch-up that found nothing, announcements already delivered).
+ */
+export const follow = <A, E>(
+  options: TailOptions,
+  follower: Follower<A, E>
+): Effect.Effect<Effect.Effect<ReadonlyArray<A>, E>, RedisError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const inbox = yield* Queue.unbounded<InboxEvent>()
+    /** Bytes of the announcements in the inbox. */
+    let inboxBytes = 0
+    /** Announcements were dropped since the tail last took its inbox: it must catch up. */
+    let overflowed = false
+    let behind = options.behind
+    /** Something was heard since the last tick. */
+    let heard = true
+    yield* options.redis.listen([options.channel], (event) => {
+      if (event._tag === "Message") {
+        if (overflowed) return
+        if (inboxBytes + event.message.length > options.maxInboxBytes) {
+          overflowed = true
+          options.onOverflow()
+          return
+        }
+        inboxBytes += event.message.length
+      }
+      Queue.offerUnsafe(inbox, event)
+    })
+    yield* options.clock.register(inbox)
+
+    const moveOn = (step: Step<A>): ReadonlyArray<A> => {
+      behind = step.behind
+      return step.items
+    }
+    const catchUp = Effect.map(follower.catchUp, moveOn)
+    const quiet = Effect.map(follower.quiet, moveOn)
+
+    /** What a batch of inbox events delivers. */
+    const take = (events: ReadonlyArray<InboxEvent>): Effect.Effect<ReadonlyArray<A>, E> => {
+      if (overflowed) {
+        overflowed = false
+        behind = true
+      }
+      const messages: Array<string> = []
+      let ticked = false
+      for (const event of events) {
+        if (event._tag === "Tick") {
+          ticked = true
+          continue
+        }
+        heard = true
+        if (event._tag === "Message") {
+          inboxBytes -= event.message.length
+          messages.push(event.message)
+        } else {
+          behind = true
+          follower.onReconnect?.()
+        }
+      }
+      const wasQuiet = ticked && !heard
+      if (ticked) heard = false
+      if (behind) return Effect.succeed([])
+      if (wasQuiet) return quiet
+      if (messages.length === 0) return Effect.succeed([])
+      return Effect.succeed(moveOn(follower.announced(messages)))
+    }
+    const listen = Effect.flatMap(Queue.takeAll(inbox), take)
+    const pull = Effect.suspend(() => (behind ? catchUp : listen))
+    return pull
+  })
