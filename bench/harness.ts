@@ -7,6 +7,7 @@
  * its scenarios. Figures are "higher is better" (throughput) or "lower is better" (latency); the ratios are always
  * oriented so that > 1 means ours beats the other side.
  */
+import { Session } from "node:inspector/promises"
 
 /** One measured figure of one side. */
 export type Measure = () => Promise<number>
@@ -110,6 +111,9 @@ export const measure = async (scenario: Scenario, rounds: number): Promise<Resul
   }
 }
 
+/** What a side measures of `count` operations done by `work`: `throughput`, or `allocatedPerOp`. */
+export type Meter = (count: number, work: () => Promise<unknown>) => Promise<number>
+
 /** Times `work` and returns `count` per second. */
 export const throughput = async (count: number, work: () => Promise<unknown>): Promise<number> => {
   const started = performance.now()
@@ -122,6 +126,35 @@ export const latencyMicros = async (count: number, work: () => Promise<unknown>)
   const started = performance.now()
   await work()
   return ((performance.now() - started) * 1000) / count
+}
+
+/** The inspector session of this process, connected on first use (the heap profiler lives in it). */
+let inspector: Session | undefined
+
+/**
+ * Bytes the whole process allocates per operation while `work` runs `count` operations: V8's sampling heap profiler,
+ * objects already collected by a minor or major garbage collection included, each sample scaled by V8 to the bytes it
+ * stands for. Run apart from the speed figures (sampling slows the work down).
+ */
+export const allocatedPerOp = async (count: number, work: () => Promise<unknown>): Promise<number> => {
+  if (inspector === undefined) {
+    inspector = new Session()
+    inspector.connect()
+  }
+  await inspector.post("HeapProfiler.startSampling", {
+    samplingInterval: 512,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true
+  })
+  await work()
+  const { profile } = await inspector.post("HeapProfiler.stopSampling")
+  let total = 0
+  const pending = [profile.head]
+  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+    total += node.selfSize
+    pending.push(...node.children)
+  }
+  return total / count
 }
 
 /** Runs `f(0)` … `f(count - 1)` with at most `limit` of them in flight (the promise-side `concurrency: limit`). */

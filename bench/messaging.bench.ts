@@ -20,7 +20,7 @@ import * as Message from "../dist/Message.js"
 import * as Publisher from "../dist/Publisher.js"
 import * as RedisClient from "../dist/RedisClient.js"
 import * as Subscriber from "../dist/Subscriber.js"
-import { atFixedRate, deferred, percentile, type Scenario, type Suite, throughput } from "./harness.js"
+import { allocatedPerOp, atFixedRate, deferred, percentile, type Scenario, type Suite, throughput } from "./harness.js"
 
 const total = 100_000
 const batch = 500
@@ -172,6 +172,54 @@ const suite: Suite = {
     const messages = Array.from({ length: batch }, () => Message.make(payload))
     const jobs = Array.from({ length: batch }, () => ({ name: "m", data: { payload } }))
 
+    /** Each side's producer of the end-to-end work: `total` messages in batches of `batch`. */
+    const oursProduce = async (topic: string) => {
+      for (let i = 0; i < total; i += batch) await runtime.runPromise(publisher.publish(topic, ...messages))
+    }
+    const rawProduce = async (key: string) => {
+      for (let i = 0; i < total; i += batch) {
+        const pipeline = producer.pipeline()
+        for (let j = 0; j < batch; j++) {
+          pipeline.xadd(key, "*", "uuid", String(i + j), "payload", payload, "metadata", "{}")
+        }
+        await pipeline.exec()
+      }
+    }
+    const bullProduce = async (queue: Queue) => {
+      for (let i = 0; i < total; i += batch) await queue.addBulk(jobs)
+    }
+    /** Bytes allocated per message published with nobody consuming (each side's producer alone). */
+    const publishAllocation: Scenario = {
+      name: `bytes allocated per message published, ${total / 1000}k in batches of ${batch}, no consumer`,
+      unit: "B/op",
+      higherIsBetter: false,
+      ours: () => allocatedPerOp(total, () => oursProduce(`p${++round}`)),
+      raw: () => allocatedPerOp(total, () => rawProduce(`bench:raw:p${++round}`)),
+      peer: {
+        name: "bullmq 6.7.0",
+        measure: async () => {
+          const queue = new Queue(`bench-bull-p${++round}`, { connection: bullConnection })
+          await queue.waitUntilReady()
+          const bytes = await allocatedPerOp(total, () => bullProduce(queue))
+          await queue.obliterate({ force: true })
+          await queue.close()
+          return bytes
+        }
+      }
+    }
+    /** Bytes allocated per message published and consumed end to end (producer and 4 consumers in this process). */
+    const endToEndAllocation: Scenario = {
+      name: `bytes allocated per message published and consumed, ${total / 1000}k, 1 producer + ${consumers} consumers`,
+      unit: "B/op",
+      higherIsBetter: false,
+      ours: () => allocatedPerOp(total, () => ours(total, oursProduce, () => undefined)),
+      raw: () => allocatedPerOp(total, () => raw(total, rawProduce, () => undefined)),
+      peer: {
+        name: "bullmq 6.7.0",
+        measure: () => allocatedPerOp(total, () => bull(total, bullProduce, () => undefined))
+      }
+    }
+
     /** Handles `perTopic` messages on each of `manyTopics` topics, each topic read by a subscription of its own. */
     const oursMany = async () => {
       const prefix = `many${++round}-`
@@ -310,47 +358,11 @@ const suite: Suite = {
           name: `end to end, ${total / 1000}k messages, 1 producer + ${consumers} consumers`,
           unit: "msgs/s",
           higherIsBetter: true,
-          ours: async () =>
-            perSecond(
-              total,
-              await ours(
-                total,
-                async (topic) => {
-                  for (let i = 0; i < total; i += batch) await runtime.runPromise(publisher.publish(topic, ...messages))
-                },
-                () => undefined
-              )
-            ),
-          raw: async () =>
-            perSecond(
-              total,
-              await raw(
-                total,
-                async (key) => {
-                  for (let i = 0; i < total; i += batch) {
-                    const pipeline = producer.pipeline()
-                    for (let j = 0; j < batch; j++) {
-                      pipeline.xadd(key, "*", "uuid", String(i + j), "payload", payload, "metadata", "{}")
-                    }
-                    await pipeline.exec()
-                  }
-                },
-                () => undefined
-              )
-            ),
+          ours: async () => perSecond(total, await ours(total, oursProduce, () => undefined)),
+          raw: async () => perSecond(total, await raw(total, rawProduce, () => undefined)),
           peer: {
             name: "bullmq 6.7.0",
-            measure: async () =>
-              perSecond(
-                total,
-                await bull(
-                  total,
-                  async (queue) => {
-                    for (let i = 0; i < total; i += batch) await queue.addBulk(jobs)
-                  },
-                  () => undefined
-                )
-              )
+            measure: async () => perSecond(total, await bull(total, bullProduce, () => undefined))
           },
           notes: () => [
             "BullMQ's connections: 1 for the Queue, 2 per Worker; each side's count of handled messages is checked"
@@ -368,7 +380,9 @@ const suite: Suite = {
             "no BullMQ figure: a queue per topic would take 1,000 Workers (2,000 connections)",
             `${manyTopics.toLocaleString("en-US")} subscriptions: ours on 2 connections (shared + subscriber), raw on ${manyTopics.toLocaleString("en-US")} (one blocking reader each)`
           ]
-        }
+        },
+        publishAllocation,
+        endToEndAllocation
       ],
       close: async () => {
         producer.disconnect()

@@ -23,7 +23,7 @@ import { Redis } from "ioredis"
 import { createResumableStreamContext } from "resumable-stream/ioredis"
 import * as RedisClient from "../dist/RedisClient.js"
 import * as ResumableStream from "../dist/ResumableStream.js"
-import { deferred, percentile, type Scenario, type Suite, throughput } from "./harness.js"
+import { allocatedPerOp, deferred, type Meter, percentile, type Scenario, type Suite, throughput } from "./harness.js"
 import { chunkText, countPeerChunks, type Pause, pauses, peerChunks, Tail } from "./support/resumable.js"
 
 const runs = 100
@@ -114,55 +114,59 @@ const suite: Suite = {
       )
 
     // ours, (a) and (b): 100 runs started at once; each starter reads its own stream, each joiner `resume`s
-    const ours = (joiners: boolean) => () =>
-      throughput(runs * chunksPerRun, () =>
-        run(
-          Effect.gen(function* () {
-            const started = yield* Effect.forEach(Array.from({ length: runs }), () =>
-              streams.start(Tail, { n: chunksPerRun, pause: "" })
-            )
-            const sample = Effect.promise(async () => {
-              connections.ours = (await connectedClients(admin)) - benchConnections
+    const ours =
+      (joiners: boolean) =>
+      (meter: Meter = throughput) =>
+        meter(runs * chunksPerRun, () =>
+          run(
+            Effect.gen(function* () {
+              const started = yield* Effect.forEach(Array.from({ length: runs }), () =>
+                streams.start(Tail, { n: chunksPerRun, pause: "" })
+              )
+              const sample = Effect.promise(async () => {
+                connections.ours = (await connectedClients(admin)) - benchConnections
+              })
+              const starters = Effect.forEach(started, (s) => count(s.stream), { concurrency: "unbounded" })
+              const second = Effect.forEach(started, (s) => count(streams.resume(Tail, s.token)), {
+                concurrency: "unbounded"
+              })
+              const [own, theirs] = yield* Effect.all(
+                [starters, joiners ? second : Effect.succeed(null), Effect.delay(sample, "20 millis")],
+                { concurrency: "unbounded" }
+              )
+              expectAll("ours (starters)", own)
+              if (theirs !== null) expectAll("ours (joiners)", theirs)
             })
-            const starters = Effect.forEach(started, (s) => count(s.stream), { concurrency: "unbounded" })
-            const second = Effect.forEach(started, (s) => count(streams.resume(Tail, s.token)), {
-              concurrency: "unbounded"
-            })
-            const [own, theirs] = yield* Effect.all(
-              [starters, joiners ? second : Effect.succeed(null), Effect.delay(sample, "20 millis")],
-              { concurrency: "unbounded" }
-            )
-            expectAll("ours (starters)", own)
-            if (theirs !== null) expectAll("ours (joiners)", theirs)
-          })
+          )
         )
-      )
 
     // the peer, (a) and (b): the same with createNewResumableStream and resumeExistingStream
-    const peer = (joiners: boolean) => () =>
-      throughput(runs * chunksPerRun, async () => {
-        const prefix = `v${++round}`
-        const counts = await Promise.all(
-          Array.from({ length: runs }, async (_, i) => {
-            const id = `${prefix}-${i}`
-            // with a joiner, the producer waits at its first chunk until the joiner is in: a run that no one has
-            // joined goes on in memory and ends within milliseconds, after which the peer cannot join it at all
-            const hold = holdAt(0)
-            const own = await vercel.createNewResumableStream(id, () =>
-              peerChunks(chunksPerRun, joiners ? hold.pause : undefined)
-            )
-            if (own === null) throw new Error(`resumable-stream refused ${id}`)
-            if (!joiners) return countPeerChunks(own)
-            const second = await vercel.resumeExistingStream(id)
-            hold.release()
-            if (second === null || second === undefined) throw new Error(`resumable-stream could not join ${id}`)
-            const [mine, theirs] = await Promise.all([countPeerChunks(own), countPeerChunks(second)])
-            expectAll("peer (starters)", [mine])
-            return theirs
-          })
-        )
-        expectAll("peer", counts)
-      })
+    const peer =
+      (joiners: boolean) =>
+      (meter: Meter = throughput) =>
+        meter(runs * chunksPerRun, async () => {
+          const prefix = `v${++round}`
+          const counts = await Promise.all(
+            Array.from({ length: runs }, async (_, i) => {
+              const id = `${prefix}-${i}`
+              // with a joiner, the producer waits at its first chunk until the joiner is in: a run that no one has
+              // joined goes on in memory and ends within milliseconds, after which the peer cannot join it at all
+              const hold = holdAt(0)
+              const own = await vercel.createNewResumableStream(id, () =>
+                peerChunks(chunksPerRun, joiners ? hold.pause : undefined)
+              )
+              if (own === null) throw new Error(`resumable-stream refused ${id}`)
+              if (!joiners) return countPeerChunks(own)
+              const second = await vercel.resumeExistingStream(id)
+              hold.release()
+              if (second === null || second === undefined) throw new Error(`resumable-stream could not join ${id}`)
+              const [mine, theirs] = await Promise.all([countPeerChunks(own), countPeerChunks(second)])
+              expectAll("peer (starters)", [mine])
+              return theirs
+            })
+          )
+          expectAll("peer", counts)
+        })
 
     /** Raw producers: one XADD per chunk, awaited, 100 runs at once, on one connection; `onChunk` after each. */
     const produceRaw = async (keys: ReadonlyArray<string>, onChunk: (key: string) => void = () => undefined) => {
@@ -188,9 +192,9 @@ const suite: Suite = {
     }
 
     // raw (a): the producer is the starter; it hands each chunk on once XADD returns
-    const rawOwn = () => {
+    const rawOwn = (meter: Meter = throughput) => {
       const keys = rawKeys()
-      return throughput(runs * chunksPerRun, async () => {
+      return meter(runs * chunksPerRun, async () => {
         const counts = new Map(keys.map((key) => [key, 0]))
         await produceRaw(keys, (key) => counts.set(key, (counts.get(key) as number) + 1))
         expectAll("raw", [...counts.values()])
@@ -397,6 +401,14 @@ const suite: Suite = {
           notes: () => [
             `${peerName} keeps chunks in the producer's memory and writes nothing to Redis per chunk while no one has joined; ours and raw store every chunk in a Redis stream`
           ]
+        },
+        {
+          name: `bytes allocated per chunk appended and read by its starter, ${runs} runs × ${chunksPerRun / 1000}k`,
+          unit: "B/op",
+          higherIsBetter: false,
+          ours: () => ours(false)(allocatedPerOp),
+          raw: () => rawOwn(allocatedPerOp),
+          peer: { name: peerName, measure: () => peer(false)(allocatedPerOp) }
         },
         {
           ...tailing,

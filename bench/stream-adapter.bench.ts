@@ -18,7 +18,18 @@ import { Redis } from "ioredis"
 import { setTimeout as sleep } from "node:timers/promises"
 import * as RedisClient from "../dist/RedisClient.js"
 import * as StreamAdapter from "../dist/StreamAdapter.js"
-import { atFixedRate, deferred, inFlight, percentile, type Scenario, type Suite, throughput } from "./harness.js"
+import {
+  allocatedPerOp,
+  atFixedRate,
+  deferred,
+  inFlight,
+  type Measure,
+  type Meter,
+  percentile,
+  type Scenario,
+  type Suite,
+  throughput
+} from "./harness.js"
 
 const size = 10_000
 const otherGroups = 9
@@ -143,17 +154,17 @@ const suite: Suite = {
     const byTitle = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
     // (a) set: a fresh group per round on every side
-    const oursSet = () => {
+    const oursSet = (meter: Meter = throughput) => {
       const group = `w${++round}`
-      return throughput(size, () =>
+      return meter(size, () =>
         run(
           Effect.forEach(items, (data, i) => tasks.set(group, `t${i}`, data), { concurrency: parallel, discard: true })
         )
       )
     }
-    const rawSet = () => {
+    const rawSet = (meter: Meter = throughput) => {
       const key = `bench:raw:w${++round}`
-      return throughput(size, async () => {
+      return meter(size, async () => {
         for (let start = 0; start < size; start += parallel) {
           const pipeline = raw.pipeline()
           for (let i = start; i < start + parallel; i++) {
@@ -191,22 +202,24 @@ const suite: Suite = {
         }
       })
     }
-    const motiaSet = () => {
+    const motiaSet = (meter: Meter = throughput) => {
       const group = `w${++round}`
-      return throughput(size, () => inFlight(size, parallel, (i) => motia.set(group, `t${i}`, items[i] as Task)))
+      return meter(size, () => inFlight(size, parallel, (i) => motia.set(group, `t${i}`, items[i] as Task)))
     }
 
     // (b) get: each side counts the items it found
-    const counting = (side: string, get: (id: string) => Promise<unknown>) => () =>
-      throughput(size, async () => {
-        let found = 0
-        await inFlight(size, parallel, async (i) => {
-          if ((await get(ids[i] as string)) !== null) found++
+    const counting =
+      (side: string, get: (id: string) => Promise<unknown>) =>
+      (meter: Meter = throughput) =>
+        meter(size, async () => {
+          let found = 0
+          await inFlight(size, parallel, async (i) => {
+            if ((await get(ids[i] as string)) !== null) found++
+          })
+          expectCount(side, found, size)
         })
-        expectCount(side, found, size)
-      })
-    const oursGet = () =>
-      throughput(size, async () => {
+    const oursGet = (meter: Meter = throughput) =>
+      meter(size, async () => {
         const got = await run(Effect.forEach(ids, (id) => tasks.get("big", id), { concurrency: parallel }))
         expectCount("ours", got.filter((option) => option._tag === "Some").length, size)
       })
@@ -279,6 +292,18 @@ const suite: Suite = {
       }
     }
 
+    /** Bytes allocated per operation of each side (set, get, set → event), beside the speed rows. */
+    const allocation = (name: string, measures: readonly [Measure, Measure, Measure]): Scenario => ({
+      name: `bytes allocated per ${name}`,
+      unit: "B/op",
+      higherIsBetter: false,
+      ours: measures[0],
+      raw: measures[1],
+      peer: { name: motiaName, measure: measures[2] }
+    })
+    const eventAllocation = (side: EventSide) => () =>
+      allocatedPerOp(eventsPerMs * 1000 * eventSeconds, () => eventLatencies(side, `live${++round}`))
+
     return {
       scenarios: [
         {
@@ -346,7 +371,22 @@ const suite: Suite = {
           notes: () => [
             "each side subscribes on a connection other than the one it writes on: ours through the client's subscriber connection (adapter subscribe of the item), raw on an ioredis subscriber, Motia through its own node-redis subscriber connection (it publishes a set's event on the item's channel only, so it subscribes to the item); every event is counted"
           ]
-        }
+        },
+        allocation(`set, ${parallel} in flight`, [
+          () => oursSet(allocatedPerOp),
+          () => rawSet(allocatedPerOp),
+          () => motiaSet(allocatedPerOp)
+        ]),
+        allocation(`get, ${parallel} in flight`, [
+          () => oursGet(allocatedPerOp),
+          () => rawGet(allocatedPerOp),
+          () => motiaGet(allocatedPerOp)
+        ]),
+        allocation(`set → change event at ${eventsPerMs}k changes/s (writer and subscriber)`, [
+          eventAllocation(oursEvents),
+          eventAllocation(rawEvents),
+          eventAllocation(motiaEvents)
+        ])
       ],
       close: async () => {
         raw.disconnect()

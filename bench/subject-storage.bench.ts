@@ -17,7 +17,7 @@ import { Effect, Layer, ManagedRuntime, Option } from "effect"
 import { Redis } from "ioredis"
 import * as RedisClient from "../dist/RedisClient.js"
 import * as SubjectStorage from "../dist/SubjectStorage.js"
-import { latencyMicros, type Scenario, type Suite, throughput } from "./harness.js"
+import { allocatedPerOp, latencyMicros, type Meter, type Scenario, type Suite, throughput } from "./harness.js"
 
 const writers = 50
 const perWriter = 200
@@ -186,6 +186,26 @@ const suite: Suite = {
     const encodedFields = properties.flatMap(([name, value]) => [`p${name}`, JSON.stringify(value)])
     const rawStore = (key: string) => raw.hset(`s:${key}`, ...encodedFields)
 
+    /** Stores of 20 properties on `subjects` fresh subjects, `inFlight` at once: ours, and raw HSETs. */
+    const oursStore = (meter: Meter = throughput) => {
+      const prefix = `store${++round}:`
+      return meter(subjects, () =>
+        run(
+          Effect.forEach(loadIds, (id) => storage.store(`${prefix}${id}`, { inserts: properties }), {
+            concurrency: inFlight
+          })
+        )
+      )
+    }
+    const rawStoreInFlight = (meter: Meter = throughput) => {
+      const prefix = `bench:rawstore${++round}:`
+      return meter(subjects, async () => {
+        for (let start = 0; start < subjects; start += inFlight) {
+          await Promise.all(Array.from({ length: inFlight }, (_, j) => rawStore(`${prefix}${start + j}`)))
+        }
+      })
+    }
+
     return {
       scenarios: [
         {
@@ -312,24 +332,15 @@ const suite: Suite = {
           name: `store, ${inFlight} in flight, vs HSET of the JSON fields`,
           unit: "stores/s",
           higherIsBetter: true,
-          ours: () => {
-            const prefix = `store${++round}:`
-            return throughput(subjects, () =>
-              run(
-                Effect.forEach(loadIds, (id) => storage.store(`${prefix}${id}`, { inserts: properties }), {
-                  concurrency: inFlight
-                })
-              )
-            )
-          },
-          raw: () => {
-            const prefix = `bench:rawstore${++round}:`
-            return throughput(subjects, async () => {
-              for (let start = 0; start < subjects; start += inFlight) {
-                await Promise.all(Array.from({ length: inFlight }, (_, j) => rawStore(`${prefix}${start + j}`)))
-              }
-            })
-          }
+          ours: oursStore,
+          raw: rawStoreInFlight
+        },
+        {
+          name: `bytes allocated per store, ${inFlight} in flight`,
+          unit: "B/op",
+          higherIsBetter: false,
+          ours: () => oursStore(allocatedPerOp),
+          raw: () => rawStoreInFlight(allocatedPerOp)
         }
       ],
       close: async () => {
