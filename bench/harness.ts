@@ -142,7 +142,7 @@ export const allocatedPerOp = async (count: number, work: () => Promise<unknown>
     inspector.connect()
   }
   await inspector.post("HeapProfiler.startSampling", {
-    samplingInterval: 512,
+    samplingInterval: 8192,
     includeObjectsCollectedByMajorGC: true,
     includeObjectsCollectedByMinorGC: true
   })
