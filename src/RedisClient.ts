@@ -21,7 +21,6 @@
  * @since 0.1.0
  */
 
-import { randomUUID } from "node:crypto"
 import {
   Config,
   Context,
@@ -52,8 +51,9 @@ import {
 import * as Errors from "./internal/redis/errors.js"
 import { redisError } from "./internal/reasons.js"
 import * as Commands from "./internal/redis/commands.js"
+import * as Idempotent from "./internal/redis/idempotent.js"
 import * as Lua from "./internal/redis/lua.js"
-import * as Outage from "./internal/outage.js"
+import * as RequestIds from "./internal/requestIds.js"
 import * as Persistence from "./internal/redis/persistence.js"
 import type * as Pipelined from "./internal/redis/pipelined.js"
 import * as PubSub from "./internal/redis/pubsub.js"
@@ -332,7 +332,7 @@ export const isScanCursor = (cursor: string): boolean => Scan.isCursor(cursor)
  * @since 0.1.0
  */
 export interface IdempotentOptions {
-  /** The request id; the same id is applied once. Default: a new UUID per call. */
+  /** The request id; the same id is applied once. Default: a new id per call, unique across processes. */
   readonly requestId?: string | undefined
   /** How long retryable failures are retried. Default: not at all. */
   readonly retryWithin?: Duration.Input | undefined
@@ -441,14 +441,38 @@ interface Lifecycle {
 const closedError = (op: string) =>
   new RedisError({ op, reason: new Closed({ message: "the RedisClient layer is closed" }) })
 
+/**
+ * Runs `f` on the shared connection as an Effect, its failure classified; with a `cut`, a reply later than `cut.ms`
+ * fails `cut.late()` (one timer, nothing forked), and the reply when it comes is ignored.
+ */
 const makeUse =
   (client: Client, classified: (cause: unknown, op: string) => RedisError, lifecycle: Lifecycle) =>
-  <A>(op: string, f: (client: Client) => Promise<A>): Effect.Effect<A, RedisError> =>
-    Effect.suspend(() =>
-      lifecycle.closed
-        ? Effect.fail(closedError(op))
-        : Effect.tryPromise({ try: () => f(client), catch: (cause) => classified(cause, op) })
-    )
+  <A>(op: string, f: (client: Client) => Promise<A>, cut?: Idempotent.Cut): Effect.Effect<A, RedisError> =>
+    Effect.suspend(() => {
+      if (lifecycle.closed) return Effect.fail(closedError(op))
+      if (cut === undefined) return Effect.tryPromise({ try: () => f(client), catch: (cause) => classified(cause, op) })
+      return Effect.callback<A, RedisError>((resume) => {
+        let waiting = true
+        const timer = setTimeout(() => {
+          waiting = false
+          resume(Effect.fail(cut.late()))
+        }, cut.ms)
+        const settle = (outcome: Effect.Effect<A, RedisError>) => {
+          if (!waiting) return
+          waiting = false
+          clearTimeout(timer)
+          resume(outcome)
+        }
+        f(client).then(
+          (reply) => settle(Effect.succeed(reply)),
+          (cause: unknown) => settle(Effect.suspend(() => Effect.fail(classified(cause, op))))
+        )
+        return Effect.sync(() => {
+          waiting = false
+          clearTimeout(timer)
+        })
+      })
+    })
 
 /** The outcome of the `index`-th of `commands` as a `Result`, its failure classified under the command's name. */
 const resultOf =
@@ -572,52 +596,16 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
           const within = Duration.fromInputUnsafe(options.retryWithin ?? 0)
           const remember =
             options.remember === undefined
-              ? Duration.max(Duration.times(within, 2), Duration.seconds(10))
-              : Duration.fromInputUnsafe(options.remember)
-          const marker = Lua.markerKey(keys[0] ?? "", options.requestId ?? randomUUID(), Duration.toMillis(remember))
+              ? Math.max(2 * Duration.toMillis(within), 10_000)
+              : Duration.toMillis(Duration.fromInputUnsafe(options.remember))
+          const marker = Lua.markerKey(keys[0] ?? "", options.requestId ?? RequestIds.next(), remember)
           const once = Lua.idempotent(script)
-          let lostReply = false
-          let inFlight = false
-          let lastError: RedisError | undefined
-          const attempt = Effect.suspend(() => {
-            inFlight = true
-            return use(script.name, (c) => Lua.runPromise(c, once, [...keys, marker], args))
-          }).pipe(
-            Effect.tapError((error) =>
-              Effect.sync(() => {
-                lostReply ||= mayHaveRun(error)
-                lastError = error
-              })
-            ),
-            Effect.ensuring(Effect.sync(() => (inFlight = false)))
-          )
-          // the last attempt starts a little before the deadline: one that fails at once (Redis away, nothing sent)
-          // ends before it, and only one still waiting for its reply is cut there
-          const retryWindow = Duration.max(Duration.zero, Duration.subtract(within, Duration.millis(100)))
-          const retried = Outage.retryAfterFailure(attempt, {
-            schedule: () => Schedule.upTo(Outage.backoff, { duration: retryWindow }),
-            while: (error) => error.isRetryable
+          const withMarker = [...keys, marker]
+          return Idempotent.run({
+            op: script.name,
+            within,
+            attempt: (cut) => use(script.name, (c) => Lua.runPromise(c, once, withMarker, args), cut)
           })
-          // the whole call ends within `retryWithin`: an attempt still waiting for its reply then is given up (its
-          // outcome unknown); between attempts, the last failure is the call's
-          const bounded = Duration.isZero(within)
-            ? retried
-            : retried.pipe(
-                Effect.timeoutOrElse({
-                  duration: within,
-                  orElse: () => {
-                    lostReply ||= inFlight
-                    return Effect.fail(
-                      inFlight || lastError === undefined
-                        ? redisError(script.name, "Timeout", `no reply within ${Duration.format(within)} (retryWithin)`)
-                        : lastError
-                    )
-                  }
-                })
-              )
-          return bounded.pipe(
-            Effect.mapError((error) => (lostReply && error.isRetryable ? new OutcomeUnknown({ cause: error }) : error))
-          )
         }),
       evalMany: (script, calls) =>
         Effect.map(

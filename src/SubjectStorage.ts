@@ -402,13 +402,7 @@ const defaultRetry = Schedule.min([Schedule.exponential("2 millis"), Schedule.sp
 const subjects = <Props, Key>(core: Core.Core, resolve: (key: Key) => PropertyRef<any>): Subjects<Props, Key> => {
   const store = (subject: string, changes: StoreChanges<Props, Key>, options?: WriteOptions) =>
     Effect.suspend(() => {
-      const entries = (list: Iterable<Entry<Props, Key>> | undefined) =>
-        Array.from(list ?? [], (entry) => [resolve(entry[0] as Key), entry[1]] as const)
-      const encoded = core.encodeChanges(
-        subject,
-        [...entries(changes.inserts), ...entries(changes.updates)],
-        Array.from(changes.deletes ?? [], resolve)
-      )
+      const encoded = core.encodeChanges<Key>(subject, [changes.inserts, changes.updates], changes.deletes, resolve)
       return Result.isSuccess(encoded)
         ? core.store(subject, encoded.success, Expiry.ttlChange(options?.ttl))
         : Effect.fail(encoded.failure)

@@ -236,6 +236,34 @@ layer(RedisServer.layer({ args: [] }), { excludeTestServices: true, timeout: 60_
     })
   )
 
+  it.effect(
+    "an idempotent script ends within its retryWithin while the server hangs, even under a longer command timeout; it is applied once when the server answers",
+    () =>
+      Effect.gen(function* () {
+        const node = yield* RedisServer.RedisServer
+        const key = `${prefix()}counter`
+        const incr = RedisScript.make<[string], [], number>()("incr", "return redis.call('INCR', KEYS[1])")
+        yield* withClient(node, { commandTimeout: "5 seconds" }, (redis) =>
+          Effect.gen(function* () {
+            yield* redis.eval(incr, [key], []) // loaded: the retry after the pause needs no EVAL
+            yield* cli(node, "client", "pause", "1500", "all")
+            const started = Date.now()
+            const error = yield* Effect.flip(
+              redis.evalIdempotent(incr, [key], [], { requestId: "once", retryWithin: "400 millis" })
+            )
+            const took = Date.now() - started
+            assert.strictEqual(error._tag, "OutcomeUnknown", error.message)
+            assert.isAtLeast(took, 390)
+            assert.isBelow(took, 900, `ended after ${took} ms`)
+            yield* Effect.sleep("1500 millis") // the pause ends: the attempt in the server's queue runs
+            // the same request again: applied once (the marker answers), the counter at 2 (1 before, 1 for it)
+            assert.strictEqual(yield* redis.evalIdempotent(incr, [key], [], { requestId: "once" }), 2)
+            assert.strictEqual(Number(yield* redis.send("GET", key)), 2)
+          })
+        )
+      })
+  )
+
   it.effect("a server that stops answering fails calls with Timeout within the command timeout", () =>
     Effect.gen(function* () {
       const node = yield* RedisServer.RedisServer

@@ -5,7 +5,6 @@
  *
  * @internal
  */
-import { randomUUID } from "node:crypto"
 import { type Duration, Effect, Result, Schema, type Scope } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import type * as RedisScript from "../../RedisScript.js"
@@ -13,6 +12,7 @@ import type { Definition } from "../../StreamAdapter.js"
 import * as Reasons from "../../StreamAdapterError.js"
 import type { StreamAdapterError } from "../../StreamAdapterError.js"
 import * as Expiry from "../expiry.js"
+import * as RequestIds from "../requestIds.js"
 import type { Clock } from "../liveTail.js"
 import { oneLine } from "../issue.js"
 import { fail, fromRedis } from "./error.js"
@@ -123,7 +123,7 @@ export const make = <A>(settings: AdapterSettings, definition: Definition<A>): S
         .evalIdempotent(
           script,
           [...scriptKeys(keys)],
-          [keys.channel, settings.logLength, randomUUID(), ...args] as const,
+          [keys.channel, settings.logLength, RequestIds.next(), ...args] as const,
           {
             retryWithin: settings.outageTimeout
           }

@@ -87,18 +87,25 @@ export const make = (options: SubjectContext.CoreOptions) => {
     )
 
   /** Encodes the values of a `store` into field changes, or fails with the first that cannot be encoded. */
-  const encodeChanges = (
+  const encodeChanges = <K>(
     subject: string,
-    sets: Iterable<readonly [PropertyRef<any>, unknown]>,
-    deletes: Iterable<PropertyRef<any>>
+    setLists: ReadonlyArray<Iterable<readonly [K, unknown]> | undefined>,
+    deletes: Iterable<K> | undefined,
+    resolve: (key: K) => PropertyRef<any>
   ): Result.Result<FieldChanges, SubjectStorageError> => {
     const fields: Array<string> = []
-    for (const [ref, value] of sets) {
-      const json = encodeStored(subject, ref, value)
-      if (Result.isFailure(json)) return Result.fail(json.failure)
-      fields.push(ref.field, json.success)
+    for (const sets of setLists) {
+      if (sets === undefined) continue
+      for (const entry of sets) {
+        const ref = resolve(entry[0])
+        const json = encodeStored(subject, ref, entry[1])
+        if (Result.isFailure(json)) return Result.fail(json.failure)
+        fields.push(ref.field, json.success)
+      }
     }
-    return Result.succeed({ sets: fields, deletes: Array.from(deletes, (ref) => ref.field) })
+    const deleted: Array<string> = []
+    if (deletes !== undefined) for (const key of deletes) deleted.push(resolve(key).field)
+    return Result.succeed({ sets: fields, deletes: deleted })
   }
 
   /**

@@ -77,13 +77,21 @@ export const fromSchema = <A>(schema: Schema.Codec<A, unknown>): Codec<A> => {
   }
 }
 
-/** A plain-JSON property reference. */
-export const untyped = (name: string, extended = false): PropertyRef<unknown> => ({
-  name,
-  extended,
-  field: fieldOf(name, extended),
-  codec: json
-})
+/** References of untyped properties made so far, by name (at most `maxRemembered` of each kind): made once, not per call. */
+const untypedPlain = new Map<string, PropertyRef<unknown>>()
+const untypedExtended = new Map<string, PropertyRef<unknown>>()
+const maxRemembered = 10_000
+
+/** A plain-JSON property reference (the same object for the same name). */
+export const untyped = (name: string, extended = false): PropertyRef<unknown> => {
+  const known = (extended ? untypedExtended : untypedPlain).get(name)
+  if (known !== undefined) return known
+  const ref: PropertyRef<unknown> = { name, extended, field: fieldOf(name, extended), codec: json }
+  const refs = extended ? untypedExtended : untypedPlain
+  if (refs.size >= maxRemembered) refs.clear()
+  refs.set(name, ref)
+  return ref
+}
 
 /** The stored JSON of a property of `subject` as its value, or a `Decode` error naming them. */
 export const decodeStored = <A>(
