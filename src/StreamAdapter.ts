@@ -361,11 +361,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
         const { stream, groupId } = parseExpiringMember(member)
         const keys = groupKeys(prefix, stream, groupId)
         return redis
-          .eval(
-            Scripts.expire,
-            [...StreamContext.scriptKeys(keys)],
-            [keys.channel, settings.logLength, randomUUID(), now, expiredPerSweep]
-          )
+          .eval(Scripts.expire, StreamContext.scriptKeys(keys), [
+            keys.channel,
+            settings.logLength,
+            randomUUID(),
+            now,
+            expiredPerSweep
+          ])
           .pipe(Effect.map((next) => (next === null ? undefined : Number(next))))
       }
     })

@@ -12,6 +12,7 @@ import type { Definition } from "../../StreamAdapter.js"
 import * as Reasons from "../../StreamAdapterError.js"
 import type { StreamAdapterError } from "../../StreamAdapterError.js"
 import * as Expiry from "../expiry.js"
+import { remembered } from "../memo.js"
 import * as RequestIds from "../requestIds.js"
 import type { Clock } from "../liveTail.js"
 import { oneLine } from "../issue.js"
@@ -73,7 +74,12 @@ export interface StreamContext<A> extends AdapterSettings {
 const curriedFromRedis = (name: string) => (groupId?: string) => fromRedis(name, groupId)
 
 /** The keys a group script takes, in order. */
-export const scriptKeys = (keys: GroupKeys) => [keys.items, keys.log, keys.meta, keys.expiry] as const
+export const scriptKeys = (keys: GroupKeys): [string, string, string, string] => [
+  keys.items,
+  keys.log,
+  keys.meta,
+  keys.expiry
+]
 
 /** The shared parts of the stream `definition` describes. */
 export const make = <A>(settings: AdapterSettings, definition: Definition<A>): StreamContext<A> => {
@@ -81,7 +87,7 @@ export const make = <A>(settings: AdapterSettings, definition: Definition<A>): S
   const codec = Schema.toCodecJson(definition.item)
   const encodeItem = Schema.encodeUnknownResult(codec)
   const decodeItem = Schema.decodeUnknownResult(codec)
-  const keysOf = (groupId: string) => groupKeys(settings.prefix, name, groupId)
+  const keysOf = remembered((groupId) => groupKeys(settings.prefix, name, groupId))
   const error: StreamContext<A>["error"] = (reason, message, groupId, id) => fail(reason, message, name, groupId, id)
   const toRedis = curriedFromRedis(name)
   const decodeValue = (groupId: string, id: string, raw: unknown): Result.Result<A, StreamAdapterError> => {
@@ -122,7 +128,7 @@ export const make = <A>(settings: AdapterSettings, definition: Definition<A>): S
       return settings.redis
         .evalIdempotent(
           script,
-          [...scriptKeys(keys)],
+          scriptKeys(keys),
           [keys.channel, settings.logLength, RequestIds.next(), ...args] as const,
           {
             retryWithin: settings.outageTimeout

@@ -10,6 +10,7 @@ import { issueOf } from "../issue.js"
 import { fail } from "./error.js"
 import { type SubjectStorageError } from "../../SubjectStorageError.js"
 import * as Reasons from "../../SubjectStorageError.js"
+import { remembered } from "../memo.js"
 
 /** Turns values of one property into stored JSON text and back. */
 export interface Codec<A> {
@@ -77,21 +78,15 @@ export const fromSchema = <A>(schema: Schema.Codec<A, unknown>): Codec<A> => {
   }
 }
 
-/** References of untyped properties made so far, by name (at most `maxRemembered` of each kind): made once, not per call. */
-const untypedPlain = new Map<string, PropertyRef<unknown>>()
-const untypedExtended = new Map<string, PropertyRef<unknown>>()
-const maxRemembered = 10_000
+/** Untyped property references of one kind, made once per name. */
+const untypedRefs = (extended: boolean) =>
+  remembered((name): PropertyRef<unknown> => ({ name, extended, field: fieldOf(name, extended), codec: json }))
+const plainRef = untypedRefs(false)
+const extendedRef = untypedRefs(true)
 
 /** A plain-JSON property reference (the same object for the same name). */
-export const untyped = (name: string, extended = false): PropertyRef<unknown> => {
-  const known = (extended ? untypedExtended : untypedPlain).get(name)
-  if (known !== undefined) return known
-  const ref: PropertyRef<unknown> = { name, extended, field: fieldOf(name, extended), codec: json }
-  const refs = extended ? untypedExtended : untypedPlain
-  if (refs.size >= maxRemembered) refs.clear()
-  refs.set(name, ref)
-  return ref
-}
+export const untyped = (name: string, extended = false): PropertyRef<unknown> =>
+  extended ? extendedRef(name) : plainRef(name)
 
 /** The stored JSON of a property of `subject` as its value, or a `Decode` error naming them. */
 export const decodeStored = <A>(
