@@ -9,7 +9,7 @@
  *     chunks/s delivered to the second readers. Raw: one connection doing a multiplexed XREAD over all keys (COUNT 100
  *     per key), or one connection per reader.
  * (c) time to first chunk for readers joining a run held halfway (500 of 1,000 chunks stored): 1 reader, and 20 at
- *     once (p50 of the 20); ms. Raw: `XRANGE - + COUNT 500` (our page size) and the first entry parsed.
+ *     once (p50 and worst of the 20); ms. Raw: `XRANGE - + COUNT 500` (our page size) and the first entry parsed.
  * (d) resuming a finished run of 10,000 chunks from the start; raw: XRANGE paging (COUNT 1000), JSON-parsing each
  *     chunk as ours does. The peer cannot: a finished stream is gone (its chunks only ever lived in the producer).
  */
@@ -58,8 +58,8 @@ const expectAll = (side: string, counts: ReadonlyArray<number>) => {
   if (short.length > 0) throw new Error(`${side}: ${short.length} readers missed chunks (got ${short[0]})`)
 }
 
-/** Times `join` `readers` times at once; returns the p50 of their times to first chunk, in ms. */
-const timeToFirstChunk = async (readers: number, join: () => Promise<string>) => {
+/** Times `join` `readers` times at once; returns the `p`th percentile of their times to first chunk, in ms. */
+const timeToFirstChunk = async (readers: number, join: () => Promise<string>, p: number) => {
   const times = await Promise.all(
     Array.from({ length: readers }, async () => {
       const started = performance.now()
@@ -68,7 +68,7 @@ const timeToFirstChunk = async (readers: number, join: () => Promise<string>) =>
       return performance.now() - started
     })
   )
-  return percentile(times, 50)
+  return percentile(times, p)
 }
 
 /** Runs the crashing producer in a child process, kills it (SIGKILL) once halfway, and returns its token or id. */
@@ -274,54 +274,65 @@ const suite: Suite = {
     }
 
     // (c) ours: a run held halfway, its starter reading meanwhile; joiners `resume` it and take the first chunk
-    const oursJoin = (readers: number) => async () => {
+    const oursJoin = (readers: number, p: number) => async () => {
       const id = `join${++round}`
       const hold = holdAt(half)
       pauses.set(id, hold.pause)
       const started = await run(streams.start(Tail, { n: chunksPerRun, pause: id }))
       const starter = run(count(started.stream))
       await hold.reached
-      const p50 = await timeToFirstChunk(readers, async () =>
-        Option.match(await run(Stream.runHead(streams.resume(Tail, started.token))), {
-          onNone: () => "",
-          onSome: (entry) => entry.chunk
-        })
+      const figure = await timeToFirstChunk(
+        readers,
+        async () =>
+          Option.match(await run(Stream.runHead(streams.resume(Tail, started.token))), {
+            onNone: () => "",
+            onSome: (entry) => entry.chunk
+          }),
+        p
       )
       hold.release()
       expectAll("ours (starter)", [await starter])
       pauses.delete(id)
-      return p50
+      return figure
     }
     // (c) the peer: the same with resumeExistingStream; a joiner reads one message, then cancels
-    const peerJoin = (readers: number) => async () => {
+    const peerJoin = (readers: number, p: number) => async () => {
       const id = `join${++round}`
       const hold = holdAt(half)
       const own = await vercel.createNewResumableStream(id, () => peerChunks(chunksPerRun, hold.pause))
       if (own === null) throw new Error(`resumable-stream refused ${id}`)
       const starter = countPeerChunks(own)
       await hold.reached
-      const p50 = await timeToFirstChunk(readers, async () => {
-        const stream = await vercel.resumeExistingStream(id)
-        if (stream === null || stream === undefined) throw new Error(`resumable-stream could not join ${id}`)
-        const reader = stream.getReader()
-        const { value } = await reader.read()
-        await reader.cancel()
-        return value ?? ""
-      })
+      const figure = await timeToFirstChunk(
+        readers,
+        async () => {
+          const stream = await vercel.resumeExistingStream(id)
+          if (stream === null || stream === undefined) throw new Error(`resumable-stream could not join ${id}`)
+          const reader = stream.getReader()
+          const { value } = await reader.read()
+          await reader.cancel()
+          return value ?? ""
+        },
+        p
+      )
       hold.release()
       expectAll("peer (starter)", [await starter])
-      return p50
+      return figure
     }
     // (c) raw: the first half stored (not timed); a joiner reads the first page of the backlog
-    const rawJoin = (readers: number) => async () => {
+    const rawJoin = (readers: number, p: number) => async () => {
       const key = `bench:rs:rawjoin:${++round}`
       const pipeline = rawReader.pipeline()
       for (let i = 0; i < half; i++) pipeline.xadd(key, "*", "data", JSON.stringify({ item: chunkText(i) }))
       await pipeline.exec()
-      return timeToFirstChunk(readers, async () => {
-        const page = await rawReader.xrange(key, "-", "+", "COUNT", 500)
-        return (JSON.parse(page[0]?.[1][1] ?? "{}") as { item?: string }).item ?? ""
-      })
+      return timeToFirstChunk(
+        readers,
+        async () => {
+          const page = await rawReader.xrange(key, "-", "+", "COUNT", 500)
+          return (JSON.parse(page[0]?.[1][1] ?? "{}") as { item?: string }).item ?? ""
+        },
+        p
+      )
     }
 
     // (d): one finished run of 10k chunks, read from the start
@@ -376,18 +387,19 @@ const suite: Suite = {
     const connectionNote = (raw: () => number) => () => [
       `connections: ours ${connections.ours}, raw ${raw()} (the raw count includes its producers' connection), ${peerName} 2 (publisher + subscriber)`
     ]
-    const joining = (readers: number): Scenario => ({
+    /** The `p`th percentile of the joiners' times to their first chunk (p 100: the worst). */
+    const joining = (readers: number, p = 50): Scenario => ({
       name:
         readers === 1
           ? `time to first chunk, 1 reader joining a run halfway (raw: XRANGE)`
-          : `time to first chunk, ${readers} readers joining a run halfway at once, p50 (raw: XRANGE)`,
+          : `time to first chunk, ${readers} readers joining a run halfway at once, ${p === 100 ? "worst" : `p${p}`} (raw: XRANGE)`,
       unit: "ms",
       higherIsBetter: false,
-      ours: oursJoin(readers),
-      raw: rawJoin(readers),
-      peer: { name: peerName, measure: peerJoin(readers) },
+      ours: oursJoin(readers, p),
+      raw: rawJoin(readers, p),
+      peer: { name: peerName, measure: peerJoin(readers, p) },
       notes: () => [
-        `first chunk checked on every side; ours: subscribe, then the backlog from Redis in pages of 500; ${peerName}: the joiner subscribes and publishes a request, the live producer answers with its whole in-memory backlog as one message; raw: one XRANGE of the stored half on one connection`
+        `first chunk checked on every side; ours: subscribe, then the backlog from Redis in pages of 32 entries, doubling up to 500; ${peerName}: the joiner subscribes and publishes a request, the live producer answers with its whole in-memory backlog as one message; raw: one XRANGE of the stored half on one connection`
       ]
     })
     return {
@@ -431,6 +443,7 @@ const suite: Suite = {
         },
         joining(1),
         joining(joinersAtOnce),
+        joining(joinersAtOnce, 100),
         {
           name: `resume a finished ${resumeChunks / 1000}k-chunk run (raw: XRANGE paging)`,
           unit: "entries/s",
