@@ -31,6 +31,8 @@ const Scale = ResumableStream.define({
     })
 })
 
+const mb = (bytes: number) => Math.round(bytes / 2 ** 20)
+
 const main = async () => {
   const server = process.env.REDIS_URL === undefined ? ManagedRuntime.make(RedisServer.layer()) : undefined
   const url = process.env.REDIS_URL ?? (await server!.runPromise(RedisServer.RedisServer)).url
@@ -40,8 +42,12 @@ const main = async () => {
     )
   )
   const streams = await runtime.runPromise(ResumableStream.ResumableStream)
-  let peakRss = 0
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100)
+  /** The largest of each part of the process's memory seen (sampled every 100 ms), at the RSS peak. */
+  let peak = process.memoryUsage()
+  const sampler = setInterval(() => {
+    const now = process.memoryUsage()
+    if (now.rss > peak.rss) peak = now
+  }, 100)
   const latencies: Array<number> = []
   let delivered = 0
 
@@ -74,7 +80,7 @@ const main = async () => {
       `${runs} runs × ${chunksPerRun} chunks${pace > 0 ? ` at ${pace}/s` : ""}, ${readersPerRun} readers each: ${delivered}/${expected} delivered in ${seconds.toFixed(1)} s`,
       `written ${Math.round((runs * chunksPerRun) / seconds)} chunks/s, delivered ${Math.round(delivered / seconds)} chunks/s`,
       `delivery latency p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
-      `peak RSS ${Math.round(peakRss / 2 ** 20)} MB`
+      `peak RSS ${mb(peak.rss)} MB (V8 heap ${mb(peak.heapUsed)} used of ${mb(peak.heapTotal)}, external ${mb(peak.external)}, array buffers ${mb(peak.arrayBuffers)})`
     ].join("\n")
   )
   await runtime.dispose()

@@ -182,9 +182,12 @@ const suite: Suite = {
       return out
     }
 
-    /** What raw code does to store the properties: JSON-encode them into their fields, one HSET. */
-    const encodedFields = properties.flatMap(([name, value]) => [`p${name}`, JSON.stringify(value)])
-    const rawStore = (key: string) => raw.hset(`s:${key}`, ...encodedFields)
+    /**
+     * What raw code does to store the properties: JSON-encode them into their fields (on each store, as ours encodes
+     * what it is given: encoded once for every store, raw did less work than ours), one HSET.
+     */
+    const encodedFields = () => properties.flatMap(([name, value]) => [`p${name}`, JSON.stringify(value)])
+    const rawStore = (key: string) => raw.hset(`s:${key}`, ...encodedFields())
 
     /** Stores of 20 properties on `subjects` fresh subjects, `inFlight` at once: ours, and raw HSETs. */
     const oursStore = (meter: Meter = throughput) => {
@@ -319,7 +322,7 @@ const suite: Suite = {
                     const key = `${prefix}${start + j}`
                     return raw
                       .pipeline()
-                      .hset(key, ...encodedFields)
+                      .hset(key, ...encodedFields())
                       .zadd(`${key}:ttl`, ...properties.flatMap(([name]) => [deadline, `p${name}`]))
                       .exec()
                   })

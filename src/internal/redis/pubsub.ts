@@ -11,7 +11,7 @@
  */
 import { Effect, Option, Queue, Scope, Semaphore } from "effect"
 import type { RedisError } from "../../RedisError.js"
-import type { PubSubEvent } from "../../RedisClient.js"
+import type { PubSubEvent, PubSubMessage } from "../../RedisClient.js"
 import type { Client } from "./connection.js"
 import { classify } from "./errors.js"
 
@@ -41,8 +41,12 @@ export const make = (
     const listeners = new Map<string, Set<Listener>>()
     let connection: Client | undefined
 
+    // one event per message, whatever the number of listeners (events are read, never changed)
     const dispatch = (channel: string, message: string) => {
-      for (const listener of listeners.get(channel) ?? []) listener({ _tag: "Message", channel, message })
+      const set = listeners.get(channel)
+      if (set === undefined) return
+      const event: PubSubMessage = { _tag: "Message", channel, message }
+      for (const listener of set) listener(event)
     }
     const announceReconnect = () => {
       const all = new Set<Listener>()
