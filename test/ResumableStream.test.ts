@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Effect, Fiber, Metric, Option, Redacted, Schema, Stream } from "effect"
+import { Effect, Fiber, Option, Redacted, Schema, Stream } from "effect"
 import { Redis } from "ioredis"
 import * as RedisClient from "../src/RedisClient.js"
 import * as ResumableStream from "../src/ResumableStream.js"
@@ -8,6 +8,7 @@ import * as RedisServer from "../src/testing/RedisServer.js"
 import { all, Boom, Counter, Failing, Forever, testOptions } from "./support/definitions.js"
 import { firstLine, outputOf, spawnChild } from "./support/child.js"
 import { anotherClient, forEachTarget, maxClientConnections, TestTopology } from "./support/targets.js"
+import { counterCount } from "./support/metrics.js"
 
 type Options = Omit<ResumableStream.Options<typeof all>, "streams">
 
@@ -303,12 +304,7 @@ forEachTarget("ResumableStream", (it) => {
   it.effect("a starter's stream nobody reads yet keeps at most 64 KiB; read after the run, it gets every chunk", () =>
     withStreams(fastOptions(), (streams) =>
       Effect.gen(function* () {
-        const overflows = Effect.map(
-          Metric.snapshot,
-          (metrics) =>
-            (metrics.find((metric) => metric.id === "resumable_stream_live_overflows")?.state as { count?: number })
-              ?.count ?? 0
-        )
+        const overflows = counterCount("resumable_stream_live_overflows")
         const before = yield* overflows
         // 10,000 chunks of ~14 bytes of JSON each: ~140 KB, more than an unread stream keeps
         const started = yield* streams.start(Counter, { n: 10_000, delayMs: 0 })

@@ -1,10 +1,11 @@
 import { assert } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Layer, Metric, Option, Queue, Schedule, Schema, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, Queue, Schedule, Schema, Stream } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
 import { groupKeys } from "../src/internal/adapter/keys.js"
 import * as StreamAdapter from "../src/StreamAdapter.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { anotherClient, commandCalls, forEachTarget, TestTopology } from "./support/targets.js"
+import { counterCount } from "./support/metrics.js"
 
 const Task = Schema.Struct({
   title: Schema.String,
@@ -211,12 +212,7 @@ forEachTarget("StreamAdapter", (it, target) => {
         const adapter = yield* StreamAdapter.make({ keyPrefix, liveBufferBytes: 8 * 1024, checkInterval: "200 millis" })
         const tasks = adapter.stream(Tasks)
         const keys = groupKeys(keyPrefix, "tasks", "slow")
-        const overflows = Effect.map(
-          Metric.snapshot,
-          (metrics) =>
-            (metrics.find((metric) => metric.id === "stream_adapter_live_overflows")?.state as { count?: number })
-              ?.count ?? 0
-        )
+        const overflows = counterCount("stream_adapter_live_overflows")
         const overflowsBefore = yield* overflows
         // the subscriber stalls after its first change, until the gate opens
         const gate = yield* Deferred.make<void>()
