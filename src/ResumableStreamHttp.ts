@@ -34,7 +34,7 @@ import { ResumableStream, type ResumableStreamError } from "./ResumableStream.js
 import * as Guard from "./internal/http/guard.js"
 import { badRequest, jsonBody, refusal, searchParam, under } from "./internal/http/request.js"
 import * as Sse from "./internal/http/sse.js"
-import { isEntryId } from "./internal/resumable/wire.js"
+import { isEntryId } from "./internal/entryIds.js"
 
 /**
  * How a run is written as SSE: the events before its chunks (for a run just started), one per chunk, the end, a

@@ -12,7 +12,7 @@ import type { InspectedDeadLetter } from "../../Inspector.js"
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { deadTopicOf, errorOf, keyOf, wakeChannelOf } from "./wire.js"
-import { isEntryId } from "../resumable/wire.js"
+import { isEntryId } from "../entryIds.js"
 import { type Move, mover } from "./deadLetterMoves.js"
 import * as Scripts from "./deadLetterScripts.js"
 

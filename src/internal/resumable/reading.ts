@@ -18,7 +18,7 @@ import { countOverflow } from "./metrics.js"
 import type { Clock } from "../liveTail.js"
 import { read } from "./reader.js"
 import type { Settings } from "./settings.js"
-import { isEntryId, isStartId } from "./wire.js"
+import { isEntryId, isStartId } from "../entryIds.js"
 
 /** Reading the runs of a layer. */
 export interface Reading {
