@@ -65,7 +65,7 @@ export const run = <Reply>(call: IdempotentCall<Reply>): Effect.Effect<Reply, Re
       const left = Math.max(0, deadline - Date.now())
       const retried = Effect.retry(attempt, {
         schedule: Schedule.upTo(Outage.backoff, { duration: Duration.millis(Math.max(0, left - 100)) }),
-        while: (error) => error.isRetryable
+        while: (error) => error.isRetryable && !cutLate
       })
       return withinMs === 0
         ? retried
