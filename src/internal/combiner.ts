@@ -100,25 +100,33 @@ export const make = <Req, Res, E, S>(options: {
     })
   }
 
-  /** One lane of a busy key: writes batches while requests are queued; the key is idle when its last lane ends. */
+  /** Writes the key's queued requests, a batch at a time, until none is left. */
+  const drain = (key: string, busy: Busy<Req, Res, E, S>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (busy.queue.length === 0) return Effect.void
+      const batch = nextBatch(busy)
+      busy.writing++
+      return Effect.exit(
+        options.write(
+          key,
+          batch.map((pending) => pending.request),
+          busy.state
+        )
+      ).pipe(
+        Effect.ensuring(Effect.sync(() => void busy.writing--)),
+        Effect.flatMap((exit) => {
+          settle(batch, Exit.isSuccess(exit) ? exit.value : batch.map(() => Exit.failCause(exit.cause)))
+          return drain(key, busy)
+        })
+      )
+    })
+
+  /**
+   * One lane of a busy key: started at once (no turn of the event loop), it takes its first batch once the fibers
+   * submitting with the request that started it had their turn, then drains; the key is idle when its last lane ends.
+   */
   const lane = (key: string, busy: Busy<Req, Res, E, S>) =>
-    Effect.gen(function* () {
-      // started at once (no turn of the event loop), it takes its first batch once the fibers submitting with the
-      // request that started it had their turn
-      yield* afterMicrotasks
-      while (busy.queue.length > 0) {
-        const batch = nextBatch(busy)
-        busy.writing++
-        const exit = yield* Effect.exit(
-          options.write(
-            key,
-            batch.map((pending) => pending.request),
-            busy.state
-          )
-        ).pipe(Effect.ensuring(Effect.sync(() => void busy.writing--)))
-        settle(batch, Exit.isSuccess(exit) ? exit.value : batch.map(() => Exit.failCause(exit.cause)))
-      }
-    }).pipe(
+    Effect.andThen(afterMicrotasks, drain(key, busy)).pipe(
       Effect.onInterrupt(() => Effect.sync(() => settle(busy.queue.splice(0), []))),
       Effect.ensuring(
         Effect.sync(() => {

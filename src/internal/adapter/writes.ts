@@ -72,11 +72,9 @@ export const make = <A>(context: StreamContext<A>): Writes<A> => {
     weigh: (request) => request.json.length,
     write: (_key, batch) => {
       const groupId = (batch[0] as SetRequest<A>).groupId
-      return Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
-        yield* hintDeadline(groupId, batch, now)
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const items = batch.flatMap((request) => [request.id, request.json, Expiry.deadlineArg(request.ttl, now)])
-        return yield* write(groupId, Scripts.set, items)
+        return Effect.andThen(hintDeadline(groupId, batch, now), write(groupId, Scripts.set, items))
       }).pipe(
         Effect.flatMap(([epoch, firstVersion, types, count]) => {
           const first = Number(firstVersion)
