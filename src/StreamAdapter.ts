@@ -16,7 +16,6 @@
  * @since 0.1.0
  */
 
-import { randomUUID } from "node:crypto"
 import { Context, Duration, Effect, Layer, type Option, type Schema, type Scope, type Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import type { StreamAdapterError } from "./StreamAdapterError.js"
@@ -30,6 +29,7 @@ import * as Writes from "./internal/adapter/writes.js"
 import * as Expiry from "./internal/expiry.js"
 import { makeClock } from "./internal/liveTail.js"
 import * as Names from "./internal/names.js"
+import * as RequestIds from "./internal/requestIds.js"
 import { traced } from "./internal/spans.js"
 import type { RedisError } from "./RedisError.js"
 
@@ -305,8 +305,9 @@ export interface Options {
    */
   readonly changeLogLength?: number | undefined
   /**
-   * How often a subscriber checks its group's version, to catch a change whose pub/sub message was lost (a
-   * reconnect) when no later change revealed the gap. Default 5 seconds.
+   * How often a subscriber whose group was quiet (no change heard since the previous tick) checks the group's version,
+   * to catch a change whose pub/sub message was lost when no later change revealed the gap: found within two
+   * intervals. Default 5 seconds.
    */
   readonly checkInterval?: Duration.Input | undefined
   /**
@@ -364,7 +365,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           .eval(Scripts.expire, StreamContext.scriptKeys(keys), [
             keys.channel,
             settings.logLength,
-            randomUUID(),
+            RequestIds.next(),
             now,
             expiredPerSweep
           ])

@@ -9,7 +9,7 @@
  */
 import { layer } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import { Effect, type Layer, Option } from "effect"
+import { type Duration, Effect, type Layer, Option } from "effect"
 import type * as PersistenceRedis from "effect/persistence/Redis"
 import * as RedisClient from "../src/RedisClient.js"
 import type { RedisError } from "../src/RedisError.js"
@@ -200,16 +200,20 @@ layer(RedisServer.layerCluster({ replicas: 1, nodeTimeout: "1 second" }), {
 })
 
 /** A client of the master `sentinel`'s sentinels know, through all of them. */
+/** A Sentinel topology of its own (a master, a replica, 3 sentinels judging a master down after `downAfter`). */
+const sentinelTopology = (downAfter: Duration.Input) =>
+  layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter }), {
+    excludeTestServices: true,
+    timeout: 120_000
+  })
+
 const sentinelClient = (sentinel: RedisServer.RedisSentinel["Service"]) =>
   RedisClient.layerSentinel({
     sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
     name: sentinel.name
   })
 
-layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "1 second" }), {
-  excludeTestServices: true,
-  timeout: 120_000
-})("faults: Sentinel (master, replica, 3 sentinels)", (it) => {
+sentinelTopology("1 second")("faults: Sentinel (master, replica, 3 sentinels)", (it) => {
   it.effect("the master killed: the sentinels promote the replica", () =>
     Effect.gen(function* () {
       const sentinel = yield* RedisServer.RedisSentinel
@@ -224,10 +228,7 @@ layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "1 secon
 })
 
 // a topology of its own: the failover above left the sentinels' master without a replica to promote
-layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "1 second" }), {
-  excludeTestServices: true,
-  timeout: 120_000
-})("faults: Sentinel, hung master", (it) => {
+sentinelTopology("1 second")("faults: Sentinel, hung master", (it) => {
   it.effect("the master hangs (SIGSTOP) for 8 s: the sentinels promote the replica, the thawed node is demoted", () =>
     Effect.gen(function* () {
       const sentinel = yield* RedisServer.RedisSentinel
@@ -242,10 +243,7 @@ layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "1 secon
 })
 
 // a topology of its own, whose sentinels wait longer before a failover: the master is back, empty, before they act
-layer(RedisServer.layerSentinel({ replicas: 1, sentinels: 3, downAfter: "10 seconds" }), {
-  excludeTestServices: true,
-  timeout: 120_000
-})("faults: Sentinel, the master wiped", (it) => {
+sentinelTopology("10 seconds")("faults: Sentinel, the master wiped", (it) => {
   it.effect(
     "the master killed and started again empty a second later: its replica syncs the empty data, no failover",
     () =>

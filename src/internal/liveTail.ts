@@ -26,30 +26,30 @@ interface Tick {
 const tick: Tick = { _tag: "Tick" }
 
 /**
- * One clock for every tail of a layer: it drops a tick into each registered inbox every interval, so a tail notices
- * a quiet source without a timer or a fiber of its own.
+ * One clock for every tail of a layer: it calls each registered tail every interval, so a tail notices a quiet
+ * source without a timer or a fiber of its own.
  */
 export interface Clock {
   /** How often it ticks. */
   readonly interval: Duration.Duration
-  /** Ticks into `inbox` until the scope closes. */
-  readonly register: (inbox: Queue.Queue<InboxEvent>) => Effect.Effect<void, never, Scope.Scope>
+  /** Calls `onTick` every interval until the scope closes. */
+  readonly register: (onTick: () => void) => Effect.Effect<void, never, Scope.Scope>
 }
 
 /** Starts a clock ticking every `interval` for as long as the scope lives. */
 export const makeClock = (interval: Duration.Duration): Effect.Effect<Clock, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const inboxes = new Set<Queue.Queue<InboxEvent>>()
+    const tails = new Set<() => void>()
     const beat = Effect.sync(() => {
-      for (const inbox of inboxes) Queue.offerUnsafe(inbox, tick)
+      for (const onTick of tails) onTick()
     })
     yield* Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(interval)))
     return {
       interval,
-      register: (inbox) =>
+      register: (onTick) =>
         Effect.acquireRelease(
-          Effect.sync(() => inboxes.add(inbox)),
-          () => Effect.sync(() => inboxes.delete(inbox))
+          Effect.sync(() => tails.add(onTick)),
+          () => Effect.sync(() => tails.delete(onTick))
         )
     }
   })
@@ -117,7 +117,13 @@ export const follow = <A, E>(
       }
       Queue.offerUnsafe(inbox, event)
     })
-    yield* options.clock.register(inbox)
+    // at most one tick waits in the inbox: a tail nobody pulls for a while does not pile them up
+    let tickWaiting = false
+    yield* options.clock.register(() => {
+      if (tickWaiting) return
+      tickWaiting = true
+      Queue.offerUnsafe(inbox, tick)
+    })
 
     const moveOn = (step: Step<A>): ReadonlyArray<A> => {
       behind = step.behind
@@ -137,6 +143,7 @@ export const follow = <A, E>(
       for (const event of events) {
         if (event._tag === "Tick") {
           ticked = true
+          tickWaiting = false
           continue
         }
         heard = true
