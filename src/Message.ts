@@ -101,12 +101,33 @@ export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("Invali
 }
 
 /**
+ * A partitioned topic is used as one it is not: it has no partitions stored in Redis (never created), or another
+ * number of them than the caller declared (`stored` and `expected`; `stored` 0 when there is none).
+ *
+ * @since 0.1.0
+ */
+export class PartitionMismatch extends Schema.TaggedError<PartitionMismatch>()("PartitionMismatch", {
+  message: Schema.String,
+  stored: Schema.Number,
+  expected: Schema.optional(Schema.Number)
+}) {
+  readonly isRetryable = false
+}
+
+/**
  * Why a messaging operation failed: one of the tagged classes above, `Redis` (a `RedisFailure`), or
  * `OutcomeUnknown` (a publish whose reply was lost).
  *
  * @since 0.1.0
  */
-export const MessagingErrorReason = Schema.Union([Decode, UnknownType, InvalidMessage, RedisFailure, OutcomeUnknown])
+export const MessagingErrorReason = Schema.Union([
+  Decode,
+  UnknownType,
+  InvalidMessage,
+  PartitionMismatch,
+  RedisFailure,
+  OutcomeUnknown
+])
 
 /**
  * A reason of {@link MessagingError}.

@@ -25,16 +25,14 @@
  * @since 0.1.0
  */
 
-import { hostname } from "node:os"
-import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Scope, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Queue, Schedule, Scope, Stream } from "effect"
 import * as RedisClient from "./RedisClient.js"
 import * as Consumer from "./internal/messaging/consumer.js"
 import * as Failure from "./internal/messaging/failure.js"
 import * as Outage from "./internal/outage.js"
-import { isTracing, noStackTrace } from "./internal/spans.js"
-import * as Trace from "./internal/trace.js"
+import { inTrace } from "./internal/messaging/handlerSpan.js"
 import { deadTopicOf } from "./internal/messaging/wire.js"
-import { nthDelay } from "./internal/schedules.js"
+import * as Subscription from "./internal/messaging/subscription.js"
 import type { DeadLetterInfo, Message, MessagingError } from "./Message.js"
 
 /**
@@ -161,30 +159,13 @@ export interface Options {
  */
 export const deadLetterTopic = (topic: string): string => deadTopicOf(topic)
 
-let consumerCount = 0
-
 /**
  * The default delay between deliveries of a failing message: 100 ms doubling each delivery, at most 30 seconds,
  * jittered (so a dependency that is down for a second does not turn messages into dead letters).
  *
  * @since 0.1.0
  */
-export const defaultRedeliveryDelay: Schedule.Schedule<unknown> = Schedule.min([
-  Schedule.exponential("100 millis"),
-  Schedule.spaced("30 seconds")
-]).pipe(Schedule.jittered)
-
-const redeliveryDelayOf = (
-  option: SubscribeOptions["redeliveryDelay"]
-): ((deliveries: number) => Duration.Duration) => {
-  if (option === undefined) return (deliveries) => nthDelay(defaultRedeliveryDelay, deliveries)
-  if (Duration.isDuration(option) || typeof option === "string" || typeof option === "number") {
-    const delay = Duration.fromInputUnsafe(option as Duration.Input)
-    return () => delay
-  }
-  const schedule = option as Schedule.Schedule<unknown, any>
-  return (deliveries) => nthDelay(schedule, deliveries)
-}
+export const defaultRedeliveryDelay: Schedule.Schedule<unknown> = Subscription.defaultRedeliveryDelay
 
 /**
  * Builds the subscriber on the `RedisClient` in context.
@@ -201,26 +182,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const consuming = new Set<Fiber.Fiber<unknown, unknown>>()
     yield* Effect.addFinalizer(() => Effect.suspend(() => Fiber.interruptAll(consuming)))
 
-    const open = (topic: string, subscription: SubscribeOptions) => {
-      const claimIdleTime = Duration.fromInputUnsafe(subscription.claimIdleTime ?? "30 seconds")
-      return Consumer.start({
-        redis,
-        keyPrefix,
-        topic,
-        group: subscription.group,
-        consumer: subscription.consumer ?? `${hostname()}-${process.pid}-${++consumerCount}`,
-        start: subscription.start ?? "0",
-        pollInterval: Duration.fromInputUnsafe(subscription.pollInterval ?? "1 second"),
-        batchCount: Math.max(1, subscription.batchCount ?? 100),
-        maxInFlight: Math.max(1, subscription.maxInFlight ?? 100),
-        claimIdleTime,
-        claimInterval: Duration.min(Duration.fromInputUnsafe(subscription.claimInterval ?? "5 seconds"), claimIdleTime),
-        maxDeliveries: subscription.maxDeliveries ?? 10,
-        deadLetterMaxLength: subscription.deadLetterMaxLength ?? 0,
-        redeliveryDelay: redeliveryDelayOf(subscription.redeliveryDelay),
-        outage
-      })
-    }
+    const open = (topic: string, subscription: SubscribeOptions) =>
+      Consumer.start({ redis, keyPrefix, topic, outage, ...Subscription.resolve(subscription) })
 
     // one message per pull: what the subscription's reader never pulled stays in the queue, and goes back to the
     // group when the subscription ends (a chunked pull would take messages the reader then drops)
@@ -249,28 +212,17 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           // the workers run in a scope of their own, so that an interrupted `consume` can let them finish
           const workers = yield* Scope.make()
           let stopping = false
-          /** The handler in its span when anyone sees spans, else under the publisher's span context if any. */
-          const inTrace = (received: Received): Effect.Effect<void, E, R> => {
-            const parent = Option.getOrUndefined(Trace.parentOf(received.message.metadata[Trace.traceparentKey]))
-            return Effect.withFiber((fiber) => {
-              if (!isTracing(fiber)) {
-                return parent === undefined ? handler(received) : Effect.withParentSpan(handler(received), parent)
-              }
-              return Effect.withSpan(handler(received), `Subscriber.handle ${topic}`, {
-                ...noStackTrace,
-                kind: "consumer",
-                parent,
-                attributes: {
-                  "messaging.destination.name": topic,
-                  "messaging.consumer.group.name": consumeOptions.group,
-                  "messaging.message.id": received.id,
-                  "messaging.message.delivery_count": received.deliveries
-                }
-              })
-            })
-          }
           const handle = (received: Received) =>
-            inTrace(received).pipe(
+            inTrace(
+              {
+                topic,
+                group: consumeOptions.group,
+                id: received.id,
+                deliveries: received.deliveries,
+                message: received.message
+              },
+              handler(received)
+            ).pipe(
               Effect.matchCauseEffect({
                 onSuccess: () => Effect.sync(() => consumer.acknowledge(received.id)),
                 onFailure: (cause) => {

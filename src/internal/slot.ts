@@ -15,7 +15,8 @@ const table = (() => {
   return result
 })()
 
-const crc16 = (bytes: Uint8Array): number => {
+/** CRC16 (XMODEM, the Cluster's key hash) of `bytes`. */
+export const crc16 = (bytes: Uint8Array): number => {
   let crc = 0
   for (const byte of bytes) crc = ((crc << 8) & 0xffff) ^ (table[((crc >> 8) ^ byte) & 0xff] as number)
   return crc

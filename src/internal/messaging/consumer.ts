@@ -42,11 +42,14 @@ export interface Consumer {
   /** Fails with the error that ended the consumer; never succeeds. */
   readonly failure: Effect.Effect<never, MessagingError>
   /**
-   * Stops reading and claiming, hands the messages received but not taken back to the group, and ends `messages`
-   * (those taken can still be acknowledged).
+   * Stops reading and claiming, hands the messages received but not taken back to the group (unless `keepPending`),
+   * and ends `messages` (those taken can still be acknowledged).
    */
   readonly stop: Effect.Effect<void>
-  /** Hands every message still held (taken and not settled: a handler interrupted) back to the group at once. */
+  /**
+   * Hands every message still held (taken and not settled: a handler interrupted) back to the group at once (with
+   * `keepPending`, they stay pending under this consumer's name).
+   */
   readonly handBackHeld: Effect.Effect<void>
   /** Acknowledges a message without waiting for Redis (a failed acknowledgement only means a redelivery). */
   readonly acknowledge: (id: string) => void
@@ -160,6 +163,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       yield* Fiber.interruptAll(fibers)
       const unstarted = yield* Queue.clear(messages).pipe(Effect.orElseSucceed((): Array<Received> => []))
       yield* Queue.end(messages)
+      if (options.keepPending === true) return
       const taken = new Set(slots.inFlight.keys())
       for (const received of unstarted) taken.delete(received.id)
       const held = yield* ownPending.pipe(
@@ -188,7 +192,11 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
       // acknowledgements on their way are written first: only what is still unsettled goes back
       handBackHeld: Effect.andThen(
         settler.flush,
-        Effect.suspend(() => settler.handBack(Array.from(slots.inFlight.keys(), (id) => [id, -1] as const)))
+        Effect.suspend(() =>
+          options.keepPending === true
+            ? Effect.void
+            : settler.handBack(Array.from(slots.inFlight.keys(), (id) => [id, -1] as const))
+        )
       ),
       acknowledge: settler.acknowledge
     }

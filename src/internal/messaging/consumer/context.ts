@@ -35,6 +35,11 @@ export interface ConsumerOptions {
   readonly redeliveryDelay: (deliveries: number) => Duration.Duration
   /** Where the consumers of a service report their outages. */
   readonly outage: Outage.OutageLog
+  /**
+   * Leave what this consumer holds unsettled pending under its name when it stops, for the next consumer of the same
+   * name (a partition's next owner reads it first, in order), instead of handing it back to the group.
+   */
+  readonly keepPending?: boolean | undefined
 }
 
 /** A consumer's shared parts (see the module). */
