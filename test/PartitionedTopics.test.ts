@@ -1,14 +1,15 @@
 import { assert } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schedule } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import * as Message from "../src/Message.js"
 import * as PartitionedTopics from "../src/PartitionedTopics.js"
 import * as Publisher from "../src/Publisher.js"
 import * as RedisClient from "../src/RedisClient.js"
-import * as Subscriber from "../src/Subscriber.js"
 import { partitionOf } from "../src/internal/messaging/partitions/layout.js"
 import { keyOf } from "../src/internal/messaging/wire.js"
 import { slotOf } from "../src/internal/slot.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
+import { firstLine, spawnChild } from "./support/child.js"
+import { entriesOf } from "./support/streams.js"
 import { forEachTarget, onEveryNode, TestTopology } from "./support/targets.js"
 import { checkOrder, type HandlerEvent, publishKeyed } from "./support/partitions.js"
 
@@ -104,8 +105,159 @@ forEachTarget("PartitionedTopics", (it) => {
       })
     )
   )
-})
 
-void Layer
-void Subscriber
-void keyOf
+  it.effect(
+    "a failing handler is retried in place: the key's next message waits; after maxDeliveries, a dead letter",
+    () =>
+      withTopics((topics, keyPrefix) =>
+        Effect.gen(function* () {
+          const layout = yield* topics.create("payments", 4)
+          const handled: Array<string> = []
+          const failing = (delivery: PartitionedTopics.Delivery) =>
+            Effect.gen(function* () {
+              const seq = delivery.message.metadata.seq
+              handled.push(`${delivery.key}/${seq}#${delivery.deliveries}`)
+              if (delivery.key === "k" && seq === "1" && delivery.deliveries < 3) return yield* Effect.fail("flaky")
+              if (delivery.key === "k" && seq === "3") return yield* Effect.fail("poison")
+            })
+          const member = yield* Effect.forkChild(
+            topics.consume("payments", failing, {
+              group: "g",
+              concurrency: 4,
+              maxDeliveries: 3,
+              redeliveryDelay: "20 millis",
+              ...fast
+            })
+          )
+          yield* publishKeyed(topics, "payments", 1, 5) // key-0
+          yield* Effect.forEach([0, 1, 2, 3, 4], (seq) =>
+            topics.publish("payments", Message.make(`k/${seq}`, { metadata: { seq: String(seq) } }), { key: "k" })
+          )
+          yield* Effect.sync(() => handled.filter((entry) => entry.startsWith("k/4")).length).pipe(
+            Effect.repeat({ until: (n) => n > 0, schedule: Schedule.spaced(20) }),
+            Effect.timeout("10 seconds")
+          )
+          yield* Fiber.interrupt(member)
+          assert.deepStrictEqual(
+            handled.filter((entry) => entry.startsWith("k/")),
+            ["k/0#1", "k/1#1", "k/1#2", "k/1#3", "k/2#1", "k/3#1", "k/3#2", "k/3#3", "k/4#1"]
+          )
+          assert.deepStrictEqual(
+            handled.filter((entry) => entry.startsWith("key-0/")),
+            ["key-0/0#1", "key-0/1#1", "key-0/2#1", "key-0/3#1", "key-0/4#1"]
+          )
+          const dead = `${layout.partitions[partitionOf("k", 4)]}:dead`
+          const deadLetters = yield* entriesOf(keyOf(keyPrefix, dead))
+          assert.deepStrictEqual(
+            deadLetters.map((entry) => [entry.dead_reason, entry.dead_deliveries]),
+            [["poison", "3"]]
+          )
+        })
+      )
+  )
+
+  it.effect("batches: at most maxBatch messages of a partition, a lone one after maxWait, all in order", () =>
+    withTopics((topics) =>
+      Effect.gen(function* () {
+        yield* topics.create("rows", 2)
+        const batches: Array<{ readonly seqs: ReadonlyArray<number>; readonly at: number }> = []
+        const member = yield* Effect.forkChild(
+          topics.consumeBatches(
+            "rows",
+            (batch) =>
+              Effect.sync(() => {
+                batches.push({ seqs: batch.map((delivery) => Number(delivery.message.metadata.seq)), at: Date.now() })
+              }),
+            { group: "g", maxBatch: 10, maxWait: "200 millis", ...fast }
+          )
+        )
+        yield* topics.layout("rows")
+        yield* Effect.sleep(300) // the member owns both partitions
+        yield* topics.publish(
+          "rows",
+          Array.from({ length: 95 }, (_, seq) => Message.make("row", { metadata: { seq: String(seq) } })),
+          { key: "table-a" }
+        )
+        const handledAll = Effect.sync(() => batches.reduce((sum, batch) => sum + batch.seqs.length, 0))
+        yield* handledAll.pipe(
+          Effect.repeat({ until: (n) => n === 95, schedule: Schedule.spaced(20) }),
+          Effect.timeout("10 seconds")
+        )
+        assert.deepStrictEqual(
+          batches.flatMap((batch) => batch.seqs),
+          Array.from({ length: 95 }, (_, seq) => seq)
+        )
+        assert.isTrue(batches.every((batch) => batch.seqs.length <= 10))
+        assert.isAtLeast(batches.filter((batch) => batch.seqs.length === 10).length, 8)
+        const sentAt = Date.now()
+        yield* topics.publish("rows", Message.make("row", { metadata: { seq: "95" } }), { key: "table-a" })
+        yield* handledAll.pipe(
+          Effect.repeat({ until: (n) => n === 96, schedule: Schedule.spaced(10) }),
+          Effect.timeout("5 seconds")
+        )
+        const waited = batches.at(-1)!.at - sentAt
+        assert.deepStrictEqual(batches.at(-1)!.seqs, [95])
+        assert.isAtLeast(waited, 180)
+        assert.isBelow(waited, 1_000)
+        yield* Fiber.interrupt(member)
+      })
+    )
+  )
+
+  it.effect(
+    "4 member processes, 100 keys × 200 messages: one SIGKILLed, a fifth joins; every key in order, every message handled",
+    () =>
+      withTopics((topics, keyPrefix) =>
+        Effect.gen(function* () {
+          const topology = yield* TestTopology
+          const redis = yield* RedisClient.RedisClient
+          yield* topics.create("jobs", 8)
+          const eventsKey = `${keyPrefix}events`
+          const spawnMember = (member: string) =>
+            Effect.tap(
+              spawnChild("test/support/partition-child.ts", topology, [keyPrefix, "jobs", "g", member, eventsKey]),
+              firstLine
+            )
+          const ownersNow = Effect.map(topics.inspect("jobs", "g"), (states) => states.map((state) => state.owner))
+          const awaitOwners = (until: (owners: ReadonlyArray<string | undefined>) => boolean) =>
+            ownersNow.pipe(Effect.repeat({ until, schedule: Schedule.spaced(25) }), Effect.timeout("15 seconds"))
+          const members = yield* Effect.forEach(["m1", "m2", "m3", "m4"], spawnMember, { concurrency: "unbounded" })
+          yield* awaitOwners((owners) => new Set(owners).size === 4 && !owners.includes(undefined))
+          const publishing = yield* Effect.forkChild(publishKeyed(topics, "jobs", 100, 200))
+          const ended = Effect.map(redis.send<number>("XLEN", eventsKey), (events) => Math.floor(events / 2))
+          yield* ended.pipe(Effect.repeat({ until: (n) => n >= 5_000, schedule: Schedule.spaced(20) }))
+          // a crash: its partitions move once its lease expires (2 s), without breaking any key's order
+          const lost = (yield* ownersNow).flatMap((owner, partition) => (owner === "m1" ? [partition] : []))
+          const killedAt = Date.now()
+          members[0]!.kill("SIGKILL")
+          const owners = yield* awaitOwners((owners) =>
+            lost.every((partition) => !["m1", undefined].includes(owners[partition]))
+          )
+          const takeover = Date.now() - killedAt
+          yield* spawnMember("m5")
+          yield* awaitOwners((owners) => owners.includes("m5"))
+          yield* Fiber.join(publishing)
+          yield* ended.pipe(
+            Effect.repeat({ until: (n) => n >= 20_000, schedule: Schedule.spaced(100) }),
+            Effect.timeout("60 seconds")
+          )
+          yield* Effect.sleep(500) // what a duplicate would add arrives now
+          const events = (yield* entriesOf(eventsKey)).map((entry) => ({
+            phase: entry.phase as "start" | "end",
+            key: entry.key as string,
+            seq: Number(entry.seq),
+            member: entry.member as string
+          }))
+          const check = checkOrder(events, new Set(["m1"]))
+          console.log(
+            `partitioned takeover after SIGKILL: ${takeover} ms (lease 2 s); ${check.duplicates} duplicate(s); ` +
+              `m1 held ${lost.length} partition(s), then ${owners.join(",")}`
+          )
+          assert.deepStrictEqual(check.violations, [])
+          assert.strictEqual(check.handled, 20_000)
+          assert.isBelow(takeover, 4_000)
+        })
+      ),
+    { timeout: 120_000 }
+  )
+})

@@ -53,6 +53,8 @@ export interface Consumer {
   readonly handBackHeld: Effect.Effect<void>
   /** Acknowledges a message without waiting for Redis (a failed acknowledgement only means a redelivery). */
   readonly acknowledge: (id: string) => void
+  /** Moves a message to the dead letters after `deliveries` deliveries (see `Received.deadLetter`). */
+  readonly deadLetter: Settle.Settler["deadLetter"]
 }
 
 /** Starts a consumer in the scope; closing the scope stops it and removes it from the group if it holds nothing. */
@@ -198,6 +200,7 @@ export const start = (options: ConsumerOptions): Effect.Effect<Consumer, Messagi
             : settler.handBack(Array.from(slots.inFlight.keys(), (id) => [id, -1] as const))
         )
       ),
-      acknowledge: settler.acknowledge
+      acknowledge: settler.acknowledge,
+      deadLetter: settler.deadLetter
     }
   })

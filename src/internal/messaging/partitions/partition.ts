@@ -119,7 +119,11 @@ export const start = (context: PartitionContext, index: number, fence: number): 
               `${reason}; ${last ? "dead-lettered" : "retried in place"}`
           )
           if (last) {
-            yield* Effect.forEach(batch, (received) => received.deadLetter(reason, { error }), { discard: true }).pipe(
+            yield* Effect.forEach(
+              batch,
+              (received) => consumer.deadLetter(received.id, reason, received.deliveries + attempt, error),
+              { discard: true }
+            ).pipe(
               Effect.catch((error) =>
                 Effect.logWarning(`PartitionedTopics: could not dead-letter a message of ${partitionTopic}`, error)
               )
