@@ -260,4 +260,58 @@ forEachTarget("PartitionedTopics", (it) => {
       ),
     { timeout: 120_000 }
   )
+
+  it.effect(
+    "a member frozen (SIGSTOP) loses its partitions at the lease's end; thawed, it never reads or handles out of turn",
+    () =>
+      withTopics((topics, keyPrefix) =>
+        Effect.gen(function* () {
+          const topology = yield* TestTopology
+          const redis = yield* RedisClient.RedisClient
+          yield* topics.create("frozen", 4)
+          const eventsKey = `${keyPrefix}events`
+          const ownersNow = Effect.map(topics.inspect("frozen", "g"), (states) => states.map((state) => state.owner))
+          const awaitOwners = (until: (owners: ReadonlyArray<string | undefined>) => boolean) =>
+            ownersNow.pipe(Effect.repeat({ until, schedule: Schedule.spaced(25) }), Effect.timeout("15 seconds"))
+          const ended = (n: number) =>
+            Effect.map(redis.send<number>("XLEN", eventsKey), (events) => Math.floor(events / 2)).pipe(
+              Effect.repeat({ until: (events) => events >= n, schedule: Schedule.spaced(50) }),
+              Effect.timeout("30 seconds")
+            )
+          const [m1] = yield* Effect.forEach(
+            ["m1", "m2"],
+            (member) =>
+              Effect.tap(
+                spawnChild("test/support/partition-child.ts", topology, [keyPrefix, "frozen", "g", member, eventsKey]),
+                firstLine
+              ),
+            { concurrency: "unbounded" }
+          )
+          yield* awaitOwners(
+            (owners) => owners.filter((owner) => owner === "m1").length === 2 && !owners.includes(undefined)
+          )
+          m1!.kill("SIGSTOP")
+          yield* publishKeyed(topics, "frozen", 20, 20)
+          yield* awaitOwners((owners) => owners.every((owner) => owner === "m2"))
+          yield* ended(400)
+          // thawed while new messages arrive: its reader's next read finds its lease gone
+          const publishing = yield* Effect.forkChild(publishKeyed(topics, "frozen", 20, 20, 20))
+          m1!.kill("SIGCONT")
+          yield* Fiber.join(publishing)
+          yield* ended(800)
+          yield* awaitOwners((owners) => owners.includes("m1"))
+          const events = (yield* entriesOf(eventsKey)).map((entry) => ({
+            phase: entry.phase as "start" | "end",
+            key: entry.key as string,
+            seq: Number(entry.seq),
+            member: entry.member as string
+          }))
+          const check = checkOrder(events, new Set())
+          assert.deepStrictEqual(check.violations, [])
+          assert.strictEqual(check.handled, 800)
+          assert.strictEqual(check.duplicates, 0)
+        })
+      ),
+    { timeout: 60_000 }
+  )
 })

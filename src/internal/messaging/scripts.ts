@@ -312,7 +312,8 @@ export const groupLag = script<
   [pending: number, lag: number, oldestUnread: string | null, oldestPending: string | null, now: number]
 >()(
   "Subscriber.groupLag",
-  `for _, row in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  `if redis.call('EXISTS', KEYS[1]) == 0 then return { 0, -1, false, false, 0 } end
+for _, row in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   local info = {}
   for j = 1, #row, 2 do info[row[j]] = row[j + 1] end
   if info['name'] == ARGV[1] then
@@ -344,4 +345,20 @@ for i = 3, #ARGV do
   end
 end
 return renewed`
+)
+
+/**
+ * A group read (`XREADGROUP` without `BLOCK`) only while a lease holds: a partition's reader that lost its lease reads
+ * nothing, so a paused owner coming back cannot take messages from the partition's next owner.
+ * KEYS[1] stream, KEYS[2] the lease; ARGV[1] group, ARGV[2] consumer, ARGV[3] count, ARGV[4] from, ARGV[5] the lease's
+ * value when it is the reader's. Reply: `XREADGROUP`'s, or nil when the lease is not the reader's.
+ */
+export const fencedRead = script<
+  [stream: string, lease: string],
+  [group: string, consumer: string, count: number, from: string, holder: string],
+  unknown
+>()(
+  "PartitionedTopics.read",
+  `if redis.call('GET', KEYS[2]) ~= ARGV[5] then return false end
+return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], ARGV[4])`
 )

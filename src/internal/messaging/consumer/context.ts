@@ -40,6 +40,8 @@ export interface ConsumerOptions {
    * name (a partition's next owner reads it first, in order), instead of handing it back to the group.
    */
   readonly keepPending?: boolean | undefined
+  /** Read only while the lease at key `lease` has the value `holder` (a partition's owner); else read nothing. */
+  readonly fence?: { readonly lease: string; readonly holder: string } | undefined
 }
 
 /** A consumer's shared parts (see the module). */

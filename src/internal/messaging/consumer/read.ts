@@ -3,13 +3,16 @@
  * in-flight slots. New entries are read until the stream is drained, then it waits for news (a publish to the topic
  * or a reconnect, at most `pollInterval`). Its own pending entries are read again at start-up, after a read whose
  * reply was lost (Redis may have delivered entries that never arrived), and after trouble the client saw (a failover:
- * a Cluster client sends a read cut off by the failed node again without failing).
+ * a Cluster client sends a read cut off by the failed node again without failing). With a `fence` (a partition's
+ * lease), a read runs only while the lease is the reader's.
  *
  * @internal
  */
 import { Effect } from "effect"
 import * as RedisClient from "../../../RedisClient.js"
 import type { MessagingError } from "../../../Message.js"
+import type { RedisError } from "../../../RedisError.js"
+import * as Scripts from "../scripts.js"
 import type { RawEntry } from "../wire.js"
 import { type Context, send } from "./context.js"
 import { deliver } from "./delivery.js"
@@ -36,8 +39,16 @@ export const make = (context: Context, settler: Settler, news: Signal): Reader =
   /** The client's last trouble this reader has seen (see `RedisClient.lastTroubleAt`). */
   let seenTroubleAt = redis.lastTroubleAt()
 
+  const fence = options.fence
   const readGroup = (from: string, n: number) =>
-    redis.sendBytes<GroupReply>("XREADGROUP", "GROUP", group, consumer, "COUNT", n, "STREAMS", key, from).pipe(
+    (fence === undefined
+      ? redis.sendBytes<GroupReply>("XREADGROUP", "GROUP", group, consumer, "COUNT", n, "STREAMS", key, from)
+      : (redis.evalBytes(
+          Scripts.fencedRead,
+          [key, fence.lease],
+          [group, consumer, n, from, fence.holder]
+        ) as Effect.Effect<GroupReply, RedisError>)
+    ).pipe(
       Effect.tapError((error) =>
         Effect.sync(() => {
           if (from === ">" && RedisClient.mayHaveRun(error)) lostRead = true

@@ -68,7 +68,7 @@ export const run = (
         const token = yield* redis.eval(Leases.acquire, [lease, fence], [member, leaseMillis])
         if (token === 0) return
         const holder = `${member}|${token}`
-        const owned = yield* start(context, index, token).pipe(
+        const owned = yield* start(context, index, { key: lease, holder, token }).pipe(
           Effect.tapError(() => Effect.ignore(setLease(index, holder, 0))),
           Effect.catch((error) => Effect.as(Deferred.fail(failed, error), undefined))
         )

@@ -66,8 +66,15 @@ export interface Owned {
   readonly failure: Effect.Effect<never, MessagingError>
 }
 
-/** Starts partition `index` with fencing token `fence`. */
-export const start = (context: PartitionContext, index: number, fence: number): Effect.Effect<Owned, MessagingError> =>
+/** The lease this member holds on a partition: its key, its value, and its fencing token. */
+export interface Lease {
+  readonly key: string
+  readonly holder: string
+  readonly token: number
+}
+
+/** Starts partition `index` under `lease`. */
+export const start = (context: PartitionContext, index: number, lease: Lease): Effect.Effect<Owned, MessagingError> =>
   Effect.gen(function* () {
     const { subscription, handling } = context
     const partitionTopic = context.partitions[index] as string
@@ -79,7 +86,8 @@ export const start = (context: PartitionContext, index: number, fence: number): 
       outage: context.outage,
       ...subscription,
       consumer: ownerName,
-      keepPending: true
+      keepPending: true,
+      fence: { lease: lease.key, holder: lease.holder }
     }).pipe(
       Scope.provide(scope),
       Effect.onError(() => Scope.close(scope, Exit.void))
@@ -93,7 +101,7 @@ export const start = (context: PartitionContext, index: number, fence: number): 
       key: received.message.metadata[keyMetadata],
       message: received.message,
       deliveries: received.deliveries + attempt,
-      fence
+      fence: lease.token
     })
 
     /** Runs `work` on `batch` until it succeeds, retrying in place; dead-letters them after the last delivery. */
