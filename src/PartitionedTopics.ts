@@ -265,15 +265,14 @@ export const make = (
         return publisher.publish(partitions[Layouts.partitionOf(key, partitions.length)] as string, ...keyed)
       })
 
-    const runMember = <R>(
+    const runMember = (
       topic: string,
       consumeOptions: ConsumeOptions,
-      handling: (services: Context.Context<R>) => Handling
-    ): Effect.Effect<never, MessagingError, R> =>
+      handling: Handling
+    ): Effect.Effect<never, MessagingError> =>
       Effect.scoped(
         Effect.gen(function* () {
           const { partitions } = yield* readLayout(topic)
-          const services = yield* Effect.context<R>()
           const concurrency = Math.max(1, consumeOptions.concurrency ?? 1)
           const subscription = Subscription.resolve({
             ...consumeOptions,
@@ -288,7 +287,8 @@ export const make = (
             drainMillis: Duration.toMillis(Duration.fromInputUnsafe(consumeOptions.drainTimeout ?? "10 seconds")),
             outage,
             permits: yield* Semaphore.make(concurrency),
-            handling: handling(services)
+            workers: concurrency,
+            handling
           }
           const leaseMillis = Duration.toMillis(Duration.fromInputUnsafe(consumeOptions.leaseTime ?? "10 seconds"))
           return yield* Member.run(context, consumeOptions.member ?? Subscription.uniqueConsumerName(), leaseMillis)
@@ -300,18 +300,27 @@ export const make = (
       grow: (topic, partitions) => store(topic, partitions, true),
       layout,
       publish,
-      consume: (topic, handler, consumeOptions) =>
-        runMember(topic, consumeOptions, (services) => ({
+      // the handlers run in fibers forked from the caller's: they have its services (`R`)
+      consume: <E, R>(
+        topic: string,
+        handler: (delivery: Delivery) => Effect.Effect<void, E, R>,
+        consumeOptions: ConsumeOptions
+      ) =>
+        runMember(topic, consumeOptions, {
           _tag: "each",
-          handler: (delivery) => Effect.provideContext(handler(delivery), services) as Effect.Effect<void, unknown>
-        })),
-      consumeBatches: (topic, handler, batchOptions) =>
-        runMember(topic, batchOptions, (services) => ({
+          handler: handler as (delivery: Delivery) => Effect.Effect<void, unknown>
+        }) as Effect.Effect<never, MessagingError, R>,
+      consumeBatches: <E, R>(
+        topic: string,
+        handler: (batch: ReadonlyArray<Delivery>) => Effect.Effect<void, E, R>,
+        batchOptions: BatchOptions
+      ) =>
+        runMember(topic, batchOptions, {
           _tag: "batch",
-          handler: (batch) => Effect.provideContext(handler(batch), services) as Effect.Effect<void, unknown>,
+          handler: handler as (batch: ReadonlyArray<Delivery>) => Effect.Effect<void, unknown>,
           maxBatch: Math.max(1, batchOptions.maxBatch ?? 100),
           maxWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(batchOptions.maxWait ?? "50 millis"))
-        })),
+        }) as Effect.Effect<never, MessagingError, R>,
       inspect: (topic, group) =>
         Effect.flatMap(readLayout(topic), (found) =>
           inspectPartitions(redis, keyPrefix, found, group).pipe(Effect.mapError(fromRedis(topic)))

@@ -17,6 +17,9 @@ import { keyOf } from "../wire.js"
 export const membersKeyOf = (prefix: string, topic: string, group: string): string =>
   `${keyOf(prefix, topic)}:members:${group}`
 
+/** The channel on which a group's members announce a change (one joined, left, or released a partition). */
+export const changesChannelOf = (membersKey: string): string => `${membersKey}:changes`
+
 /** The lease of a partition (given as its topic) in a group, and its fencing counter. */
 export const leaseKeysOf = (prefix: string, partition: string, group: string): [lease: string, fence: string] => {
   const key = keyOf(prefix, partition)

@@ -2,17 +2,19 @@
  * A member of a group of a partitioned topic: it keeps its membership alive, owns the partitions the live members
  * assign to it (every M-th partition of the sorted members, from its place), and runs each while its lease holds.
  *
- * Every tick (a fifth of the lease time) it renews its membership and the leases of what it owns, gives up the
- * partitions no longer assigned to it (drained: it stops reading, lets what runs finish, then releases the lease), and
- * takes the assigned ones whose lease is free (a new fencing token each time). A partition whose lease could not be
+ * Every tick (a fifth of the lease time, and at once when a member of the group announces a change on the group's
+ * channel: it joined, left, or released a partition) it renews its membership and the leases of what it owns, gives up
+ * the partitions no longer assigned to it (drained: it stops reading, lets what runs finish, then releases the lease
+ * and announces it), and takes the assigned ones whose lease is free (a new fencing token each time). A partition whose lease could not be
  * renewed in time (Redis unreachable or hung, the lease taken) is stopped at once, before the lease can expire in
  * Redis: its running handlers are interrupted, and what it held stays pending for the next owner. A member that dies
  * stops renewing; its membership and leases expire after the lease time and the others take its partitions.
  *
  * @internal
  */
-import { Deferred, Effect, FiberSet, Schedule, type Scope } from "effect"
+import { Deferred, Duration, Effect, FiberSet, Schedule, type Scope } from "effect"
 import { fromRedis, type MessagingError } from "../../../Message.js"
+import { makeSignal } from "../consumer/signal.js"
 import * as Leases from "./leases.js"
 import { type Owned, type PartitionContext, start } from "./partition.js"
 
@@ -45,9 +47,13 @@ export const run = (
       redis.eval(Leases.renew, [leaseKeys(index)[0]], [holder, ttl])
 
     /** Stops a partition (drained or aborted), releases its lease, and forgets it. */
+    const changes = Leases.changesChannelOf(membersKey)
+    const announce = Effect.ignore(redis.send("PUBLISH", changes, member))
+    const changed = makeSignal()
     const stop = (index: number, entry: Held, how: "drain" | "abort") =>
       (how === "drain" ? entry.owned.drain : entry.owned.abort).pipe(
         Effect.andThen(Effect.ignore(setLease(index, entry.holder, 0))),
+        Effect.andThen(announce),
         Effect.ensuring(Effect.sync(() => held.delete(index)))
       )
 
@@ -80,9 +86,15 @@ export const run = (
         )
       })
 
+    let joined = false
     const tick = Effect.gen(function* () {
+      changed.lower()
       const sentAt = Date.now()
       const members = yield* redis.eval(Leases.heartbeat, [membersKey], [member, leaseMillis])
+      if (!joined) {
+        joined = true
+        yield* announce
+      }
       const wanted = new Set(Leases.assigned(member, members, partitions.length))
       yield* Effect.forEach(
         Array.from(held).filter(([, entry]) => entry.state !== "lost"),
@@ -126,9 +138,14 @@ export const run = (
             discard: true
           }
         ),
-        Effect.ignore(redis.eval(Leases.heartbeat, [membersKey], [member, 0]))
+        Effect.ignore(redis.eval(Leases.heartbeat, [membersKey], [member, 0])).pipe(Effect.andThen(announce))
       )
     )
+    yield* redis
+      .listen([changes], (event) => {
+        if (event._tag === "Reconnected" || event.message !== member) changed.raise()
+      })
+      .pipe(Effect.mapError(fromRedis(topic)))
     yield* Effect.forkScoped(Effect.repeat(watchdog, Schedule.spaced(Math.max(10, tickMillis / 2))))
     yield* Effect.forkScoped(
       tick.pipe(
@@ -137,7 +154,8 @@ export const run = (
           onFailure: (error) => outage.failed({ message: `${member} of ${topic}/${group}: ${error.message}` }),
           onSuccess: () => outage.succeeded
         }),
-        Effect.repeat(Schedule.spaced(tickMillis))
+        Effect.andThen(changed.await(Duration.millis(tickMillis))),
+        Effect.forever
       )
     )
     return yield* Deferred.await(failed)

@@ -15,7 +15,7 @@
  *
  * @internal
  */
-import { Cause, Effect, Exit, Fiber, FiberSet, type Semaphore, Queue, Scope } from "effect"
+import { Cause, Deferred, type Duration, Effect, Exit, Queue, Scope, type Semaphore } from "effect"
 import type { Delivery } from "../../../PartitionedTopics.js"
 import type { MessagingError } from "../../../Message.js"
 import type * as RedisClient from "../../../RedisClient.js"
@@ -26,6 +26,9 @@ import { inTrace } from "../handlerSpan.js"
 import type * as Outage from "../../outage.js"
 import type * as Subscription from "../subscription.js"
 import { keyMetadata } from "./layout.js"
+
+/** The most messages of one lane a worker handles under one permit before the lane goes to the back of the queue. */
+const turnLength = 32
 
 /** The consumer name every owner of a partition uses in its group. */
 export const ownerName = "~owner"
@@ -53,6 +56,8 @@ export interface PartitionContext {
   readonly outage: Outage.OutageLog
   /** Handlers (or batches) running at once across the member's partitions. */
   readonly permits: Semaphore.Semaphore
+  /** Workers per partition handling messages one by one (as many as the member's permits). */
+  readonly workers: number
   readonly handling: Handling
 }
 
@@ -92,7 +97,6 @@ export const start = (context: PartitionContext, index: number, lease: Lease): E
       Scope.provide(scope),
       Effect.onError(() => Scope.close(scope, Exit.void))
     )
-    const running = yield* FiberSet.make().pipe(Scope.provide(scope))
 
     const deliveryOf = (received: Received, attempt: number): Delivery => ({
       id: received.id,
@@ -104,41 +108,71 @@ export const start = (context: PartitionContext, index: number, lease: Lease): E
       fence: lease.token
     })
 
-    /** Runs `work` on `batch` until it succeeds, retrying in place; dead-letters them after the last delivery. */
-    const handleInOrder = (
+    /** A handler's attempt to redo after a delay (it failed, short of its last delivery). */
+    interface Retry {
+      readonly attempt: number
+      readonly delay: Duration.Duration
+    }
+
+    /**
+     * Runs `work` on `batch` (attempt `attempt`, from 0): on success acknowledges the batch; on a failure, dead-letters
+     * it after its last delivery or asks for a retry in place after the redelivery delay. Interrupted: left pending.
+     */
+    const attemptOnce = (
       batch: ReadonlyArray<Received>,
-      work: (attempt: number) => Effect.Effect<void, unknown>
-    ): Effect.Effect<void> =>
-      Effect.gen(function* () {
-        for (let attempt = 0; ; attempt++) {
-          const exit = yield* Effect.exit(context.permits.withPermit(work(attempt)))
-          if (Exit.isSuccess(exit)) {
+      work: (attempt: number) => Effect.Effect<void, unknown>,
+      attempt: number
+    ): Effect.Effect<Retry | undefined> =>
+      Effect.matchCauseEffect(work(attempt), {
+        onSuccess: () =>
+          Effect.sync(() => {
             for (const received of batch) consumer.acknowledge(received.id)
-            return
-          }
-          if (Cause.hasInterruptsOnly(exit.cause)) return
-          const error = Cause.squash(exit.cause)
-          const reason = Failure.reasonOf(error)
-          const deliveries = (batch[0] as Received).deliveries + attempt
-          const last = subscription.maxDeliveries !== undefined && deliveries >= subscription.maxDeliveries
-          yield* Effect.logWarning(
-            `PartitionedTopics: the handler failed on ${batch.length === 1 ? "message" : `a batch of ${batch.length} from`} ` +
-              `${(batch[0] as Received).id} of ${partitionTopic}/${subscription.group} (delivery ${deliveries}): ` +
-              `${reason}; ${last ? "dead-lettered" : "retried in place"}`
-          )
-          if (last) {
-            yield* Effect.forEach(
-              batch,
-              (received) => consumer.deadLetter(received.id, reason, received.deliveries + attempt, error),
-              { discard: true }
-            ).pipe(
-              Effect.catch((error) =>
-                Effect.logWarning(`PartitionedTopics: could not dead-letter a message of ${partitionTopic}`, error)
-              )
-            )
-            return
-          }
-          yield* Effect.sleep(subscription.redeliveryDelay(deliveries))
+            return undefined
+          }),
+        onFailure: (cause) => (Cause.hasInterruptsOnly(cause) ? Effect.undefined : failed(batch, attempt, cause))
+      })
+
+    const failed = (
+      batch: ReadonlyArray<Received>,
+      attempt: number,
+      cause: Cause.Cause<unknown>
+    ): Effect.Effect<Retry | undefined> => {
+      const first = batch[0] as Received
+      const error = Cause.squash(cause)
+      const reason = Failure.reasonOf(error)
+      const deliveries = first.deliveries + attempt
+      const last = subscription.maxDeliveries !== undefined && deliveries >= subscription.maxDeliveries
+      const logged = Effect.logWarning(
+        `PartitionedTopics: the handler failed on ${batch.length === 1 ? "message" : `a batch of ${batch.length} from`} ` +
+          `${first.id} of ${partitionTopic}/${subscription.group} (delivery ${deliveries}): ` +
+          `${reason}; ${last ? "dead-lettered" : "retried in place"}`
+      )
+      if (!last) return Effect.as(logged, { attempt: attempt + 1, delay: subscription.redeliveryDelay(deliveries) })
+      return Effect.andThen(
+        logged,
+        Effect.forEach(
+          batch,
+          (received) => consumer.deadLetter(received.id, reason, received.deliveries + attempt, error),
+          { discard: true }
+        ).pipe(
+          Effect.catch((error) =>
+            Effect.logWarning(`PartitionedTopics: could not dead-letter a message of ${partitionTopic}`, error)
+          ),
+          Effect.as(undefined)
+        )
+      )
+    }
+
+    /** Runs `turn` (from attempt 0) under a permit, and again after each retry's delay (the permit let go meanwhile). */
+    const withRetries = (turn: (attempt: number) => Effect.Effect<Retry | undefined>): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        busy++
+        let retry = yield* context.permits.withPermit(turn(0)).pipe(Effect.ensuring(settled))
+        while (retry !== undefined) {
+          yield* Effect.sleep(retry.delay)
+          const attempt = retry.attempt
+          busy++
+          retry = yield* context.permits.withPermit(turn(attempt)).pipe(Effect.ensuring(settled))
         }
       })
 
@@ -154,40 +188,75 @@ export const start = (context: PartitionContext, index: number, lease: Lease): E
         effect
       )
 
-    /** One by one: each message waits for the previous one of its key (the last one seen per key). */
-    const pumpEach = (handler: (delivery: Delivery) => Effect.Effect<void, unknown>) => {
-      const lastOfKey = new Map<string, Effect.Effect<void>>()
-      return Effect.gen(function* () {
-        for (;;) {
-          const received = yield* Queue.take(consumer.messages)
-          const key = received.message.metadata[keyMetadata]
-          const previous = key === undefined ? undefined : lastOfKey.get(key)
-          const handled = handleInOrder([received], (attempt) =>
-            traced(received, attempt, handler(deliveryOf(received, attempt)))
-          )
-          const fiber = yield* FiberSet.run(
-            running,
-            previous === undefined ? handled : Effect.andThen(previous, handled)
-          )
-          if (key !== undefined) {
-            const done = Effect.asVoid(Effect.exit(Fiber.join(fiber)))
-            lastOfKey.set(key, done)
-            fiber.addObserver(() => {
-              if (lastOfKey.get(key) === done) lastOfKey.delete(key)
-            })
+    /** Set when the partition is given up: workers take nothing new; `idle` completes once none is busy. */
+    let stopping = false
+    let busy = 0
+    const idle = yield* Deferred.make<void>()
+    const settled = Effect.sync(() => {
+      if (--busy === 0 && stopping) Deferred.doneUnsafe(idle, Exit.void)
+    })
+
+    /**
+     * One by one: per-key lanes. A lane (a key's waiting messages, or a message without a key) is in the ready queue
+     * at most once, so one worker at a time handles its head; different lanes run on the workers at once.
+     */
+    const runEach = (handler: (delivery: Delivery) => Effect.Effect<void, unknown>, workers: number) =>
+      Effect.gen(function* () {
+        const lanes = new Map<string, Array<Received>>()
+        const ready = yield* Queue.unbounded<Array<Received>>()
+        const pump = Effect.gen(function* () {
+          for (;;) {
+            const received = yield* Queue.take(consumer.messages)
+            const key = received.message.metadata[keyMetadata]
+            const lane = key === undefined ? undefined : lanes.get(key)
+            if (lane !== undefined) lane.push(received)
+            else {
+              const fresh = [received]
+              if (key !== undefined) lanes.set(key, fresh)
+              Queue.offerUnsafe(ready, fresh)
+            }
           }
-        }
+        })
+        /**
+         * A turn of a lane under one permit: its messages one after another, at most `turnLength` of them (then the
+         * lane goes to the back of the queue), until one fails short of its last delivery (its retry is the next turn).
+         */
+        const turn = (lane: Array<Received>) => (attempt: number) =>
+          Effect.gen(function* () {
+            for (let handled = 0; handled < turnLength && lane.length > 0 && !stopping; handled++) {
+              const received = lane[0] as Received
+              const retry = yield* attemptOnce(
+                [received],
+                (n) => traced(received, n, handler(deliveryOf(received, n))),
+                handled === 0 ? attempt : 0
+              )
+              if (retry !== undefined) return retry
+              lane.shift()
+            }
+            return undefined
+          })
+        const worker = Effect.gen(function* () {
+          while (!stopping) {
+            const lane = yield* Queue.take(ready)
+            if (stopping) return
+            const key = (lane[0] as Received).message.metadata[keyMetadata]
+            yield* withRetries(turn(lane))
+            if (lane.length > 0) Queue.offerUnsafe(ready, lane)
+            else if (key !== undefined) lanes.delete(key)
+          }
+        })
+        yield* Effect.forkIn(Effect.ignore(pump), scope)
+        for (let i = 0; i < workers; i++) yield* Effect.forkIn(worker, scope)
       })
-    }
 
     /** In batches: up to `maxBatch`, at most `maxWait` after the first; one batch at a time. */
-    const pumpBatches = (
+    const runBatches = (
       handler: (batch: ReadonlyArray<Delivery>) => Effect.Effect<void, unknown>,
       maxBatch: number,
       maxWaitMillis: number
     ) =>
       Effect.gen(function* () {
-        for (;;) {
+        while (!stopping) {
           const batch: Array<Received> = [yield* Queue.take(consumer.messages)]
           const deadline = Date.now() + maxWaitMillis
           while (batch.length < maxBatch) {
@@ -201,27 +270,23 @@ export const start = (context: PartitionContext, index: number, lease: Lease): E
               batch.push(next.value)
             }
           }
-          const fiber = yield* FiberSet.run(
-            running,
-            handleInOrder(batch, (attempt) => handler(batch.map((received) => deliveryOf(received, attempt))))
-          )
-          yield* Fiber.join(fiber)
+          const work = (attempt: number) => handler(batch.map((received) => deliveryOf(received, attempt)))
+          yield* withRetries((attempt) => attemptOnce(batch, work, attempt))
         }
-      })
+      }).pipe(Effect.ignore, Effect.forkIn(scope))
 
-    const pump =
-      handling._tag === "each"
-        ? pumpEach(handling.handler)
-        : pumpBatches(handling.handler, handling.maxBatch, handling.maxWaitMillis)
-    // the pump ends when the consumer stops (its queue is done) or fails (the failure is the consumer's, reported)
-    yield* Effect.forkIn(Effect.ignore(pump), scope)
+    yield* handling._tag === "each"
+      ? runEach(handling.handler, context.workers)
+      : runBatches(handling.handler, handling.maxBatch, handling.maxWaitMillis)
 
-    const close = Effect.andThen(FiberSet.clear(running), Scope.close(scope, Exit.void))
+    const close = Scope.close(scope, Exit.void)
     return {
-      drain: Effect.andThen(
-        consumer.stop,
-        Effect.andThen(Effect.ignore(Effect.timeoutOption(FiberSet.awaitEmpty(running), context.drainMillis)), close)
-      ),
+      drain: Effect.gen(function* () {
+        stopping = true
+        yield* consumer.stop
+        if (busy > 0) yield* Effect.timeoutOption(Deferred.await(idle), context.drainMillis)
+        yield* close
+      }),
       abort: close,
       failure: consumer.failure
     }
