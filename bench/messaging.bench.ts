@@ -20,6 +20,7 @@ import * as Message from "../dist/Message.js"
 import * as Publisher from "../dist/Publisher.js"
 import * as RedisClient from "../dist/RedisClient.js"
 import * as Subscriber from "../dist/Subscriber.js"
+import { rawReader } from "./support/raw-consumer.js"
 import { allocatedPerOp, atFixedRate, deferred, percentile, type Scenario, type Suite, throughput } from "./harness.js"
 
 const total = 100_000
@@ -33,39 +34,6 @@ const perTopic = 10
 
 /** `count` per second, done in `ms` milliseconds. */
 const perSecond = (count: number, ms: number) => count / (ms / 1000)
-
-/**
- * A raw consumer: `XREADGROUP … BLOCK 100` and one `XACK` per read on its own connection, until the readers sharing
- * `progress` handled `expected` entries.
- */
-const rawReader = async (
-  reader: Redis,
-  key: string,
-  consumer: string,
-  expected: number,
-  progress: { handled: number },
-  onFields: (fields: Array<string>) => void
-) => {
-  while (progress.handled < expected) {
-    const reply = (await reader.xreadgroup(
-      "GROUP",
-      "g",
-      consumer,
-      "COUNT",
-      100,
-      "BLOCK",
-      100,
-      "STREAMS",
-      key,
-      ">"
-    )) as Array<[string, Array<[string, Array<string>]>]> | null
-    const entries = reply?.[0]?.[1] ?? []
-    if (entries.length === 0) continue
-    for (const [, fields] of entries) onFields(fields)
-    await reader.xack(key, "g", ...entries.map(([id]) => id))
-    progress.handled += entries.length
-  }
-}
 
 const suite: Suite = {
   name: "Publisher/Subscriber",

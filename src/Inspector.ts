@@ -219,6 +219,8 @@ export interface InspectedGroup {
   readonly oldestPending: OldestPending | null
   readonly oldestUnreadAgeMs: number | null
   readonly retrying: { readonly count: number; readonly nextDueAt: number | null }
+  /** For a partition of a partitioned topic: the member owning it in this group, and its lease's fencing token. */
+  readonly owner: { readonly member: string; readonly fence: number } | null
 }
 
 /**

@@ -8,10 +8,9 @@ import { partitionOf } from "../src/internal/messaging/partitions/layout.js"
 import { keyOf } from "../src/internal/messaging/wire.js"
 import { slotOf } from "../src/internal/slot.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
-import { firstLine, spawnChild } from "./support/child.js"
 import { entriesOf } from "./support/streams.js"
 import { forEachTarget, onEveryNode, TestTopology } from "./support/targets.js"
-import { checkOrder, type HandlerEvent, publishKeyed } from "./support/partitions.js"
+import { checkOrder, type HandlerEvent, memberProcesses, publishKeyed } from "./support/partitions.js"
 
 /** The partitioned topics service (and a publisher, a subscriber) on a key prefix of the test's own. */
 const withTopics = <A, E, R>(f: (topics: PartitionedTopics.Service, keyPrefix: string) => Effect.Effect<A, E, R>) =>
@@ -209,23 +208,12 @@ forEachTarget("PartitionedTopics", (it) => {
     () =>
       withTopics((topics, keyPrefix) =>
         Effect.gen(function* () {
-          const topology = yield* TestTopology
-          const redis = yield* RedisClient.RedisClient
           yield* topics.create("jobs", 8)
-          const eventsKey = `${keyPrefix}events`
-          const spawnMember = (member: string) =>
-            Effect.tap(
-              spawnChild("test/support/partition-child.ts", topology, [keyPrefix, "jobs", "g", member, eventsKey]),
-              firstLine
-            )
-          const ownersNow = Effect.map(topics.inspect("jobs", "g"), (states) => states.map((state) => state.owner))
-          const awaitOwners = (until: (owners: ReadonlyArray<string | undefined>) => boolean) =>
-            ownersNow.pipe(Effect.repeat({ until, schedule: Schedule.spaced(25) }), Effect.timeout("15 seconds"))
-          const members = yield* Effect.forEach(["m1", "m2", "m3", "m4"], spawnMember, { concurrency: "unbounded" })
+          const { spawn, ownersNow, awaitOwners, ended, events } = yield* memberProcesses(topics, "jobs", keyPrefix)
+          const members = yield* Effect.forEach(["m1", "m2", "m3", "m4"], spawn, { concurrency: "unbounded" })
           yield* awaitOwners((owners) => new Set(owners).size === 4 && !owners.includes(undefined))
           const publishing = yield* Effect.forkChild(publishKeyed(topics, "jobs", 100, 200))
-          const ended = Effect.map(redis.send<number>("XLEN", eventsKey), (events) => Math.floor(events / 2))
-          yield* ended.pipe(Effect.repeat({ until: (n) => n >= 5_000, schedule: Schedule.spaced(20) }))
+          yield* ended(5_000)
           // a crash: its partitions move once its lease expires (2 s), without breaking any key's order
           const lost = (yield* ownersNow).flatMap((owner, partition) => (owner === "m1" ? [partition] : []))
           const killedAt = Date.now()
@@ -234,21 +222,12 @@ forEachTarget("PartitionedTopics", (it) => {
             lost.every((partition) => !["m1", undefined].includes(owners[partition]))
           )
           const takeover = Date.now() - killedAt
-          yield* spawnMember("m5")
+          yield* spawn("m5")
           yield* awaitOwners((owners) => owners.includes("m5"))
           yield* Fiber.join(publishing)
-          yield* ended.pipe(
-            Effect.repeat({ until: (n) => n >= 20_000, schedule: Schedule.spaced(100) }),
-            Effect.timeout("60 seconds")
-          )
+          yield* ended(20_000, "60 seconds")
           yield* Effect.sleep(500) // what a duplicate would add arrives now
-          const events = (yield* entriesOf(eventsKey)).map((entry) => ({
-            phase: entry.phase as "start" | "end",
-            key: entry.key as string,
-            seq: Number(entry.seq),
-            member: entry.member as string
-          }))
-          const check = checkOrder(events, new Set(["m1"]))
+          const check = checkOrder(yield* events, new Set(["m1"]))
           console.log(
             `partitioned takeover after SIGKILL: ${takeover} ms (lease 2 s); ${check.duplicates} duplicate(s); ` +
               `m1 held ${lost.length} partition(s), then ${owners.join(",")}`
@@ -266,27 +245,9 @@ forEachTarget("PartitionedTopics", (it) => {
     () =>
       withTopics((topics, keyPrefix) =>
         Effect.gen(function* () {
-          const topology = yield* TestTopology
-          const redis = yield* RedisClient.RedisClient
           yield* topics.create("frozen", 4)
-          const eventsKey = `${keyPrefix}events`
-          const ownersNow = Effect.map(topics.inspect("frozen", "g"), (states) => states.map((state) => state.owner))
-          const awaitOwners = (until: (owners: ReadonlyArray<string | undefined>) => boolean) =>
-            ownersNow.pipe(Effect.repeat({ until, schedule: Schedule.spaced(25) }), Effect.timeout("15 seconds"))
-          const ended = (n: number) =>
-            Effect.map(redis.send<number>("XLEN", eventsKey), (events) => Math.floor(events / 2)).pipe(
-              Effect.repeat({ until: (events) => events >= n, schedule: Schedule.spaced(50) }),
-              Effect.timeout("30 seconds")
-            )
-          const [m1] = yield* Effect.forEach(
-            ["m1", "m2"],
-            (member) =>
-              Effect.tap(
-                spawnChild("test/support/partition-child.ts", topology, [keyPrefix, "frozen", "g", member, eventsKey]),
-                firstLine
-              ),
-            { concurrency: "unbounded" }
-          )
+          const { spawn, awaitOwners, ended, events } = yield* memberProcesses(topics, "frozen", keyPrefix)
+          const [m1] = yield* Effect.forEach(["m1", "m2"], spawn, { concurrency: "unbounded" })
           yield* awaitOwners(
             (owners) => owners.filter((owner) => owner === "m1").length === 2 && !owners.includes(undefined)
           )
@@ -300,13 +261,7 @@ forEachTarget("PartitionedTopics", (it) => {
           yield* Fiber.join(publishing)
           yield* ended(800)
           yield* awaitOwners((owners) => owners.includes("m1"))
-          const events = (yield* entriesOf(eventsKey)).map((entry) => ({
-            phase: entry.phase as "start" | "end",
-            key: entry.key as string,
-            seq: Number(entry.seq),
-            member: entry.member as string
-          }))
-          const check = checkOrder(events, new Set())
+          const check = checkOrder(yield* events, new Set())
           assert.deepStrictEqual(check.violations, [])
           assert.strictEqual(check.handled, 800)
           assert.strictEqual(check.duplicates, 0)

@@ -2,9 +2,13 @@
  * Checking per-key order in partitioned consumption: handlers record when they start and end each message (in one
  * process, or as entries of a Redis stream written by many), and `checkOrder` replays those events per key.
  */
-import { Effect } from "effect"
+import { type Duration, Effect, Schedule } from "effect"
 import * as Message from "../../src/Message.js"
 import type * as PartitionedTopics from "../../src/PartitionedTopics.js"
+import * as RedisClient from "../../src/RedisClient.js"
+import { firstLine, spawnChild } from "./child.js"
+import { entriesOf } from "./streams.js"
+import { TestTopology } from "./targets.js"
 
 /** A handler starting or ending message `seq` of `key`, in `member`. */
 export interface HandlerEvent {
@@ -90,3 +94,43 @@ export const publishKeyed = (
       ),
     { concurrency: "unbounded", discard: true }
   )
+
+/**
+ * Member processes of `topic`'s group `g` (test/support/partition-child.ts) against the suite's servers, recording
+ * their handlers' starts and ends in the stream `{keyPrefix}events`, and what a test watches of them.
+ */
+export const memberProcesses = (topics: PartitionedTopics.Service, topic: string, keyPrefix: string) =>
+  Effect.gen(function* () {
+    const topology = yield* TestTopology
+    const redis = yield* RedisClient.RedisClient
+    const eventsKey = `${keyPrefix}events`
+    const ownersNow = Effect.map(topics.inspect(topic, "g"), (states) => states.map((state) => state.owner))
+    return {
+      /** Starts a member process; it runs once it printed its first line. */
+      spawn: (member: string) =>
+        Effect.tap(
+          spawnChild("test/support/partition-child.ts", topology, [keyPrefix, topic, "g", member, eventsKey]),
+          firstLine
+        ),
+      /** Each partition's owner now. */
+      ownersNow,
+      /** Waits (at most 15 s) until the owners are as `until` wants them. */
+      awaitOwners: (until: (owners: ReadonlyArray<string | undefined>) => boolean) =>
+        ownersNow.pipe(Effect.repeat({ until, schedule: Schedule.spaced(25) }), Effect.timeout("15 seconds")),
+      /** Waits (at most `within`) until the handlers ended `n` times. */
+      ended: (n: number, within: Duration.Input = "30 seconds") =>
+        Effect.map(redis.send<number>("XLEN", eventsKey), (events) => Math.floor(events / 2)).pipe(
+          Effect.repeat({ until: (events) => events >= n, schedule: Schedule.spaced(20) }),
+          Effect.timeout(within)
+        ),
+      /** Every start and end recorded, in the order Redis received them. */
+      events: Effect.map(entriesOf(eventsKey), (entries) =>
+        entries.map((entry): HandlerEvent => ({
+          phase: entry.phase as "start" | "end",
+          key: entry.key as string,
+          seq: Number(entry.seq),
+          member: entry.member as string
+        }))
+      )
+    }
+  })

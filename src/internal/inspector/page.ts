@@ -147,7 +147,9 @@ function groupsCell(topic) {
   if (topic.groups.length === 0) return el("span", { class: "muted" }, "no group");
   return topic.groups.map((g) => {
     const samples = sample(topic, g);
-    return el("div", {}, el("b", {}, g.name), " · ", plural(g.consumers.length, "consumer") + " · pending ",
+    return el("div", {}, el("b", {}, g.name), " · ",
+      g.owner ? el("span", {}, "owned by ", el("span", { class: "mono" }, g.owner.member), " (token " + num(g.owner.fence) + ") · ") : null,
+      plural(g.consumers.length, "consumer") + " · pending ",
       el("span", { class: g.pending > 0 ? "warn" : "" }, num(g.pending)), " · lag ", num(g.lag),
       g.oldestUnreadAgeMs !== null ? el("span", { class: g.oldestUnreadAgeMs > 60000 ? "warn" : "muted" }, " (" + age(g.oldestUnreadAgeMs) + " behind)") : null,
       g.oldestPending ? el("span", { class: "muted" }, " · oldest pending " + age(g.oldestPending.ageMs)) : null,

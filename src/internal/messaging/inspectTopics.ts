@@ -3,7 +3,8 @@
  * type stream), then described in two pipelined round trips per node: the stream's length, its groups (`XINFO
  * GROUPS`) and its dead letters' count; then, per group, its consumers (`XINFO CONSUMERS`), its oldest pending
  * entry (`XPENDING … - + 1`: id, consumer, idle time, deliveries), its oldest unread entry (its lag in time) and its
- * messages waiting for a redelivery (the retry set's size and first score).
+ * messages waiting for a redelivery (the retry set's size and first score), and, for a partition of a partitioned
+ * topic, the member holding the group's lease on it.
  *
  * A topic found only through its dead-letter stream is listed when the topic's own stream is gone; otherwise it is
  * listed once, from its own stream.
@@ -15,6 +16,7 @@ import type { InspectedConsumer, InspectedGroup, InspectedTopic, OldestPending }
 import type * as RedisClient from "../../RedisClient.js"
 import type { RedisError } from "../../RedisError.js"
 import { deadSuffix, deadTopicOf, idTime, keyOf, retryKeyOf } from "./wire.js"
+import { holderOf, leaseKeyOf } from "./partitions/leases.js"
 import { globLiteral, nullableNumberOf, numberOf, regexLiteral, replyOf, rowsOf, textOf } from "../replies.js"
 
 /** The `SCAN MATCH` pattern of topic streams and their dead letters under `prefix`. */
@@ -69,12 +71,14 @@ export const describeTopics = (
     )
     // round trip 2, per group: XINFO CONSUMERS, the oldest pending entry, the oldest unread one, the retries waiting
     const groupRows = perTopic.flatMap((t) => t.groups.map((row) => ({ key: t.key, row })))
-    const perGroup = 5
+    const perGroup = 6
     const second = yield* redis.pipeline(
       groupRows.flatMap(({ key, row }) => {
         const group = textOf(row.get("name"))
         const retries = retryKeyOf(key, group)
+        const lease = leaseKeyOf(key, group)
         return [
+          { name: "GET", args: [lease], key: lease },
           { name: "XINFO", args: ["CONSUMERS", key, group], key },
           { name: "XPENDING", args: [key, group, "-", "+", 1], key },
           { name: "XRANGE", args: [key, `(${textOf(row.get("last-delivered-id"), "0-0")}`, "+", "COUNT", 1], key },
@@ -90,7 +94,7 @@ export const describeTopics = (
         Effect.forEach(t.groups, (row) =>
           Effect.gen(function* () {
             const at = perGroup * g++
-            const [consumers, oldest, unread, retrying, nextRetry] = yield* Effect.forEach(
+            const [lease, consumers, oldest, unread, retrying, nextRetry] = yield* Effect.forEach(
               second.slice(at, at + perGroup),
               replyOf
             )
@@ -99,7 +103,8 @@ export const describeTopics = (
             return {
               ...groupOf(row, rowsOf(consumers), oldestOf(oldest, now)),
               oldestUnreadAgeMs: firstUnread === undefined ? null : Math.max(0, now - idTime(firstUnread)),
-              retrying: { count: numberOf(retrying), nextDueAt: nextDue }
+              retrying: { count: numberOf(retrying), nextDueAt: nextDue },
+              owner: holderOf(lease) ?? null
             }
           })
         ),
@@ -120,7 +125,7 @@ const groupOf = (
   row: Map<string, unknown>,
   consumers: ReadonlyArray<Map<string, unknown>>,
   oldestPending: OldestPending | null
-): Omit<InspectedGroup, "oldestUnreadAgeMs" | "retrying"> => ({
+): Omit<InspectedGroup, "oldestUnreadAgeMs" | "retrying" | "owner"> => ({
   name: textOf(row.get("name")),
   pending: numberOf(row.get("pending")),
   lag: nullableNumberOf(row.get("lag")),

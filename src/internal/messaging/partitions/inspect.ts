@@ -12,7 +12,7 @@ import { slotOf } from "../../slot.js"
 import * as Scripts from "../scripts.js"
 import { keyOf } from "../wire.js"
 import type { Layout } from "./layout.js"
-import { leaseKeysOf } from "./leases.js"
+import { holderOf, leaseKeysOf } from "./leases.js"
 
 /** The state of every partition of `layout` in `group`. */
 export const inspectPartitions = (
@@ -34,16 +34,16 @@ export const inspectPartitions = (
     )
     return yield* Effect.forEach(layout.partitions, (partition, index) =>
       Effect.gen(function* () {
-        const lease = (yield* Result.match(leases[index]!, { onFailure: Effect.fail, onSuccess: Effect.succeed })) as
-          string | null
+        const holder = holderOf(
+          yield* Result.match(leases[index]!, { onFailure: Effect.fail, onSuccess: Effect.succeed })
+        )
         const [pending, lag] = yield* Result.match(lags[index]!, { onFailure: Effect.fail, onSuccess: Effect.succeed })
-        const split = lease === null ? -1 : lease.lastIndexOf("|")
         return {
           partition: index,
           topic: partition,
           slot: slotOf(keyOf(prefix, partition)),
-          owner: lease === null ? undefined : lease.slice(0, split),
-          fence: lease === null ? undefined : Number(lease.slice(split + 1)),
+          owner: holder?.member,
+          fence: holder?.fence,
           lag,
           pending
         }

@@ -20,10 +20,21 @@ export const membersKeyOf = (prefix: string, topic: string, group: string): stri
 /** The channel on which a group's members announce a change (one joined, left, or released a partition). */
 export const changesChannelOf = (membersKey: string): string => `${membersKey}:changes`
 
+/** The lease of a partition's group, by the partition's stream key. */
+export const leaseKeyOf = (streamKey: string, group: string): string => `${streamKey}:lease:${group}`
+
 /** The lease of a partition (given as its topic) in a group, and its fencing counter. */
 export const leaseKeysOf = (prefix: string, partition: string, group: string): [lease: string, fence: string] => {
   const key = keyOf(prefix, partition)
-  return [`${key}:lease:${group}`, `${key}:fence:${group}`]
+  return [leaseKeyOf(key, group), `${key}:fence:${group}`]
+}
+
+/** A lease's holder and fencing token from its value (`<member>|<token>`); undefined for none. */
+export const holderOf = (value: unknown): { readonly member: string; readonly fence: number } | undefined => {
+  if (typeof value !== "string" && !Buffer.isBuffer(value)) return undefined
+  const text = value.toString()
+  const split = text.lastIndexOf("|")
+  return split === -1 ? undefined : { member: text.slice(0, split), fence: Number(text.slice(split + 1)) }
 }
 
 /**

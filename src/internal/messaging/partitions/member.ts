@@ -25,7 +25,8 @@ interface Held {
   readonly owned: Owned
   /** Until when the lease surely holds (the last renewal's send time plus the lease time). */
   validUntil: number
-  state: "running" | "leaving" | "lost"
+  /** Running; being drained (renewed meanwhile); stopped for a lease lost; released (its lease let go). */
+  state: "running" | "leaving" | "lost" | "released"
 }
 
 /** Runs a member until interrupted (then it drains and leaves); fails when a partition cannot be read at all. */
@@ -52,6 +53,7 @@ export const run = (
     const changed = makeSignal()
     const stop = (index: number, entry: Held, how: "drain" | "abort") =>
       (how === "drain" ? entry.owned.drain : entry.owned.abort).pipe(
+        Effect.andThen(Effect.sync(() => void (entry.state = "released"))),
         Effect.andThen(Effect.ignore(setLease(index, entry.holder, 0))),
         Effect.andThen(announce),
         Effect.ensuring(Effect.sync(() => held.delete(index)))
@@ -59,7 +61,7 @@ export const run = (
 
     const lose = (index: number, entry: Held, why: string) =>
       Effect.suspend(() => {
-        if (entry.state === "lost") return Effect.void
+        if (entry.state === "lost" || entry.state === "released") return Effect.void
         entry.state = "lost"
         return Effect.andThen(
           Effect.logWarning(`PartitionedTopics: ${member} stops partition ${index} of ${topic}/${group}: ${why}`),
@@ -97,7 +99,7 @@ export const run = (
       }
       const wanted = new Set(Leases.assigned(member, members, partitions.length))
       yield* Effect.forEach(
-        Array.from(held).filter(([, entry]) => entry.state !== "lost"),
+        Array.from(held).filter(([, entry]) => entry.state === "running" || entry.state === "leaving"),
         ([index, entry]) =>
           Effect.flatMap(setLease(index, entry.holder, leaseMillis), (mine) =>
             mine === 1
@@ -122,7 +124,10 @@ export const run = (
     // the watchdog does not wait for Redis: a lease about to expire unrenewed stops its partition in time
     const watchdog = Effect.suspend(() =>
       Effect.forEach(
-        Array.from(held).filter(([, entry]) => entry.state !== "lost" && Date.now() > entry.validUntil - tickMillis),
+        Array.from(held).filter(
+          ([, entry]) =>
+            (entry.state === "running" || entry.state === "leaving") && Date.now() > entry.validUntil - tickMillis
+        ),
         ([index, entry]) => lose(index, entry, "its lease could not be renewed in time"),
         { discard: true }
       )
@@ -132,7 +137,8 @@ export const run = (
       Effect.andThen(
         Effect.forEach(
           Array.from(held),
-          ([index, entry]) => (entry.state === "lost" ? Effect.void : stop(index, entry, "drain")),
+          ([index, entry]) =>
+            entry.state === "released" ? Effect.void : stop(index, entry, entry.state === "lost" ? "abort" : "drain"),
           {
             concurrency: "unbounded",
             discard: true

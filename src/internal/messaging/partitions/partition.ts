@@ -30,6 +30,12 @@ import { keyMetadata } from "./layout.js"
 /** The most messages of one lane a worker handles under one permit before the lane goes to the back of the queue. */
 const turnLength = 32
 
+/** A key's messages waiting in order (or one message without a key). */
+interface Lane {
+  readonly key: string | undefined
+  readonly items: Array<Received>
+}
+
 /** The consumer name every owner of a partition uses in its group. */
 export const ownerName = "~owner"
 
@@ -198,51 +204,64 @@ export const start = (context: PartitionContext, index: number, lease: Lease): E
 
     /**
      * One by one: per-key lanes. A lane (a key's waiting messages, or a message without a key) is in the ready queue
-     * at most once, so one worker at a time handles its head; different lanes run on the workers at once.
+     * at most once, and held by at most one worker, so one worker at a time handles its head; different lanes run on
+     * the workers at once.
      */
     const runEach = (handler: (delivery: Delivery) => Effect.Effect<void, unknown>, workers: number) =>
       Effect.gen(function* () {
-        const lanes = new Map<string, Array<Received>>()
-        const ready = yield* Queue.unbounded<Array<Received>>()
+        const lanes = new Map<string, Lane>()
+        const ready = yield* Queue.unbounded<Lane>()
         const pump = Effect.gen(function* () {
           for (;;) {
             const received = yield* Queue.take(consumer.messages)
             const key = received.message.metadata[keyMetadata]
             const lane = key === undefined ? undefined : lanes.get(key)
-            if (lane !== undefined) lane.push(received)
+            if (lane !== undefined) lane.items.push(received)
             else {
-              const fresh = [received]
+              const fresh: Lane = { key, items: [received] }
               if (key !== undefined) lanes.set(key, fresh)
               Queue.offerUnsafe(ready, fresh)
             }
           }
         })
+        /** A lane with nothing left is forgotten (its key's next message starts a new one). */
+        const finish = (lane: Lane) => {
+          if (lane.key !== undefined && lanes.get(lane.key) === lane) lanes.delete(lane.key)
+        }
         /**
-         * A turn of a lane under one permit: its messages one after another, at most `turnLength` of them (then the
-         * lane goes to the back of the queue), until one fails short of its last delivery (its retry is the next turn).
+         * A turn under one permit: the held lane's messages one after another, then the next ready lanes', at most
+         * `turnLength` messages in all, until one fails short of its last delivery (its retry is the next turn).
          */
-        const turn = (lane: Array<Received>) => (attempt: number) =>
+        const turn = (held: { lane: Lane | undefined }) => (attempt: number) =>
           Effect.gen(function* () {
-            for (let handled = 0; handled < turnLength && lane.length > 0 && !stopping; handled++) {
-              const received = lane[0] as Received
+            for (let handled = 0; handled < turnLength && !stopping; handled++) {
+              let lane = held.lane
+              if (lane !== undefined && lane.items.length === 0) {
+                finish(lane)
+                const next = Queue.takeUnsafe(ready)
+                lane = held.lane = next !== undefined && Exit.isSuccess(next) ? next.value : undefined
+              }
+              if (lane === undefined) return undefined
+              const received = lane.items[0] as Received
               const retry = yield* attemptOnce(
                 [received],
                 (n) => traced(received, n, handler(deliveryOf(received, n))),
                 handled === 0 ? attempt : 0
               )
               if (retry !== undefined) return retry
-              lane.shift()
+              lane.items.shift()
             }
             return undefined
           })
         const worker = Effect.gen(function* () {
           while (!stopping) {
-            const lane = yield* Queue.take(ready)
+            const held: { lane: Lane | undefined } = { lane: yield* Queue.take(ready) }
             if (stopping) return
-            const key = (lane[0] as Received).message.metadata[keyMetadata]
-            yield* withRetries(turn(lane))
-            if (lane.length > 0) Queue.offerUnsafe(ready, lane)
-            else if (key !== undefined) lanes.delete(key)
+            yield* withRetries(turn(held))
+            const lane = held.lane
+            if (lane === undefined) continue
+            if (lane.items.length > 0) Queue.offerUnsafe(ready, lane)
+            else finish(lane)
           }
         })
         yield* Effect.forkIn(Effect.ignore(pump), scope)
