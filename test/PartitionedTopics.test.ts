@@ -1,4 +1,4 @@
-import { assert } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
 import * as Message from "../src/Message.js"
 import * as PartitionedTopics from "../src/PartitionedTopics.js"
@@ -10,6 +10,7 @@ import { slotOf } from "../src/internal/slot.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { entriesOf } from "./support/streams.js"
 import { forEachTarget, onEveryNode, TestTopology } from "./support/targets.js"
+import { runExample } from "./support/example.js"
 import { checkOrder, type HandlerEvent, memberProcesses, publishKeyed } from "./support/partitions.js"
 
 /** The partitioned topics service (and a publisher, a subscriber) on a key prefix of the test's own. */
@@ -269,4 +270,15 @@ forEachTarget("PartitionedTopics", (it) => {
       ),
     { timeout: 60_000 }
   )
+})
+
+describe("npm run example:partitioned", () => {
+  it("keeps every order's updates in order across a worker leaving, and ends", { timeout: 45_000 }, async () => {
+    const { code, stdout } = await runExample("partitioned-topics.ts", 30_000)
+    assert.strictEqual(code, 0)
+    assert.match(stdout, /^handled 500 updates of 20 orders; out of order: 0$/m)
+    assert.match(stdout, /^warehouse wrote the same 500 updates in \d+ batches/m)
+    // after it left, worker-c owns nothing
+    assert.notMatch(stdout.slice(stdout.indexOf("after worker-c left")), /worker-c \(token/)
+  })
 })
