@@ -12,8 +12,8 @@
  *
  * Raw ioredis, beside each: pipelined XADD of each round to one stream and 4 XREADGROUP/XACK loops (no order per key,
  * one master). No peer: no open-source Redis library orders per key across workers (BullMQ's groups are in its paid
- * Pro edition). The notes give each master's share of the topic's commands (INFO commandstats, reset before the run)
- * and the ratios between our rows.
+ * Pro edition). The notes give each master's share of the topic's commands and the Redis time per message (INFO
+ * commandstats, reset before the run; of the last round), and the ratios between our rows (medians).
  */
 import { Effect, Fiber, Layer, ManagedRuntime, Schedule } from "effect"
 import { Cluster, Redis } from "ioredis"
@@ -62,23 +62,36 @@ const suite: Suite = {
     let round = 0
 
     /** Each master's share of the commands since `reset` (in %), in node order. */
+    /**
+     * Each master's share of the topic's commands since `reset` (in %, node order), and the Redis time they took per
+     * message (µs: all masters together, and the busiest one).
+     */
     const shares = async () => {
-      const counts = await Promise.all(
+      const perMaster = await Promise.all(
         masters.map(async (master) => {
           const info = await master.info("commandstats")
           let calls = 0
+          let micros = 0
           for (const line of info.split("\n")) {
-            const match = /^(cmdstat_[^:]+):calls=(\d+)/.exec(line.trim())
-            if (match !== null && !overhead.test(match[1] as string)) calls += Number(match[2])
+            const match = /^(cmdstat_[^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim())
+            if (match === null || overhead.test(match[1] as string)) continue
+            calls += Number(match[2])
+            micros += Number(match[3])
           }
-          return calls
+          return { calls, micros }
         })
       )
-      const sum = counts.reduce((a, b) => a + b, 0)
-      return counts.map((count) => Math.round((100 * count) / sum))
+      const sum = perMaster.reduce((all, master) => all + master.calls, 0)
+      const percents = perMaster.map((master) => Math.round((100 * master.calls) / sum))
+      const perMessage = (micros: number) => (micros / total).toFixed(2)
+      return (
+        `${percents.join(" / ")}; Redis time per message ` +
+        `${perMessage(perMaster.reduce((all, master) => all + master.micros, 0))} µs, ` +
+        `busiest master ${perMessage(Math.max(...perMaster.map((master) => master.micros)))} µs`
+      )
     }
     const reset = () => Promise.all(masters.map((master) => master.config("RESETSTAT")))
-    const lastShares = new Map<string, ReadonlyArray<number>>()
+    const lastShares = new Map<string, string>()
 
     const messagesOf = (key: string) =>
       Array.from({ length: perKeyPerRound }, () => Message.make(payload, { metadata: { key } }))
@@ -210,8 +223,7 @@ const suite: Suite = {
       const sorted = (results.get(label) ?? []).slice(1).sort((a, b) => a - b) // the first is the warm-up
       return sorted.length === 0 ? Number.NaN : (sorted[Math.floor((sorted.length - 1) / 2)] as number)
     }
-    const shareNote = (label: string) =>
-      `share of commands per master (%): ${(lastShares.get(label) ?? []).join(" / ")}`
+    const shareNote = (label: string) => `share of commands per master (%): ${lastShares.get(label) ?? "not measured"}`
     const ratio = (a: string, b: string) => (medianOf(a) / medianOf(b)).toFixed(2)
 
     const scenario = (

@@ -15,6 +15,7 @@
 
 import { Context, Duration, Effect, Exit, Layer, Metric, type Scope } from "effect"
 import * as RedisClient from "./RedisClient.js"
+import { Closed, RedisError } from "./RedisError.js"
 import * as Combiner from "./internal/combiner.js"
 import * as Metrics from "./internal/messaging/metrics.js"
 import * as Scripts from "./internal/messaging/scripts.js"
@@ -118,6 +119,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       scope: yield* Effect.scope,
       state: () => undefined,
       weigh: (request) => request.messages.reduce((bytes, message) => bytes + message.payload.byteLength, 0),
+      closed: (request) =>
+        fromRedis(request.topic)(
+          new RedisError({
+            op: "Publisher.publish",
+            reason: new Closed({ message: "the Publisher's layer is closed" })
+          })
+        ),
       write: (key, batch) => {
         const topic = (batch[0] as Request).topic
         const args: Array<string | number | Buffer> = [maxLength, wakeChannelOf(key), maxAge, hardMaxLength]

@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Data, Effect, Fiber, Layer, Metric, Queue, Ref, Schedule, Schema, Stream } from "effect"
+import { Data, Effect, Exit, Fiber, Layer, Metric, Queue, Ref, Schedule, Schema, Scope, Stream } from "effect"
 import { Cluster, Redis } from "ioredis"
 import * as CommandBus from "../src/CommandBus.js"
 import * as EventBus from "../src/EventBus.js"
@@ -72,6 +72,19 @@ const withBuses = <A, E, R>(f: (keyPrefix: string) => Effect.Effect<A, E, R>) =>
 }
 
 forEachTarget("Publisher / Subscriber", (it) => {
+  it.effect("a publish after the Publisher's layer closed fails Closed at once (it used to wait for ever)", () =>
+    Effect.gen(function* () {
+      const keyPrefix = RedisServer.uniquePrefix("msg")
+      const scope = yield* Scope.make()
+      const publisher = yield* Publisher.make({ keyPrefix }).pipe(Scope.provide(scope))
+      yield* publisher.publish("orders", ...numbered(0, 1))
+      yield* Scope.close(scope, Exit.void)
+      const error = yield* Effect.flip(publisher.publish("orders", ...numbered(1, 2))).pipe(Effect.timeout("2 seconds"))
+      assert.strictEqual(error.reason._tag, "Redis")
+      assert.strictEqual((error.reason as { cause: { reason: { _tag: string } } }).cause.reason._tag, "Closed")
+    })
+  )
+
   it.effect("two consumers of one group split the messages; two groups each get all of them", () =>
     withMessaging(({ publisher, subscriber }) =>
       Effect.gen(function* () {

@@ -49,12 +49,14 @@ export interface Combiner<Req, Res, E> {
 /**
  * Makes a combiner whose batches `write` turns into one result per request, in order. `state` is created when a key
  * becomes busy and shared by its consecutive batches (e.g. the value the previous batch wrote). Draining fibers live in
- * `scope`; when it closes, waiting requests are interrupted.
+ * `scope`; when it closes, waiting requests are interrupted, and later ones fail with `closed` (or are interrupted).
  */
 export const make = <Req, Res, E, S>(options: {
   readonly scope: Scope.Scope
   readonly state: () => S
   readonly write: (key: string, batch: ReadonlyArray<Req>, state: S) => Effect.Effect<ReadonlyArray<Exit.Exit<Res, E>>>
+  /** The error of a request submitted after `scope` closed. Default: the request is interrupted. */
+  readonly closed?: ((request: Req) => E) | undefined
   /** Most requests per batch. Default 1,000. */
   readonly maxBatch?: number | undefined
   /** The size of a request, in bytes, for `maxBatchBytes`. Default: 0 (only the count limits a batch). */
@@ -157,6 +159,10 @@ export const make = <Req, Res, E, S>(options: {
   return {
     submit: (key, request) =>
       Effect.suspend(() => {
+        // a request to a combiner whose scope closed (its layer is gone) would wait for ever: it fails at once
+        if (options.scope.state._tag === "Closed") {
+          return options.closed === undefined ? Effect.interrupt : Effect.fail(options.closed(request))
+        }
         const done = Waiter.make<Res, E>()
         // queued and its lane started as one step: interrupted in between, it would leave a lane counted that never
         // runs (the key's requests would wait forever)
