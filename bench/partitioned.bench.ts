@@ -12,8 +12,8 @@
  *
  * Raw ioredis, beside each: pipelined XADD of each round to one stream and 4 XREADGROUP/XACK loops (no order per key,
  * one master). No peer: no open-source Redis library orders per key across workers (BullMQ's groups are in its paid
- * Pro edition). The notes give each master's share of the topic's commands and the Redis time per message (INFO
- * commandstats, reset before the run; of the last round), and the ratios between our rows (medians).
+ * Pro edition). The notes give each master's share of the topic's commands (INFO commandstats, reset before the
+ * run) and the masters' CPU time per message (INFO cpu), of the last round, and the ratios between our rows (medians).
  */
 import { Effect, Fiber, Layer, ManagedRuntime, Schedule } from "effect"
 import { Cluster, Redis } from "ioredis"
@@ -62,35 +62,45 @@ const suite: Suite = {
     let round = 0
 
     /** Each master's share of the commands since `reset` (in %), in node order. */
-    /**
-     * Each master's share of the topic's commands since `reset` (in %, node order), and the Redis time they took per
-     * message (µs: all masters together, and the busiest one).
-     */
-    const shares = async () => {
-      const perMaster = await Promise.all(
+    /** Each master's CPU time so far (user + system, µs), from INFO cpu. */
+    const cpuNow = () =>
+      Promise.all(
         masters.map(async (master) => {
-          const info = await master.info("commandstats")
-          let calls = 0
-          let micros = 0
-          for (const line of info.split("\n")) {
-            const match = /^(cmdstat_[^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim())
-            if (match === null || overhead.test(match[1] as string)) continue
-            calls += Number(match[2])
-            micros += Number(match[3])
-          }
-          return { calls, micros }
+          const info = await master.info("cpu")
+          const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(info)?.[1] ?? 0)
+          return (seconds("used_cpu_user") + seconds("used_cpu_sys")) * 1e6
         })
       )
-      const sum = perMaster.reduce((all, master) => all + master.calls, 0)
-      const percents = perMaster.map((master) => Math.round((100 * master.calls) / sum))
+    let cpuAtReset: ReadonlyArray<number> = []
+
+    /**
+     * Each master's share of the topic's commands since `reset` (in %, node order; a script's own commands count too),
+     * and the CPU time the masters spent per message meanwhile (µs: all together, and the busiest one).
+     */
+    const shares = async () => {
+      const calls = await Promise.all(
+        masters.map(async (master) => {
+          const info = await master.info("commandstats")
+          let count = 0
+          for (const line of info.split("\n")) {
+            const match = /^(cmdstat_[^:]+):calls=(\d+)/.exec(line.trim())
+            if (match !== null && !overhead.test(match[1] as string)) count += Number(match[2])
+          }
+          return count
+        })
+      )
+      const cpu = (await cpuNow()).map((micros, i) => micros - (cpuAtReset[i] ?? 0))
+      const sum = calls.reduce((a, b) => a + b, 0)
       const perMessage = (micros: number) => (micros / total).toFixed(2)
       return (
-        `${percents.join(" / ")}; Redis time per message ` +
-        `${perMessage(perMaster.reduce((all, master) => all + master.micros, 0))} µs, ` +
-        `busiest master ${perMessage(Math.max(...perMaster.map((master) => master.micros)))} µs`
+        `${calls.map((count) => Math.round((100 * count) / sum)).join(" / ")}; Redis CPU per message ` +
+        `${perMessage(cpu.reduce((a, b) => a + b, 0))} µs, busiest master ${perMessage(Math.max(...cpu))} µs`
       )
     }
-    const reset = () => Promise.all(masters.map((master) => master.config("RESETSTAT")))
+    const reset = async () => {
+      await Promise.all(masters.map((master) => master.config("RESETSTAT")))
+      cpuAtReset = await cpuNow()
+    }
     const lastShares = new Map<string, string>()
 
     const messagesOf = (key: string) =>
