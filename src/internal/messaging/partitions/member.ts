@@ -47,10 +47,12 @@ export const run = (
     const setLease = (index: number, holder: string, ttl: number) =>
       redis.eval(Leases.renew, [leaseKeys(index)[0]], [holder, ttl])
 
-    /** Stops a partition (drained or aborted), releases its lease, and forgets it. */
     const changes = Leases.changesChannelOf(membersKey)
+    /** Tells the group's other members that something changed (they tick at once). */
     const announce = Effect.ignore(redis.send("PUBLISH", changes, member))
+    /** Raised when another member announced a change. */
     const changed = makeSignal()
+    /** Stops a partition (drained or aborted), releases its lease, announces it, and forgets it. */
     const stop = (index: number, entry: Held, how: "drain" | "abort") =>
       (how === "drain" ? entry.owned.drain : entry.owned.abort).pipe(
         Effect.andThen(Effect.sync(() => void (entry.state = "released"))),
@@ -69,24 +71,27 @@ export const run = (
         )
       })
 
+    // taken and started as one step: a shutdown in between would leave a lease held that nobody tracks
     const take = (index: number) =>
-      Effect.gen(function* () {
-        const [lease, fence] = leaseKeys(index)
-        const sentAt = Date.now()
-        const token = yield* redis.eval(Leases.acquire, [lease, fence], [member, leaseMillis])
-        if (token === 0) return
-        const holder = `${member}|${token}`
-        const owned = yield* start(context, index, { key: lease, holder, token }).pipe(
-          Effect.tapError(() => Effect.ignore(setLease(index, holder, 0))),
-          Effect.catch((error) => Effect.as(Deferred.fail(failed, error), undefined))
-        )
-        if (owned === undefined) return
-        held.set(index, { holder, owned, validUntil: sentAt + leaseMillis, state: "running" })
-        yield* FiberSet.run(
-          background,
-          Effect.catch(owned.failure, (error) => Deferred.fail(failed, error))
-        )
-      })
+      Effect.uninterruptible(
+        Effect.gen(function* () {
+          const [lease, fence] = leaseKeys(index)
+          const sentAt = Date.now()
+          const token = yield* redis.eval(Leases.acquire, [lease, fence], [member, leaseMillis])
+          if (token === 0) return
+          const holder = `${member}|${token}`
+          const owned = yield* start(context, index, { key: lease, holder, token }).pipe(
+            Effect.tapError(() => Effect.ignore(setLease(index, holder, 0))),
+            Effect.catch((error) => Effect.as(Deferred.fail(failed, error), undefined))
+          )
+          if (owned === undefined) return
+          held.set(index, { holder, owned, validUntil: sentAt + leaseMillis, state: "running" })
+          yield* FiberSet.run(
+            background,
+            Effect.catch(owned.failure, (error) => Deferred.fail(failed, error))
+          )
+        })
+      )
 
     let joined = false
     const tick = Effect.gen(function* () {
