@@ -44,7 +44,11 @@ import { inspectPartitions } from "./internal/messaging/partitions/inspect.js"
  *
  * @since 0.1.0
  */
-export type Layout = Layouts.Layout
+export interface Layout {
+  readonly topic: string
+  /** The topics of its partitions, in order: their number is the count. */
+  readonly partitions: ReadonlyArray<string>
+}
 
 /**
  * A message as a partitioned consumer's handler gets it. The handler's success acknowledges it; a failure retries it
@@ -283,6 +287,9 @@ export const make = (
             keyPrefix,
             topic,
             partitions,
+            storedPartitions: redis
+              .send<Array<string>>("HGETALL", Layouts.layoutKeyOf(keyPrefix, topic))
+              .pipe(Effect.map((fields) => Layouts.layoutOf(topic, fields)?.partitions ?? [])),
             subscription,
             drainMillis: Duration.toMillis(Duration.fromInputUnsafe(consumeOptions.drainTimeout ?? "10 seconds")),
             outage,

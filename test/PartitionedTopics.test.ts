@@ -106,6 +106,37 @@ forEachTarget("PartitionedTopics", (it) => {
     )
   )
 
+  it.effect("a grow while a member runs: it owns and reads the new partitions within a tick", () =>
+    withTopics((topics) =>
+      Effect.gen(function* () {
+        yield* topics.create("growing", 2)
+        const handled: Array<string> = []
+        const member = yield* Effect.forkChild(
+          topics.consume(
+            "growing",
+            (delivery) => Effect.sync(() => handled.push(`${delivery.partition}/${delivery.key}`)),
+            {
+              group: "g",
+              member: "a",
+              ...fast
+            }
+          )
+        )
+        yield* Effect.sleep(300)
+        yield* topics.grow("growing", 4)
+        const key = Array.from({ length: 100 }, (_, n) => `key-${n}`).find((key) => partitionOf(key, 4) === 3)!
+        yield* topics.publish("growing", Message.make("after the grow"), { key })
+        yield* Effect.sync(() => handled.includes(`3/${key}`)).pipe(
+          Effect.repeat({ until: (found) => found, schedule: Schedule.spaced(20) }),
+          Effect.timeout("5 seconds")
+        )
+        const owners = (yield* topics.inspect("growing", "g")).map((state) => state.owner)
+        assert.deepStrictEqual(owners, ["a", "a", "a", "a"])
+        yield* Fiber.interrupt(member)
+      })
+    )
+  )
+
   it.effect(
     "a failing handler is retried in place: the key's next message waits; after maxDeliveries, a dead letter",
     () =>

@@ -5,13 +5,12 @@
  * @internal
  */
 import { Effect, Result } from "effect"
-import type { PartitionState } from "../../../PartitionedTopics.js"
+import type { Layout, PartitionState } from "../../../PartitionedTopics.js"
 import type * as RedisClient from "../../../RedisClient.js"
 import type { RedisError } from "../../../RedisError.js"
 import { slotOf } from "../../slot.js"
 import * as Scripts from "../scripts.js"
 import { keyOf } from "../wire.js"
-import type { Layout } from "./layout.js"
 import { holderOf, leaseKeysOf } from "./leases.js"
 
 /** The state of every partition of `layout` in `group`. */

@@ -18,6 +18,7 @@
 import { crc16, slotOf } from "../../slot.js"
 import { make as script } from "../../../RedisScript.js"
 import { keyOf } from "../wire.js"
+import type { Layout } from "../../../PartitionedTopics.js"
 
 /** The hash that stores a partitioned topic's layout. */
 export const layoutKeyOf = (prefix: string, topic: string): string => `${keyOf(prefix, topic)}:partitions`
@@ -46,12 +47,6 @@ export const partitionTopic = (topic: string, index: number): string => {
 
 /** The partition of a message key among `count`. */
 export const partitionOf = (key: string, count: number): number => crc16(Buffer.from(key, "utf8")) % count
-
-/** A partitioned topic's layout: the topics of its partitions, in order (their number is the count). */
-export interface Layout {
-  readonly topic: string
-  readonly partitions: ReadonlyArray<string>
-}
 
 /** The metadata entry that carries a message's key (read by ordered consumers to keep each key's order). */
 export const keyMetadata = "partition_key"

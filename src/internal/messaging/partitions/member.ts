@@ -3,7 +3,8 @@
  * assign to it (every M-th partition of the sorted members, from its place), and runs each while its lease holds.
  *
  * Every tick (a fifth of the lease time, and at once when a member of the group announces a change on the group's
- * channel: it joined, left, or released a partition) it renews its membership and the leases of what it owns, gives up
+ * channel: it joined, left, or released a partition) it re-reads the topic's partitions (a `grow` adds some), renews
+ * its membership and the leases of what it owns, gives up
  * the partitions no longer assigned to it (drained: it stops reading, lets what runs finish, then releases the lease
  * and announces it), and takes the assigned ones whose lease is free (a new fencing token each time). A partition whose lease could not be
  * renewed in time (Redis unreachable or hung, the lease taken) is stopped at once, before the lease can expire in
@@ -36,7 +37,9 @@ export const run = (
   leaseMillis: number
 ): Effect.Effect<never, MessagingError, Scope.Scope> =>
   Effect.gen(function* () {
-    const { redis, keyPrefix, topic, partitions, subscription, outage } = context
+    const { redis, keyPrefix, topic, subscription, outage } = context
+    /** The topics of the partitions, re-read every tick (a `grow` elsewhere adds some). */
+    let partitions = context.partitions
     const group = subscription.group
     const membersKey = Leases.membersKeyOf(keyPrefix, topic, group)
     const tickMillis = Math.max(20, Math.floor(leaseMillis / 5))
@@ -80,7 +83,7 @@ export const run = (
           const token = yield* redis.eval(Leases.acquire, [lease, fence], [member, leaseMillis])
           if (token === 0) return
           const holder = `${member}|${token}`
-          const owned = yield* start(context, index, { key: lease, holder, token }).pipe(
+          const owned = yield* start(context, index, partitions[index] as string, { key: lease, holder, token }).pipe(
             Effect.tapError(() => Effect.ignore(setLease(index, holder, 0))),
             Effect.catch((error) => Effect.as(Deferred.fail(failed, error), undefined))
           )
@@ -98,6 +101,8 @@ export const run = (
       changed.lower()
       const sentAt = Date.now()
       const members = yield* redis.eval(Leases.heartbeat, [membersKey], [member, leaseMillis])
+      const stored = yield* context.storedPartitions
+      if (stored.length > partitions.length) partitions = stored
       if (!joined) {
         joined = true
         yield* announce

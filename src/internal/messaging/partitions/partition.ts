@@ -15,6 +15,7 @@ import { Effect, Exit, Scope, type Semaphore } from "effect"
 import type { Delivery } from "../../../PartitionedTopics.js"
 import type { MessagingError } from "../../../Message.js"
 import type * as RedisClient from "../../../RedisClient.js"
+import type { RedisError } from "../../../RedisError.js"
 import type { Received } from "../../../Subscriber.js"
 import * as Consumer from "../consumer.js"
 import { inTrace } from "../handlerSpan.js"
@@ -27,7 +28,7 @@ import { keyMetadata } from "./layout.js"
 import * as Lanes from "./lanes.js"
 
 /** The consumer name every owner of a partition uses in its group. */
-export const ownerName = "~owner"
+const ownerName = "~owner"
 
 /** How the handler takes messages. */
 export type Handling =
@@ -45,8 +46,10 @@ export interface PartitionContext {
   readonly keyPrefix: string
   /** The partitioned topic. */
   readonly topic: string
-  /** The topics of its partitions. */
+  /** The topics of its partitions when the member started. */
   readonly partitions: ReadonlyArray<string>
+  /** The topics of its partitions as stored now (a `grow` adds some). */
+  readonly storedPartitions: Effect.Effect<ReadonlyArray<string>, RedisError>
   readonly subscription: Subscription.Resolved
   readonly drainMillis: number
   readonly outage: Outage.OutageLog
@@ -74,11 +77,15 @@ export interface Lease {
   readonly token: number
 }
 
-/** Starts partition `index` under `lease`. */
-export const start = (context: PartitionContext, index: number, lease: Lease): Effect.Effect<Owned, MessagingError> =>
+/** Starts partition `index` (the topic `partitionTopic`) under `lease`. */
+export const start = (
+  context: PartitionContext,
+  index: number,
+  partitionTopic: string,
+  lease: Lease
+): Effect.Effect<Owned, MessagingError> =>
   Effect.gen(function* () {
     const { subscription, handling } = context
-    const partitionTopic = context.partitions[index] as string
     const scope = yield* Scope.make()
     const consumer = yield* Consumer.start({
       redis: context.redis,
