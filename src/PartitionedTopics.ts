@@ -174,7 +174,10 @@ export class PartitionedTopics extends Context.Service<PartitionedTopics, Servic
  * @since 0.1.0
  */
 export interface Options {
-  /** Prefix of the topics' keys. Default none. Must match the `Publisher`'s. */
+  /**
+   * Prefix of the topics' keys. Default: the `Publisher`'s, which it must be (publishes go through it); another one
+   * is a defect when the layer is built (its messages would never reach its consumers).
+   */
   readonly keyPrefix?: string | undefined
 }
 
@@ -195,7 +198,15 @@ export const make = (
   Effect.gen(function* () {
     const redis = yield* RedisClient.RedisClient
     const publisher = yield* Publisher.Publisher
-    const keyPrefix = options.keyPrefix ?? ""
+    const keyPrefix = options.keyPrefix ?? publisher.keyPrefix
+    if (keyPrefix !== publisher.keyPrefix) {
+      return yield* Effect.die(
+        new Error(
+          `PartitionedTopics: keyPrefix "${keyPrefix}" is not the Publisher's ("${publisher.keyPrefix}"): ` +
+            "its messages would never reach its consumers"
+        )
+      )
+    }
     const outage = Outage.make("PartitionedTopics")
     const known = new Map<string, { readonly layout: Layout; readonly readAt: number }>()
     const nextPartition = new Map<string, number>()

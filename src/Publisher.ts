@@ -60,6 +60,8 @@ export interface Options {
  * @since 0.1.0
  */
 export interface Service {
+  /** The prefix of the topics' stream keys (`Options.keyPrefix`). */
+  readonly keyPrefix: string
   /** Appends `messages` to `topic`, in order; returns their entry ids. */
   readonly publish: (
     topic: string,
@@ -153,6 +155,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
       }
     })
     return {
+      keyPrefix: prefix,
       publish: (topic, ...messages) =>
         messages.length === 0
           ? Effect.succeed([])

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schedule } from "effect"
+import { Effect, Exit, Fiber, Schedule } from "effect"
 import * as Message from "../src/Message.js"
 import * as PartitionedTopics from "../src/PartitionedTopics.js"
 import * as Publisher from "../src/Publisher.js"
@@ -58,6 +58,21 @@ forEachTarget("PartitionedTopics", (it) => {
         assert.strictEqual(yield* failedWith(topics.grow("orders", 10)), "PartitionMismatch")
       })
     )
+  )
+
+  it.effect("the key prefix is the Publisher's by default; another one is a defect when the service is built", () =>
+    Effect.gen(function* () {
+      const redis = yield* RedisClient.RedisClient
+      const keyPrefix = RedisServer.uniquePrefix("part")
+      const publisher = yield* Publisher.make({ keyPrefix })
+      const topics = yield* PartitionedTopics.make().pipe(Effect.provideService(Publisher.Publisher, publisher))
+      yield* topics.create("prefixed", 2)
+      assert.strictEqual(yield* redis.send<string>("HGET", `${keyPrefix}{prefixed}:partitions`, "count"), "2")
+      const mismatch = yield* Effect.exit(
+        PartitionedTopics.make({ keyPrefix: "other:" }).pipe(Effect.provideService(Publisher.Publisher, publisher))
+      )
+      assert.isTrue(Exit.hasDies(mismatch))
+    })
   )
 
   it.effect("a key's partition is CRC16 of the key mod N: Redis' own CLUSTER KEYSLOT agrees", () =>
