@@ -5,8 +5,8 @@
  * - Partition `i` of topic `T` is the ordinary topic `T#i` (or `T#i.<k>`): its own stream `{prefix}{T#i…}` under its
  *   own hash tag, with its own dead letters and retries beside it. The tag is chosen so that its slot lies just past
  *   `slot(T) + reverse14(i)` (the index's 14 bits reversed: 0, 8192, 4096, 12288, 2048…), so any power-of-two count of
- *   partitions is spread evenly over the 16,384 slots and every master owning an even share of the slot ranges gets
- *   some once there are at least as many partitions as masters. `<k>` is the first base-36 number that puts the tag
+ *   partitions is spread evenly over the 16,384 slots and every master owning one contiguous, even share of the slots
+ *   gets some once that count is at least the number of masters. `<k>` is the first base-36 number that puts the tag
  *   in that window (none when `T#i` already lands there).
  * - The count and the partitions' topics are stored with the topic, in the hash `{prefix}{T}:partitions` (`count`,
  *   and one field per index holding that partition's topic), so every process (in any language) agrees on them.
