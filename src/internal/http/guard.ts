@@ -6,10 +6,13 @@
  * - an `Origin`, when the browser sends one, must be the page's own (same host and port as `Host`) or one of the
  *   allowed origins (a cross-site page gets 403, whatever it sends);
  * - a state-changing request (`POST`, `PUT`, `PATCH`) must say `content-type: application/json`, which a cross-site
- *   form or a `no-cors` fetch cannot send (415 otherwise);
- * - a CORS preflight is answered only for an allowed origin; the responses to one carry its CORS headers.
+ *   form or a `no-cors` fetch cannot send (415 otherwise), unless the route set takes other bodies (a protocol of
+ *   bytes): a cross-site browser request then still carries its `Origin`, refused above;
+ * - a CORS preflight is answered only for an allowed origin; the responses to one carry its CORS headers. `"*"`
+ *   among the allowed origins allows every origin, without credentials (a public API).
  *
- * Every response gets `x-content-type-options: nosniff` and `cache-control: no-store` (answers are of the moment).
+ * Every response gets `x-content-type-options: nosniff`, and `cache-control: no-store` unless it set its own (answers
+ * are of the moment).
  *
  * @internal
  */
@@ -56,7 +59,25 @@ const forbidden = (message: string) => refusal(403, "Forbidden", message)
 const stateChanging = new Set(["POST", "PUT", "PATCH"])
 
 /** Headers every response of the routes carries. */
-const baseHeaders = { "x-content-type-options": "nosniff", "cache-control": "no-store" }
+const baseHeaders = { "x-content-type-options": "nosniff" }
+
+/** What a route set's CORS answers allow, beyond the defaults of the JSON route sets. */
+export interface CorsProfile {
+  /** The methods a preflight allows. Default `GET, POST, DELETE`. */
+  readonly methods?: string | undefined
+  /** The request headers a preflight allows. Default `content-type, last-event-id, authorization`. */
+  readonly headers?: string | undefined
+  /** The response headers a browser may read. Default none beyond the safelisted ones. */
+  readonly exposeHeaders?: string | undefined
+  /** Whether `POST`/`PUT`/`PATCH` bodies must be JSON. Default true. */
+  readonly requireJson?: boolean | undefined
+}
+
+/** Adds `cache-control: no-store` to a response that did not set its own. */
+const noStoreUnlessSet = (response: HttpServerResponse.HttpServerResponse) =>
+  response.headers["cache-control"] === undefined
+    ? HttpServerResponse.setHeader(response, "cache-control", "no-store")
+    : response
 
 /** The guard of one route set. */
 export interface Guard {
@@ -68,14 +89,23 @@ export interface Guard {
     request: HttpServerRequest.HttpServerRequest,
     handle: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
   ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  /** The answer to a CORS preflight (a route set that routes `OPTIONS` itself). */
+  readonly answerPreflight: (
+    request: HttpServerRequest.HttpServerRequest
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse>
   /** The route answering CORS preflights under `base`. */
   readonly preflight: (base: string) => Layer.Layer<never, never, HttpRouter.HttpRouter>
 }
 
-/** Makes the guard of a route set: its allowed hosts (default: the loopback names) and origins (default: none). */
-export const make = (options: SecurityOptions): Guard => {
+/**
+ * Makes the guard of a route set: its allowed hosts (default: the loopback names) and origins (default: none), and
+ * its CORS profile.
+ */
+export const make = (options: SecurityOptions, profile: CorsProfile = {}): Guard => {
   const hosts = new Set((options.allowedHosts ?? loopbackHosts).map(hostName))
+  const anyOrigin = (options.allowedOrigins ?? []).includes("*")
   const origins = new Set((options.allowedOrigins ?? []).map((origin) => originHost(origin) ?? origin.toLowerCase()))
+  const requireJson = profile.requireJson ?? true
 
   /** The refusal of a request that fails a check, and the cross-site origin it comes from when it is allowed. */
   const inspect = (request: HttpServerRequest.HttpServerRequest) => {
@@ -87,45 +117,53 @@ export const make = (options: SecurityOptions): Guard => {
     if (origin === undefined) return {}
     const from = originHost(origin)
     if (from === host.trim().toLowerCase()) return {}
-    if (from !== undefined && origins.has(from)) return { crossSite: origin }
+    if (from !== undefined && (anyOrigin || origins.has(from))) return { crossSite: origin }
     return { refused: forbidden(`requests from ${origin} are not allowed (allowedOrigins)`) }
   }
 
-  const corsHeaders = (origin: string) => ({
-    "access-control-allow-origin": origin,
-    "access-control-allow-credentials": "true",
-    vary: "origin"
-  })
+  const exposed = profile.exposeHeaders === undefined ? {} : { "access-control-expose-headers": profile.exposeHeaders }
+  const corsHeaders = (origin: string): Record<string, string> =>
+    anyOrigin
+      ? { "access-control-allow-origin": "*", ...exposed }
+      : {
+          "access-control-allow-origin": origin,
+          "access-control-allow-credentials": "true",
+          vary: "origin",
+          ...exposed
+        }
+
+  const answerPreflight = (request: HttpServerRequest.HttpServerRequest) => {
+    const { refused, crossSite } = inspect(request)
+    if (refused !== undefined || crossSite === undefined) {
+      return Effect.succeed(refused ?? forbidden("no cross-site requests are allowed here (allowedOrigins)"))
+    }
+    return Effect.succeed(
+      HttpServerResponse.empty({
+        status: 204,
+        headers: {
+          ...corsHeaders(crossSite),
+          "access-control-allow-methods": profile.methods ?? "GET, POST, DELETE",
+          "access-control-allow-headers": profile.headers ?? "content-type, last-event-id, authorization",
+          "access-control-max-age": "600"
+        }
+      })
+    )
+  }
 
   return {
     check: (request, handle) => {
       const { refused, crossSite } = inspect(request)
-      if (refused !== undefined) return Effect.succeed(HttpServerResponse.setHeaders(refused, baseHeaders))
-      if (stateChanging.has(request.method) && !isJson(request)) {
+      if (refused !== undefined)
+        return Effect.succeed(noStoreUnlessSet(HttpServerResponse.setHeaders(refused, baseHeaders)))
+      if (requireJson && stateChanging.has(request.method) && !isJson(request)) {
         const unsupported = refusal(415, "InvalidInput", "the request must be JSON (content-type: application/json)")
-        return Effect.succeed(HttpServerResponse.setHeaders(unsupported, baseHeaders))
+        return Effect.succeed(noStoreUnlessSet(HttpServerResponse.setHeaders(unsupported, baseHeaders)))
       }
       const headers = crossSite === undefined ? baseHeaders : { ...baseHeaders, ...corsHeaders(crossSite) }
-      return Effect.map(handle, (response) => HttpServerResponse.setHeaders(response, headers))
+      return Effect.map(handle, (response) => noStoreUnlessSet(HttpServerResponse.setHeaders(response, headers)))
     },
-    preflight: (base) =>
-      HttpRouter.add("OPTIONS", under(base, "/*"), (request) => {
-        const { refused, crossSite } = inspect(request)
-        if (refused !== undefined || crossSite === undefined) {
-          return Effect.succeed(refused ?? forbidden("no cross-site requests are allowed here (allowedOrigins)"))
-        }
-        return Effect.succeed(
-          HttpServerResponse.empty({
-            status: 204,
-            headers: {
-              ...corsHeaders(crossSite),
-              "access-control-allow-methods": "GET, POST, DELETE",
-              "access-control-allow-headers": "content-type, last-event-id, authorization",
-              "access-control-max-age": "600"
-            }
-          })
-        )
-      })
+    answerPreflight,
+    preflight: (base) => HttpRouter.add("OPTIONS", under(base, "/*"), answerPreflight)
   }
 }
 

@@ -34,26 +34,27 @@ export interface BodyLimits {
 }
 
 /**
- * The request's JSON body, or the response refusing it: 413 beyond `maxBodyBytes`, 408 when it takes longer than
- * `bodyTimeout` (a client sending slowly holds nothing for long), 400 when it is not JSON.
+ * Reads a request body within `limits`, or answers the refusal: 413 beyond `maxBodyBytes`, 408 when it takes longer
+ * than `bodyTimeout` (a client sending slowly holds nothing for long), `invalid` when `read` fails otherwise.
  */
-export const jsonBody = (
+const readWithin = <A, E>(
   request: HttpServerRequest.HttpServerRequest,
   limits: BodyLimits,
-  expected: string
-): Effect.Effect<Result.Result<unknown, HttpServerResponse.HttpServerResponse>> => {
+  read: Effect.Effect<A, E>,
+  invalid: HttpServerResponse.HttpServerResponse
+): Effect.Effect<Result.Result<A, HttpServerResponse.HttpServerResponse>> => {
   const { maxBodyBytes } = limits
   if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) {
     return Effect.succeed(Result.fail(tooLarge(maxBodyBytes)))
   }
-  return request.json.pipe(
+  return read.pipe(
     Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
     Effect.result,
     Effect.map(
       Result.mapError((error) =>
-        String(error.cause).includes("maxBytes exceeded")
+        String((error as { readonly cause?: unknown }).cause).includes("maxBytes exceeded")
           ? tooLarge(maxBodyBytes)
-          : badRequest(`the body must be ${expected}`)
+          : invalid
       )
     ),
     Effect.timeoutOrElse({
@@ -62,3 +63,21 @@ export const jsonBody = (
     })
   )
 }
+
+/** The request's JSON body, or the response refusing it (see `readWithin`; 400 when it is not JSON). */
+export const jsonBody = (
+  request: HttpServerRequest.HttpServerRequest,
+  limits: BodyLimits,
+  expected: string
+): Effect.Effect<Result.Result<unknown, HttpServerResponse.HttpServerResponse>> =>
+  readWithin(request, limits, request.json, badRequest(`the body must be ${expected}`))
+
+/** The request's body as bytes, or the response refusing it (see `readWithin`). */
+export const bytesBody = (
+  request: HttpServerRequest.HttpServerRequest,
+  limits: BodyLimits
+): Effect.Effect<Result.Result<Uint8Array, HttpServerResponse.HttpServerResponse>> =>
+  Effect.map(
+    readWithin(request, limits, request.arrayBuffer, badRequest("the body could not be read")),
+    Result.map((buffer) => new Uint8Array(buffer))
+  )

@@ -1,0 +1,432 @@
+/**
+ * The Durable Streams protocol over HTTP (durable-streams/durable-streams, `PROTOCOL.md`), on the `DurableStreams`
+ * service: any number of instances behind a load balancer serve the same streams, since everything lives in Redis and
+ * every append wakes readers at every instance. Under `path` (default `/v1/stream`), `{path}/{name}` is a stream:
+ *
+ * - `PUT` creates it (`Content-Type`, `Stream-TTL` or `Stream-Expires-At`, `Stream-Closed`, a fork with
+ *   `Stream-Forked-From`, `Stream-Fork-Offset`, `Stream-Fork-Sub-Offset`): 201, or 200 when it exists as asked;
+ * - `POST` appends (`Stream-Seq`, `Producer-Id`/`-Epoch`/`-Seq`, `Stream-Closed`): 204, or 200 for a producer's new
+ *   data; `HEAD` its metadata; `DELETE` deletes it;
+ * - `GET ?offset=` reads (catch-up, with `ETag` and 304), `&live=long-poll` waits up to `longPollTimeout` (204 on
+ *   timeout, with `Stream-Cursor`), `&live=sse` streams `data` and `control` events until the stream closes or
+ *   `sseReconnectAfter` passes (the client reconnects from the last `streamNextOffset`).
+ *
+ * Secure by default like the library's other route sets: the `Host`/`Origin` checks (browsers from other origins only
+ * when `allowedOrigins` lists them, or `"*"` for a public API), and `authorize` is required. Responses carry
+ * `nosniff` and `cross-origin-resource-policy`, `cache-control: no-store` unless `readCacheControl` says otherwise
+ * for catch-up reads (behind a CDN). Bodies are bounded (`maxBodyBytes`, 413), open live responses too
+ * (`maxOpenStreams`, 503).
+ *
+ * @since 0.1.0
+ */
+
+import { Duration, Effect, Layer, Option, Result, Stream } from "effect"
+import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { DurableStreams, type ReadResult } from "./DurableStreams.js"
+import type { DurableStreamsError } from "./DurableStreamsError.js"
+import type { SecurityOptions } from "./ResumableStreamHttp.js"
+import { isJson, isText, jsonArray, mediaType } from "./internal/durable/body.js"
+import * as Cursor from "./internal/durable/cursor.js"
+import * as Headers from "./internal/durable/headers.js"
+import * as Events from "./internal/durable/sse.js"
+import * as Guard from "./internal/http/guard.js"
+import { badRequest, bytesBody, refusal, under } from "./internal/http/request.js"
+import * as Sse from "./internal/http/sse.js"
+
+/**
+ * What a request asks to do with stream `stream`.
+ *
+ * @since 0.1.0
+ */
+export interface StreamAccess {
+  readonly action: "create" | "append" | "read" | "delete"
+  readonly stream: string
+}
+
+/**
+ * Decides whether a request may do what it asks: `true` lets it, `false` refuses it with 403. Called for every request
+ * after the `Host`/`Origin` checks.
+ *
+ * @since 0.1.0
+ */
+export type Authorize = (request: HttpServerRequest.HttpServerRequest, access: StreamAccess) => Effect.Effect<boolean>
+
+/**
+ * The explicit choice to let every request that passes the `Host`/`Origin` checks create, append to, read and delete
+ * every stream: for a server only trusted clients reach.
+ *
+ * @since 0.1.0
+ */
+export const allowEveryone: Authorize = () => Effect.succeed(true)
+
+/**
+ * Options of {@link routes}.
+ *
+ * @since 0.1.0
+ */
+export interface Options extends SecurityOptions {
+  /** Who may do what: a hook, or {@link allowEveryone}. Required. */
+  readonly authorize: Authorize
+  /** Path under which streams live. Default `/v1/stream`. */
+  readonly path?: string | undefined
+  /** How long a long-poll waits for an append before answering 204. Default 30 seconds. */
+  readonly longPollTimeout?: Duration.Input | undefined
+  /** How long an SSE response stays open before the server ends it (the client reconnects). Default 60 seconds. */
+  readonly sseReconnectAfter?: Duration.Input | undefined
+  /** The largest request body accepted; a larger one gets 413. Default 8 MiB. */
+  readonly maxBodyBytes?: number | undefined
+  /** How long a request body may take to arrive; a slower one gets 408. Default 30 seconds. */
+  readonly bodyTimeout?: Duration.Input | undefined
+  /** Long-poll and SSE responses open at once, at most; one more gets 503 with `Retry-After`. Default 10,000. */
+  readonly maxOpenStreams?: number | undefined
+  /**
+   * `Cache-Control` of catch-up reads (not of `offset=now`, `HEAD` or live responses, always `no-store`/`no-cache`).
+   * Default `no-store`; behind a CDN, for streams every reader may see, `public, max-age=60, stale-while-revalidate=300`
+   * (the protocol's collapsing).
+   */
+  readonly readCacheControl?: string | undefined
+  /** How often a quiet SSE response sends a keep-alive comment. Default 15 seconds. */
+  readonly keepAlive?: Duration.Input | undefined
+}
+
+const exposeHeaders =
+  "stream-next-offset, stream-cursor, stream-up-to-date, stream-closed, stream-ttl, stream-expires-at, " +
+  "stream-sse-data-encoding, producer-epoch, producer-seq, producer-expected-seq, producer-received-seq, etag, " +
+  "location, content-type"
+const allowHeaders =
+  "content-type, authorization, if-none-match, stream-seq, stream-ttl, stream-expires-at, stream-closed, " +
+  "producer-id, producer-epoch, producer-seq, stream-forked-from, stream-fork-offset, stream-fork-sub-offset"
+
+/** The status and protocol headers of an error. */
+const errorResponse = (error: DurableStreamsError): HttpServerResponse.HttpServerResponse => {
+  const reason = error.reason
+  const respond = (status: number, headers: Record<string, string> = {}) =>
+    HttpServerResponse.setHeaders(
+      refusal(
+        status,
+        reason._tag,
+        reason._tag === "Redis" ? "the server's storage is unavailable; retry" : reason.message
+      ),
+      headers
+    )
+  switch (reason._tag) {
+    case "NotFound":
+      return respond(404)
+    case "Gone":
+      return respond(410)
+    case "Conflict":
+      return respond(409)
+    case "StreamClosed":
+      return respond(409, { "stream-closed": "true", "stream-next-offset": reason.nextOffset })
+    case "StaleEpoch":
+      return respond(403, { "producer-epoch": reason.epoch })
+    case "SequenceGap":
+      return respond(409, { "producer-expected-seq": reason.expected, "producer-received-seq": reason.received })
+    case "InvalidRequest":
+      return respond(400)
+    case "ReadOnly":
+      return respond(405, { allow: "GET, HEAD" })
+    case "Redis":
+      return respond(503, { "retry-after": "1" })
+  }
+}
+
+/** The query parameter `name`: absent, its one value, or invalid (repeated). */
+const singleParam = (url: URL, name: string): string | undefined | null => {
+  const values = url.searchParams.getAll(name)
+  return values.length === 0 ? undefined : values.length === 1 ? values[0]! : null
+}
+
+/**
+ * The routes, as a layer to merge into an `HttpRouter` (serve it with `HttpRouter.serve`, wrapped in
+ * `ResumableStreamHttp.endOnShutdown` to end live responses at once on a deploy). Needs the `DurableStreams` service.
+ *
+ * @since 0.1.0
+ */
+export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.HttpRouter | DurableStreams> => {
+  Guard.requireAccessDecision("DurableStreamsHttp", options.authorize, "DurableStreamsHttp.allowEveryone")
+  return Layer.unwrap(
+    Effect.gen(function* () {
+      const streams = yield* DurableStreams
+      const base = "/" + (options.path ?? "/v1/stream").replace(/^\/+|\/+$/g, "")
+      const guard = Guard.make(options, {
+        methods: "GET, HEAD, POST, PUT, DELETE",
+        headers: allowHeaders,
+        exposeHeaders,
+        requireJson: false
+      })
+      const corp = (options.allowedOrigins ?? []).length > 0 ? "cross-origin" : "same-origin"
+      const limits = {
+        maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
+        bodyTimeout: Duration.fromInputUnsafe(options.bodyTimeout ?? "30 seconds")
+      }
+      const longPollTimeout = Duration.fromInputUnsafe(options.longPollTimeout ?? "30 seconds")
+      const sseMs = Duration.toMillis(Duration.fromInputUnsafe(options.sseReconnectAfter ?? "60 seconds"))
+      const readCacheControl = options.readCacheControl ?? "no-store"
+      const sse = yield* Sse.make({
+        keepAlive: Duration.fromInputUnsafe(options.keepAlive ?? "15 seconds"),
+        retryMs: 1000,
+        maxOpen: options.maxOpenStreams ?? 10_000,
+        stallTimeout: Duration.seconds(30)
+      })
+      let openPolls = 0
+
+      /** The stream a path names (the part after the base), or undefined. */
+      const nameOf = (pathname: string): string | undefined => {
+        if (!pathname.startsWith(base + "/")) return undefined
+        const name = pathname.slice(base.length + 1)
+        if (name === "" || name.length > 1024 || name.split("/").some((s) => s === "" || s === "." || s === "..")) {
+          return undefined
+        }
+        return name
+      }
+
+      const create = (request: HttpServerRequest.HttpServerRequest, url: URL, name: string) =>
+        Effect.gen(function* () {
+          const ttl = Headers.integerHeader(request, "stream-ttl")
+          const expiresAt = Headers.expiresAtHeader(request)
+          const subOffset = Headers.integerHeader(request, "stream-fork-sub-offset")
+          for (const parsed of [ttl, expiresAt, subOffset])
+            if (Headers.isInvalid(parsed)) return badRequest(parsed.invalid)
+          if (ttl !== undefined && expiresAt !== undefined) {
+            return badRequest("Stream-TTL and Stream-Expires-At exclude each other")
+          }
+          const forkedFrom = Headers.header(request, "stream-forked-from")
+          const forkOffset = Headers.header(request, "stream-fork-offset")
+          if (forkedFrom === undefined && (subOffset !== undefined || forkOffset !== undefined)) {
+            return badRequest("Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From")
+          }
+          const source = forkedFrom === undefined ? undefined : nameOf(new URL(forkedFrom, url).pathname)
+          if (forkedFrom !== undefined && source === undefined) {
+            return refusal(404, "NotFound", "Stream-Forked-From names no stream of this server")
+          }
+          const body = yield* bytesBody(request, limits)
+          if (Result.isFailure(body)) return body.failure
+          const contentType = Headers.header(request, "content-type")
+          const created = yield* streams.create(name, {
+            contentType: contentType ?? (source === undefined ? "application/octet-stream" : undefined),
+            ttlSeconds: ttl as number | undefined,
+            expiresAt: expiresAt as Date | undefined,
+            closed: Headers.closedHeader(request),
+            body: body.success,
+            fork:
+              source === undefined
+                ? undefined
+                : { from: source, offset: forkOffset, subOffset: subOffset as number | undefined }
+          })
+          return HttpServerResponse.empty({
+            status: created.created ? 201 : 200,
+            headers: {
+              "content-type": created.contentType,
+              "stream-next-offset": created.nextOffset,
+              ...(created.created ? { location: `${url.protocol}//${url.host}${url.pathname}` } : {}),
+              ...(created.closed ? { "stream-closed": "true" } : {})
+            }
+          })
+        })
+
+      const append = (request: HttpServerRequest.HttpServerRequest, name: string) =>
+        Effect.gen(function* () {
+          const producer = Headers.producerHeaders(request)
+          if (Headers.isInvalid(producer)) return badRequest(producer.invalid)
+          const body = yield* bytesBody(request, limits)
+          if (Result.isFailure(body)) return body.failure
+          const close = Headers.closedHeader(request)
+          if (body.success.length === 0 && !close) return badRequest("an append needs a body (or Stream-Closed: true)")
+          const contentType = Headers.header(request, "content-type")
+          if (body.success.length > 0 && contentType === undefined) return badRequest("an append needs a Content-Type")
+          const appended = yield* streams.append(name, body.success, {
+            contentType,
+            streamSeq: Headers.header(request, "stream-seq"),
+            producer,
+            close
+          })
+          const fresh = producer !== undefined && !appended.duplicate && body.success.length > 0
+          return HttpServerResponse.empty({
+            status: fresh ? 200 : 204,
+            headers: {
+              "stream-next-offset": appended.nextOffset,
+              ...(appended.closed ? { "stream-closed": "true" } : {}),
+              ...(appended.producer === undefined
+                ? {}
+                : { "producer-epoch": appended.producer.epoch, "producer-seq": appended.producer.seq })
+            }
+          })
+        })
+
+      const head = (name: string) =>
+        Effect.map(streams.head(name), (info) =>
+          HttpServerResponse.empty({
+            status: 200,
+            headers: {
+              "content-type": info.contentType,
+              "stream-next-offset": info.nextOffset,
+              "cache-control": "no-store",
+              ...(info.closed ? { "stream-closed": "true" } : {}),
+              ...(info.ttlSeconds === undefined ? {} : { "stream-ttl": String(info.ttlSeconds) }),
+              ...(info.expiresAt === undefined ? {} : { "stream-expires-at": info.expiresAt })
+            }
+          })
+        )
+
+      /** The headers every read answer carries. */
+      const readHeaders = (result: ReadResult, cursor: string | undefined): Record<string, string> => {
+        const atEnd = result.closed && result.upToDate
+        return {
+          "stream-next-offset": result.nextOffset,
+          ...(result.upToDate ? { "stream-up-to-date": "true" } : {}),
+          ...(atEnd ? { "stream-closed": "true" } : cursor === undefined ? {} : { "stream-cursor": cursor })
+        }
+      }
+
+      /** A read's body: the JSON array of its messages, or its bytes. */
+      const readBody = (result: ReadResult) =>
+        isJson(mediaType(result.contentType)) ? jsonArray(result.entries) : Buffer.concat(result.entries)
+
+      const catchUp = (request: HttpServerRequest.HttpServerRequest, name: string, offset: string | undefined) =>
+        Effect.map(streams.read(name, offset), (result) => {
+          if (offset === "now") {
+            return HttpServerResponse.uint8Array(readBody(result), {
+              contentType: result.contentType,
+              headers: { ...readHeaders(result, undefined), "cache-control": "no-store" }
+            })
+          }
+          const etag = `"${result.id}:${result.offset}:${result.nextOffset}${result.closed && result.upToDate ? ":c" : ""}"`
+          const headers = { ...readHeaders(result, undefined), etag, "cache-control": readCacheControl }
+          if (Headers.header(request, "if-none-match") === etag) {
+            return HttpServerResponse.empty({ status: 304, headers })
+          }
+          return HttpServerResponse.uint8Array(readBody(result), { contentType: result.contentType, headers })
+        })
+
+      const longPoll = (name: string, offset: string, cursor: string | undefined) =>
+        Effect.gen(function* () {
+          if (openPolls >= (options.maxOpenStreams ?? 10_000)) return sse.busy
+          openPolls++
+          const result = yield* Effect.ensuring(
+            streams.read(name, offset, { wait: longPollTimeout }),
+            Effect.sync(() => void openPolls--)
+          )
+          const headers = { ...readHeaders(result, Cursor.next(cursor)), "cache-control": "no-store" }
+          if (result.entries.length === 0) return HttpServerResponse.empty({ status: 204, headers })
+          return HttpServerResponse.uint8Array(readBody(result), { contentType: result.contentType, headers })
+        })
+
+      const live = (request: HttpServerRequest.HttpServerRequest, name: string, offset: string, cursor?: string) =>
+        Effect.gen(function* () {
+          if (sse.full()) return sse.busy
+          const first = yield* streams.read(name, offset)
+          const media = mediaType(first.contentType)
+          const json = isJson(media)
+          const text = isText(media)
+          const endAt = Date.now() + sseMs
+          const events = Stream.unwrap(
+            Effect.map(streams.changes(name), (next) =>
+              Stream.paginate(
+                { result: first as ReadResult | undefined, offset: first.nextOffset, first: true, wait: false },
+                (state) =>
+                  Effect.gen(function* () {
+                    if (state.wait && !(yield* next(Duration.millis(Math.max(0, endAt - Date.now()))))) {
+                      return [[], Option.none()] as const
+                    }
+                    const result = state.result ?? (yield* streams.read(name, state.offset))
+                    const out: Array<string> = []
+                    const atEnd = result.closed && result.upToDate
+                    if (result.entries.length > 0) out.push(Events.dataEvent(result.entries, json, text))
+                    if (result.entries.length > 0 || state.first || atEnd) {
+                      out.push(
+                        Events.controlEvent({
+                          nextOffset: result.nextOffset,
+                          cursor: Cursor.next(cursor),
+                          upToDate: result.upToDate,
+                          closed: atEnd
+                        })
+                      )
+                    }
+                    const more = !atEnd && Date.now() < endAt
+                    return [
+                      out,
+                      more
+                        ? Option.some({
+                            result: undefined,
+                            offset: result.nextOffset,
+                            first: false,
+                            wait: result.upToDate
+                          })
+                        : Option.none()
+                    ] as const
+                  })
+              )
+            )
+          ).pipe(
+            Stream.catch((error: DurableStreamsError) =>
+              Stream.fromEffect(
+                Effect.as(Effect.logDebug(`DurableStreamsHttp: SSE of ${name} ended: ${error.message}`), "")
+              ).pipe(Stream.filter((line) => line !== ""))
+            )
+          )
+          return sse.respond(request, events, text ? {} : { "stream-sse-data-encoding": "base64" })
+        })
+
+      const read = (request: HttpServerRequest.HttpServerRequest, url: URL, name: string) => {
+        const offset = singleParam(url, "offset")
+        const mode = singleParam(url, "live")
+        const cursor = singleParam(url, "cursor") ?? undefined
+        if (offset === null || offset === "") return Effect.succeed(badRequest("give one non-empty offset"))
+        if (mode === undefined) return catchUp(request, name, offset)
+        if (offset === undefined) return Effect.succeed(badRequest(`live=${mode} needs an offset`))
+        if (mode === "long-poll") return longPoll(name, offset, cursor)
+        if (mode === "sse") return live(request, name, offset, cursor)
+        return Effect.succeed(badRequest("live must be long-poll or sse"))
+      }
+
+      const actionOf = (method: string): StreamAccess["action"] | undefined =>
+        method === "PUT"
+          ? "create"
+          : method === "POST"
+            ? "append"
+            : method === "GET" || method === "HEAD"
+              ? "read"
+              : method === "DELETE"
+                ? "delete"
+                : undefined
+
+      const handle = (request: HttpServerRequest.HttpServerRequest) => {
+        const url = new URL(request.url, `http://${request.headers.host ?? "localhost"}`)
+        const name = nameOf(url.pathname)
+        const action = actionOf(request.method)
+        if (action === undefined) {
+          return Effect.succeed(refusal(405, "MethodNotAllowed", `${request.method} is not a protocol operation`))
+        }
+        if (name === undefined || name.startsWith("__ds/")) {
+          return Effect.succeed(refusal(404, "NotFound", "no stream at this path"))
+        }
+        const operation = Effect.suspend(() => {
+          switch (request.method) {
+            case "PUT":
+              return create(request, url, name)
+            case "POST":
+              return append(request, name)
+            case "HEAD":
+              return head(name)
+            case "DELETE":
+              return Effect.as(streams.delete(name), HttpServerResponse.empty({ status: 204 }))
+            default:
+              return read(request, url, name)
+          }
+        })
+        return Effect.flatMap(options.authorize(request, { action, stream: name }), (allowed) =>
+          allowed ? operation : Effect.succeed(refusal(403, "Forbidden", "not authorized"))
+        ).pipe(Effect.catch((error: DurableStreamsError) => Effect.succeed(errorResponse(error))))
+      }
+
+      return HttpRouter.add("*", under(base, "/*"), (request) =>
+        request.method === "OPTIONS"
+          ? guard.answerPreflight(request)
+          : Effect.map(guard.check(request, handle(request)), (response) =>
+              HttpServerResponse.setHeader(response, "cross-origin-resource-policy", corp)
+            )
+      )
+    })
+  )
+}

@@ -1,0 +1,90 @@
+/**
+ * Creating a fork: a reference taken on the source (so that deleting the source only soft-deletes it), the source's
+ * entries up to the fork position copied into the fork (the same offsets: no translation; a byte entry straddling a
+ * sub-offset is cut), the source's TTL or expiry inherited unless the fork sets its own, and the fork created with
+ * them in one script. A fork that was not created (it existed, or conflicted) gives back a reference it added.
+ *
+ * @internal
+ */
+import { Effect } from "effect"
+import type { Created, CreateOptions } from "../../DurableStreams.js"
+import * as Reasons from "../../DurableStreamsError.js"
+import type { DurableStreamsError } from "../../DurableStreamsError.js"
+import { isJson, mediaType } from "./body.js"
+import { fail } from "./errors.js"
+import * as Offsets from "./offsets.js"
+import type { Store } from "./store.js"
+
+/** How many bytes each read of the source copies. */
+const copyPageBytes = 4 * 1024 * 1024
+
+/** The source's entries up to `position`, each with the position it ends at. */
+const copyUpTo = (
+  store: Store,
+  source: string,
+  json: boolean,
+  position: number
+): Effect.Effect<Array<readonly [number, Buffer]>, DurableStreamsError> =>
+  Effect.gen(function* () {
+    const copied: Array<readonly [number, Buffer]> = []
+    let at = 0
+    while (at < position) {
+      const page = yield* store.read(
+        source,
+        { _tag: "At", position: { ms: BigInt(at), seq: 0n } },
+        { maxBytes: copyPageBytes, touch: false }
+      )
+      if (page.entries.length === 0) break
+      for (const entry of page.entries) {
+        const end = at + (json ? 1 : entry.length)
+        if (end <= position) copied.push([end, Buffer.from(entry)])
+        else if (at < position) copied.push([position, Buffer.from(entry.subarray(0, position - at))])
+        at = end
+        if (at >= position) break
+      }
+    }
+    return copied
+  })
+
+/** Creates stream `name` as a fork of `options.fork.from`, as the protocol's section 4.2 says. */
+export const createFork = (
+  store: Store,
+  name: string,
+  source: string,
+  options: CreateOptions
+): Effect.Effect<Created, DurableStreamsError> =>
+  Effect.gen(function* () {
+    const fork = options.fork!
+    const subOffset = fork.subOffset ?? 0
+    const anchor = fork.offset === undefined ? undefined : Offsets.parse(fork.offset)
+    if (fork.offset !== undefined && (anchor === undefined || anchor.seq !== 0n)) {
+      return yield* fail(name, Reasons.InvalidRequest, "Stream-Fork-Offset is not an offset of this server")
+    }
+    if (subOffset > 0 && anchor === undefined) {
+      return yield* fail(name, Reasons.InvalidRequest, "Stream-Fork-Sub-Offset needs Stream-Fork-Offset")
+    }
+    const requestedMedia = options.contentType === undefined ? "" : mediaType(options.contentType)
+    const referenced = yield* store.reference(source, name, requestedMedia)
+    const [, contentType, media, tail, ttl, expiresMs] = referenced
+    const added = referenced[7] === 1
+    const created = Effect.gen(function* () {
+      const position = (anchor === undefined ? tail : Number(anchor.ms)) + subOffset
+      if (position > tail) {
+        return yield* fail(name, Reasons.InvalidRequest, "the fork offset is beyond the source's tail")
+      }
+      const copied = yield* copyUpTo(store, source, isJson(media), position)
+      const own = options.ttlSeconds !== undefined || options.expiresAt !== undefined
+      return yield* store.create(name, {
+        contentType: options.contentType ?? contentType,
+        ttlSeconds: own ? options.ttlSeconds : ttl === "" ? undefined : Number(ttl),
+        expiresAt: own ? options.expiresAt : expiresMs === "" ? undefined : new Date(Number(expiresMs)),
+        closed: options.closed === true,
+        body: options.body ?? new Uint8Array(),
+        fork: { source, asked: `${fork.offset ?? ""}+${subOffset}`, position, copied }
+      })
+    })
+    return yield* created.pipe(
+      Effect.tap((result) => (result.created || !added ? Effect.void : store.release(source, name))),
+      Effect.tapError(() => (added ? Effect.ignore(store.release(source, name)) : Effect.void))
+    )
+  })
