@@ -20,15 +20,15 @@
  * @since 0.1.0
  */
 
-import { Duration, Effect, Layer, Option, Result, Stream } from "effect"
+import { Duration, Effect, Layer, Result } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
-import { DurableStreams, type ReadResult } from "./DurableStreams.js"
+import { DurableStreams, type StreamInfo } from "./DurableStreams.js"
 import type { DurableStreamsError } from "./DurableStreamsError.js"
+import * as ResumableStream from "./ResumableStream.js"
 import type { SecurityOptions } from "./ResumableStreamHttp.js"
-import { isJson, isText, jsonArray, mediaType } from "./internal/durable/body.js"
-import * as Cursor from "./internal/durable/cursor.js"
 import * as Headers from "./internal/durable/headers.js"
-import * as Events from "./internal/durable/sse.js"
+import * as Responses from "./internal/durable/responses.js"
+import * as Runs from "./internal/durable/runs.js"
 import * as Guard from "./internal/http/guard.js"
 import { badRequest, bytesBody, refusal, under } from "./internal/http/request.js"
 import * as Sse from "./internal/http/sse.js"
@@ -131,11 +131,24 @@ const errorResponse = (error: DurableStreamsError): HttpServerResponse.HttpServe
   }
 }
 
-/** The query parameter `name`: absent, its one value, or invalid (repeated). */
-const singleParam = (url: URL, name: string): string | undefined | null => {
-  const values = url.searchParams.getAll(name)
-  return values.length === 0 ? undefined : values.length === 1 ? values[0]! : null
-}
+/** The read answers of a route set, with its options' bounds. */
+const readAnswers = (options: Options) =>
+  Effect.map(
+    Sse.make({
+      keepAlive: Duration.fromInputUnsafe(options.keepAlive ?? "15 seconds"),
+      retryMs: 1000,
+      maxOpen: options.maxOpenStreams ?? 10_000,
+      stallTimeout: Duration.seconds(30)
+    }),
+    (sse) =>
+      Responses.make({
+        longPollTimeout: Duration.fromInputUnsafe(options.longPollTimeout ?? "30 seconds"),
+        sseMs: Duration.toMillis(Duration.fromInputUnsafe(options.sseReconnectAfter ?? "60 seconds")),
+        readCacheControl: options.readCacheControl ?? "no-store",
+        sse,
+        maxOpenPolls: options.maxOpenStreams ?? 10_000
+      })
+  )
 
 /**
  * The routes, as a layer to merge into an `HttpRouter` (serve it with `HttpRouter.serve`, wrapped in
@@ -148,38 +161,15 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
   return Layer.unwrap(
     Effect.gen(function* () {
       const streams = yield* DurableStreams
-      const base = "/" + (options.path ?? "/v1/stream").replace(/^\/+|\/+$/g, "")
-      const guard = Guard.make(options, {
-        methods: "GET, HEAD, POST, PUT, DELETE",
-        headers: allowHeaders,
-        exposeHeaders,
-        requireJson: false
-      })
-      const corp = (options.allowedOrigins ?? []).length > 0 ? "cross-origin" : "same-origin"
+      const base = basePath(options.path ?? "/v1/stream")
+      const guard = guardOf(options)
       const limits = {
         maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
         bodyTimeout: Duration.fromInputUnsafe(options.bodyTimeout ?? "30 seconds")
       }
-      const longPollTimeout = Duration.fromInputUnsafe(options.longPollTimeout ?? "30 seconds")
-      const sseMs = Duration.toMillis(Duration.fromInputUnsafe(options.sseReconnectAfter ?? "60 seconds"))
-      const readCacheControl = options.readCacheControl ?? "no-store"
-      const sse = yield* Sse.make({
-        keepAlive: Duration.fromInputUnsafe(options.keepAlive ?? "15 seconds"),
-        retryMs: 1000,
-        maxOpen: options.maxOpenStreams ?? 10_000,
-        stallTimeout: Duration.seconds(30)
-      })
-      let openPolls = 0
+      const reads = yield* readAnswers(options)
 
-      /** The stream a path names (the part after the base), or undefined. */
-      const nameOf = (pathname: string): string | undefined => {
-        if (!pathname.startsWith(base + "/")) return undefined
-        const name = pathname.slice(base.length + 1)
-        if (name === "" || name.length > 1024 || name.split("/").some((s) => s === "" || s === "." || s === "..")) {
-          return undefined
-        }
-        return name
-      }
+      const nameOf = (pathname: string) => nameUnder(base, pathname)
 
       const create = (request: HttpServerRequest.HttpServerRequest, url: URL, name: string) =>
         Effect.gen(function* () {
@@ -254,131 +244,7 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
           })
         })
 
-      const head = (name: string) =>
-        Effect.map(streams.head(name), (info) =>
-          HttpServerResponse.empty({
-            status: 200,
-            headers: {
-              "content-type": info.contentType,
-              "stream-next-offset": info.nextOffset,
-              "cache-control": "no-store",
-              ...(info.closed ? { "stream-closed": "true" } : {}),
-              ...(info.ttlSeconds === undefined ? {} : { "stream-ttl": String(info.ttlSeconds) }),
-              ...(info.expiresAt === undefined ? {} : { "stream-expires-at": info.expiresAt })
-            }
-          })
-        )
-
-      /** The headers every read answer carries. */
-      const readHeaders = (result: ReadResult, cursor: string | undefined): Record<string, string> => {
-        const atEnd = result.closed && result.upToDate
-        return {
-          "stream-next-offset": result.nextOffset,
-          ...(result.upToDate ? { "stream-up-to-date": "true" } : {}),
-          ...(atEnd ? { "stream-closed": "true" } : cursor === undefined ? {} : { "stream-cursor": cursor })
-        }
-      }
-
-      /** A read's body: the JSON array of its messages, or its bytes. */
-      const readBody = (result: ReadResult) =>
-        isJson(mediaType(result.contentType)) ? jsonArray(result.entries) : Buffer.concat(result.entries)
-
-      const catchUp = (request: HttpServerRequest.HttpServerRequest, name: string, offset: string | undefined) =>
-        Effect.map(streams.read(name, offset), (result) => {
-          if (offset === "now") {
-            return HttpServerResponse.uint8Array(readBody(result), {
-              contentType: result.contentType,
-              headers: { ...readHeaders(result, undefined), "cache-control": "no-store" }
-            })
-          }
-          const etag = `"${result.id}:${result.offset}:${result.nextOffset}${result.closed && result.upToDate ? ":c" : ""}"`
-          const headers = { ...readHeaders(result, undefined), etag, "cache-control": readCacheControl }
-          if (Headers.header(request, "if-none-match") === etag) {
-            return HttpServerResponse.empty({ status: 304, headers })
-          }
-          return HttpServerResponse.uint8Array(readBody(result), { contentType: result.contentType, headers })
-        })
-
-      const longPoll = (name: string, offset: string, cursor: string | undefined) =>
-        Effect.gen(function* () {
-          if (openPolls >= (options.maxOpenStreams ?? 10_000)) return sse.busy
-          openPolls++
-          const result = yield* Effect.ensuring(
-            streams.read(name, offset, { wait: longPollTimeout }),
-            Effect.sync(() => void openPolls--)
-          )
-          const headers = { ...readHeaders(result, Cursor.next(cursor)), "cache-control": "no-store" }
-          if (result.entries.length === 0) return HttpServerResponse.empty({ status: 204, headers })
-          return HttpServerResponse.uint8Array(readBody(result), { contentType: result.contentType, headers })
-        })
-
-      const live = (request: HttpServerRequest.HttpServerRequest, name: string, offset: string, cursor?: string) =>
-        Effect.gen(function* () {
-          if (sse.full()) return sse.busy
-          const first = yield* streams.read(name, offset)
-          const media = mediaType(first.contentType)
-          const json = isJson(media)
-          const text = isText(media)
-          const endAt = Date.now() + sseMs
-          const events = Stream.unwrap(
-            Effect.map(streams.changes(name), (next) =>
-              Stream.paginate(
-                { result: first as ReadResult | undefined, offset: first.nextOffset, first: true, wait: false },
-                (state) =>
-                  Effect.gen(function* () {
-                    if (state.wait && !(yield* next(Duration.millis(Math.max(0, endAt - Date.now()))))) {
-                      return [[], Option.none()] as const
-                    }
-                    const result = state.result ?? (yield* streams.read(name, state.offset))
-                    const out: Array<string> = []
-                    const atEnd = result.closed && result.upToDate
-                    if (result.entries.length > 0) out.push(Events.dataEvent(result.entries, json, text))
-                    if (result.entries.length > 0 || state.first || atEnd) {
-                      out.push(
-                        Events.controlEvent({
-                          nextOffset: result.nextOffset,
-                          cursor: Cursor.next(cursor),
-                          upToDate: result.upToDate,
-                          closed: atEnd
-                        })
-                      )
-                    }
-                    const more = !atEnd && Date.now() < endAt
-                    return [
-                      out,
-                      more
-                        ? Option.some({
-                            result: undefined,
-                            offset: result.nextOffset,
-                            first: false,
-                            wait: result.upToDate
-                          })
-                        : Option.none()
-                    ] as const
-                  })
-              )
-            )
-          ).pipe(
-            Stream.catch((error: DurableStreamsError) =>
-              Stream.fromEffect(
-                Effect.as(Effect.logDebug(`DurableStreamsHttp: SSE of ${name} ended: ${error.message}`), "")
-              ).pipe(Stream.filter((line) => line !== ""))
-            )
-          )
-          return sse.respond(request, events, text ? {} : { "stream-sse-data-encoding": "base64" })
-        })
-
-      const read = (request: HttpServerRequest.HttpServerRequest, url: URL, name: string) => {
-        const offset = singleParam(url, "offset")
-        const mode = singleParam(url, "live")
-        const cursor = singleParam(url, "cursor") ?? undefined
-        if (offset === null || offset === "") return Effect.succeed(badRequest("give one non-empty offset"))
-        if (mode === undefined) return catchUp(request, name, offset)
-        if (offset === undefined) return Effect.succeed(badRequest(`live=${mode} needs an offset`))
-        if (mode === "long-poll") return longPoll(name, offset, cursor)
-        if (mode === "sse") return live(request, name, offset, cursor)
-        return Effect.succeed(badRequest("live must be long-poll or sse"))
-      }
+      const head = (name: string) => Effect.map(streams.head(name), headResponse)
 
       const actionOf = (method: string): StreamAccess["action"] | undefined =>
         method === "PUT"
@@ -412,21 +278,137 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
             case "DELETE":
               return Effect.as(streams.delete(name), HttpServerResponse.empty({ status: 204 }))
             default:
-              return read(request, url, name)
+              return reads.answer(request, url, {
+                read: (offset, wait) => streams.read(name, offset, wait === undefined ? {} : { wait })
+              })
           }
         })
         return Effect.flatMap(options.authorize(request, { action, stream: name }), (allowed) =>
-          allowed ? operation : Effect.succeed(refusal(403, "Forbidden", "not authorized"))
+          allowed ? operation : Effect.succeed(forbidden)
         ).pipe(Effect.catch((error: DurableStreamsError) => Effect.succeed(errorResponse(error))))
       }
 
-      return HttpRouter.add("*", under(base, "/*"), (request) =>
-        request.method === "OPTIONS"
-          ? guard.answerPreflight(request)
-          : Effect.map(guard.check(request, handle(request)), (response) =>
-              HttpServerResponse.setHeader(response, "cross-origin-resource-policy", corp)
-            )
-      )
+      return serveUnder(options, base, guard, handle)
     })
   )
 }
+
+/** The stream routes' guard (the protocol's methods and headers, any body type). */
+const guardOf = (options: SecurityOptions) =>
+  Guard.make(options, {
+    methods: "GET, HEAD, POST, PUT, DELETE",
+    headers: allowHeaders,
+    exposeHeaders,
+    requireJson: false
+  })
+
+/** Serves `handle` for every path under `base`, behind `guard`, answering CORS preflights. */
+const serveUnder = (
+  options: SecurityOptions,
+  base: string,
+  guard: Guard.Guard,
+  handle: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+) => {
+  const corp = (options.allowedOrigins ?? []).length > 0 ? "cross-origin" : "same-origin"
+  return HttpRouter.add("*", under(base, "/*"), (request) =>
+    request.method === "OPTIONS"
+      ? guard.answerPreflight(request)
+      : Effect.map(guard.check(request, handle(request)), (response) =>
+          HttpServerResponse.setHeader(response, "cross-origin-resource-policy", corp)
+        )
+  )
+}
+
+/** The base path of a route set (`/v1/stream/` → `/v1/stream`). */
+const basePath = (path: string) => "/" + path.replace(/^\/+|\/+$/g, "")
+
+/** What follows `base` in a path, if it is one name (no empty, `.` or `..` segment, at most 1,024 characters). */
+const nameUnder = (base: string, pathname: string): string | undefined => {
+  if (!pathname.startsWith(base + "/")) return undefined
+  const name = pathname.slice(base.length + 1)
+  if (name === "" || name.length > 1024 || name.split("/").some((s) => s === "" || s === "." || s === "..")) {
+    return undefined
+  }
+  return name
+}
+
+/**
+ * Options of {@link runRoutes}: {@link Options} without what only writes use.
+ *
+ * @since 0.1.0
+ */
+export interface RunRoutesOptions extends Omit<Options, "maxBodyBytes" | "bodyTimeout" | "path"> {
+  /** Path under which runs are served, as `{path}/{token}`. Default `/v1/runs`. */
+  readonly path?: string | undefined
+}
+
+/**
+ * ResumableStream runs as read-only Durable Streams: `GET {path}/{token}` (with `offset`, `live=long-poll`,
+ * `live=sse`) and `HEAD` serve the run of a resume token, its chunks as JSON messages (`application/json`), its offsets
+ * its entry ids, closed once the run has ended (completed, failed or cancelled). Any `@durable-streams/client` can
+ * follow an answer the library produces, across dropped connections and instances. Writes get 405. `authorize` is
+ * asked for `{ action: "read", stream: <the run's stream name> }` after the token was checked (a bad token: 404).
+ * Needs the `ResumableStream` service.
+ *
+ * @since 0.1.0
+ */
+export const runRoutes = (
+  options: RunRoutesOptions
+): Layer.Layer<never, never, HttpRouter.HttpRouter | ResumableStream.ResumableStream> => {
+  Guard.requireAccessDecision("DurableStreamsHttp", options.authorize, "DurableStreamsHttp.allowEveryone")
+  return Layer.unwrap(
+    Effect.gen(function* () {
+      const runs = yield* ResumableStream.ResumableStream
+      const base = basePath(options.path ?? "/v1/runs")
+      const reads = yield* readAnswers(options)
+      const handle = (request: HttpServerRequest.HttpServerRequest) => {
+        const url = new URL(request.url, `http://${request.headers.host ?? "localhost"}`)
+        const token = nameUnder(base, url.pathname)
+        if (token === undefined) return Effect.succeed(refusal(404, "NotFound", "no run at this path"))
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          return Effect.succeed(
+            HttpServerResponse.setHeader(
+              refusal(405, "ReadOnly", "a run is written by its producer; it is read-only here"),
+              "allow",
+              "GET, HEAD"
+            )
+          )
+        }
+        const source = Runs.source(runs, token, runPageEntries)
+        const read = Effect.flatMap(runs.nameOf(token), (stream) =>
+          Effect.flatMap(options.authorize(request, { action: "read", stream }), (allowed) =>
+            !allowed
+              ? Effect.succeed(forbidden)
+              : request.method === "HEAD"
+                ? Effect.map(source.read("now"), headResponse)
+                : reads.answer(request, url, source)
+          )
+        ).pipe(
+          Effect.catchTag("ResumableStreamError", () => Effect.succeed(refusal(404, "NotFound", "no such run"))),
+          Effect.catch((error: DurableStreamsError) => Effect.succeed(errorResponse(error)))
+        )
+        return read
+      }
+      return serveUnder(options, base, guardOf(options), handle)
+    })
+  )
+}
+
+/** How many chunks of a run one read returns at most. */
+const runPageEntries = 1000
+
+const forbidden = refusal(403, "Forbidden", "not authorized")
+
+/** The answer to a `HEAD`: the stream's metadata. */
+const headResponse = (info: StreamInfo) =>
+  HttpServerResponse.empty({
+    status: 200,
+    headers: {
+      "content-type": info.contentType,
+      "stream-next-offset": info.nextOffset,
+      "cache-control": "no-store",
+      ...(info.closed ? { "stream-closed": "true" } : {}),
+      ...(info.ttlSeconds === undefined ? {} : { "stream-ttl": String(info.ttlSeconds) }),
+      ...(info.expiresAt === undefined ? {} : { "stream-expires-at": info.expiresAt })
+    }
+  })

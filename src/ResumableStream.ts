@@ -31,6 +31,7 @@ import { fail, fromRedis } from "./internal/resumable/error.js"
 import { runKeys } from "./internal/resumable/keys.js"
 import * as Launch from "./internal/resumable/launch.js"
 import { makeClock } from "./internal/liveTail.js"
+import * as Page from "./internal/resumable/page.js"
 import * as Reading from "./internal/resumable/reading.js"
 import * as Runs from "./internal/resumable/runs.js"
 import * as Scripts from "./internal/resumable/scripts.js"
@@ -177,6 +178,18 @@ export interface ResumeOptions {
 }
 
 /**
+ * A page of a run as it is now (see `readPage`): its chunks after an entry id, in their encoded (JSON) form; whether
+ * the run's end follows them; the id of its last chunk so far (`0-0` before any).
+ *
+ * @since 0.1.0
+ */
+export interface RunPage {
+  readonly entries: ReadonlyArray<Entry<unknown>>
+  readonly ended: boolean
+  readonly tail: string
+}
+
+/**
  * The `ResumableStream` service.
  *
  * @since 0.1.0
@@ -223,6 +236,14 @@ export interface Service {
     token: string,
     options?: ResumeOptions
   ) => Stream.Stream<Entry<unknown>, ResumableStreamError>
+  /**
+   * A page of the run of `token` as it is now, without waiting (at most `maxEntries`, default the layer's
+   * `readPageSize`): for protocols that read in requests. Chunks in their encoded (JSON) form.
+   */
+  readonly readPage: (
+    token: string,
+    options?: { readonly after?: string | undefined; readonly maxEntries?: number | undefined }
+  ) => Effect.Effect<RunPage, ResumableStreamError>
   /** The stream name a token belongs to, after checking it. */
   readonly nameOf: (token: string) => Effect.Effect<string, ResumableStreamError>
   /**
@@ -462,6 +483,7 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(
       cancel,
       startEncoded,
       resumeEncoded: reading.resumeEncoded,
+      readPage: Page.make(redis, settings, access),
       nameOf: (token) => Effect.map(access.verify(token), (payload) => payload.name),
       checkToken: (token, name) => Effect.map(access.verifyFor(token, name), (payload) => ({ runId: payload.runId }))
     } satisfies Service

@@ -5,6 +5,9 @@
  */
 
 export * as CommandBus from "./CommandBus.js"
+export * as DurableStreams from "./DurableStreams.js"
+export * as DurableStreamsError from "./DurableStreamsError.js"
+export * as DurableStreamsHttp from "./DurableStreamsHttp.js"
 export * as EventBus from "./EventBus.js"
 export * as EventSink from "./EventSink.js"
 export * as EventSinkError from "./EventSinkError.js"

@@ -1,0 +1,265 @@
+import { assert } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { stream as followStream } from "@durable-streams/client"
+import { createServer, Socket } from "node:net"
+import * as DurableStreams from "../src/DurableStreams.js"
+import * as ResumableStream from "../src/ResumableStream.js"
+import * as RedisServer from "../src/testing/RedisServer.js"
+import { firstLine, spawnChild } from "./support/child.js"
+import { Counter, testOptions } from "./support/definitions.js"
+import { anotherClient, forEachTarget, TestTopology } from "./support/targets.js"
+
+const serverChild = new URL("./support/durable-server-child.ts", import.meta.url).pathname
+
+/** The reason tag of a failed effect. */
+const failedWith = <A>(effect: Effect.Effect<A, DurableStreams.DurableStreamsError>) =>
+  Effect.map(Effect.flip(effect), (error) => error.reason)
+
+const texts = (entries: ReadonlyArray<Uint8Array>) => entries.map((entry) => Buffer.from(entry).toString("utf8"))
+
+const json = { contentType: "application/json" } as const
+
+/** A TCP proxy to `port` whose open connections can be cut (a dropped connection, the server still up). */
+const proxyTo = (port: number) =>
+  Effect.acquireRelease(
+    Effect.promise(
+      () =>
+        new Promise<{ readonly port: number; readonly cut: () => number; readonly close: () => void }>((resolve) => {
+          const sockets = new Set<Socket>()
+          const server = createServer((client) => {
+            const upstream = new Socket()
+            upstream.connect(port, "127.0.0.1")
+            for (const socket of [client, upstream]) {
+              sockets.add(socket)
+              socket.on("close", () => sockets.delete(socket))
+              socket.on("error", () => undefined)
+            }
+            client.pipe(upstream).pipe(client)
+          })
+          server.listen(0, "127.0.0.1", () =>
+            resolve({
+              port: (server.address() as { port: number }).port,
+              cut: () => {
+                const open = sockets.size
+                for (const socket of sockets) socket.destroy()
+                return open
+              },
+              close: () => {
+                for (const socket of sockets) socket.destroy()
+                server.close()
+              }
+            })
+          )
+        })
+    ),
+    (proxy) => Effect.sync(proxy.close)
+  )
+
+forEachTarget("DurableStreams", (it) => {
+  it.effect("JSON mode keeps each message's exact text; producers are deduplicated and fenced; close is final", () =>
+    Effect.gen(function* () {
+      const streams = yield* DurableStreams.make({ keyPrefix: RedisServer.uniquePrefix("ds") })
+      const created = yield* streams.create("chat/1", json)
+      assert.isTrue(created.created)
+      assert.isFalse((yield* streams.create("chat/1", json)).created)
+      assert.strictEqual((yield* failedWith(streams.create("chat/1", { contentType: "text/plain" })))._tag, "Conflict")
+      const producer = { id: "writer", epoch: 0, seq: 0 }
+      const first = yield* streams.append("chat/1", '[{"n":1}, {"big":12345678901234567890}]', {
+        ...json,
+        producer
+      })
+      assert.isFalse(first.duplicate)
+      // a retry of the same request writes nothing and says so
+      const retry = yield* streams.append("chat/1", '[{"n":1}, {"big":12345678901234567890}]', { ...json, producer })
+      assert.isTrue(retry.duplicate)
+      assert.strictEqual(retry.nextOffset, first.nextOffset)
+      assert.strictEqual(
+        (yield* failedWith(streams.append("chat/1", "{}", { ...json, producer: { ...producer, seq: 2 } })))._tag,
+        "SequenceGap"
+      )
+      yield* streams.append("chat/1", '"restarted"', { ...json, producer: { ...producer, epoch: 1 } })
+      const stale = yield* failedWith(streams.append("chat/1", "{}", { ...json, producer: { ...producer, seq: 1 } }))
+      assert.deepStrictEqual([stale._tag, stale._tag === "StaleEpoch" ? stale.epoch : ""], ["StaleEpoch", "1"])
+      assert.strictEqual((yield* failedWith(streams.append("chat/1", "{oops", json)))._tag, "InvalidRequest")
+      assert.strictEqual((yield* failedWith(streams.append("chat/1", "[]", json)))._tag, "InvalidRequest")
+      const read = yield* streams.read("chat/1")
+      assert.deepStrictEqual(texts(read.entries), ['{"n":1}', '{"big":12345678901234567890}', '"restarted"'])
+      assert.isTrue(read.upToDate)
+      // from an offset it returned, and from the tail
+      const after = yield* streams.read("chat/1", first.nextOffset)
+      assert.deepStrictEqual(texts(after.entries), ['"restarted"'])
+      assert.deepStrictEqual((yield* streams.read("chat/1", "now")).entries, [])
+      assert.strictEqual((yield* failedWith(streams.read("chat/1", "12,3")))._tag, "InvalidRequest")
+      const closed = yield* streams.close("chat/1")
+      assert.isTrue(closed.closed)
+      const refused = yield* failedWith(streams.append("chat/1", "1", json))
+      assert.deepStrictEqual(
+        [refused._tag, refused._tag === "StreamClosed" ? refused.nextOffset : ""],
+        ["StreamClosed", closed.nextOffset]
+      )
+      const end = yield* streams.read("chat/1", closed.nextOffset, { wait: "5 seconds" })
+      assert.isTrue(end.closed && end.upToDate)
+      assert.strictEqual((yield* failedWith(streams.read("chat/2")))._tag, "NotFound")
+    })
+  )
+
+  it.effect("forks copy their source up to the fork offset; a source deleted under forks is gone, then collected", () =>
+    Effect.gen(function* () {
+      const streams = yield* DurableStreams.make({ keyPrefix: RedisServer.uniquePrefix("ds") })
+      yield* streams.create("src", { contentType: "text/plain", body: Buffer.from("hello") })
+      const middle = (yield* streams.append("src", " world", { contentType: "text/plain" })).nextOffset
+      yield* streams.create("fork", {
+        fork: { from: "src", offset: "0000000000000005_0000000000000000", subOffset: 3 }
+      })
+      yield* streams.append("fork", "!", { contentType: "text/plain" })
+      assert.strictEqual(Buffer.concat((yield* streams.read("fork")).entries).toString(), "hello wo!")
+      assert.strictEqual((yield* streams.head("fork")).contentType, "text/plain")
+      const beyond = yield* failedWith(
+        streams.create("far", { fork: { from: "src", offset: "0000000000000099_0000000000000000" } })
+      )
+      assert.strictEqual(beyond._tag, "InvalidRequest")
+      yield* streams.create("fork2", { fork: { from: "fork" } })
+      yield* streams.delete("src")
+      assert.strictEqual((yield* failedWith(streams.head("src")))._tag, "Gone")
+      assert.strictEqual((yield* failedWith(streams.create("src", { contentType: "text/plain" })))._tag, "Conflict")
+      yield* streams.delete("fork")
+      assert.strictEqual((yield* failedWith(streams.head("fork")))._tag, "Gone")
+      assert.strictEqual(Buffer.concat((yield* streams.read("fork2")).entries).toString(), "hello wo!")
+      // the last fork goes: the chain above it is collected
+      yield* streams.delete("fork2")
+      for (const name of ["fork2", "fork", "src"]) {
+        assert.strictEqual((yield* failedWith(streams.head(name)))._tag, "NotFound")
+      }
+      assert.strictEqual(middle.length, 33)
+    })
+  )
+
+  it.effect("a reader waiting at one instance wakes at an append through another, at once", () =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      const keyPrefix = RedisServer.uniquePrefix("ds")
+      const here = yield* DurableStreams.make({ keyPrefix })
+      yield* here.create("live", { contentType: "text/plain" })
+      const wakes: Array<number> = []
+      yield* Effect.gen(function* () {
+        const there = yield* DurableStreams.make({ keyPrefix })
+        let offset = (yield* here.head("live")).nextOffset
+        for (let i = 0; i < 20; i++) {
+          const reader = yield* Effect.forkChild(here.read("live", offset, { wait: "5 seconds" }))
+          yield* Effect.sleep("30 millis")
+          const sentAt = performance.now()
+          yield* there.append("live", `m${i}`, { contentType: "text/plain" })
+          const result = yield* Fiber.join(reader)
+          wakes.push(performance.now() - sentAt)
+          assert.deepStrictEqual(texts(result.entries), [`m${i}`])
+          offset = result.nextOffset
+        }
+      }).pipe(Effect.provide(anotherClient(topology)))
+      wakes.sort((a, b) => a - b)
+      // at once: a pub/sub announcement, not a poll (the worst of 20 far below any polling interval worth having)
+      assert.isBelow(wakes[19]!, 250, `wake latencies ${wakes.map((ms) => ms.toFixed(1)).join(", ")}`)
+    })
+  )
+
+  it.effect(
+    "two server processes: a producer's request to A, A killed mid-request, retried at B: no duplicate, no gap",
+    () =>
+      Effect.gen(function* () {
+        const topology = yield* TestTopology
+        const keyPrefix = RedisServer.uniquePrefix("ds")
+        const a = yield* spawnChild(serverChild, topology, [keyPrefix])
+        const b = yield* spawnChild(serverChild, topology, [keyPrefix])
+        const [urlA, urlB] = [yield* firstLine(a), yield* firstLine(b)]
+        const path = "/v1/stream/orders"
+        const post = (base: string, seq: number) =>
+          fetch(`${base}${path}`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "producer-id": "checkout",
+              "producer-epoch": "0",
+              "producer-seq": String(seq)
+            },
+            body: JSON.stringify({ seq })
+          })
+        const statuses: Record<number, number> = {}
+        yield* Effect.promise(async () => {
+          const created = await fetch(`${urlA}${path}`, {
+            method: "PUT",
+            headers: { "content-type": "application/json" }
+          })
+          assert.strictEqual(created.status, 201)
+          for (let seq = 0; seq < 200; seq++) {
+            if (seq === 100) {
+              // the request is on its way to A when A dies: its outcome is unknown, the retry at B settles it
+              const inFlight = post(urlA, seq).then(
+                (response) => response.status,
+                () => 0
+              )
+              a.kill("SIGKILL")
+              await inFlight
+            }
+            const response = await post(seq < 100 ? urlA : urlB, seq)
+            statuses[response.status] = (statuses[response.status] ?? 0) + 1
+          }
+        })
+        const read = yield* Effect.promise(() => fetch(`${urlB}${path}?offset=-1`).then((response) => response.json()))
+        assert.deepStrictEqual(
+          read,
+          Array.from({ length: 200 }, (_, seq) => ({ seq }))
+        )
+        // every request but the one retried at B wrote new data (200); the retry either wrote it or found it (204)
+        assert.strictEqual((statuses[200] ?? 0) + (statuses[204] ?? 0), 200)
+        assert.isAtMost(statuses[204] ?? 0, 1)
+      })
+  )
+
+  /** A run of 60 chunks followed by `@durable-streams/client` through the run routes of a server process, via a proxy. */
+  const followRun = (live: "long-poll" | "sse", cutAt: number | undefined) =>
+    Effect.gen(function* () {
+      const topology = yield* TestTopology
+      const keyPrefix = RedisServer.uniquePrefix("ds")
+      const runs = yield* ResumableStream.make(testOptions("ds", { keyPrefix: `${keyPrefix}runs:` }))
+      const server = yield* spawnChild(serverChild, topology, [keyPrefix])
+      const url = yield* firstLine(server)
+      const proxy = yield* proxyTo(Number(new URL(url).port))
+      const started = yield* runs.start(Counter, { n: 60, delayMs: 25 })
+      const received: Array<unknown> = []
+      let cuts = 0
+      yield* Effect.promise(async () => {
+        const response = await followStream({
+          url: `http://127.0.0.1:${proxy.port}/v1/runs/${started.token}`,
+          live,
+          json: true,
+          warnOnHttp: false
+        })
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`stalled after ${received.length} chunks`)), 30_000)
+          response.subscribeJson((batch) => {
+            received.push(...batch.items)
+            if (cutAt !== undefined && received.length >= cutAt && cuts === 0) cuts = proxy.cut()
+            if (batch.streamClosed) {
+              clearTimeout(timer)
+              response.cancel()
+              resolve()
+            }
+          })
+        })
+      })
+      assert.deepStrictEqual(
+        received,
+        Array.from({ length: 60 }, (_, i) => `c${i}`)
+      )
+      return cuts
+    })
+
+  it.effect("@durable-streams/client long-polls a ResumableStream run to its end across a dropped connection", () =>
+    Effect.map(followRun("long-poll", 20), (cuts) => assert.isAbove(cuts, 0))
+  )
+
+  it.effect("@durable-streams/client follows a run over SSE across the server ending its responses (a deploy)", () =>
+    // the server process ends each SSE response after 500 ms (sseReconnectAfter): the client reconnects from the
+    // last offset it saw, three times or more over the run
+    Effect.map(followRun("sse", undefined), (cuts) => assert.strictEqual(cuts, 0))
+  )
+})
