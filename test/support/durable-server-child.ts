@@ -20,7 +20,7 @@ const live = {
   authorize: DurableStreamsHttp.allowEveryone,
   longPollTimeout: "2 seconds",
   sseReconnectAfter: "500 millis"
-}
+} as const
 
 const routes = Layer.merge(DurableStreamsHttp.routes(live), DurableStreamsHttp.runRoutes(live))
 
