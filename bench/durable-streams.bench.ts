@@ -66,7 +66,7 @@ const newStream = async (base: string) => {
   return url
 }
 
-const append = async (url: string, body: Uint8Array) => {
+const append = async (url: string, body: Uint8Array<ArrayBuffer>) => {
   const response = await fetch(url, { method: "POST", headers: { "content-type": "application/octet-stream" }, body })
   if (response.status !== 204 && response.status !== 200) throw new Error(`POST ${url}: ${response.status}`)
   return response.headers.get("stream-next-offset")!
