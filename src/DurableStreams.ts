@@ -21,6 +21,7 @@ import type { DurableStreamsError } from "./DurableStreamsError.js"
 import { fail, fromRedis } from "./internal/durable/errors.js"
 import { createFork } from "./internal/durable/fork.js"
 import * as Offsets from "./internal/durable/offsets.js"
+import * as Reads from "./internal/durable/reads.js"
 import * as Store from "./internal/durable/store.js"
 import * as Wake from "./internal/durable/wake.js"
 
@@ -219,12 +220,13 @@ export interface Options {
  *
  * @since 0.1.0
  */
-export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient> =>
+export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient | Scope.Scope> =>
   Effect.gen(function* () {
     const redis = yield* RedisClient.RedisClient
     const keyPrefix = options.keyPrefix ?? "ds:"
     const maxReadBytes = options.maxReadBytes ?? 1024 * 1024
     const store = Store.make(redis, keyPrefix, options.maxReadEntries ?? 1000)
+    const collapsed = Reads.make(store, yield* Effect.scope)
 
     const changes = (name: string) =>
       Wake.listen(redis, store.keysOf(name).channel).pipe(Effect.mapError(fromRedis(name)))
@@ -232,8 +234,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const read = (name: string, offset?: string, readOptions: ReadOptions = {}) => {
       const requested = Offsets.requested(offset)
       if (requested === undefined) return fail(name, Reasons.InvalidRequest, `malformed offset ${offset}`)
-      const once = (touch: boolean) =>
-        store.read(name, requested, { maxBytes: readOptions.maxBytes ?? maxReadBytes, touch })
+      const maxBytes = readOptions.maxBytes ?? maxReadBytes
+      const once = (touch: boolean) => collapsed({ name, requested, maxBytes, touch })
       if (readOptions.wait === undefined) return once(true)
       const wait = readOptions.wait
       return Effect.scoped(
@@ -246,10 +248,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           const deadline = Date.now() + Duration.toMillis(Duration.fromInputUnsafe(wait))
           while (Date.now() < deadline) {
             if (!(yield* next(Duration.millis(deadline - Date.now())))) break
-            const again = yield* store.read(name, from, {
-              maxBytes: readOptions.maxBytes ?? maxReadBytes,
-              touch: false
-            })
+            const again = yield* collapsed({ name, requested: from, maxBytes, touch: false })
             if (again.entries.length > 0 || again.closed) return again
           }
           return first

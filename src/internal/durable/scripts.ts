@@ -229,16 +229,24 @@ if not m[2] then return {'notfound'} end
 if m[7] then return {'gone'} end
 if ARGV[4] == '1' then touch(m[4]) end
 local reply = {'ok', m[1], tonumber(m[2]), m[3] or '', m[4] or '', m[5] or '', m[6]}
-local count = tonumber(ARGV[3])
-if count == 0 then return reply end
-local entries = redis.call('XRANGE', KEYS[2], '(' .. ARGV[1], '+', 'COUNT', count)
+local remaining = tonumber(ARGV[3])
 local budget = tonumber(ARGV[2])
-for _, entry in ipairs(entries) do
-  local item = entry[2][2]
-  if #reply > 7 and #item > budget then break end
-  budget = budget - #item
-  reply[#reply + 1] = entry[1]
-  reply[#reply + 1] = item
+local from = '(' .. ARGV[1]
+-- in growing batches, so that a page of a few large entries never pulls many more into the script
+local batch = 8
+while remaining > 0 do
+  local entries = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', math.min(batch, remaining))
+  for _, entry in ipairs(entries) do
+    local item = entry[2][2]
+    if #reply > 7 and #item > budget then return reply end
+    budget = budget - #item
+    reply[#reply + 1] = entry[1]
+    reply[#reply + 1] = item
+  end
+  if #entries < math.min(batch, remaining) then break end
+  remaining = remaining - #entries
+  from = '(' .. entries[#entries][1]
+  batch = math.min(batch * 2, 256)
 end
 return reply
 `
