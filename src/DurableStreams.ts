@@ -228,6 +228,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const store = Store.make(redis, keyPrefix, options.maxReadEntries ?? 1000)
     const collapsed = Reads.make(store, yield* Effect.scope)
 
+    /** A name's refusal: empty, longer than 1,024 characters, or with a brace (the hash tag of its keys). */
+    const badName = (name: string) =>
+      name === "" || name.length > 1024 || /[{}]/.test(name)
+        ? fail(name, Reasons.InvalidRequest, "a stream name is 1 to 1,024 characters, without braces")
+        : undefined
+
     const changes = (name: string) =>
       Wake.listen(redis, store.keysOf(name).channel).pipe(Effect.mapError(fromRedis(name)))
 
@@ -259,13 +265,22 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const append = (name: string, body: Uint8Array | string, appendOptions: AppendOptions = {}) =>
       store.append(name, typeof body === "string" ? Buffer.from(body, "utf8") : body, appendOptions)
 
+    /** Runs `operation` on a well-formed name (and fork source), else fails `InvalidRequest`. */
+    const named =
+      <Args extends ReadonlyArray<unknown>, A, R>(
+        operation: (name: string, ...args: Args) => Effect.Effect<A, DurableStreamsError, R>
+      ) =>
+      (name: string, ...args: Args): Effect.Effect<A, DurableStreamsError, R> =>
+        badName(name) ?? operation(name, ...args)
+
     return {
       keyPrefix,
-      create: (name, createOptions = {}) => {
+      create: named((name, createOptions: CreateOptions = {}) => {
         if (createOptions.ttlSeconds !== undefined && createOptions.expiresAt !== undefined) {
           return fail(name, Reasons.InvalidRequest, "a stream has a TTL or an expiry, not both")
         }
-        if (createOptions.fork !== undefined) return createFork(store, name, createOptions.fork.from, createOptions)
+        const fork = createOptions.fork
+        if (fork !== undefined) return badName(fork.from) ?? createFork(store, name, fork.from, createOptions)
         return store.create(name, {
           contentType: createOptions.contentType ?? "application/octet-stream",
           ttlSeconds: createOptions.ttlSeconds,
@@ -273,13 +288,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
           closed: createOptions.closed === true,
           body: createOptions.body ?? new Uint8Array()
         })
-      },
-      append,
-      close: (name) => append(name, new Uint8Array(), { close: true }),
-      read,
-      head: store.head,
-      delete: store.remove,
-      changes
+      }),
+      append: named(append),
+      close: named((name) => append(name, new Uint8Array(), { close: true })),
+      read: named(read),
+      head: named(store.head),
+      delete: named(store.remove),
+      changes: named(changes)
     } satisfies Service
   })
 

@@ -131,6 +131,15 @@ const errorResponse = (error: DurableStreamsError): HttpServerResponse.HttpServe
   }
 }
 
+/** The answer to an error, after logging what the client is not told (a Redis failure's cause). */
+const refuse = (error: DurableStreamsError) =>
+  Effect.as(
+    error.reason._tag === "Redis"
+      ? Effect.logWarning(`DurableStreamsHttp: ${error.stream}: ${error.message}`)
+      : Effect.void,
+    errorResponse(error)
+  )
+
 /** The read answers of a route set, with its options' bounds. */
 const readAnswers = (options: Options) =>
   Effect.map(
@@ -189,6 +198,10 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
           const source = forkedFrom === undefined ? undefined : nameOf(new URL(forkedFrom, url).pathname)
           if (forkedFrom !== undefined && source === undefined) {
             return refusal(404, "NotFound", "Stream-Forked-From names no stream of this server")
+          }
+          // a fork reads its source: the requester must be allowed to
+          if (source !== undefined && !(yield* options.authorize(request, { action: "read", stream: source }))) {
+            return forbidden
           }
           const body = yield* bytesBody(request, limits)
           if (Result.isFailure(body)) return body.failure
@@ -285,7 +298,7 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
         })
         return Effect.flatMap(options.authorize(request, { action, stream: name }), (allowed) =>
           allowed ? operation : Effect.succeed(forbidden)
-        ).pipe(Effect.catch((error: DurableStreamsError) => Effect.succeed(errorResponse(error))))
+        ).pipe(Effect.catch(refuse))
       }
 
       return serveUnder(options, base, guard, handle)
@@ -385,7 +398,7 @@ export const runRoutes = (
           )
         ).pipe(
           Effect.catchTag("ResumableStreamError", () => Effect.succeed(refusal(404, "NotFound", "no such run"))),
-          Effect.catch((error: DurableStreamsError) => Effect.succeed(errorResponse(error)))
+          Effect.catch(refuse)
         )
         return read
       }

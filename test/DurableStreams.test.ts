@@ -1,8 +1,12 @@
 import { assert } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { stream as followStream } from "@durable-streams/client"
 import { createServer, Socket } from "node:net"
+import { NodeHttpServer } from "@effect/platform-node"
+import { HttpRouter, HttpServer } from "effect/http"
+import { createServer as createHttpServer } from "node:http"
 import * as DurableStreams from "../src/DurableStreams.js"
+import * as DurableStreamsHttp from "../src/DurableStreamsHttp.js"
 import * as ResumableStream from "../src/ResumableStream.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { firstLine, spawnChild } from "./support/child.js"
@@ -100,6 +104,50 @@ forEachTarget("DurableStreams", (it) => {
       const end = yield* streams.read("chat/1", closed.nextOffset, { wait: "5 seconds" })
       assert.isTrue(end.closed && end.upToDate)
       assert.strictEqual((yield* failedWith(streams.read("chat/2")))._tag, "NotFound")
+      // names that cannot be keys of one slot are refused before anything is sent
+      for (const name of ["", "a{b}", "x".repeat(1025)]) {
+        assert.strictEqual((yield* failedWith(streams.create(name)))._tag, "InvalidRequest")
+      }
+    })
+  )
+
+  it.effect("over HTTP, authorize decides per stream and action; a fork needs the right to read its source", () =>
+    Effect.gen(function* () {
+      const keyPrefix = RedisServer.uniquePrefix("ds")
+      const asked: Array<string> = []
+      const routes = DurableStreamsHttp.routes({
+        authorize: (_request, access) => {
+          asked.push(`${access.action} ${access.stream}`)
+          return Effect.succeed(!(access.stream === "secret" && access.action === "read"))
+        }
+      })
+      const context = yield* Layer.build(
+        HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
+          Layer.provideMerge(NodeHttpServer.layer(createHttpServer, { port: 0, host: "127.0.0.1" })),
+          Layer.provideMerge(DurableStreams.layer({ keyPrefix }))
+        )
+      )
+      const base = yield* HttpServer.addressFormattedWith(Effect.succeed).pipe(Effect.provideContext(context))
+      const statuses = yield* Effect.promise(async () => {
+        const put = (path: string, headers: Record<string, string> = {}) =>
+          fetch(`${base}/v1/stream/${path}`, { method: "PUT", headers: { "content-type": "text/plain", ...headers } })
+        const created = (await put("secret")).status
+        const read = (await fetch(`${base}/v1/stream/secret?offset=-1`)).status
+        const fork = (await put("copy", { "stream-forked-from": "/v1/stream/secret" })).status
+        const open = (await put("open")).status
+        const forkOpen = (await put("copy", { "stream-forked-from": "/v1/stream/open" })).status
+        return [created, read, fork, open, forkOpen]
+      })
+      assert.deepStrictEqual(statuses, [201, 403, 403, 201, 201])
+      assert.deepStrictEqual(asked, [
+        "create secret",
+        "read secret",
+        "create copy",
+        "read secret",
+        "create open",
+        "create copy",
+        "read open"
+      ])
     })
   )
 

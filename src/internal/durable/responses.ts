@@ -136,9 +136,11 @@ export const make = (settings: Settings) => {
         page
       ).pipe(
         Stream.catch((error: DurableStreamsError) =>
-          Stream.fromEffect(Effect.logDebug(`DurableStreamsHttp: an SSE response ended: ${error.message}`)).pipe(
-            Stream.drain
-          )
+          Stream.fromEffect(
+            error.reason._tag === "Redis"
+              ? Effect.logWarning(`DurableStreamsHttp: an SSE response of ${error.stream} ended: ${error.message}`)
+              : Effect.logDebug(`DurableStreamsHttp: an SSE response of ${error.stream} ended: ${error.message}`)
+          ).pipe(Stream.drain)
         )
       )
       return settings.sse.respond(request, events, text ? {} : { "stream-sse-data-encoding": "base64" })
