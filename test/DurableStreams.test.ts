@@ -1,5 +1,5 @@
 import { assert } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { stream as followStream } from "@durable-streams/client"
 import { createServer, Socket } from "node:net"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -8,6 +8,7 @@ import { createServer as createHttpServer } from "node:http"
 import * as DurableStreams from "../src/DurableStreams.js"
 import * as DurableStreamsHttp from "../src/DurableStreamsHttp.js"
 import * as ResumableStream from "../src/ResumableStream.js"
+import * as ResumableStreamHttp from "../src/ResumableStreamHttp.js"
 import * as RedisServer from "../src/testing/RedisServer.js"
 import { firstLine, spawnChild } from "./support/child.js"
 import { Counter, testOptions } from "./support/definitions.js"
@@ -180,6 +181,35 @@ forEachTarget("DurableStreams", (it) => {
       }
       assert.strictEqual(middle.length, 33)
     })
+  )
+
+  it.effect(
+    "a deploy answers pending long-polls at once (204), instead of holding the shutdown for their timeout",
+    () =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const server = ResumableStreamHttp.endOnShutdown(
+          HttpRouter.serve(
+            DurableStreamsHttp.routes({ authorize: DurableStreamsHttp.allowEveryone, longPollTimeout: "30 seconds" }),
+            { disableLogger: true, disableListenLog: true }
+          ).pipe(Layer.provideMerge(NodeHttpServer.layer(createHttpServer, { port: 0, host: "127.0.0.1" })))
+        ).pipe(Layer.provideMerge(DurableStreams.layer({ keyPrefix: RedisServer.uniquePrefix("ds") })))
+        const context = yield* Layer.buildWithScope(server, scope)
+        const base = yield* HttpServer.addressFormattedWith(Effect.succeed).pipe(Effect.provideContext(context))
+        const url = `${base}/v1/stream/deployed`
+        const answer = yield* Effect.promise(async () => {
+          await fetch(url, { method: "PUT", headers: { "content-type": "text/plain" } })
+          const polling = fetch(`${url}?offset=now&live=long-poll`)
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          return { polling }
+        })
+        const startedAt = Date.now()
+        yield* Effect.forkChild(Scope.close(scope, Exit.void))
+        const response = yield* Effect.promise(() => answer.polling)
+        assert.strictEqual(response.status, 204)
+        assert.strictEqual(response.headers.get("stream-up-to-date"), "true")
+        assert.isBelow(Date.now() - startedAt, 5_000)
+      })
   )
 
   it.effect("a reader waiting at one instance wakes at an append through another, at once", () =>

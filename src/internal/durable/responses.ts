@@ -77,9 +77,14 @@ export const make = (settings: Settings) => {
     Effect.suspend(() => {
       if (openPolls >= settings.maxOpenPolls) return Effect.succeed(settings.sse.busy)
       openPolls++
+      // a shutdown (a deploy) answers at once with what is there: the client polls again, at another instance
+      const waited = Effect.raceFirst(
+        source.read(offset, settings.longPollTimeout),
+        Effect.andThen(settings.sse.closing, source.read(offset))
+      )
       return Effect.map(
         Effect.ensuring(
-          source.read(offset, settings.longPollTimeout),
+          waited,
           Effect.sync(() => void openPolls--)
         ),
         (result) => {

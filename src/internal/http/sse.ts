@@ -45,6 +45,8 @@ export interface Responses {
   readonly full: () => boolean
   /** The refusal when full: 503 with `Retry-After`. */
   readonly busy: HttpServerResponse.HttpServerResponse
+  /** Resolves when the routes shut down: other live answers (a long-poll) end then too. */
+  readonly closing: Effect.Effect<void>
 }
 
 /**
@@ -107,5 +109,5 @@ export const make = (options: {
         }
       )
     }
-    return { respond, full: () => open >= options.maxOpen, busy }
+    return { respond, full: () => open >= options.maxOpen, busy, closing: Deferred.await(closing) }
   })
