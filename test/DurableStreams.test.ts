@@ -6,6 +6,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { HttpRouter, HttpServer } from "effect/http"
 import { createServer as createHttpServer } from "node:http"
 import * as DurableStreams from "../src/DurableStreams.js"
+import * as RedisClient from "../src/RedisClient.js"
 import * as DurableStreamsHttp from "../src/DurableStreamsHttp.js"
 import * as ResumableStream from "../src/ResumableStream.js"
 import * as ResumableStreamHttp from "../src/ResumableStreamHttp.js"
@@ -149,6 +150,30 @@ forEachTarget("DurableStreams", (it) => {
         "create copy",
         "read open"
       ])
+    })
+  )
+
+  it.effect("a stream that expired leaves nothing behind: created again, it starts empty", () =>
+    Effect.gen(function* () {
+      const redis = yield* RedisClient.RedisClient
+      const keyPrefix = RedisServer.uniquePrefix("ds")
+      const streams = yield* DurableStreams.make({ keyPrefix })
+      // created empty with an expiry: its entries and its producers' state are written later, and expire with it
+      yield* streams.create("short", { contentType: "text/plain", expiresAt: new Date(Date.now() + 1_000) })
+      yield* streams.append("short", "old", { contentType: "text/plain", producer: { id: "p", epoch: 3, seq: 0 } })
+      yield* streams.create("ttl", { contentType: "text/plain", ttlSeconds: 1 })
+      yield* streams.append("ttl", "old", { contentType: "text/plain" })
+      yield* Effect.sleep("1500 millis")
+      for (const name of ["short", "ttl"]) {
+        assert.strictEqual((yield* failedWith(streams.head(name)))._tag, "NotFound")
+        for (const part of ["meta", "data", "producers", "forks"]) {
+          assert.strictEqual(yield* redis.send<number>("EXISTS", `${keyPrefix}{${name}}:${part}`), 0, `${name} ${part}`)
+        }
+        yield* streams.create(name, { contentType: "text/plain" })
+        assert.deepStrictEqual((yield* streams.read(name)).entries, [])
+      }
+      // the producer starts afresh on the new stream (epoch 0 is not stale)
+      yield* streams.append("short", "new", { contentType: "text/plain", producer: { id: "p", epoch: 0, seq: 0 } })
     })
   )
 

@@ -19,22 +19,14 @@ type StreamKeys = [meta: string, data: string, producers: string, forks: string]
 
 /** Resets the sliding TTL of a stream's keys (no-op without one). */
 const touch = `
+local function expire_keys(command, value)
+  for i = 1, 4 do redis.call(command, KEYS[i], value) end
+end
 local function touch(ttl)
-  if ttl and ttl ~= '' then
-    local ms = tonumber(ttl) * 1000
-    redis.call('PEXPIRE', KEYS[1], ms)
-    redis.call('PEXPIRE', KEYS[2], ms)
-    redis.call('PEXPIRE', KEYS[3], ms)
-    redis.call('PEXPIRE', KEYS[4], ms)
-  end
+  if ttl and ttl ~= '' then expire_keys('PEXPIRE', tonumber(ttl) * 1000) end
 end
 local function expire_at(exp)
-  if exp and exp ~= '' then
-    redis.call('PEXPIREAT', KEYS[1], exp)
-    redis.call('PEXPIREAT', KEYS[2], exp)
-    redis.call('PEXPIREAT', KEYS[3], exp)
-    redis.call('PEXPIREAT', KEYS[4], exp)
-  end
+  if exp and exp ~= '' then expire_keys('PEXPIREAT', exp) end
 end
 `
 
@@ -89,6 +81,8 @@ if m[5] then
   end
   return {'conflict'}
 end
+-- a new incarnation: nothing of an earlier one under this name (expired, deleted) may show through
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 local copied = tonumber(ARGV[12])
 for i = 0, copied - 1 do
   redis.call('XADD', KEYS[2], ARGV[13 + 2 * i] .. '-0', 'd', ARGV[14 + 2 * i])
@@ -148,7 +142,7 @@ export const append = script<
 >()(
   "DurableStreams.append",
   `${touch}${write}${atMost}
-local m = redis.call('HMGET', KEYS[1], 'mt', 'ttl', 'tail', 'closed', 'closer', 'seq', 'gone')
+local m = redis.call('HMGET', KEYS[1], 'mt', 'ttl', 'tail', 'closed', 'closer', 'seq', 'gone', 'exp')
 if not m[3] then return {'notfound'} end
 if m[7] then return {'gone'} end
 local tail = tonumber(m[3])
@@ -194,6 +188,8 @@ if ARGV[6] == '1' then
   moved = true
 end
 touch(m[2])
+-- keys this write created (the first entry, a producer's state) expire with the stream
+expire_at(m[8])
 if moved then redis.call('PUBLISH', ARGV[7], tail) end
 return {'ok', tail, closed, ARGV[4], ARGV[5]}
 `
