@@ -213,6 +213,12 @@ export interface Options {
   readonly maxReadBytes?: number | undefined
   /** The most entries one read returns. Default 1,000. */
   readonly maxReadEntries?: number | undefined
+  /**
+   * Keep at most this many entries per stream (an append of bytes is one, each JSON message one): older ones are
+   * trimmed at each append, a read from the start begins at the oldest kept, and a read from an offset before it fails
+   * `Gone` (HTTP 410). Default: keep everything until the stream is deleted or expires.
+   */
+  readonly retainEntries?: number | undefined
 }
 
 /**
@@ -225,7 +231,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     const redis = yield* RedisClient.RedisClient
     const keyPrefix = options.keyPrefix ?? "ds:"
     const maxReadBytes = options.maxReadBytes ?? 1024 * 1024
-    const store = Store.make(redis, keyPrefix, options.maxReadEntries ?? 1000)
+    const store = Store.make(redis, keyPrefix, options.maxReadEntries ?? 1000, options.retainEntries)
     const collapsed = Reads.make(store, yield* Effect.scope)
 
     /** A name's refusal: empty, longer than 1,024 characters, or with a brace (the hash tag of its keys). */

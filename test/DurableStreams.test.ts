@@ -153,6 +153,38 @@ forEachTarget("DurableStreams", (it) => {
     })
   )
 
+  it.effect(
+    "retainEntries keeps the last entries: reads from the start begin at the oldest kept, older offsets are Gone",
+    () =>
+      Effect.gen(function* () {
+        const streams = yield* DurableStreams.make({ keyPrefix: RedisServer.uniquePrefix("ds"), retainEntries: 3 })
+        yield* streams.create("log", json)
+        const offsets: Array<string> = []
+        for (let i = 0; i < 5; i++) offsets.push((yield* streams.append("log", `{"i":${i}}`, json)).nextOffset)
+        const kept = yield* streams.read("log")
+        assert.deepStrictEqual(texts(kept.entries), ['{"i":2}', '{"i":3}', '{"i":4}'])
+        assert.strictEqual(kept.offset, offsets[1])
+        assert.deepStrictEqual(texts((yield* streams.read("log", offsets[1])).entries), [
+          '{"i":2}',
+          '{"i":3}',
+          '{"i":4}'
+        ])
+        assert.strictEqual((yield* failedWith(streams.read("log", offsets[0])))._tag, "Gone")
+        // bytes: whole appends are kept or trimmed, the kept data starts after the last trimmed byte
+        yield* streams.create("bytes", { contentType: "text/plain" })
+        for (const part of ["aa", "bbb", "c", "dd"]) yield* streams.append("bytes", part, { contentType: "text/plain" })
+        const bytes = yield* streams.read("bytes")
+        assert.strictEqual(Buffer.concat(bytes.entries).toString(), "bbbcdd")
+        assert.strictEqual(bytes.offset, "0000000000000002_0000000000000000")
+        // a fork starts where its source's kept data starts
+        yield* streams.create("copy", { fork: { from: "log" } })
+        const copy = yield* streams.read("copy")
+        assert.deepStrictEqual([copy.offset, texts(copy.entries)], [offsets[1], ['{"i":2}', '{"i":3}', '{"i":4}']])
+        const tooOld = yield* failedWith(streams.create("old", { fork: { from: "log", offset: offsets[0] } }))
+        assert.strictEqual(tooOld._tag, "Gone")
+      })
+  )
+
   it.effect("a stream that expired leaves nothing behind: created again, it starts empty", () =>
     Effect.gen(function* () {
       const redis = yield* RedisClient.RedisClient

@@ -18,16 +18,17 @@ import type { Store } from "./store.js"
 /** How many bytes each read of the source copies. */
 const copyPageBytes = 4 * 1024 * 1024
 
-/** The source's entries up to `position`, each with the position it ends at. */
+/** The source's entries from `first` (where its kept data starts) up to `position`, each with the position it ends at. */
 const copyUpTo = (
   store: Store,
   source: string,
   json: boolean,
+  first: number,
   position: number
 ): Effect.Effect<Array<readonly [number, Buffer]>, DurableStreamsError> =>
   Effect.gen(function* () {
     const copied: Array<readonly [number, Buffer]> = []
-    let at = 0
+    let at = first
     while (at < position) {
       const page = yield* store.read(
         source,
@@ -67,12 +68,16 @@ export const createFork = (
     const referenced = yield* store.reference(source, name, requestedMedia)
     const [, contentType, media, tail, ttl, expiresMs] = referenced
     const added = referenced[7] === 1
+    const first = referenced[8]
     const created = Effect.gen(function* () {
       const position = (anchor === undefined ? tail : Number(anchor.ms)) + subOffset
       if (position > tail) {
         return yield* fail(name, Reasons.InvalidRequest, "the fork offset is beyond the source's tail")
       }
-      const copied = yield* copyUpTo(store, source, isJson(media), position)
+      if (position < first) {
+        return yield* fail(name, Reasons.Gone, "the fork offset is before the source's kept data (retainEntries)")
+      }
+      const copied = yield* copyUpTo(store, source, isJson(media), first, position)
       const own = options.ttlSeconds !== undefined || options.expiresAt !== undefined
       return yield* store.create(name, {
         contentType: options.contentType ?? contentType,
@@ -80,7 +85,7 @@ export const createFork = (
         expiresAt: own ? options.expiresAt : expiresMs === "" ? undefined : new Date(Number(expiresMs)),
         closed: options.closed === true,
         body: options.body ?? new Uint8Array(),
-        fork: { source, asked: `${fork.offset ?? ""}+${subOffset}`, position, copied }
+        fork: { source, asked: `${fork.offset ?? ""}+${subOffset}`, position, first, copied }
       })
     })
     return yield* created.pipe(

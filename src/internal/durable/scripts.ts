@@ -30,8 +30,18 @@ local function expire_at(exp)
 end
 `
 
-/** Appends items at the tail (`json`: each counts 1, else its bytes); returns the new tail. */
+/**
+ * Appends items at the tail (`json`: each counts 1, else its bytes); returns the new tail. `retain` keeps the last
+ * `keep` entries ("": all), recording in `first` where the kept data starts.
+ */
 const write = `
+local function retain(json, keep)
+  if keep == '' or redis.call('XLEN', KEYS[2]) <= tonumber(keep) then return end
+  redis.call('XTRIM', KEYS[2], 'MAXLEN', tonumber(keep))
+  local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+  local ends = tonumber(string.match(oldest[1], '^(%d+)'))
+  redis.call('HSET', KEYS[1], 'first', json and ends - 1 or ends - #oldest[2][2])
+end
 local function write(tail, json, first, last)
   for i = first, last do
     local item = ARGV[i]
@@ -47,8 +57,9 @@ end
  * KEYS meta, data, producers; ARGV[1] incarnation id, ARGV[2] content type, ARGV[3] media type, ARGV[4] ttl s or
  * "", ARGV[5] expiry ms or "", ARGV[6] expiry as given, ARGV[7] "1" to create closed, ARGV[8] "1" for JSON,
  * ARGV[9] fork source or "", ARGV[10] fork offset as asked or "", ARGV[11] the fork's start position (0 when not a
- * fork), ARGV[12] how many entries are copied from the source, ARGV[13…] the items: first the copied ones as
- * `position, item` pairs, then the stream's own.
+ * fork), ARGV[12] where its data starts (a fork of a trimmed source: the source's first kept position), ARGV[13] how
+ * many entries to keep ("": all), ARGV[14] how many entries are copied from the source, ARGV[15…] the items: first the
+ * copied ones as `position, item` pairs, then the stream's own.
  * Reply: `{"created"|"exists", tail, closed}`, `{"conflict"}` (other configuration), `{"gone"}` (soft-deleted path).
  */
 export const create = script<
@@ -65,6 +76,8 @@ export const create = script<
     source: string,
     forkOffset: string,
     forkPosition: number,
+    first: number,
+    keep: string,
     copied: number,
     ...items: Array<string | Buffer>
   ],
@@ -83,12 +96,13 @@ if m[5] then
 end
 -- a new incarnation: nothing of an earlier one under this name (expired, deleted) may show through
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
-local copied = tonumber(ARGV[12])
+local copied = tonumber(ARGV[14])
 for i = 0, copied - 1 do
-  redis.call('XADD', KEYS[2], ARGV[13 + 2 * i] .. '-0', 'd', ARGV[14 + 2 * i])
+  redis.call('XADD', KEYS[2], ARGV[15 + 2 * i] .. '-0', 'd', ARGV[16 + 2 * i])
 end
-local tail = write(tonumber(ARGV[11]), ARGV[8] == '1', 13 + 2 * copied, #ARGV)
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'ct', ARGV[2], 'mt', ARGV[3], 'tail', tail)
+local tail = write(tonumber(ARGV[11]), ARGV[8] == '1', 15 + 2 * copied, #ARGV)
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'ct', ARGV[2], 'mt', ARGV[3], 'tail', tail, 'first', ARGV[12])
+retain(ARGV[8] == '1', ARGV[13])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'ttl', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'exp', ARGV[5], 'expAt', ARGV[6]) end
 if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'closed', '1') end
@@ -123,7 +137,8 @@ export type AppendReply =
  * Appends to a stream and/or closes it, checking in the protocol's order: closed (a retry of the request that closed
  * it is a duplicate), content type, producer epoch and sequence, `Stream-Seq`.
  * KEYS meta, data, producers; ARGV[1] media type of the body ("" when empty), ARGV[2] `Stream-Seq` or "", ARGV[3]
- * producer id or "", ARGV[4] epoch, ARGV[5] producer seq, ARGV[6] "1" to close, ARGV[7] channel, ARGV[8…] items.
+ * producer id or "", ARGV[4] epoch, ARGV[5] producer seq, ARGV[6] "1" to close, ARGV[7] channel, ARGV[8] how many
+ * entries to keep ("": all), ARGV[9…] items.
  * Reply: see {@link AppendReply}.
  */
 export const append = script<
@@ -136,6 +151,7 @@ export const append = script<
     producerSeq: string,
     close: string,
     channel: string,
+    keep: string,
     ...items: Array<string | Buffer>
   ],
   AppendReply
@@ -148,7 +164,7 @@ if m[7] then return {'gone'} end
 local tail = tonumber(m[3])
 local pid = ARGV[3]
 local request = pid .. ' ' .. ARGV[4] .. ' ' .. ARGV[5]
-local has_items = #ARGV >= 8
+local has_items = #ARGV >= 9
 if m[4] then
   if pid ~= '' and m[5] == request then return {'duplicate', tail, '1', ARGV[4], ARGV[5]} end
   if not has_items and ARGV[6] == '1' then return {'duplicate', tail, '1', ARGV[4], ARGV[5]} end
@@ -178,8 +194,9 @@ if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'seq', ARGV[2])
 end
 local moved = has_items
-tail = write(tail, m[1] == 'application/json', 8, #ARGV)
+tail = write(tail, m[1] == 'application/json', 9, #ARGV)
 redis.call('HSET', KEYS[1], 'tail', tail)
+retain(m[1] == 'application/json', ARGV[8])
 if pid ~= '' then redis.call('HSET', KEYS[3], pid, ARGV[4] .. ' ' .. ARGV[5]) end
 local closed = m[4] or ''
 if ARGV[6] == '1' then
@@ -203,38 +220,46 @@ export type ReadHead = readonly [
   closed: string,
   ttl: string,
   expiresAt: string,
-  id: string
+  id: string,
+  first: number
 ]
 
 /**
  * Reads a stream's metadata and its entries after an entry id, as many as fit `maxBytes` (at least one), and resets
  * its sliding TTL when asked.
  * KEYS meta, data, producers; ARGV[1] entry id to read after, ARGV[2] max bytes, ARGV[3] max entries (0: none), ARGV[4]
- * "1" to reset the TTL.
- * Reply: `{"ok", content type, tail, closed, ttl, expires at, id, [entry position, bytes]…}`, `{"notfound"}`, `{"gone"}`.
+ * "1" to reset the TTL, ARGV[5] "1" when the read is from the start (then from the first position kept).
+ * Reply: `{"ok", content type, tail, closed, ttl, expires at, id, first position kept, [entry id, bytes]…}`,
+ * `{"notfound"}`, `{"gone"}`, `{"trimmed", first}` (the position read from is no longer kept).
  */
 export const read = script<
   StreamKeys,
-  [after: string, maxBytes: number, maxEntries: number, touch: string],
-  readonly [...ReadHead, ...Array<Buffer>] | readonly ["notfound" | "gone"]
+  [after: string, maxBytes: number, maxEntries: number, touch: string, fromStart: string],
+  readonly [...ReadHead, ...Array<Buffer>] | readonly ["notfound" | "gone"] | readonly ["trimmed", number]
 >()(
   "DurableStreams.read",
   `${touch}
-local m = redis.call('HMGET', KEYS[1], 'ct', 'tail', 'closed', 'ttl', 'expAt', 'id', 'gone')
+local m = redis.call('HMGET', KEYS[1], 'ct', 'tail', 'closed', 'ttl', 'expAt', 'id', 'gone', 'first')
 if not m[2] then return {'notfound'} end
 if m[7] then return {'gone'} end
+local first = tonumber(m[8] or '0')
+local from = '(' .. ARGV[1]
+if ARGV[5] == '1' then
+  from = '(' .. string.format('%d-0', first)
+elseif tonumber(string.match(ARGV[1], '^(%d+)')) < first then
+  return {'trimmed', first}
+end
 if ARGV[4] == '1' then touch(m[4]) end
-local reply = {'ok', m[1], tonumber(m[2]), m[3] or '', m[4] or '', m[5] or '', m[6]}
+local reply = {'ok', m[1], tonumber(m[2]), m[3] or '', m[4] or '', m[5] or '', m[6], first}
 local remaining = tonumber(ARGV[3])
 local budget = tonumber(ARGV[2])
-local from = '(' .. ARGV[1]
 -- in growing batches, so that a page of a few large entries never pulls many more into the script
 local batch = 8
 while remaining > 0 do
   local entries = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', math.min(batch, remaining))
   for _, entry in ipairs(entries) do
     local item = entry[2][2]
-    if #reply > 7 and #item > budget then return reply end
+    if #reply > 8 and #item > budget then return reply end
     budget = budget - #item
     reply[#reply + 1] = entry[1]
     reply[#reply + 1] = item
@@ -285,7 +310,8 @@ export type Referenced = readonly [
   ttl: string,
   expiresMs: string,
   expiresAt: string,
-  added: number
+  added: number,
+  first: number
 ]
 
 /**
@@ -302,14 +328,14 @@ export const reference = script<
 >()(
   "DurableStreams.reference",
   `
-local m = redis.call('HMGET', KEYS[1], 'ct', 'mt', 'tail', 'ttl', 'exp', 'expAt', 'gone')
+local m = redis.call('HMGET', KEYS[1], 'ct', 'mt', 'tail', 'ttl', 'exp', 'expAt', 'gone', 'first')
 if not m[3] then return {'notfound'} end
 if m[7] then return {'gone'} end
 if ARGV[1] ~= '' and ARGV[1] ~= m[2] then return {'contentType'} end
 local added = redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-return {'ok', m[1], m[2], tonumber(m[3]), m[4] or '', m[5] or '', m[6] or '', added}
+return {'ok', m[1], m[2], tonumber(m[3]), m[4] or '', m[5] or '', m[6] or '', added, tonumber(m[8] or '0')}
 `
 )
 

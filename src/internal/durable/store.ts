@@ -28,6 +28,8 @@ export interface CreateRequest {
     /** The fork's configuration as asked (offset and sub-offset), compared by an idempotent create. */
     readonly asked: string
     readonly position: number
+    /** Where the source's kept data starts (it was trimmed): the fork's data starts there too. */
+    readonly first: number
     readonly copied: ReadonlyArray<readonly [position: number, item: Buffer]>
   }
 }
@@ -62,8 +64,14 @@ export interface Store {
 /** How long a fork's reference counts without the fork existing (it is being created): then it is pruned. */
 const referenceGraceMs = 60_000
 
-/** Makes the store of a layer whose keys start with `prefix`. */
-export const make = (redis: RedisClient.Service, prefix: string, maxEntriesPerRead: number): Store => {
+/** Makes the store of a layer whose keys start with `prefix`, keeping at most `retainEntries` entries per stream. */
+export const make = (
+  redis: RedisClient.Service,
+  prefix: string,
+  maxEntriesPerRead: number,
+  retainEntries: number | undefined
+): Store => {
+  const keep = retainEntries === undefined ? "" : String(retainEntries)
   const keysOf = (name: string) => streamKeys(prefix, name)
 
   const create = (name: string, request: CreateRequest): Effect.Effect<Created, DurableStreamsError> => {
@@ -85,6 +93,8 @@ export const make = (redis: RedisClient.Service, prefix: string, maxEntriesPerRe
         fork?.source ?? "",
         fork?.asked ?? "",
         fork?.position ?? 0,
+        fork?.first ?? 0,
+        keep,
         fork?.copied.length ?? 0,
         ...copied,
         ...body.items
@@ -131,6 +141,7 @@ export const make = (redis: RedisClient.Service, prefix: string, maxEntriesPerRe
         producer === undefined ? "" : String(producer.seq),
         close ? "1" : "",
         channel,
+        keep,
         ...parsed.items
       ])
       .pipe(
@@ -194,22 +205,28 @@ export const make = (redis: RedisClient.Service, prefix: string, maxEntriesPerRe
         Offsets.entryId(after),
         options.maxBytes,
         count,
-        options.touch ? "1" : ""
+        options.touch ? "1" : "",
+        requested._tag === "Start" ? "1" : ""
       ])
       .pipe(
         Effect.mapError(fromRedis(name)),
         Effect.flatMap((reply) => {
           if (reply[0] === "notfound" || String(reply[0]) === "notfound") return notFound(name)
           if (String(reply[0]) === "gone") return gone(name)
+          if (String(reply[0]) === "trimmed") {
+            return fail(name, Reasons.Gone, `this offset of ${name} is no longer kept (retainEntries)`)
+          }
           const info = infoOf(reply as unknown as Scripts.ReadHead)
+          const first = { ms: BigInt(Number(reply[7])), seq: 0n }
           const tail = BigInt(Number(reply[2]))
           const entries: Array<Buffer> = []
-          let last = after
-          for (let i = 7; i + 1 < reply.length; i += 2) {
+          const from = requested._tag === "Start" ? first : after
+          let last = from
+          for (let i = 8; i + 1 < reply.length; i += 2) {
             last = Offsets.ofEntryId(String(reply[i]))
             entries.push(reply[i + 1] as Buffer)
           }
-          const start = requested._tag === "Now" ? { ms: tail, seq: 0n } : after
+          const start = requested._tag === "Now" ? { ms: tail, seq: 0n } : from
           const end = entries.length > 0 ? last : start.ms > tail ? { ms: tail, seq: 0n } : start
           return Effect.succeed({
             ...info,
