@@ -221,14 +221,26 @@ export interface Options {
   readonly retainEntries?: number | undefined
 }
 
+/** The longest sliding TTL a stream may have: ten years. */
+const maxTtlSeconds = 10 * 365 * 24 * 3600
+
 /**
- * Builds the service on the `RedisClient` in context.
+ * Builds the service on the `RedisClient` in context (an option that is not a positive integer is a defect).
  *
  * @since 0.1.0
  */
 export const make = (options: Options = {}): Effect.Effect<Service, never, RedisClient.RedisClient | Scope.Scope> =>
   Effect.gen(function* () {
     const redis = yield* RedisClient.RedisClient
+    for (const [option, value] of Object.entries({
+      maxReadBytes: options.maxReadBytes,
+      maxReadEntries: options.maxReadEntries,
+      retainEntries: options.retainEntries
+    })) {
+      if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
+        return yield* Effect.die(new Error(`DurableStreams: ${option} must be a positive integer, got ${value}`))
+      }
+    }
     const keyPrefix = options.keyPrefix ?? "ds:"
     const maxReadBytes = options.maxReadBytes ?? 1024 * 1024
     const store = Store.make(redis, keyPrefix, options.maxReadEntries ?? 1000, options.retainEntries)
@@ -282,8 +294,18 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Redis
     return {
       keyPrefix,
       create: named((name, createOptions: CreateOptions = {}) => {
-        if (createOptions.ttlSeconds !== undefined && createOptions.expiresAt !== undefined) {
+        const { ttlSeconds, expiresAt } = createOptions
+        if (ttlSeconds !== undefined && expiresAt !== undefined) {
           return fail(name, Reasons.InvalidRequest, "a stream has a TTL or an expiry, not both")
+        }
+        if (
+          ttlSeconds !== undefined &&
+          !(Number.isInteger(ttlSeconds) && ttlSeconds >= 1 && ttlSeconds <= maxTtlSeconds)
+        ) {
+          return fail(name, Reasons.InvalidRequest, `a TTL is 1 to ${maxTtlSeconds} seconds`)
+        }
+        if (expiresAt !== undefined && !(expiresAt.getTime() > Date.now())) {
+          return fail(name, Reasons.InvalidRequest, "an expiry must be in the future")
         }
         const fork = createOptions.fork
         if (fork !== undefined) return badName(fork.from) ?? createFork(store, name, fork.from, createOptions)

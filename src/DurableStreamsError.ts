@@ -21,8 +21,9 @@ export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", describ
 }
 
 /**
- * The stream was deleted while forks still reference it (soft-deleted): its name answers nothing until the last fork
- * is gone. HTTP 410.
+ * What was asked for is gone: the stream was deleted while forks still reference it (soft-deleted: its name answers
+ * nothing until the last fork is gone), the offset read from is no longer kept (`retainEntries`), or, for a
+ * ResumableStream run, its producer was lost before it ended the run. HTTP 410.
  *
  * @since 0.1.0
  */

@@ -23,7 +23,7 @@
 import { Duration, Effect, Layer, Result } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { DurableStreams, type StreamInfo } from "./DurableStreams.js"
-import type { DurableStreamsError } from "./DurableStreamsError.js"
+import { DurableStreamsError, ReadOnly } from "./DurableStreamsError.js"
 import * as ResumableStream from "./ResumableStream.js"
 import type { SecurityOptions } from "./ResumableStreamHttp.js"
 import * as Headers from "./internal/durable/headers.js"
@@ -195,7 +195,7 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
           if (forkedFrom === undefined && (subOffset !== undefined || forkOffset !== undefined)) {
             return badRequest("Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From")
           }
-          const source = forkedFrom === undefined ? undefined : nameOf(new URL(forkedFrom, url).pathname)
+          const source = forkedFrom === undefined ? undefined : nameOf(pathOf(forkedFrom, url))
           if (forkedFrom !== undefined && source === undefined) {
             return refusal(404, "NotFound", "Stream-Forked-From names no stream of this server")
           }
@@ -222,7 +222,7 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
             headers: {
               "content-type": created.contentType,
               "stream-next-offset": created.nextOffset,
-              ...(created.created ? { location: `${url.protocol}//${url.host}${url.pathname}` } : {}),
+              ...(created.created ? { location: locationOf(request, url) } : {}),
               ...(created.closed ? { "stream-closed": "true" } : {})
             }
           })
@@ -271,7 +271,7 @@ export const routes = (options: Options): Layer.Layer<never, never, HttpRouter.H
                 : undefined
 
       const handle = (request: HttpServerRequest.HttpServerRequest) => {
-        const url = new URL(request.url, `http://${request.headers.host ?? "localhost"}`)
+        const url = urlOf(request)
         const name = nameOf(url.pathname)
         const action = actionOf(request.method)
         if (action === undefined) {
@@ -326,10 +326,40 @@ const serveUnder = (
   return HttpRouter.add("*", under(base, "/*"), (request) =>
     request.method === "OPTIONS"
       ? guard.answerPreflight(request)
-      : Effect.map(guard.check(request, handle(request)), (response) =>
-          HttpServerResponse.setHeader(response, "cross-origin-resource-policy", corp)
+      : Effect.map(
+          guard.check(
+            request,
+            Effect.suspend(() => handle(request))
+          ),
+          (response) => HttpServerResponse.setHeader(response, "cross-origin-resource-policy", corp)
         )
   )
+}
+
+/** The path a `Stream-Forked-From` names (a path, or a URL of this server), or "" when it is not one. */
+const pathOf = (value: string, url: URL): string => {
+  try {
+    return new URL(value, url).pathname
+  } catch {
+    return ""
+  }
+}
+
+/** A request's URL; a `Host` that is no host name gives `localhost` (the guard refuses it before any use). */
+const urlOf = (request: HttpServerRequest.HttpServerRequest): URL => {
+  try {
+    return new URL(request.url, `http://${request.headers.host ?? "localhost"}`)
+  } catch {
+    return new URL(request.url, "http://localhost")
+  }
+}
+
+/** The absolute URL of a created stream, with the scheme a proxy in front says it was reached by. */
+const locationOf = (request: HttpServerRequest.HttpServerRequest, url: URL) => {
+  const proto = String(request.headers["x-forwarded-proto"] ?? "")
+    .split(",")[0]
+    ?.trim()
+  return `${proto === "https" ? "https" : url.protocol.replace(":", "")}://${url.host}${url.pathname}`
 }
 
 /** The base path of a route set (`/v1/stream/` → `/v1/stream`). */
@@ -375,15 +405,16 @@ export const runRoutes = (
       const base = basePath(options.path ?? "/v1/runs")
       const reads = yield* readAnswers(options)
       const handle = (request: HttpServerRequest.HttpServerRequest) => {
-        const url = new URL(request.url, `http://${request.headers.host ?? "localhost"}`)
+        const url = urlOf(request)
         const token = nameUnder(base, url.pathname)
         if (token === undefined) return Effect.succeed(refusal(404, "NotFound", "no run at this path"))
         if (request.method !== "GET" && request.method !== "HEAD") {
           return Effect.succeed(
-            HttpServerResponse.setHeader(
-              refusal(405, "ReadOnly", "a run is written by its producer; it is read-only here"),
-              "allow",
-              "GET, HEAD"
+            errorResponse(
+              new DurableStreamsError({
+                stream: "run",
+                reason: new ReadOnly({ message: "a run is written by its producer; it is read-only here" })
+              })
             )
           )
         }

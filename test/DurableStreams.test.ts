@@ -106,6 +106,15 @@ forEachTarget("DurableStreams", (it) => {
       const end = yield* streams.read("chat/1", closed.nextOffset, { wait: "5 seconds" })
       assert.isTrue(end.closed && end.upToDate)
       assert.strictEqual((yield* failedWith(streams.read("chat/2")))._tag, "NotFound")
+      // at most 10,000 messages per write (each is an argument of one script call); a TTL of 1 s to 10 years; an
+      // expiry in the future
+      const many = `[${Array.from({ length: 10_001 }, () => "0").join(",")}]`
+      yield* streams.create("many", json)
+      assert.strictEqual((yield* failedWith(streams.append("many", many, json)))._tag, "InvalidRequest")
+      assert.strictEqual((yield* failedWith(streams.create("zero", { ttlSeconds: 0 })))._tag, "InvalidRequest")
+      const past = new Date(Date.now() - 1000)
+      assert.strictEqual((yield* failedWith(streams.create("past", { expiresAt: past })))._tag, "InvalidRequest")
+      assert.isTrue(Exit.hasDies(yield* Effect.exit(DurableStreams.make({ retainEntries: 0 }))))
       // names that cannot be keys of one slot are refused before anything is sent
       for (const name of ["", "a{b}", "x".repeat(1025)]) {
         assert.strictEqual((yield* failedWith(streams.create(name)))._tag, "InvalidRequest")
@@ -138,9 +147,13 @@ forEachTarget("DurableStreams", (it) => {
         const fork = (await put("copy", { "stream-forked-from": "/v1/stream/secret" })).status
         const open = (await put("open")).status
         const forkOpen = (await put("copy", { "stream-forked-from": "/v1/stream/open" })).status
-        return [created, read, fork, open, forkOpen]
+        const readOpen = await fetch(`${base}/v1/stream/open?offset=-1`)
+        // a stream's bytes are served sandboxed; a source that is no URL is no stream (not a crash)
+        const sandboxed = readOpen.headers.get("content-security-policy") === "default-src 'none'; sandbox"
+        const badSource = (await put("bad", { "stream-forked-from": "http://[::1" })).status
+        return [created, read, fork, open, forkOpen, sandboxed, badSource]
       })
-      assert.deepStrictEqual(statuses, [201, 403, 403, 201, 201])
+      assert.deepStrictEqual(statuses, [201, 403, 403, 201, 201, true, 404])
       assert.deepStrictEqual(asked, [
         "create secret",
         "read secret",
@@ -148,7 +161,9 @@ forEachTarget("DurableStreams", (it) => {
         "read secret",
         "create open",
         "create copy",
-        "read open"
+        "read open",
+        "read open",
+        "create bad"
       ])
     })
   )
@@ -182,6 +197,9 @@ forEachTarget("DurableStreams", (it) => {
         assert.deepStrictEqual([copy.offset, texts(copy.entries)], [offsets[1], ['{"i":2}', '{"i":3}', '{"i":4}']])
         const tooOld = yield* failedWith(streams.create("old", { fork: { from: "log", offset: offsets[0] } }))
         assert.strictEqual(tooOld._tag, "Gone")
+        // the tail is still found: HEAD and offset=now
+        assert.strictEqual((yield* streams.head("log")).nextOffset, offsets[4])
+        assert.strictEqual((yield* streams.read("log", "now")).nextOffset, offsets[4])
       })
   )
 
@@ -211,12 +229,16 @@ forEachTarget("DurableStreams", (it) => {
 
   it.effect("forks copy their source up to the fork offset; a source deleted under forks is gone, then collected", () =>
     Effect.gen(function* () {
-      const streams = yield* DurableStreams.make({ keyPrefix: RedisServer.uniquePrefix("ds") })
+      const redis = yield* RedisClient.RedisClient
+      const keyPrefix = RedisServer.uniquePrefix("ds")
+      const streams = yield* DurableStreams.make({ keyPrefix })
       yield* streams.create("src", { contentType: "text/plain", body: Buffer.from("hello") })
       const middle = (yield* streams.append("src", " world", { contentType: "text/plain" })).nextOffset
-      yield* streams.create("fork", {
-        fork: { from: "src", offset: "0000000000000005_0000000000000000", subOffset: 3 }
-      })
+      const forkAt = { from: "src", offset: "0000000000000005_0000000000000000", subOffset: 3 }
+      yield* streams.create("fork", { fork: forkAt })
+      // a sub-offset reaches into the next append, not past it (" world" is 6 bytes)
+      const past = yield* failedWith(streams.create("past", { fork: { ...forkAt, subOffset: 7 } }))
+      assert.strictEqual(past._tag, "InvalidRequest")
       yield* streams.append("fork", "!", { contentType: "text/plain" })
       assert.strictEqual(Buffer.concat((yield* streams.read("fork")).entries).toString(), "hello wo!")
       assert.strictEqual((yield* streams.head("fork")).contentType, "text/plain")
@@ -227,6 +249,8 @@ forEachTarget("DurableStreams", (it) => {
       yield* streams.create("fork2", { fork: { from: "fork" } })
       yield* streams.delete("src")
       assert.strictEqual((yield* failedWith(streams.head("src")))._tag, "Gone")
+      // a retried fork create answers as an idempotent create though its source is gone
+      assert.isFalse((yield* streams.create("fork", { fork: forkAt })).created)
       assert.strictEqual((yield* failedWith(streams.create("src", { contentType: "text/plain" })))._tag, "Conflict")
       yield* streams.delete("fork")
       assert.strictEqual((yield* failedWith(streams.head("fork")))._tag, "Gone")
@@ -237,6 +261,14 @@ forEachTarget("DurableStreams", (it) => {
         assert.strictEqual((yield* failedWith(streams.head(name)))._tag, "NotFound")
       }
       assert.strictEqual(middle.length, 33)
+      // a tombstone whose forks all went without releasing it (their release failed, or they expired) is collected
+      // by the next delete, and its name can be created again
+      yield* streams.create("orphaned", { contentType: "text/plain" })
+      yield* streams.create("child", { fork: { from: "orphaned" } })
+      yield* streams.delete("orphaned")
+      yield* redis.send("HDEL", `${keyPrefix}{orphaned}:forks`, "child")
+      assert.strictEqual((yield* failedWith(streams.delete("orphaned")))._tag, "Gone")
+      assert.isTrue((yield* streams.create("orphaned", { contentType: "text/plain" })).created)
     })
   )
 

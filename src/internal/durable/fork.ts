@@ -13,10 +13,13 @@ import type { DurableStreamsError } from "../../DurableStreamsError.js"
 import { isJson, mediaType } from "./body.js"
 import { fail } from "./errors.js"
 import * as Offsets from "./offsets.js"
-import type { Store } from "./store.js"
+import { maxItemsPerWrite, type Store } from "./store.js"
 
 /** How many bytes each read of the source copies. */
 const copyPageBytes = 4 * 1024 * 1024
+
+/** The most bytes a fork copies (they pass through this process and one script). */
+const maxCopyBytes = 64 * 1024 * 1024
 
 /** The source's entries from `first` (where its kept data starts) up to `position`, each with the position it ends at. */
 const copyUpTo = (
@@ -29,6 +32,7 @@ const copyUpTo = (
   Effect.gen(function* () {
     const copied: Array<readonly [number, Buffer]> = []
     let at = first
+    let bytes = 0
     while (at < position) {
       const page = yield* store.read(
         source,
@@ -37,6 +41,14 @@ const copyUpTo = (
       )
       if (page.entries.length === 0) break
       for (const entry of page.entries) {
+        bytes += entry.length
+        if (copied.length >= maxItemsPerWrite || bytes > maxCopyBytes) {
+          return yield* fail(
+            source,
+            Reasons.InvalidRequest,
+            `a fork copies at most ${maxItemsPerWrite} entries and ${maxCopyBytes} bytes of its source`
+          )
+        }
         const end = at + (json ? 1 : entry.length)
         if (end <= position) copied.push([end, Buffer.from(entry)])
         else if (at < position) copied.push([position, Buffer.from(entry.subarray(0, position - at))])
@@ -65,6 +77,23 @@ export const createFork = (
       return yield* fail(name, Reasons.InvalidRequest, "Stream-Fork-Sub-Offset needs Stream-Fork-Offset")
     }
     const requestedMedia = options.contentType === undefined ? "" : mediaType(options.contentType)
+    const asked = `${fork.offset ?? ""}+${subOffset}`
+    // a retry of a fork that exists answers as an idempotent create, even once its source is gone
+    const existing = yield* store.forkOf(name)
+    if (existing !== undefined) {
+      const same =
+        existing.source === source &&
+        existing.asked === asked &&
+        existing.closed === (options.closed === true) &&
+        (requestedMedia === "" || requestedMedia === existing.mediaType)
+      if (!same) return yield* fail(name, Reasons.Conflict, `stream ${name} exists with another configuration`)
+      return {
+        created: false,
+        contentType: existing.contentType,
+        nextOffset: existing.nextOffset,
+        closed: existing.closed
+      }
+    }
     const referenced = yield* store.reference(source, name, requestedMedia)
     const [, contentType, media, tail, ttl, expiresMs] = referenced
     const added = referenced[7] === 1
@@ -77,6 +106,13 @@ export const createFork = (
       if (position < first) {
         return yield* fail(name, Reasons.Gone, "the fork offset is before the source's kept data (retainEntries)")
       }
+      if (subOffset > 0 && !isJson(media)) {
+        // bytes of the one append after the anchor, not past it (the protocol's "next data boundary")
+        const next = yield* store.read(source, { _tag: "At", position: anchor! }, { maxBytes: 1, touch: false })
+        if (subOffset > (next.entries[0]?.length ?? 0)) {
+          return yield* fail(name, Reasons.InvalidRequest, "Stream-Fork-Sub-Offset is past the next append's end")
+        }
+      }
       const copied = yield* copyUpTo(store, source, isJson(media), first, position)
       const own = options.ttlSeconds !== undefined || options.expiresAt !== undefined
       return yield* store.create(name, {
@@ -85,7 +121,7 @@ export const createFork = (
         expiresAt: own ? options.expiresAt : expiresMs === "" ? undefined : new Date(Number(expiresMs)),
         closed: options.closed === true,
         body: options.body ?? new Uint8Array(),
-        fork: { source, asked: `${fork.offset ?? ""}+${subOffset}`, position, first, copied }
+        fork: { source, asked, position, first, copied }
       })
     })
     return yield* created.pipe(

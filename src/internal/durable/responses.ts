@@ -34,10 +34,14 @@ export interface Settings {
   readonly maxOpenPolls: number
 }
 
-/** The headers every read answer carries. */
+/**
+ * The headers every read answer carries. A stream's bytes are served as its content type (`text/html`, `image/svg+xml`
+ * too): a sandboxing content security policy keeps a browser that opens one from running it on this origin.
+ */
 const readHeaders = (result: ReadResult, cursor: string | undefined): Record<string, string> => {
   const atEnd = result.closed && result.upToDate
   return {
+    "content-security-policy": "default-src 'none'; sandbox",
     "stream-next-offset": result.nextOffset,
     ...(result.upToDate ? { "stream-up-to-date": "true" } : {}),
     ...(atEnd ? { "stream-closed": "true" } : cursor === undefined ? {} : { "stream-cursor": cursor })

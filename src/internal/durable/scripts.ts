@@ -1,6 +1,7 @@
 /**
- * The Lua scripts of Durable Streams. A stream is three keys under one hash tag (see `keys.ts`): its metadata hash,
- * its Redis stream of entries (the entry ending at position `p` has id `p-0`) and its producers' hash. Every write is
+ * The Lua scripts of Durable Streams. A stream is four keys under one hash tag (see `keys.ts`), passed in this order
+ * as KEYS to every script of a stream: its metadata hash, its Redis stream of entries (the entry ending at position `p`
+ * has id `p-0`), its producers' hash and the hash of the forks referencing it. Every write is
  * one script, so the checks of the protocol (closed, content type, `Stream-Seq`, producer epoch and sequence) and the
  * write they guard are atomic, whichever instance runs them; each write that moves the tail announces the new tail on
  * the stream's channel.
@@ -54,7 +55,7 @@ end
 
 /**
  * Creates a stream, or finds it as asked (idempotent `PUT`).
- * KEYS meta, data, producers; ARGV[1] incarnation id, ARGV[2] content type, ARGV[3] media type, ARGV[4] ttl s or
+ * KEYS meta, data, producers, forks; ARGV[1] incarnation id, ARGV[2] content type, ARGV[3] media type, ARGV[4] ttl s or
  * "", ARGV[5] expiry ms or "", ARGV[6] expiry as given, ARGV[7] "1" to create closed, ARGV[8] "1" for JSON,
  * ARGV[9] fork source or "", ARGV[10] fork offset as asked or "", ARGV[11] the fork's start position (0 when not a
  * fork), ARGV[12] where its data starts (a fork of a trimmed source: the source's first kept position), ARGV[13] how
@@ -136,7 +137,7 @@ export type AppendReply =
 /**
  * Appends to a stream and/or closes it, checking in the protocol's order: closed (a retry of the request that closed
  * it is a duplicate), content type, producer epoch and sequence, `Stream-Seq`.
- * KEYS meta, data, producers; ARGV[1] media type of the body ("" when empty), ARGV[2] `Stream-Seq` or "", ARGV[3]
+ * KEYS meta, data, producers, forks; ARGV[1] media type of the body ("" when empty), ARGV[2] `Stream-Seq` or "", ARGV[3]
  * producer id or "", ARGV[4] epoch, ARGV[5] producer seq, ARGV[6] "1" to close, ARGV[7] channel, ARGV[8] how many
  * entries to keep ("": all), ARGV[9…] items.
  * Reply: see {@link AppendReply}.
@@ -227,14 +228,15 @@ export type ReadHead = readonly [
 /**
  * Reads a stream's metadata and its entries after an entry id, as many as fit `maxBytes` (at least one), and resets
  * its sliding TTL when asked.
- * KEYS meta, data, producers; ARGV[1] entry id to read after, ARGV[2] max bytes, ARGV[3] max entries (0: none), ARGV[4]
- * "1" to reset the TTL, ARGV[5] "1" when the read is from the start (then from the first position kept).
+ * KEYS meta, data, producers, forks; ARGV[1] entry id to read after, ARGV[2] max bytes, ARGV[3] max entries (0: none), ARGV[4]
+ * "1" to reset the TTL, ARGV[5] "start" for a read from the start (then from the first position kept), "now" for one
+ * at the tail (metadata only), "" for a read after ARGV[1] (refused when that is before the first position kept).
  * Reply: `{"ok", content type, tail, closed, ttl, expires at, id, first position kept, [entry id, bytes]…}`,
  * `{"notfound"}`, `{"gone"}`, `{"trimmed", first}` (the position read from is no longer kept).
  */
 export const read = script<
   StreamKeys,
-  [after: string, maxBytes: number, maxEntries: number, touch: string, fromStart: string],
+  [after: string, maxBytes: number, maxEntries: number, touch: string, from: "start" | "now" | ""],
   readonly [...ReadHead, ...Array<Buffer>] | readonly ["notfound" | "gone"] | readonly ["trimmed", number]
 >()(
   "DurableStreams.read",
@@ -244,9 +246,9 @@ if not m[2] then return {'notfound'} end
 if m[7] then return {'gone'} end
 local first = tonumber(m[8] or '0')
 local from = '(' .. ARGV[1]
-if ARGV[5] == '1' then
+if ARGV[5] == 'start' then
   from = '(' .. string.format('%d-0', first)
-elseif tonumber(string.match(ARGV[1], '^(%d+)')) < first then
+elseif ARGV[5] == '' and tonumber(string.match(ARGV[1], '^(%d+)')) < first then
   return {'trimmed', first}
 end
 if ARGV[4] == '1' then touch(m[4]) end
@@ -278,18 +280,23 @@ return reply
  * answering 410 until the last fork is deleted).
  * KEYS meta, data, producers, forks; ARGV[1] channel.
  * Reply: `{"deleted", source or ""}` (the caller releases the source's reference), `{"soft"}`, `{"notfound"}`,
- * `{"gone"}`.
+ * `{"gone", source or ""}` (soft-deleted already; when no fork references it any more, it is collected now, and its
+ * source is named for the caller to release).
  */
 export const remove = script<
   StreamKeys,
   [channel: string],
-  readonly ["deleted", string] | readonly ["soft" | "notfound" | "gone"]
+  readonly ["deleted" | "gone", string] | readonly ["soft" | "notfound"]
 >()(
   "DurableStreams.delete",
   `
 local m = redis.call('HMGET', KEYS[1], 'tail', 'gone', 'src')
 if not m[1] then return {'notfound'} end
-if m[2] then return {'gone'} end
+if m[2] then
+  if redis.call('HLEN', KEYS[4]) > 0 then return {'gone', ''} end
+  redis.call('DEL', KEYS[1], KEYS[4])
+  return {'gone', m[3] or ''}
+end
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('PUBLISH', ARGV[1], 'deleted')
 if redis.call('HLEN', KEYS[4]) > 0 then

@@ -15,7 +15,8 @@ export const dataEvent = (entries: ReadonlyArray<Uint8Array>, json: boolean, tex
       ? Buffer.concat(entries).toString("utf8")
       : Buffer.concat(entries).toString("base64")
   const lines = payload.split(/\r\n|\r|\n/)
-  return `event: data\n${lines.map((line) => `data:${line}`).join("\n")}\n\n`
+  // a reader drops one space after `data:`: a line that starts with one gets another
+  return `event: data\n${lines.map((line) => (line.startsWith(" ") ? `data: ${line}` : `data:${line}`)).join("\n")}\n\n`
 }
 
 /** What a control event says. */

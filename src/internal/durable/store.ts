@@ -34,6 +34,16 @@ export interface CreateRequest {
   }
 }
 
+/** A stream as a fork's create compares it (see `Store.forkOf`). */
+export interface ExistingFork {
+  readonly source: string
+  readonly asked: string
+  readonly contentType: string
+  readonly mediaType: string
+  readonly closed: boolean
+  readonly nextOffset: string
+}
+
 /** The Redis operations of one layer. */
 export interface Store {
   readonly keysOf: (name: string) => ReturnType<typeof streamKeys>
@@ -57,9 +67,20 @@ export interface Store {
     fork: string,
     media: string
   ) => Effect.Effect<Scripts.Referenced, DurableStreamsError>
+  /** What a fork at `name` was created as, if a stream exists there (`source` "" when it is not a fork). */
+  readonly forkOf: (name: string) => Effect.Effect<ExistingFork | undefined, DurableStreamsError>
   /** Releases `fork`'s reference on `source`, collecting soft-deleted sources up the chain. */
   readonly release: (source: string, fork: string) => Effect.Effect<void, DurableStreamsError>
 }
+
+/**
+ * The most messages one append (or create) writes, and the most entries a fork copies: each is an argument of one
+ * script call, and a call takes about 100,000 at the most.
+ */
+export const maxItemsPerWrite = 10_000
+
+const tooMany = (name: string) =>
+  fail(name, Reasons.InvalidRequest, `a write holds at most ${maxItemsPerWrite} JSON messages`)
 
 /** How long a fork's reference counts without the fork existing (it is being created): then it is pruned. */
 const referenceGraceMs = 60_000
@@ -74,10 +95,16 @@ export const make = (
   const keep = retainEntries === undefined ? "" : String(retainEntries)
   const keysOf = (name: string) => streamKeys(prefix, name)
 
-  const create = (name: string, request: CreateRequest): Effect.Effect<Created, DurableStreamsError> => {
+  /** Creates a stream; a tombstone at its name that no fork references any more is collected first (once). */
+  const create = (
+    name: string,
+    request: CreateRequest,
+    collected = false
+  ): Effect.Effect<Created, DurableStreamsError> => {
     const media = mediaType(request.contentType)
     const body = items(request.body, media, true)
     if (body._tag === "Invalid") return fail(name, Reasons.InvalidRequest, body.message)
+    if (body.items.length > maxItemsPerWrite) return tooMany(name)
     const fork = request.fork
     const copied = (fork?.copied ?? []).flatMap(([position, item]) => [String(position), item])
     return redis
@@ -104,7 +131,9 @@ export const make = (
         Effect.flatMap((reply) => {
           switch (reply[0]) {
             case "gone":
-              return fail(name, Reasons.Conflict, `stream ${name} was deleted and forks still reference it`)
+              return collected
+                ? fail(name, Reasons.Conflict, `stream ${name} was deleted and forks still reference it`)
+                : Effect.andThen(Effect.ignore(remove(name)), create(name, request, true))
             case "conflict":
               return fail(name, Reasons.Conflict, `stream ${name} exists with another configuration`)
             default:
@@ -130,6 +159,7 @@ export const make = (
     if (body.length > 0 && media === "") return fail(name, Reasons.InvalidRequest, "an append needs a Content-Type")
     const parsed = items(body, media, false)
     if (parsed._tag === "Invalid") return fail(name, Reasons.InvalidRequest, parsed.message)
+    if (parsed.items.length > maxItemsPerWrite) return tooMany(name)
     const producer = options.producer
     const { keys, channel } = keysOf(name)
     return redis
@@ -206,12 +236,12 @@ export const make = (
         options.maxBytes,
         count,
         options.touch ? "1" : "",
-        requested._tag === "Start" ? "1" : ""
+        requested._tag === "Start" ? "start" : requested._tag === "Now" ? "now" : ""
       ])
       .pipe(
         Effect.mapError(fromRedis(name)),
         Effect.flatMap((reply) => {
-          if (reply[0] === "notfound" || String(reply[0]) === "notfound") return notFound(name)
+          if (String(reply[0]) === "notfound") return notFound(name)
           if (String(reply[0]) === "gone") return gone(name)
           if (String(reply[0]) === "trimmed") {
             return fail(name, Reasons.Gone, `this offset of ${name} is no longer kept (retainEntries)`)
@@ -288,7 +318,8 @@ export const make = (
           case "notfound":
             return notFound(name)
           case "gone":
-            return gone(name)
+            // a tombstone no fork references any more was collected: its own source is released
+            return Effect.andThen(reply[1] === "" ? Effect.void : release(reply[1], name), gone(name))
           case "soft":
             return Effect.void
           case "deleted":
@@ -314,5 +345,24 @@ export const make = (
       })
     )
 
-  return { keysOf, create, append, read, head, remove, reference, release }
+  const forkOf = (name: string) =>
+    redis
+      .send<Array<string | null>>("HMGET", keysOf(name).keys[0], "src", "fo", "ct", "mt", "closed", "tail", "gone")
+      .pipe(
+        Effect.mapError(fromRedis(name)),
+        Effect.map(([source, asked, contentType, media, closed, tail, tombstone]): ExistingFork | undefined =>
+          tail === null || tail === undefined || tombstone !== null
+            ? undefined
+            : {
+                source: source ?? "",
+                asked: asked ?? "",
+                contentType: contentType ?? "",
+                mediaType: media ?? "",
+                closed: closed === "1",
+                nextOffset: Offsets.ofPosition(Number(tail))
+              }
+        )
+      )
+
+  return { keysOf, create, append, read, head, remove, reference, release, forkOf }
 }
