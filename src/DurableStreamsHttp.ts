@@ -312,7 +312,8 @@ const guardOf = (options: SecurityOptions) =>
     methods: "GET, HEAD, POST, PUT, DELETE",
     headers: allowHeaders,
     exposeHeaders,
-    requireJson: false
+    requireJson: false,
+    ownCacheControl: true
   })
 
 /** Serves `handle` for every path under `base`, behind `guard`, answering CORS preflights. */

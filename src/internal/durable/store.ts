@@ -5,7 +5,7 @@
  * @internal
  */
 import { randomBytes } from "node:crypto"
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
 import type * as RedisClient from "../../RedisClient.js"
 import * as Reasons from "../../DurableStreamsError.js"
 import type { DurableStreamsError } from "../../DurableStreamsError.js"
@@ -301,11 +301,21 @@ export const make = (
         .send<Array<string>>("HGETALL", keysOf(name).keys[3])
         .pipe(Effect.mapError(fromRedis(name)))
       const now = Date.now()
+      const old: Array<string> = []
       for (let i = 0; i + 1 < forks.length; i += 2) {
-        const fork = forks[i]!
-        if (now - Number(forks[i + 1]) < referenceGraceMs) continue
-        const exists = yield* redis.send<number>("EXISTS", keysOf(fork).keys[0]).pipe(Effect.mapError(fromRedis(fork)))
-        if (exists === 0) yield* redis.send("HDEL", keysOf(name).keys[3], fork).pipe(Effect.mapError(fromRedis(name)))
+        if (now - Number(forks[i + 1]) >= referenceGraceMs) old.push(forks[i]!)
+      }
+      if (old.length === 0) return
+      // one pipelined round trip for every old reference's fork, however many there are
+      const found = yield* redis.pipeline(
+        old.map((fork) => ({ name: "EXISTS", args: [keysOf(fork).keys[0]], key: keysOf(fork).keys[0] }))
+      )
+      const gone = old.filter((_, i) => {
+        const reply = found[i]
+        return reply !== undefined && Result.isSuccess(reply) && reply.success === 0
+      })
+      if (gone.length > 0) {
+        yield* redis.send("HDEL", keysOf(name).keys[3], ...gone).pipe(Effect.mapError(fromRedis(name)))
       }
     })
 

@@ -11,8 +11,8 @@
  * - a CORS preflight is answered only for an allowed origin; the responses to one carry its CORS headers. `"*"`
  *   among the allowed origins allows every origin, without credentials (a public API).
  *
- * Every response gets `x-content-type-options: nosniff`, and `cache-control: no-store` unless it set its own (answers
- * are of the moment).
+ * Every response gets `x-content-type-options: nosniff` and `cache-control: no-store` (answers are of the moment),
+ * unless the route set lets its responses set their own (a protocol with cacheable reads).
  *
  * @internal
  */
@@ -71,13 +71,17 @@ export interface CorsProfile {
   readonly exposeHeaders?: string | undefined
   /** Whether `POST`/`PUT`/`PATCH` bodies must be JSON. Default true. */
   readonly requireJson?: boolean | undefined
+  /** Whether a response may set its own `cache-control` (else every response is `no-store`). Default false. */
+  readonly ownCacheControl?: boolean | undefined
 }
+
+/** Makes a response `no-store`. */
+const noStore = (response: HttpServerResponse.HttpServerResponse) =>
+  HttpServerResponse.setHeader(response, "cache-control", "no-store")
 
 /** Adds `cache-control: no-store` to a response that did not set its own. */
 const noStoreUnlessSet = (response: HttpServerResponse.HttpServerResponse) =>
-  response.headers["cache-control"] === undefined
-    ? HttpServerResponse.setHeader(response, "cache-control", "no-store")
-    : response
+  response.headers["cache-control"] === undefined ? noStore(response) : response
 
 /** The guard of one route set. */
 export interface Guard {
@@ -106,6 +110,7 @@ export const make = (options: SecurityOptions, profile: CorsProfile = {}): Guard
   const anyOrigin = (options.allowedOrigins ?? []).includes("*")
   const origins = new Set((options.allowedOrigins ?? []).map((origin) => originHost(origin) ?? origin.toLowerCase()))
   const requireJson = profile.requireJson ?? true
+  const cacheControl = profile.ownCacheControl === true ? noStoreUnlessSet : noStore
 
   /** The refusal of a request that fails a check, and the cross-site origin it comes from when it is allowed. */
   const inspect = (request: HttpServerRequest.HttpServerRequest) => {
@@ -154,13 +159,13 @@ export const make = (options: SecurityOptions, profile: CorsProfile = {}): Guard
     check: (request, handle) => {
       const { refused, crossSite } = inspect(request)
       if (refused !== undefined)
-        return Effect.succeed(noStoreUnlessSet(HttpServerResponse.setHeaders(refused, baseHeaders)))
+        return Effect.succeed(cacheControl(HttpServerResponse.setHeaders(refused, baseHeaders)))
       if (requireJson && stateChanging.has(request.method) && !isJson(request)) {
         const unsupported = refusal(415, "InvalidInput", "the request must be JSON (content-type: application/json)")
-        return Effect.succeed(noStoreUnlessSet(HttpServerResponse.setHeaders(unsupported, baseHeaders)))
+        return Effect.succeed(cacheControl(HttpServerResponse.setHeaders(unsupported, baseHeaders)))
       }
       const headers = crossSite === undefined ? baseHeaders : { ...baseHeaders, ...corsHeaders(crossSite) }
-      return Effect.map(handle, (response) => noStoreUnlessSet(HttpServerResponse.setHeaders(response, headers)))
+      return Effect.map(handle, (response) => cacheControl(HttpServerResponse.setHeaders(response, headers)))
     },
     answerPreflight,
     preflight: (base) => HttpRouter.add("OPTIONS", under(base, "/*"), answerPreflight)
