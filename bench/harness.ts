@@ -8,6 +8,8 @@
  * oriented so that > 1 means ours beats the other side.
  */
 import { Session } from "node:inspector/promises"
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
 
 /** One measured figure of one side. */
 export type Measure = () => Promise<number>
@@ -155,6 +157,27 @@ export const allocatedPerOp = async (count: number, work: () => Promise<unknown>
     pending.push(...node.children)
   }
   return total / count
+}
+
+/** V8's full garbage collection, reached without starting Node with `--expose-gc`. */
+const collectGarbage = (() => {
+  setFlagsFromString("--expose-gc")
+  return runInNewContext("gc") as () => void
+})()
+
+/**
+ * Bytes of heap held per item while `hold` keeps `count` items alive: the heap in use after a full garbage collection
+ * while they are held, less the same before `hold` started, over `count`. `hold` resolves, once everything is held,
+ * with the function that lets it go.
+ */
+export const heapHeldPer = async (count: number, hold: () => Promise<() => Promise<void>>): Promise<number> => {
+  collectGarbage()
+  const before = process.memoryUsage().heapUsed
+  const release = await hold()
+  collectGarbage()
+  const held = process.memoryUsage().heapUsed - before
+  await release()
+  return held / count
 }
 
 /** Runs `f(0)` … `f(count - 1)` with at most `limit` of them in flight (the promise-side `concurrency: limit`). */

@@ -12,6 +12,8 @@
  *     once (p50 and worst of the 20); ms. Raw: `XRANGE - + COUNT 500` (our page size) and the first entry parsed.
  * (d) resuming a finished run of 10,000 chunks from the start; raw: XRANGE paging (COUNT 1000), JSON-parsing each
  *     chunk as ours does. The peer cannot: a finished stream is gone (its chunks only ever lived in the producer).
+ * (e) heap held per concurrent run: 1,000 runs held halfway (500 chunks each so far), each read by its starter and by
+ *     one reader that joined, both caught up; KB of heap in use after a full collection, per run. No raw side.
  */
 import { spawn } from "node:child_process"
 import { once } from "node:events"
@@ -23,14 +25,24 @@ import { Redis } from "ioredis"
 import { createResumableStreamContext } from "resumable-stream/ioredis"
 import * as RedisClient from "../dist/RedisClient.js"
 import * as ResumableStream from "../dist/ResumableStream.js"
-import { allocatedPerOp, deferred, type Meter, percentile, type Scenario, type Suite, throughput } from "./harness.js"
-import { chunkText, countPeerChunks, type Pause, pauses, peerChunks, Tail } from "./support/resumable.js"
+import {
+  allocatedPerOp,
+  deferred,
+  heapHeldPer,
+  type Meter,
+  percentile,
+  type Scenario,
+  type Suite,
+  throughput
+} from "./harness.js"
+import { chunkText, chunksIn, countPeerChunks, type Pause, pauses, peerChunks, Tail } from "./support/resumable.js"
 
 const runs = 100
 const chunksPerRun = 1_000
 const half = chunksPerRun / 2
 const joinersAtOnce = 20
 const resumeChunks = 10_000
+const heldRuns = 1_000
 const peerName = "resumable-stream 2.2.13"
 const crashingProducer = fileURLToPath(new URL("./support/crashing-producer.ts", import.meta.url))
 /** Connections the bench itself holds: admin, rawReader, and the peer's publisher and subscriber. */
@@ -69,6 +81,20 @@ const timeToFirstChunk = async (readers: number, join: () => Promise<string>, p:
     })
   )
   return percentile(times, p)
+}
+
+/** A reader counting what it reads to the end (`done`), and `reached` once it has read `at`. */
+const countingTo = (at: number) => {
+  const reached = deferred()
+  let count = 0
+  return {
+    reached: reached.promise,
+    add: (chunks: number) => {
+      count += chunks
+      if (count >= at) reached.resolve()
+      return count
+    }
+  }
 }
 
 /** Runs the crashing producer in a child process, kills it (SIGKILL) once halfway, and returns its token or id. */
@@ -335,6 +361,75 @@ const suite: Suite = {
       )
     }
 
+    // (e) ours: runs held halfway, each read by its starter and by a joiner through `resume`, both caught up
+    const oursHeld = () =>
+      heapHeldPer(heldRuns, async () => {
+        const prefix = `held${++round}`
+        const readers = await Promise.all(
+          Array.from({ length: heldRuns }, async (_, i) => {
+            const hold = holdAt(half)
+            pauses.set(`${prefix}-${i}`, hold.pause)
+            const started = await run(streams.start(Tail, { n: chunksPerRun, pause: `${prefix}-${i}` }))
+            const read = (stream: Stream.Stream<unknown, unknown>) => {
+              const counter = countingTo(half)
+              const done = run(
+                Stream.runFold(
+                  stream,
+                  () => 0,
+                  () => counter.add(1)
+                )
+              )
+              return { reached: counter.reached, done }
+            }
+            const own = read(started.stream)
+            const joiner = read(streams.resume(Tail, started.token))
+            await Promise.all([hold.reached, own.reached, joiner.reached])
+            return { release: hold.release, done: Promise.all([own.done, joiner.done]) }
+          })
+        )
+        return async () => {
+          for (const reader of readers) reader.release()
+          expectAll("ours (held runs)", (await Promise.all(readers.map((reader) => reader.done))).flat())
+          for (let i = 0; i < heldRuns; i++) pauses.delete(`${prefix}-${i}`)
+        }
+      })
+    // (e) the peer: the same with createNewResumableStream and resumeExistingStream
+    const peerHeld = () =>
+      heapHeldPer(heldRuns, async () => {
+        const prefix = `vheld${++round}`
+        const readers = await Promise.all(
+          Array.from({ length: heldRuns }, async (_, i) => {
+            const id = `${prefix}-${i}`
+            const hold = holdAt(half)
+            const own = await vercel.createNewResumableStream(id, () => peerChunks(chunksPerRun, hold.pause))
+            if (own === null) throw new Error(`resumable-stream refused ${id}`)
+            await hold.reached
+            const joined = await vercel.resumeExistingStream(id)
+            if (joined === null || joined === undefined) throw new Error(`resumable-stream could not join ${id}`)
+            const read = (stream: ReadableStream<string>) => {
+              const counter = countingTo(half)
+              const done = (async () => {
+                const reader = stream.getReader()
+                for (;;) {
+                  const { done: ended, value } = await reader.read()
+                  if (ended) return counter.add(0)
+                  counter.add(chunksIn(value))
+                }
+              })()
+              return { reached: counter.reached, done }
+            }
+            const mine = read(own)
+            const theirs = read(joined)
+            await Promise.all([mine.reached, theirs.reached])
+            return { release: hold.release, done: Promise.all([mine.done, theirs.done]) }
+          })
+        )
+        return async () => {
+          for (const reader of readers) reader.release()
+          expectAll("peer (held runs)", (await Promise.all(readers.map((reader) => reader.done))).flat())
+        }
+      })
+
     // (d): one finished run of 10k chunks, read from the start
     const finished = await run(
       Effect.gen(function* () {
@@ -444,6 +539,16 @@ const suite: Suite = {
         joining(1),
         joining(joinersAtOnce),
         joining(joinersAtOnce, 100),
+        {
+          name: `heap held per concurrent run, ${heldRuns} runs held halfway, each read by its starter and a joiner`,
+          unit: "KB/run",
+          higherIsBetter: false,
+          ours: async () => (await oursHeld()) / 1024,
+          peer: { name: peerName, measure: async () => (await peerHeld()) / 1024 },
+          notes: () => [
+            `no raw figure (raw code holds no run state); ${peerName} keeps each run's chunks in its producer's memory, ours in Redis (used_memory is not counted here)`
+          ]
+        },
         {
           name: `resume a finished ${resumeChunks / 1000}k-chunk run (raw: XRANGE paging)`,
           unit: "entries/s",

@@ -23,6 +23,7 @@ import { decodeFailure, fail, fromRedis } from "./error.js"
 import { ResumableStreamError } from "../../ResumableStreamError.js"
 import type { RunKeys } from "./keys.js"
 import * as Outage from "../outage.js"
+import * as Recent from "./recent.js"
 import * as Scripts from "./scripts.js"
 import type { Writer } from "../../ResumableStream.js"
 import * as Reasons from "../../ResumableStreamError.js"
@@ -129,12 +130,8 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
       )
     })
 
-    /**
-     * The stored JSON of the chunks written last (at least the last `maxBatchChunks`, at most twice as many: trimmed
-     * now and then, not copied on every write), oldest first: what a failover may have lost. Only the JSON: the
-     * chunks themselves are not kept alive for it.
-     */
-    let recent: Array<string> = []
+    /** The stored JSON of the last `maxBatchChunks` chunks written (at least): what a failover may have lost. */
+    const recent = Recent.make(options.maxBatchChunks)
     /** Chunks handed to `onWritten` (chunks written again after a failover are not handed on twice). */
     let delivered = options.startSeq
     const retryOutage = () => Schedule.upTo(Outage.backoff, { duration: options.outageTimeout })
@@ -166,9 +163,8 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
           const ids = reply[1].split(" ")
           const first = written + 1
           written += ids.length
-          for (const text of again) recent.push(text)
-          for (const text of data) recent.push(text)
-          if (recent.length > 2 * options.maxBatchChunks) recent.splice(0, recent.length - options.maxBatchChunks)
+          recent.add(again)
+          recent.add(data)
           const fresh = ids.flatMap((id, index) => {
             const seq = first + index
             if (seq <= delivered) return []
@@ -187,7 +183,8 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
      */
     const rewriteLost = (stored: number, batch: ReadonlyArray<Pending<A>>, again: ReadonlyArray<string>) => {
       const lost = written - stored
-      if (lost <= 0 || lost > recent.length) {
+      const lostData = lost > 0 ? recent.takeLast(lost) : undefined
+      if (lostData === undefined) {
         return Effect.fail(
           fail(
             Reasons.Truncated,
@@ -196,23 +193,33 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
           )
         )
       }
-      const lostData = recent.slice(recent.length - lost)
-      recent = recent.slice(0, recent.length - lost)
       written = stored
       return writeBatch(batch, [...lostData, ...again])
     }
 
-    const loop: Effect.Effect<void, ResumableStreamError> = Effect.gen(function* () {
-      let carried: Array<Pending<A>> = []
-      for (;;) {
-        const taken = yield* Effect.exit(
-          carried.length > 0 ? Effect.succeed({ batch: carried, rest: [] }) : takeBatch(buffer, options)
-        )
-        if (Exit.isFailure(taken)) return // the buffer was closed and is empty
-        carried = taken.value.rest
-        yield* writeBatch(taken.value.batch)
-      }
-    }).pipe(
+    /**
+     * Writes what is buffered, batch after batch (`carried`: what the last take left over), until the buffer is closed
+     * and empty. A recursion rather than a loop in a generator: a generator's frame would keep the last batch (its
+     * chunks and their JSON) alive while the writer waits for the next, for as long as a run stays open.
+     */
+    const writeFrom = (carried: ReadonlyArray<Pending<A>>): Effect.Effect<void, ResumableStreamError> =>
+      carried.length > 0
+        ? writeThen({ batch: carried, rest: [] })
+        : Effect.matchEffect(takeBatch(buffer, options), {
+            onFailure: () => Effect.void, // the buffer was closed and is empty
+            onSuccess: writeThen
+          })
+    const writeThen = (taken: {
+      readonly batch: ReadonlyArray<Pending<A>>
+      readonly rest: ReadonlyArray<Pending<A>>
+    }): Effect.Effect<void, ResumableStreamError> => {
+      const { rest } = taken
+      return Effect.andThen(
+        writeBatch(taken.batch),
+        Effect.suspend(() => writeFrom(rest))
+      )
+    }
+    const loop = Effect.suspend(() => writeFrom([])).pipe(
       Effect.tapError((error) =>
         Effect.andThen(
           Effect.sync(() => {
