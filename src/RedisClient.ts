@@ -53,6 +53,7 @@ import { redisError } from "./internal/reasons.js"
 import * as Commands from "./internal/redis/commands.js"
 import * as Idempotent from "./internal/redis/idempotent.js"
 import * as Lua from "./internal/redis/lua.js"
+import { remembered } from "./internal/memo.js"
 import * as RequestIds from "./internal/requestIds.js"
 import * as Persistence from "./internal/redis/persistence.js"
 import type * as Pipelined from "./internal/redis/pipelined.js"
@@ -438,6 +439,9 @@ interface Lifecycle {
   troubleAt: number
 }
 
+/** A command's name as the `op` of its errors (lower case), made once per name rather than on every call. */
+const opOf = remembered((command: string) => command.toLowerCase())
+
 const closedError = (op: string) =>
   new RedisError({ op, reason: new Closed({ message: "the RedisClient layer is closed" }) })
 
@@ -621,9 +625,9 @@ const makeContext = (spec: ConnectionSpec, maxDedicated: number) =>
           })
         ),
       send: <A>(command: string, ...args: ReadonlyArray<RedisScript.Arg>) =>
-        use(command.toLowerCase(), (c) => Commands.send(c, command, args, "text") as Promise<A>),
+        use(opOf(command), (c) => Commands.send(c, command, args, "text") as Promise<A>),
       sendBytes: <A>(command: string, ...args: ReadonlyArray<RedisScript.Arg>) =>
-        use(command.toLowerCase(), (c) => Commands.send(c, command, args, "bytes") as Promise<A>),
+        use(opOf(command), (c) => Commands.send(c, command, args, "bytes") as Promise<A>),
       pipeline: (commands) =>
         Effect.map(
           Effect.result(use("pipeline", (c) => Commands.sendPipelined(c, commands))),

@@ -15,9 +15,12 @@ import { type Outcome, pipelined } from "./pipelined.js"
 /** How a reply's strings arrive: as strings, or as Buffers (binary data). */
 export type Replies = "text" | "bytes"
 
-/** Sends one command; its reply in RESP2's shape. */
+/**
+ * Sends one command; its reply in RESP2's shape. The arguments go as one array (ioredis copies it once), not spread
+ * (two more copies of a long argument list).
+ */
 export const send = (client: Client, name: string, args: ReadonlyArray<Arg>, replies: Replies): Promise<unknown> =>
-  replies === "text" ? client.call(name, ...args) : client.callBuffer(name, ...args)
+  replies === "text" ? client.call(name, args as Array<Arg>) : client.callBuffer(name, args as Array<Arg>)
 
 /** Queues a command in a pipeline or transaction. */
 const queue = (pipeline: ChainableCommander, command: Command): void =>
