@@ -4,7 +4,8 @@
  *
  * The tail owns the transport: it listens on the channel before the source is first read (nothing written after
  * that read is missed), holds announcements in an inbox bounded in bytes, and ticks with a clock shared by every tail
- * of a layer. Its follower owns the position: which announced items come next, how to read the source from there, and
+ * of a layer. The inbox is a plain array, not a queue: a pull waiting for it is resumed by the arrival itself, in the
+ * connection's message handler, with no scheduler turn in between. Its follower owns the position: which announced items come next, how to read the source from there, and
  * what a quiet source means. At each pull the tail either catches up (reads the source from the position: after a
  * gap, a malformed announcement, a reconnect of the subscriber connection — whose messages meanwhile are lost — or an
  * overflow of the inbox) or takes everything in its inbox at once and gives the announcements to the follower, which
@@ -13,17 +14,9 @@
  *
  * @internal
  */
-import { type Duration, Effect, Queue, Schedule, type Scope } from "effect"
+import { type Duration, Effect, Schedule, type Scope } from "effect"
 import type * as RedisClient from "../RedisClient.js"
 import type { RedisError } from "../RedisError.js"
-
-/** What a tail's inbox receives: pub/sub events, and the ticks of the shared clock. */
-type InboxEvent = RedisClient.PubSubEvent | Tick
-
-interface Tick {
-  readonly _tag: "Tick"
-}
-const tick: Tick = { _tag: "Tick" }
 
 /**
  * One clock for every tail of a layer: it calls each registered tail every interval, so a tail notices a quiet
@@ -97,32 +90,47 @@ export const follow = <A, E>(
   follower: Follower<A, E>
 ): Effect.Effect<Effect.Effect<ReadonlyArray<A>, E>, RedisError, Scope.Scope> =>
   Effect.gen(function* () {
-    const inbox = yield* Queue.unbounded<InboxEvent>()
-    /** Bytes of the announcements in the inbox. */
+    /** Announcements heard since the tail last took its inbox, in arrival order. */
+    let messages: Array<string> = []
+    /** Bytes of `messages`. */
     let inboxBytes = 0
     /** Announcements were dropped since the tail last took its inbox: it must catch up. */
     let overflowed = false
+    /** The subscriber connection came back since the tail last took its inbox. */
+    let reconnected = false
+    /** A tick came since the tail last took its inbox (at most one is kept). */
+    let ticked = false
     let behind = options.behind
-    /** Something was heard since the last tick. */
+    /** Something was heard since the last tick taken. */
     let heard = true
+    /** The pull waiting for the inbox, resumed by what arrives (at once: no scheduler turn in between). */
+    let waiting: ((arrived: Effect.Effect<void>) => void) | undefined
+    const wake = () => {
+      const resume = waiting
+      waiting = undefined
+      resume?.(Effect.void)
+    }
     yield* options.redis.listen([options.channel], (event) => {
-      if (event._tag === "Message") {
-        if (overflowed) return
-        if (inboxBytes + event.message.length > options.maxInboxBytes) {
-          overflowed = true
-          options.onOverflow()
-          return
-        }
+      heard = true
+      if (event._tag === "Reconnected") {
+        reconnected = true
+      } else if (overflowed) {
+        return
+      } else if (inboxBytes + event.message.length > options.maxInboxBytes) {
+        // what the inbox held is of no use any more: the tail reads the source instead
+        overflowed = true
+        messages = []
+        inboxBytes = 0
+        options.onOverflow()
+      } else {
         inboxBytes += event.message.length
+        messages.push(event.message)
       }
-      Queue.offerUnsafe(inbox, event)
+      wake()
     })
-    // at most one tick waits in the inbox: a tail nobody pulls for a while does not pile them up
-    let tickWaiting = false
     yield* options.clock.register(() => {
-      if (tickWaiting) return
-      tickWaiting = true
-      Queue.offerUnsafe(inbox, tick)
+      ticked = true
+      wake()
     })
 
     const moveOn = (step: Step<A>): ReadonlyArray<A> => {
@@ -131,38 +139,34 @@ export const follow = <A, E>(
     }
     const catchUp = Effect.map(follower.catchUp, moveOn)
     const quiet = Effect.map(follower.quiet, moveOn)
+    const nothing = Effect.succeed<ReadonlyArray<A>>([])
 
-    /** What a batch of inbox events delivers. */
-    const take = (events: ReadonlyArray<InboxEvent>): Effect.Effect<ReadonlyArray<A>, E> => {
-      if (overflowed) {
-        overflowed = false
-        behind = true
-      }
-      const messages: Array<string> = []
-      let ticked = false
-      for (const event of events) {
-        if (event._tag === "Tick") {
-          ticked = true
-          tickWaiting = false
-          continue
-        }
-        heard = true
-        if (event._tag === "Message") {
-          inboxBytes -= event.message.length
-          messages.push(event.message)
-        } else {
-          behind = true
-          follower.onReconnect?.()
-        }
-      }
+    /** What the inbox delivers, taken whole (the tail has just been woken, or found it full). */
+    const take = (): Effect.Effect<ReadonlyArray<A>, E> => {
+      const taken = messages
+      messages = []
+      inboxBytes = 0
+      if (overflowed || reconnected) behind = true
+      if (reconnected) follower.onReconnect?.()
+      overflowed = false
+      reconnected = false
       const wasQuiet = ticked && !heard
       if (ticked) heard = false
-      if (behind) return Effect.succeed([])
+      ticked = false
+      if (behind) return nothing
       if (wasQuiet) return quiet
-      if (messages.length === 0) return Effect.succeed([])
-      return Effect.succeed(moveOn(follower.announced(messages)))
+      if (taken.length === 0) return nothing
+      return Effect.succeed(moveOn(follower.announced(taken)))
     }
-    const listen = Effect.flatMap(Queue.takeAll(inbox), take)
+    const isEmpty = () => messages.length === 0 && !ticked && !reconnected && !overflowed
+    /** Resumes once the inbox holds something (an interrupted wait leaves it as it is). */
+    const arrival = Effect.callback<void>((resume) => {
+      if (isEmpty()) waiting = resume
+      else resume(Effect.void)
+    })
+    const listen: Effect.Effect<ReadonlyArray<A>, E> = Effect.suspend(() =>
+      isEmpty() ? Effect.flatMap(arrival, take) : take()
+    )
     const pull = Effect.suspend(() => (behind ? catchUp : listen))
     return pull
   })

@@ -247,12 +247,12 @@ export const subscribe = <B>(options: SubscriptionOptions<B>): Stream.Stream<B, 
       }
 
       const first = yield* options.deliver(start)
-      const next: Pull.Pull<Arr.NonEmptyReadonlyArray<B>, StreamAdapterError> = Effect.gen(function* () {
-        for (;;) {
-          const delivered = yield* options.deliver(yield* tail)
-          if (Arr.isReadonlyArrayNonEmpty(delivered)) return delivered
-        }
-      })
+      // pulls until something is delivered (a pull of the tail may deliver nothing: a tick, events already seen)
+      const next: Pull.Pull<Arr.NonEmptyReadonlyArray<B>, StreamAdapterError> = Effect.flatMap(tail, (events) =>
+        Effect.flatMap(options.deliver(events), (delivered) =>
+          Arr.isReadonlyArrayNonEmpty(delivered) ? Effect.succeed(delivered) : next
+        )
+      )
       return Stream.concat(Stream.fromIterable(first), Stream.fromPull(Effect.succeed(next)))
     })
   )
