@@ -47,39 +47,46 @@ export const run = <Reply>(call: IdempotentCall<Reply>): Effect.Effect<Reply, Re
       lostReply = true
       return noReply()
     }
-    const attempt = Effect.suspend(() => {
-      inFlight = true
-      return call.attempt(withinMs === 0 ? undefined : { ms: Math.max(0, deadline - Date.now()), late })
-    }).pipe(
-      Effect.tapError((error) =>
-        Effect.sync(() => {
-          lostReply ||= mayHaveRun(error)
-          lastError = error
-        })
-      ),
-      Effect.ensuring(Effect.sync(() => (inFlight = false)))
-    )
+    /** Notes what a failed attempt tells: whether its write may have run, and the call's last failure. */
+    const noteFailure = (error: RedisError) => {
+      lostReply ||= mayHaveRun(error)
+      lastError = error
+    }
+    const outcome = (error: RedisError) =>
+      lostReply && error.isRetryable ? new OutcomeUnknown({ cause: error }) : error
     // the last attempt starts a little before the deadline: one that fails at once (Redis away, nothing sent) ends
     // before it, and only one still waiting for its reply is cut there; between attempts, the last failure is the call's
     const retryRest = () => {
       const left = Math.max(0, deadline - Date.now())
+      const attempt = Effect.suspend(() => {
+        inFlight = true
+        return call.attempt(withinMs === 0 ? undefined : { ms: Math.max(0, deadline - Date.now()), late })
+      }).pipe(
+        Effect.tapError((error) => Effect.sync(() => noteFailure(error))),
+        Effect.ensuring(Effect.sync(() => (inFlight = false)))
+      )
       const retried = Effect.retry(attempt, {
         schedule: Schedule.upTo(Outage.backoff, { duration: Duration.millis(Math.max(0, left - 100)) }),
         while: (error) => error.isRetryable && !cutLate
       })
-      return withinMs === 0
-        ? retried
-        : retried.pipe(
-            Effect.timeoutOrElse({
-              duration: Duration.millis(left),
-              orElse: () => {
-                lostReply ||= inFlight
-                return Effect.fail(inFlight || lastError === undefined ? noReply() : lastError)
-              }
-            })
-          )
+      return Effect.mapError(
+        withinMs === 0
+          ? retried
+          : retried.pipe(
+              Effect.timeoutOrElse({
+                duration: Duration.millis(left),
+                orElse: () => {
+                  lostReply ||= inFlight
+                  return Effect.fail(inFlight || lastError === undefined ? noReply() : lastError)
+                }
+              })
+            ),
+        outcome
+      )
     }
-    return Effect.catchIf(attempt, (error) => error.isRetryable && !cutLate, retryRest).pipe(
-      Effect.mapError((error) => (lostReply && error.isRetryable ? new OutcomeUnknown({ cause: error }) : error))
-    )
+    // the first attempt goes alone: the retry loop and its bookkeeping are set up only after it failed
+    return Effect.catch(call.attempt(withinMs === 0 ? undefined : { ms: withinMs, late }), (error) => {
+      noteFailure(error)
+      return error.isRetryable && !cutLate ? retryRest() : Effect.fail(outcome(error))
+    })
   })
