@@ -26,10 +26,11 @@ const prelude = `
 local items, log, meta, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel, maxlen = ARGV[1], tonumber(ARGV[2])
 redis.call('HSETNX', meta, 'epoch', ARGV[3])
-local epoch = redis.call('HGET', meta, 'epoch')
-local version = tonumber(redis.call('HGET', meta, 'version') or '0')
+local state = redis.call('HMGET', meta, 'epoch', 'version', 'last')
+local epoch = state[1]
+local version = tonumber(state[2] or '0')
 local write = cjson.encode(ARGV[3])
-local link = cjson.encode(redis.call('HGET', meta, 'last') or '')
+local link = cjson.encode(state[3] or '')
 local eventHead = '{"epoch":' .. cjson.encode(epoch) .. ',"w":' .. write .. ',"version":'
 local events = {}
 local function record(kind, id, data, previous)
