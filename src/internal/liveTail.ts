@@ -5,8 +5,8 @@
  * The tail owns the transport: it listens on the channel before the source is first read (nothing written after
  * that read is missed), holds announcements in an inbox bounded in bytes, and ticks with a clock shared by every tail
  * of a layer. The inbox is a plain array, not a queue: a pull waiting for it is resumed by the arrival itself, in the
- * connection's message handler, with no scheduler turn in between. Its follower owns the position: which announced items come next, how to read the source from there, and
- * what a quiet source means. At each pull the tail either catches up (reads the source from the position: after a
+ * connection's message handler, with no scheduler turn in between. Its follower owns the position: which announced
+ * items come next, how to read the source from there, and what a quiet source means. At each pull the tail either catches up (reads the source from the position: after a
  * gap, a malformed announcement, a reconnect of the subscriber connection — whose messages meanwhile are lost — or an
  * overflow of the inbox) or takes everything in its inbox at once and gives the announcements to the follower, which
  * delivers those that follow on and says `behind` at a gap. A tick with nothing heard since the previous one asks the
@@ -159,10 +159,13 @@ export const follow = <A, E>(
       return Effect.succeed(moveOn(follower.announced(taken)))
     }
     const isEmpty = () => messages.length === 0 && !ticked && !reconnected && !overflowed
-    /** Resumes once the inbox holds something (an interrupted wait leaves it as it is). */
+    /** Resumes once the inbox holds something (an interrupted wait leaves the inbox as it is, and is forgotten). */
     const arrival = Effect.callback<void>((resume) => {
-      if (isEmpty()) waiting = resume
-      else resume(Effect.void)
+      if (!isEmpty()) return resume(Effect.void)
+      waiting = resume
+      return Effect.sync(() => {
+        if (waiting === resume) waiting = undefined
+      })
     })
     const listen: Effect.Effect<ReadonlyArray<A>, E> = Effect.suspend(() =>
       isEmpty() ? Effect.flatMap(arrival, take) : take()
