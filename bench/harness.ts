@@ -166,18 +166,26 @@ const collectGarbage = (() => {
 })()
 
 /**
- * Bytes of heap held per item while `hold` keeps `count` items alive: the heap in use after a full garbage collection
- * while they are held, less the same before `hold` started, over `count`. `hold` resolves, once everything is held,
- * with the function that lets it go.
+ * Bytes of heap held per item: `hold(n)` keeps `n` more items alive and resolves, once they are held, with the
+ * function that lets them go. The heap in use after full garbage collections is measured with `count` items held and
+ * with `2 × count`; the difference over `count` is the figure (a difference of two held states, not against the heap
+ * before: collections also free what the process held before, such as the bytecode of functions no longer run, and a
+ * peer may keep state after its items are let go).
  */
-export const heapHeldPer = async (count: number, hold: () => Promise<() => Promise<void>>): Promise<number> => {
-  collectGarbage()
-  const before = process.memoryUsage().heapUsed
-  const release = await hold()
-  collectGarbage()
-  const held = process.memoryUsage().heapUsed - before
-  await release()
-  return held / count
+export const heapHeldPer = async (
+  count: number,
+  hold: (count: number) => Promise<() => Promise<void>>
+): Promise<number> => {
+  const heapAfterCollections = () => {
+    for (let i = 0; i < 3; i++) collectGarbage()
+    return process.memoryUsage().heapUsed
+  }
+  const first = await hold(count)
+  const once = heapAfterCollections()
+  const second = await hold(count)
+  const twice = heapAfterCollections()
+  await Promise.all([first(), second()])
+  return (twice - once) / count
 }
 
 /** Runs `f(0)` … `f(count - 1)` with at most `limit` of them in flight (the promise-side `concurrency: limit`). */
