@@ -42,8 +42,10 @@ const main = async () => {
     )
   )
   const streams = await runtime.runPromise(ResumableStream.ResumableStream)
+  /** The process's memory before the runs start (its code, tsx's compiler, the connections), for comparison. */
+  const idle = process.memoryUsage()
   /** The largest of each part of the process's memory seen (sampled every 100 ms), at the RSS peak. */
-  let peak = process.memoryUsage()
+  let peak = idle
   const sampler = setInterval(() => {
     const now = process.memoryUsage()
     if (now.rss > peak.rss) peak = now
@@ -80,7 +82,7 @@ const main = async () => {
       `${runs} runs × ${chunksPerRun} chunks${pace > 0 ? ` at ${pace}/s` : ""}, ${readersPerRun} readers each: ${delivered}/${expected} delivered in ${seconds.toFixed(1)} s`,
       `written ${Math.round((runs * chunksPerRun) / seconds)} chunks/s, delivered ${Math.round(delivered / seconds)} chunks/s`,
       `delivery latency p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
-      `peak RSS ${mb(peak.rss)} MB (V8 heap ${mb(peak.heapUsed)} used of ${mb(peak.heapTotal)}, external ${mb(peak.external)}, array buffers ${mb(peak.arrayBuffers)})`
+      `peak RSS ${mb(peak.rss)} MB (V8 heap ${mb(peak.heapUsed)} used of ${mb(peak.heapTotal)}, external ${mb(peak.external)}, array buffers ${mb(peak.arrayBuffers)}); before the runs: RSS ${mb(idle.rss)} MB, V8 heap ${mb(idle.heapUsed)} used of ${mb(idle.heapTotal)}`
     ].join("\n")
   )
   await runtime.dispose()
