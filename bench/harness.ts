@@ -162,6 +162,8 @@ export const allocatedPerOp = async (count: number, work: () => Promise<unknown>
 /** V8's full garbage collection, reached without starting Node with `--expose-gc`. */
 const collectGarbage = (() => {
   setFlagsFromString("--expose-gc")
+  // the bytecode of functions not run lately is otherwise dropped by full collections: not the items' heap
+  setFlagsFromString("--no-flush-bytecode")
   return runInNewContext("gc") as () => void
 })()
 

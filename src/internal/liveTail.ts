@@ -4,9 +4,10 @@
  *
  * The tail owns the transport: it listens on the channel before the source is first read (nothing written after
  * that read is missed), holds announcements in an inbox bounded in bytes, and ticks with a clock shared by every tail
- * of a layer. The inbox is a plain array, not a queue: a pull waiting for it is resumed by the arrival itself, in the
- * connection's message handler, with no scheduler turn in between. Its follower owns the position: which announced
- * items come next, how to read the source from there, and what a quiet source means. At each pull the tail either catches up (reads the source from the position: after a
+ * of a layer. The inbox is a plain array, not a queue: the pull waiting for it (one at a time, as a stream pulls) is
+ * resumed by the arrival itself, in the connection's message handler or the clock's tick, with no scheduler turn in
+ * between; what it runs until it next waits runs there, as a raw ioredis listener's code would. Its follower owns
+ * the position: which announced items come next, how to read the source from there, and what a quiet source means. At each pull the tail either catches up (reads the source from the position: after a
  * gap, a malformed announcement, a reconnect of the subscriber connection — whose messages meanwhile are lost — or an
  * overflow of the inbox) or takes everything in its inbox at once and gives the announcements to the follower, which
  * delivers those that follow on and says `behind` at a gap. A tick with nothing heard since the previous one asks the
@@ -108,7 +109,16 @@ export const follow = <A, E>(
     const wake = () => {
       const resume = waiting
       waiting = undefined
-      resume?.(Effect.void)
+      if (resume === undefined) return
+      try {
+        resume(Effect.void)
+      } catch (error) {
+        // thrown by code that ran on from the pull (an exit observer): rethrown on its own turn, as Effect's scheduler
+        // would have, so that neither the connection's other listeners nor the shared clock stop here
+        queueMicrotask(() => {
+          throw error
+        })
+      }
     }
     yield* options.redis.listen([options.channel], (event) => {
       heard = true
@@ -162,6 +172,7 @@ export const follow = <A, E>(
     /** Resumes once the inbox holds something (an interrupted wait leaves the inbox as it is, and is forgotten). */
     const arrival = Effect.callback<void>((resume) => {
       if (!isEmpty()) return resume(Effect.void)
+      if (waiting !== undefined) return resume(Effect.die(new Error("a live tail is pulled by one pull at a time")))
       waiting = resume
       return Effect.sync(() => {
         if (waiting === resume) waiting = undefined
