@@ -7,10 +7,11 @@
  * of a layer. The inbox is a plain array, not a queue: the pull waiting for it (one at a time, as a stream pulls) is
  * resumed by the arrival itself, in the connection's message handler or the clock's tick, with no scheduler turn in
  * between; what it runs until it next waits runs there, as a raw ioredis listener's code would. Its follower owns
- * the position: which announced items come next, how to read the source from there, and what a quiet source means. At each pull the tail either catches up (reads the source from the position: after a
- * gap, a malformed announcement, a reconnect of the subscriber connection — whose messages meanwhile are lost — or an
- * overflow of the inbox) or takes everything in its inbox at once and gives the announcements to the follower, which
- * delivers those that follow on and says `behind` at a gap. A tick with nothing heard since the previous one asks the
+ * the position: which announced items come next, how to read the source from there, and what a quiet source means.
+ * At each pull the tail either catches up (reads the source from the position: after a gap, a malformed announcement,
+ * a reconnect of the subscriber connection — whose messages meanwhile are lost — or an overflow of the inbox) or
+ * takes everything in its inbox at once and gives the announcements to the follower, which delivers those that follow
+ * on and says `behind` at a gap. A tick with nothing heard since the previous one asks the
  * follower to check the source: an announcement lost with nothing after it is noticed within two ticks.
  *
  * @internal

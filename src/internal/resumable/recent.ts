@@ -17,6 +17,7 @@ export interface Recent {
 
 /** Keeps at least the last `keep` chunks. */
 export const make = (keep: number): Recent => {
+  /** The kept batches, oldest first: their chunks' JSON joined by newlines, and how many chunks each holds. */
   let batches: Array<{ readonly text: string; readonly count: number }> = []
   let kept = 0
   return {
@@ -25,12 +26,12 @@ export const make = (keep: number): Recent => {
       batches.push({ text: texts.join("\n"), count: texts.length })
       kept += texts.length
       // drop the oldest batches while what is left still holds `keep` chunks
-      let drop = 0
-      while (drop < batches.length && kept - (batches[drop] as { count: number }).count >= keep) {
-        kept -= (batches[drop] as { count: number }).count
-        drop += 1
+      let oldest = batches[0]
+      while (oldest !== undefined && kept - oldest.count >= keep) {
+        kept -= oldest.count
+        batches.shift()
+        oldest = batches[0]
       }
-      if (drop > 0) batches = batches.slice(drop)
     },
     takeLast: (count) => {
       if (count > kept) return undefined

@@ -209,16 +209,17 @@ export const make = <A>(options: WriterOptions<A>): Effect.Effect<RunWriter<A>, 
             onFailure: () => Effect.void, // the buffer was closed and is empty
             onSuccess: writeThen
           })
-    const writeThen = (taken: {
+    const writeThen = ({
+      batch,
+      rest
+    }: {
       readonly batch: ReadonlyArray<Pending<A>>
       readonly rest: ReadonlyArray<Pending<A>>
-    }): Effect.Effect<void, ResumableStreamError> => {
-      const { rest } = taken
-      return Effect.andThen(
-        writeBatch(taken.batch),
+    }): Effect.Effect<void, ResumableStreamError> =>
+      Effect.andThen(
+        writeBatch(batch),
         Effect.suspend(() => writeFrom(rest))
       )
-    }
     const loop = Effect.suspend(() => writeFrom([])).pipe(
       Effect.tapError((error) =>
         Effect.andThen(
