@@ -14,6 +14,7 @@ import { Duration, Effect } from "effect"
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
 import type { RedisError } from "../../RedisError.js"
 import { redisError } from "../reasons.js"
+import { watchDeadlines } from "./deadlines.js"
 import { classify, scrub } from "./errors.js"
 import { fromSchedule, type RetryStrategy } from "./reconnect.js"
 
@@ -82,10 +83,7 @@ const roleOptions = (spec: ConnectionSpec, role: Role, retry: RetryStrategy | un
   enableOfflineQueue: role === "subscriber",
   maxRetriesPerRequest: 0,
   connectTimeout: Duration.toMillis(spec.common.connectTimeout),
-  // a dedicated connection runs blocking commands, which wait as long as they are told to
-  ...(role !== "dedicated" && spec.common.commandTimeout !== undefined
-    ? { commandTimeout: Duration.toMillis(spec.common.commandTimeout) }
-    : {}),
+  // no commandTimeout: `watchTimeouts` gives the same with one timer per connection instead of one per command
   retryStrategy: retry === undefined ? () => null : retry.retryStrategy
 })
 
@@ -234,6 +232,50 @@ const watchSlots = (client: Cluster, log: (message: string) => void): void => {
   })
 }
 
+/**
+ * ioredis opens a Cluster node's connection at the node's first command and, with the offline queue off, refuses
+ * what is sent to the node meanwhile ("Connection is closed"), retrying it 100 ms later on a random node: on the
+ * hung master, when one hangs (measured with plain ioredis and a frozen master: commands for the other masters held
+ * 0.1–0.7 s, some failed `Timeout`). The shared client connects to each master once it is ready (`open` waits for
+ * these connects, see `mastersSettled`), and to a master it learns of later at once. Not before it is ready: its
+ * ready check would be refused by a node still connecting.
+ */
+const connectMasters = (client: Cluster): void => {
+  const connect = (node: Redis) => {
+    if (client.status === "ready" && !node.options.readOnly && node.status === "wait") {
+      node.connect().catch(() => undefined)
+    }
+  }
+  client.on("ready", () => client.nodes("master").forEach(connect))
+  client.on("+node", connect)
+}
+
+/** How long `open` waits at most for a Cluster's master connections (a hung master's never gets ready). */
+const mastersWaitMs = 1000
+
+/** Resolves when each master connection of `client` is ready or has failed, or after `mastersWaitMs`; never fails. */
+const mastersSettled = (client: Cluster): Promise<void> =>
+  new Promise((resolve) => {
+    const pending = client.nodes("master").filter((node) => node.status !== "ready" && node.status !== "end")
+    let left = pending.length
+    if (left === 0) return resolve()
+    const timer = setTimeout(resolve, mastersWaitMs)
+    const settled = () => {
+      left -= 1
+      if (left === 0) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    for (const node of pending) {
+      const once = () => {
+        node.off("ready", once).off("close", once)
+        settled()
+      }
+      node.on("ready", once).on("close", once)
+    }
+  })
+
 /** An address as compared: IPv4 of an IPv4-mapped IPv6 address, lower case. */
 const normalHost = (host: string | undefined): string => (host ?? "").replace(/^::ffff:/, "").toLowerCase()
 
@@ -319,6 +361,18 @@ const watchSubscriber = (client: Client): void => {
   client.once("end", () => clearInterval(timer))
 }
 
+/**
+ * Fails each command of `client` that has no reply within the spec's command timeout (see deadlines.ts); on a Cluster,
+ * on each node's connection. A dedicated connection runs blocking commands, which wait as long as they are told to.
+ */
+const watchTimeouts = (client: Client, spec: ConnectionSpec, role: Role): void => {
+  if (role === "dedicated" || spec.common.commandTimeout === undefined) return
+  const timeoutMs = Duration.toMillis(spec.common.commandTimeout)
+  if (!(client instanceof Cluster)) return watchDeadlines(client, timeoutMs)
+  for (const node of client.nodes()) watchDeadlines(node, timeoutMs)
+  client.on("+node", (node: Redis) => watchDeadlines(node, timeoutMs))
+}
+
 /** The clients closed here: their end is final. */
 const closedHere = new WeakSet<Client>()
 
@@ -377,11 +431,15 @@ export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Eff
   Effect.flatMap(Effect.context<never>(), (context) => {
     const { client, retry } = build(spec, role, topology)
     const warn = (message: string) => void Effect.runForkWith(context)(Effect.logWarning(message))
+    watchTimeouts(client, spec, role)
     if (role === "subscriber") watchSubscriber(client)
     if (spec.kind === "sentinel" && client instanceof Redis) {
       onTimeout.set(client, sentinelCheck(client, spec.options, warn))
     }
-    if (role === "shared" && client instanceof Cluster) watchSlots(client, warn)
+    if (role === "shared" && client instanceof Cluster) {
+      watchSlots(client, warn)
+      connectMasters(client)
+    }
     let ready = false
     // failures reach callers through rejected commands; the last one seen explains a failed connect
     // ("Connection is closed." alone hides a refused socket or a wrong password)
@@ -414,7 +472,10 @@ export const open = (spec: ConnectionSpec, role: Role, topology?: Topology): Eff
       return Effect.succeed(client)
     }
     return Effect.tryPromise({
-      try: () => client.connect(),
+      try: () =>
+        role === "shared" && client instanceof Cluster
+          ? client.connect().then(() => mastersSettled(client))
+          : client.connect(),
       catch: (cause) => classify(lastError ?? cause, "connect", spec.common.secrets)
     }).pipe(
       Effect.timeoutOrElse({
