@@ -3,6 +3,8 @@
  * command fails `Timeout` at its own deadline, answered commands never do, and on a Cluster only the hung node's
  * commands wait.
  */
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import * as RedisClient from "../src/RedisClient.js"
@@ -46,6 +48,31 @@ layer(RedisServer.layer(), { excludeTestServices: true, timeout: 60_000 })("comm
           assert.strictEqual(yield* redis.send("GET", "k"), "v")
         }).pipe(Effect.provide(RedisClient.layer({ url: node.url, commandTimeout: "400 millis" })))
       })
+  )
+
+  it.effect("an answered command is not kept: its reply can be collected at once, long before its deadline", () =>
+    Effect.gen(function* () {
+      const node = yield* RedisServer.RedisServer
+      v8.setFlagsFromString("--expose-gc")
+      const collect = vm.runInNewContext("gc") as () => void
+      const heapAfterCollections = () => {
+        for (let i = 0; i < 3; i++) collect()
+        return process.memoryUsage().heapUsed
+      }
+      yield* Effect.gen(function* () {
+        const redis = yield* RedisClient.RedisClient
+        // list elements are heap strings (a big bulk string would be an external one, outside the heap measured)
+        yield* redis.send("RPUSH", "list", ...Array.from({ length: 20_000 }, (_, i) => `element number ${i}`))
+        const range = Effect.map(redis.send<ReadonlyArray<string>>("LRANGE", "list", 0, -1), (reply) => reply.length)
+        yield* range
+        const before = heapAfterCollections()
+        // 20 replies of ~1 MB of heap each, then nothing more is sent: nothing but the list of deadlines could hold them
+        const lengths = yield* Effect.forEach(Array.from({ length: 20 }), () => range, { concurrency: "unbounded" })
+        assert.isTrue(lengths.every((length) => length === 20_000))
+        const grown = (heapAfterCollections() - before) / 2 ** 20
+        assert.isBelow(grown, 10, `the heap kept ${grown.toFixed(1)} MB after the replies were dropped`)
+      }).pipe(Effect.provide(RedisClient.layer({ url: node.url, commandTimeout: "30 seconds" })))
+    })
   )
 
   it.effect(

@@ -7,9 +7,10 @@
  * one timer is armed for the oldest unanswered command's deadline. A command without a reply by its deadline fails
  * with ioredis's own "Command timed out" error, as it did with ioredis's timer (classified `Timeout`, see errors.ts).
  *
- * A connection answers in the order it was asked, so the answered commands at the head of the list are dropped at
- * each send and the list holds about the commands in flight. A command sent again (after a reconnect or a Cluster
- * redirection) keeps the deadline of its first send, as with ioredis's timer.
+ * A connection answers in the order it was asked, so the answered commands at the head of the list are dropped after
+ * each chunk of replies the socket delivers (and at each send): the list holds about the commands in flight, and never
+ * keeps an answered command, whose promise holds its reply, alive for long. A command sent again (after a reconnect or
+ * a Cluster redirection) keeps the deadline of its first send, as with ioredis's timer.
  *
  * @internal
  */
@@ -69,6 +70,10 @@ export const watchDeadlines = (connection: Redis, timeoutMs: number): void => {
     advance(performance.now())
     arm()
   }
+
+  // after ioredis's own "data" handler (attached before the "connect" event) has settled the commands answered
+  const dropAnswered = () => advance(undefined)
+  connection.on("connect", () => connection.stream.on("data", dropAnswered))
 
   const send: Send = connection.sendCommand.bind(connection)
   connection.sendCommand = (command, stream) => {
